@@ -1,0 +1,11 @@
+// Package monitor holds Switchboard's one model of telephone calls, the
+// tracker that is the single writer of a source's calls, and the hub that
+// fans every change out to subscribers.
+//
+// Start with [Call] (what a call is), then [Tracker] (how a source turns its
+// protocol's events into calls) and [Hub] (how changes reach wallboards,
+// history and webhooks). Sources live in sub-packages (monitor/fritz,
+// monitor/ami, monitor/esl) and implement [Source].
+//
+// The package knows nothing of HTTP, SIP or WebRTC.
+package monitor

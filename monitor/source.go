@@ -1,0 +1,93 @@
+package monitor
+
+import (
+	"context"
+	"time"
+)
+
+// Source is a phone system Switchboard watches. Run connects, keeps the
+// connection alive (reconnect with backoff, health check, resync) and feeds
+// the sink until ctx ends; it returns nil on a clean stop.
+type Source interface {
+	Name() SourceName
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Sink receives what sources observe. The hub implements it. Every method
+// returns quickly and never blocks on a subscriber.
+type Sink interface {
+	// Call publishes a call as it now is.
+	Call(c Call)
+	// SourceStatus publishes a change of a source's connection state.
+	SourceStatus(s SourceStatus)
+	// UserEvent passes a source's custom event (Asterisk UserEvent, a
+	// FreeSWITCH CUSTOM event) on to subscribers.
+	UserEvent(e UserEvent)
+}
+
+// LinkState is the state of a source's connection.
+type LinkState string
+
+// Link states. Softphone accounts use the registration states.
+const (
+	LinkConnecting LinkState = "connecting"
+	LinkConnected  LinkState = "connected"
+	LinkResyncing  LinkState = "resyncing"
+	LinkDown       LinkState = "down"
+	LinkStopped    LinkState = "stopped"
+
+	LinkRegistering LinkState = "registering"
+	LinkRegistered  LinkState = "registered"
+	LinkFailed      LinkState = "failed"
+	LinkRetrying    LinkState = "retrying"
+)
+
+// Up reports whether the link currently delivers events.
+func (s LinkState) Up() bool {
+	return s == LinkConnected || s == LinkResyncing || s == LinkRegistered
+}
+
+// Action is a call-control action a source can perform.
+type Action string
+
+// Actions.
+const (
+	ActionHangup    Action = "hangup"
+	ActionTransfer  Action = "transfer"
+	ActionOriginate Action = "originate"
+)
+
+// SourceStatus is what subscribers see of a source.
+type SourceStatus struct {
+	Name SourceName `json:"name"`
+	// Type is the configured type: fritz, ami, esl, esl-outbound, sip, demo.
+	Type  string    `json:"type"`
+	State LinkState `json:"state"`
+	// Address is the peer's address (never credentials).
+	Address string `json:"address,omitempty"`
+	// Error is the last error in plain words, kept while State is down,
+	// failed or retrying.
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since"`
+	// Actions lists the call-control actions the source offers.
+	Actions []Action `json:"actions,omitempty"`
+}
+
+// UserEvent is a source-defined event passed through unchanged.
+type UserEvent struct {
+	Source SourceName        `json:"source"`
+	Name   string            `json:"name"`
+	Fields map[string]string `json:"fields,omitempty"`
+	At     time.Time         `json:"at"`
+}
+
+// Controller is implemented by sources that can act on calls. A source
+// that cannot do an action returns ErrUnsupported and does not list it in
+// its status.
+type Controller interface {
+	Hangup(ctx context.Context, id CallID) error
+	Transfer(ctx context.Context, id CallID, to string) error
+	// Originate rings from, and when it answers, connects it to to
+	// (click-to-dial). It returns once the source has accepted the request.
+	Originate(ctx context.Context, from, to string) error
+}
