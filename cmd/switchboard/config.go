@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+var errUnsetEnv = errors.New("configuration names unset environment variables")
+
+// defaultConfig is what `switchboard serve` runs without --config: a demo
+// source replaying a bundled Fritz!Box recording, so a fresh checkout shows
+// live calls at once. The admin password is made up at start and printed.
+//
+//go:embed default.yaml
+var defaultConfig []byte
+
+// config is the whole YAML tree. Each package owns its section; the source
+// list is decoded per entry by the entry's type (see sources.go).
+type config struct {
+	Server  serverSection `yaml:",inline"`
+	DataDir string        `yaml:"data_dir"`
+	// LogLevel is debug, info, warn or error. Default info.
+	LogLevel string      `yaml:"log_level"`
+	Sources  []yaml.Node `yaml:"sources"`
+	Rest     restSection `yaml:",inline"`
+}
+
+// loadConfig reads path (or the embedded default when path is empty),
+// expands ${ENV} references and decodes it, rejecting unknown keys.
+func loadConfig(path string) (*config, error) {
+	raw := defaultConfig
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("read config: %w", err)
+		}
+		raw = b
+	}
+	return parseConfig(raw, path)
+}
+
+func parseConfig(raw []byte, path string) (*config, error) {
+	text, err := expandEnv(raw, nil)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	}
+	var c config
+	if err := strictDecode(text, &c); err != nil {
+		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	}
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if path != "" && !filepath.IsAbs(c.DataDir) {
+		// Relative paths are relative to the working directory, as a user
+		// running `switchboard serve --config x.yaml` expects.
+		c.DataDir = filepath.Clean(c.DataDir)
+	}
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	}
+	return &c, nil
+}
+
+func displayPath(p string) string {
+	if p == "" {
+		return "(built-in default)"
+	}
+	return p
+}
+
+// strictDecode decodes YAML into v, rejecting keys v does not know.
+func strictDecode(text []byte, v any) error {
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	dec.KnownFields(true)
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, errEOF) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// decodeNode decodes one YAML node strictly: yaml.v3's Node.Decode has no
+// KnownFields, so the node is re-encoded and decoded again.
+func decodeNode(n *yaml.Node, v any) error {
+	b, err := yaml.Marshal(n)
+	if err != nil {
+		return err
+	}
+	return strictDecode(b, v)
+}
+
+func (c *config) logLevel() (slog.Level, error) {
+	var l slog.Level
+	if c.LogLevel == "" {
+		return slog.LevelInfo, nil
+	}
+	if err := l.UnmarshalText([]byte(strings.ToUpper(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("log_level %q: %w", c.LogLevel, err)
+	}
+	return l, nil
+}
+
+func (c *config) validate() error {
+	if _, err := c.logLevel(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for i := range c.Sources {
+		var head struct {
+			Name string `yaml:"name"`
+			Type string `yaml:"type"`
+		}
+		if err := c.Sources[i].Decode(&head); err != nil {
+			return fmt.Errorf("sources[%d]: %w", i, err)
+		}
+		if head.Name == "" || head.Type == "" {
+			return fmt.Errorf("sources[%d]: name and type are required", i)
+		}
+		if seen[head.Name] {
+			return fmt.Errorf("sources[%d]: duplicate name %q", i, head.Name)
+		}
+		seen[head.Name] = true
+	}
+	return c.validateSections()
+}
