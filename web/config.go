@@ -1,0 +1,216 @@
+package web
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+	"gopkg.in/yaml.v3"
+)
+
+// Role is what a signed-in user may do. Each role includes the ones below
+// it: viewer (read) < user (read, softphone) < admin (read, call control,
+// wall-screen links).
+type Role string
+
+// Roles.
+const (
+	RoleViewer Role = "viewer"
+	RoleUser   Role = "user"
+	RoleAdmin  Role = "admin"
+)
+
+func (r Role) rank() int {
+	switch r {
+	case RoleViewer:
+		return 1
+	case RoleUser:
+		return 2
+	case RoleAdmin:
+		return 3
+	}
+	return 0
+}
+
+// Allows reports whether r includes need.
+func (r Role) Allows(need Role) bool { return r.rank() > 0 && r.rank() >= need.rank() }
+
+// Valid reports whether r is one of the roles.
+func (r Role) Valid() bool { return r.rank() > 0 }
+
+// User is a person who signs in with a password.
+type User struct {
+	// Name is the sign-in name.
+	Name string `yaml:"name"`
+	// PasswordHash is a bcrypt hash (`switchboard passwd` prints one). It
+	// is never logged or rendered.
+	PasswordHash string `yaml:"password_hash"`
+	// Role is admin, user or viewer.
+	Role Role `yaml:"role"`
+	// Accounts lists the softphone accounts the user may use.
+	Accounts []string `yaml:"accounts"`
+}
+
+// Token is a read-only credential for a wall screen or a script, sent as
+// `Authorization: Bearer <token>`.
+type Token struct {
+	// Name says who holds the token; it appears in logs instead of the
+	// token.
+	Name string `yaml:"name"`
+	// Token is the secret, at least 16 characters; supply it from the
+	// environment (`token: "${WALLBOARD_TOKEN}"`). Never logged.
+	Token string `yaml:"token"`
+	// Role must be viewer (the default): tokens never control calls.
+	Role Role `yaml:"role"`
+}
+
+// CookieSecurity says when session cookies get the Secure attribute.
+type CookieSecurity string
+
+// Cookie security modes.
+const (
+	// CookieSecureAuto sets Secure when the request arrived over TLS.
+	CookieSecureAuto CookieSecurity = "auto"
+	// CookieSecureAlways always sets Secure (TLS terminated by a proxy).
+	CookieSecureAlways CookieSecurity = "true"
+	// CookieSecureNever never sets Secure (plain HTTP on a trusted LAN).
+	CookieSecureNever CookieSecurity = "false"
+)
+
+// UnmarshalYAML accepts auto, true and false, bare or quoted.
+func (c *CookieSecurity) UnmarshalYAML(n *yaml.Node) error {
+	v := CookieSecurity(strings.ToLower(strings.TrimSpace(n.Value)))
+	switch v {
+	case "", CookieSecureAuto, CookieSecureAlways, CookieSecureNever:
+		*c = v
+		return nil
+	}
+	return fmt.Errorf("secure_cookies %q: want auto, true or false", n.Value)
+}
+
+// Defaults.
+const (
+	DefaultListen     = "127.0.0.1:8080"
+	DefaultSessionTTL = 12 * time.Hour
+	// minTokenLen keeps bearer tokens out of guessing range.
+	minTokenLen = 16
+)
+
+// Config is the web server's section of the configuration. The zero value
+// with one user is usable.
+type Config struct {
+	// Listen is the TCP address to serve on. Default 127.0.0.1:8080.
+	Listen string `yaml:"listen"`
+	// Users sign in with a password.
+	Users []User `yaml:"users"`
+	// Tokens give read-only access by bearer token.
+	Tokens []Token `yaml:"tokens"`
+	// AllowedOrigins are extra host patterns (path.Match syntax, e.g.
+	// "portal.example.com" or "*.example.com") whose pages may open the
+	// /events WebSocket; the server's own origin is always allowed.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// FrameAncestors are the CSP frame-ancestors sources allowed to embed
+	// the pages (an intranet portal). Default 'self'.
+	FrameAncestors []string `yaml:"frame_ancestors"`
+	// SessionTTL is how long a session lives since its last use. Default
+	// 12h.
+	SessionTTL time.Duration `yaml:"session_ttl"`
+	// SecureCookies is auto (Secure when served over TLS), true or false.
+	// Default auto.
+	SecureCookies CookieSecurity `yaml:"secure_cookies"`
+	// TLSCert and TLSKey are PEM files; when both are set the server
+	// speaks HTTPS.
+	TLSCert string `yaml:"tls_cert"`
+	TLSKey  string `yaml:"tls_key"`
+}
+
+// withDefaults returns c with every unset field at its default.
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.SessionTTL == 0 {
+		c.SessionTTL = DefaultSessionTTL
+	}
+	if c.SecureCookies == "" {
+		c.SecureCookies = CookieSecureAuto
+	}
+	if len(c.FrameAncestors) == 0 {
+		c.FrameAncestors = []string{"'self'"}
+	}
+	for i := range c.Tokens {
+		if c.Tokens[i].Role == "" {
+			c.Tokens[i].Role = RoleViewer
+		}
+	}
+	return c
+}
+
+// Validate reports the first problem in c. Unset fields take their
+// defaults and are fine.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return bad("listen %q: %v", c.Listen, err)
+	}
+	names := map[string]bool{}
+	for i, u := range c.Users {
+		if strings.TrimSpace(u.Name) == "" {
+			return bad("users[%d]: name is required", i)
+		}
+		if names[u.Name] {
+			return bad("users[%d]: duplicate name %q", i, u.Name)
+		}
+		names[u.Name] = true
+		if _, err := bcrypt.Cost([]byte(u.PasswordHash)); err != nil {
+			// The hash itself stays out of the message.
+			return bad("users[%d] %s: password_hash is not a bcrypt hash (use `switchboard passwd`)", i, u.Name)
+		}
+		if !u.Role.Valid() {
+			return bad("users[%d] %s: role %q: want admin, user or viewer", i, u.Name, u.Role)
+		}
+	}
+	secrets := map[string]bool{}
+	for i, t := range c.Tokens {
+		if strings.TrimSpace(t.Name) == "" {
+			return bad("tokens[%d]: name is required", i)
+		}
+		if len(t.Token) < minTokenLen {
+			return bad("tokens[%d] %s: token must be at least %d characters", i, t.Name, minTokenLen)
+		}
+		if secrets[t.Token] {
+			return bad("tokens[%d] %s: token is used twice", i, t.Name)
+		}
+		secrets[t.Token] = true
+		if t.Role != RoleViewer {
+			return bad("tokens[%d] %s: role %q: tokens are read-only, want viewer", i, t.Name, t.Role)
+		}
+	}
+	for _, a := range c.FrameAncestors {
+		if a == "" || strings.ContainsAny(a, ";,\r\n") {
+			return bad("frame_ancestors %q: want a CSP source such as 'self' or https://portal.example.com", a)
+		}
+	}
+	for _, o := range c.AllowedOrigins {
+		if o == "" || strings.ContainsAny(o, " \r\n") {
+			return bad("allowed_origins %q: want a host pattern", o)
+		}
+	}
+	if c.SessionTTL < time.Minute {
+		return bad("session_ttl %s: want at least 1m", c.SessionTTL)
+	}
+	switch c.SecureCookies {
+	case CookieSecureAuto, CookieSecureAlways, CookieSecureNever:
+	default:
+		return bad("secure_cookies %q: want auto, true or false", c.SecureCookies)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return bad("tls_cert and tls_key go together")
+	}
+	return nil
+}

@@ -1,0 +1,118 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/a-h/templ"
+)
+
+// middleware wraps a handler.
+type middleware func(http.Handler) http.Handler
+
+// chain applies the server's middleware around h; the first listed runs
+// first.
+func (s *Server) chain(h http.Handler) http.Handler {
+	mws := []middleware{s.logRequests, s.recoverPanics, s.secureHeaders, crossOrigin}
+	for i := len(mws) - 1; i >= 0; i-- {
+		h = mws[i](h)
+	}
+	return h
+}
+
+// statusWriter remembers the status for the request log. Unwrap lets
+// http.ResponseController and the WebSocket upgrade reach the original.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// logRequests logs every request at Debug, never its query (which may
+// hold a search) or headers (which may hold credentials).
+func (s *Server) logRequests(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		s.log.Debug("http", "method", r.Method, "path", logPath(r.URL.Path), "status", sw.status,
+			"dur", time.Since(start), "remote", r.RemoteAddr)
+	})
+}
+
+// logPath hides the one-time code of a wall-screen link.
+func logPath(p string) string {
+	if strings.HasPrefix(p, wallLinkPathPart) {
+		return wallLinkPathPart + "…"
+	}
+	return p
+}
+
+// recoverPanics turns a panic in a handler into a logged 500, so none
+// escapes into net/http (which would drop the connection silently).
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				s.log.Error("handler panic", "method", r.Method, "path", logPath(r.URL.Path),
+					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				// If the handler already wrote a header this is a no-op
+				// besides a log line from net/http.
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// secureHeaders sets every security header in one place. Scripts run only
+// from our origin or with this request's nonce; who may frame the pages
+// comes from frame_ancestors (CSP Level 2, section 7.7), which replaces
+// X-Frame-Options so a portal can embed them.
+func (s *Server) secureHeaders(next http.Handler) http.Handler {
+	ancestors := strings.Join(s.cfg.FrameAncestors, " ")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		nonce := randomToken(16)
+		h := w.Header()
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'nonce-"+nonce+"'; "+
+			"style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "+
+			"base-uri 'none'; form-action 'self'; frame-ancestors "+ancestors)
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Cross-Origin-Opener-Policy", "same-origin")
+		h.Set("Permissions-Policy", "camera=(), geolocation=(), microphone=(self)")
+		if r.TLS != nil {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		next.ServeHTTP(w, r.WithContext(templ.WithNonce(r.Context(), nonce)))
+	})
+}
+
+// crossOrigin refuses state-changing requests that a browser marks as
+// coming from another origin (Sec-Fetch-Site, Origin), on top of the CSRF
+// tokens.
+func crossOrigin(next http.Handler) http.Handler {
+	return http.NewCrossOriginProtection().Handler(next)
+}
+
+// nonceFrom returns the request's CSP nonce.
+func nonceFrom(ctx context.Context) string { return templ.GetNonce(ctx) }

@@ -1,0 +1,38 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// routes lists every route of the server, with the least role each needs
+// and the menu entries. Everything needs a sign-in except /healthz,
+// /login and /static/.
+func (s *Server) routes() {
+	open := func(pattern string, fn handlerFunc) { s.mux.Handle(pattern, s.handle(fn)) }
+	as := func(role Role, pattern string, fn handlerFunc) { s.Handle(pattern, s.handle(fn), role) }
+
+	open("GET /healthz", s.healthz)
+	open("GET /static/", serveStatic)
+	open("GET /login", s.loginForm)
+	open("POST /login", s.login)
+	open("GET /wall/{code}", s.useWallLink)
+
+	as(RoleViewer, "POST /logout", s.logout)
+	as(RoleViewer, "GET /{$}", s.wallboard)
+	s.addNav("wallboard", "/", "Wallboard", RoleViewer)
+	as(RoleViewer, "GET /history", s.historyPage)
+	s.addNav("history", "/history", "History", RoleViewer)
+	as(RoleViewer, "GET /events", s.events)
+	s.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}), RoleViewer)
+
+	as(RoleViewer, "GET /api/calls", s.apiCalls)
+	as(RoleViewer, "GET /api/history", s.apiHistory)
+	as(RoleAdmin, "POST /api/calls/{id}/hangup", s.apiHangup)
+	as(RoleAdmin, "POST /api/calls/{id}/transfer", s.apiTransfer)
+	as(RoleAdmin, "POST /api/originate", s.apiOriginate)
+	as(RoleAdmin, "POST /api/wall-links", s.apiWallLink)
+
+	open("/", func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
+}
