@@ -5,12 +5,15 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/switchboard/switchboard/web"
 )
 
 var errUnsetEnv = errors.New("configuration names unset environment variables")
@@ -25,12 +28,11 @@ var defaultConfig []byte
 // config is the whole YAML tree. Each package owns its section; the source
 // list is decoded per entry by the entry's type (see sources.go).
 type config struct {
-	Server  serverSection `yaml:",inline"`
+	Web     web.Config `yaml:",inline"`
 	DataDir string        `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string      `yaml:"log_level"`
 	Sources  []yaml.Node `yaml:"sources"`
-	Rest     restSection `yaml:",inline"`
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -82,7 +84,7 @@ func strictDecode(text []byte, v any) error {
 	dec := yaml.NewDecoder(bytes.NewReader(text))
 	dec.KnownFields(true)
 	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, errEOF) {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		return err
@@ -132,5 +134,5 @@ func (c *config) validate() error {
 		}
 		seen[head.Name] = true
 	}
-	return c.validateSections()
+	return c.Web.Validate()
 }

@@ -1,0 +1,139 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/history"
+	"github.com/switchboard/switchboard/web"
+)
+
+func init() {
+	register(command{name: "serve", summary: "run the server (--config FILE, --listen ADDR); without a config, a demo", run: runServe})
+}
+
+func runServe(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	path := fs.String("config", "", "YAML configuration file (default: the built-in demo)")
+	listen := fs.String("listen", "", "listen address, overriding the configuration's listen")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	var (
+		cfg      *config
+		err      error
+		demoPass string
+	)
+	if *path == "" {
+		cfg, demoPass, err = demoConfig()
+	} else {
+		cfg, err = loadConfig(*path)
+	}
+	if err != nil {
+		return err
+	}
+	if *listen != "" {
+		cfg.Web.Listen = *listen
+	}
+	level, _ := cfg.logLevel()
+	log := newLogger(level)
+	return serve(ctx, cfg, log, demoPass)
+}
+
+// demoConfig is the built-in configuration with a fresh admin password
+// (or SWITCHBOARD_DEMO_PASSWORD).
+func demoConfig() (*config, string, error) {
+	pass := os.Getenv("SWITCHBOARD_DEMO_PASSWORD")
+	if pass == "" {
+		var b [9]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, "", err
+		}
+		pass = base64.RawURLEncoding.EncodeToString(b[:])
+	}
+	h, err := bcrypt.GenerateFromPassword([]byte(pass), bcrypt.DefaultCost)
+	if err != nil {
+		return nil, "", err
+	}
+	raw := bytes.ReplaceAll(defaultConfig, []byte("@DEMO_PASSWORD_HASH@"), h)
+	cfg, err := parseConfig(raw, "")
+	return cfg, pass, err
+}
+
+// serve wires the hub, the history, the sources and the web server, runs
+// them until ctx ends and shuts them down in order: sources first, then
+// the web server, then the history.
+func serve(ctx context.Context, cfg *config, log *slog.Logger, demoPass string) error {
+	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe))
+	defer hub.Close()
+
+	sources := make([]monitor.Source, 0, len(cfg.Sources))
+	controllers := map[monitor.SourceName]monitor.Controller{}
+	for i := range cfg.Sources {
+		src, err := buildSource(&cfg.Sources[i], hub, log)
+		if err != nil {
+			return err
+		}
+		sources = append(sources, src)
+		if c, ok := src.(monitor.Controller); ok {
+			controllers[src.Name()] = c
+		}
+	}
+
+	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Registry: prometheus.NewRegistry()},
+		web.WithLogger(log.With("component", "web")))
+	if err != nil {
+		return err
+	}
+
+	srcCtx, stopSources := context.WithCancel(ctx)
+	defer stopSources()
+	var wg sync.WaitGroup
+	for _, src := range sources {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := src.Run(srcCtx, hub); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("source stopped", "source", src.Name(), "err", err)
+			}
+		}()
+	}
+
+	webErr := make(chan error, 1)
+	go func() { webErr <- srv.Run(ctx) }()
+	select {
+	case <-srv.Ready():
+		url := "http://" + srv.Addr().String() + "/"
+		fmt.Fprintf(os.Stderr, "\nSwitchboard is running at %s\n", url)
+		if demoPass != "" {
+			fmt.Fprintf(os.Stderr, "Demo mode: log in as admin with password %s\n\n", demoPass)
+		}
+	case err := <-webErr:
+		stopSources()
+		wg.Wait()
+		return err
+	}
+	err = <-webErr
+	stopSources()
+	wg.Wait()
+	return err
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/fritz"
+)
+
+// replayers are the recording formats `switchboard replay` reads.
+var replayers = map[string]replayFunc{
+	"fritz": fritz.Replay,
+}
+
+// buildSource makes the source one `sources:` entry describes, decoding
+// the entry strictly into its package's Config.
+func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Source, error) {
+	var head struct {
+		Name string `yaml:"name"`
+		Type string `yaml:"type"`
+	}
+	if err := n.Decode(&head); err != nil {
+		return nil, err
+	}
+	counters := hub.Counters(monitor.SourceName(head.Name))
+	l := log.With("component", head.Type, "source", head.Name)
+	switch head.Type {
+	case "fritz":
+		var cfg fritz.Config
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return fritz.New(cfg, fritz.WithLogger(l), fritz.WithCounters(counters))
+	case "demo":
+		var cfg fritz.DemoConfig
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return fritz.NewDemo(cfg, fritz.WithLogger(l), fritz.WithCounters(counters))
+	default:
+		return nil, fmt.Errorf("source %s: unknown type %q (want fritz or demo)", head.Name, head.Type)
+	}
+}
