@@ -29,7 +29,7 @@ var defaultConfig []byte
 // list is decoded per entry by the entry's type (see sources.go).
 type config struct {
 	Web     web.Config `yaml:",inline"`
-	DataDir string        `yaml:"data_dir"`
+	DataDir string     `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string      `yaml:"log_level"`
 	Sources  []yaml.Node `yaml:"sources"`

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// issueConfig is the configuration the product promises works as written.
+const issueConfig = `listen: 127.0.0.1:8080
+data_dir: ./data            # history database lives here
+sources:
+  - name: home
+    type: fritz
+    address: 192.168.178.1:1012
+users:
+  - name: anna
+    password_hash: "$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy"
+    role: admin
+tokens:
+  - name: hall-wallboard
+    token: "${WALLBOARD_TOKEN}"
+    role: viewer
+`
+
+func TestParseConfig(t *testing.T) {
+	t.Setenv("WALLBOARD_TOKEN", "s3cret-wallboard-token")
+	c, err := parseConfig([]byte(issueConfig), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Web.Listen != "127.0.0.1:8080" || c.DataDir != "data" || len(c.Sources) != 1 {
+		t.Fatalf("config = %+v", c)
+	}
+	if got := c.Web.Tokens[0].Token; got != "s3cret-wallboard-token" {
+		t.Fatalf("token = %q", got)
+	}
+	if !strings.HasPrefix(c.Web.Users[0].PasswordHash, "$2a$10$") {
+		t.Fatalf("bcrypt hash was mangled: %q", c.Web.Users[0].PasswordHash)
+	}
+}
+
+func TestParseConfigErrors(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"unset env", strings.Replace(issueConfig, "WALLBOARD_TOKEN", "NOPE_NOT_SET", 1), "NOPE_NOT_SET"},
+		{"unknown key", issueConfig + "colour: red\n", "colour"},
+		{"duplicate source", strings.Replace(issueConfig, "users:", "  - name: home\n    type: fritz\nusers:", 1), "duplicate"},
+		{"bad log level", issueConfig + "log_level: loud\n", "log_level"},
+	}
+	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tc.text), "test.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestBuildSourceRejectsUnknownKeys(t *testing.T) {
+	c, err := parseConfig([]byte("sources:\n  - name: x\n    type: fritz\n    adress: 127.0.0.1\n"), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+	if err == nil || !strings.Contains(err.Error(), "adress") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestExpandEnv(t *testing.T) {
+	env := map[string]string{"A": "1", "B_2": "two"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	out, err := expandEnv([]byte("x: ${A} $A $$ ${B_2} $2a$10$"), lookup)
+	if err != nil || string(out) != "x: 1 $A $$ two $2a$10$" {
+		t.Fatalf("out = %q, err = %v", out, err)
+	}
+	if _, err := expandEnv([]byte("${C}"), lookup); !errors.Is(err, errUnsetEnv) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestDemoConfig(t *testing.T) {
+	t.Setenv("SWITCHBOARD_DEMO_PASSWORD", "pw")
+	c, pass, err := demoConfig()
+	if err != nil || pass != "pw" || len(c.Sources) != 1 || c.Web.Users[0].Name != "admin" {
+		t.Fatalf("demo = %+v %q %v", c, pass, err)
+	}
+}
+
+func TestHashPassword(t *testing.T) {
+	h, err := hashPassword(strings.NewReader("hunter2\n"), 4)
+	if err != nil || !strings.HasPrefix(h, "$2a$04$") {
+		t.Fatalf("hash = %q, err = %v", h, err)
+	}
+	if _, err := hashPassword(strings.NewReader("\n"), 4); err == nil {
+		t.Fatal("empty password accepted")
+	}
+}
