@@ -50,7 +50,12 @@ func runServe(ctx context.Context, args []string) error {
 	}
 	level, _ := cfg.logLevel()
 	log := newLogger(level)
-	return serve(ctx, cfg, log, demoPass)
+	return serve(ctx, cfg, log, func(url string) {
+		fmt.Fprintf(os.Stderr, "\nSwitchboard is running at %s\n", url)
+		if demoPass != "" {
+			fmt.Fprintf(os.Stderr, "Demo mode: log in as admin with password %s\n\n", demoPass)
+		}
+	})
 }
 
 // demoConfig is the built-in configuration with a fresh admin password
@@ -76,7 +81,8 @@ func demoConfig() (*config, string, error) {
 // serve wires the hub, the history, the sources and the web server, runs
 // them until ctx ends and shuts them down in order: sources first, then
 // the web server, then the history.
-func serve(ctx context.Context, cfg *config, log *slog.Logger, demoPass string) error {
+// onReady is called with the server's URL once it listens.
+func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
 	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
 	if err != nil {
 		return err
@@ -122,10 +128,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, demoPass string) 
 	go func() { webErr <- srv.Run(ctx) }()
 	select {
 	case <-srv.Ready():
-		url := "http://" + srv.Addr().String() + "/"
-		fmt.Fprintf(os.Stderr, "\nSwitchboard is running at %s\n", url)
-		if demoPass != "" {
-			fmt.Fprintf(os.Stderr, "Demo mode: log in as admin with password %s\n\n", demoPass)
+		if onReady != nil {
+			onReady("http://" + srv.Addr().String() + "/")
 		}
 	case err := <-webErr:
 		stopSources()
