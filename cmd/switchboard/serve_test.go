@@ -22,6 +22,12 @@ const testToken = "0123456789abcdef-wallboard"
 // reading from router, web) on a free loopback port and returns its URL.
 func startServer(t *testing.T, router *fritztest.Server) string {
 	t.Helper()
+	return startServerWith(t, router, "")
+}
+
+// startServerWith adds extra YAML (users, say) to the test configuration.
+func startServerWith(t *testing.T, router *fritztest.Server, extra string) string {
+	t.Helper()
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 sources:
@@ -36,7 +42,7 @@ tokens:
   - name: test
     token: %s
     role: viewer
-`, t.TempDir(), router.Addr(), testToken)
+`, t.TempDir(), router.Addr(), testToken) + extra
 	cfg, err := parseConfig([]byte(text), "test.yaml")
 	if err != nil {
 		t.Fatal(err)
