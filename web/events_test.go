@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-		"testing"
+	"testing"
 	"time"
 
 	"github.com/coder/websocket"

@@ -16,15 +16,15 @@ import (
 // "accountaor":"sip:1001@127.0.0.1:5070","direction":"outgoing",
 // "peeruri":"sip:1002@127.0.0.1:5070","id":"eceb8e9e135652b1","param":"..."}.
 type Event struct {
-	Type       string `json:"type"`       // REGISTER_OK, CALL_INCOMING, CALL_RINGING, CALL_ESTABLISHED, CALL_CLOSED, ...
-	Class      string `json:"class"`      // "call", "register", "application", ...
-	AccountAOR string `json:"accountaor"` // the phone's own AOR
-	Direction  string `json:"direction"`  // "incoming" or "outgoing" for call events
-	PeerURI    string `json:"peeruri"`    // the far end
-	ID         string `json:"id"`         // baresip's call id
-	Param      string `json:"param"`      // e.g. the close reason of CALL_CLOSED
-	Raw        string `json:"-"`          // the event as received
-	At         time.Time `json:"-"`      // when it arrived
+	Type       string    `json:"type"`       // REGISTER_OK, CALL_INCOMING, CALL_RINGING, CALL_ESTABLISHED, CALL_CLOSED, ...
+	Class      string    `json:"class"`      // "call", "register", "application", ...
+	AccountAOR string    `json:"accountaor"` // the phone's own AOR
+	Direction  string    `json:"direction"`  // "incoming" or "outgoing" for call events
+	PeerURI    string    `json:"peeruri"`    // the far end
+	ID         string    `json:"id"`         // baresip's call id
+	Param      string    `json:"param"`      // e.g. the close reason of CALL_CLOSED
+	Raw        string    `json:"-"`          // the event as received
+	At         time.Time `json:"-"`          // when it arrived
 }
 
 // ctrlMessage is any message on the control socket: a response or an event.

@@ -1,0 +1,44 @@
+package ami
+
+import "strings"
+
+// Field is one "Key: Value" line of a message.
+type Field struct {
+	Key, Value string
+}
+
+// Message is one AMI packet: an event, a response or an action, its
+// fields in wire order. Keys compare case-insensitively, as Asterisk's own
+// astman_get_header does.
+type Message []Field
+
+// Get returns the value of the first field named key.
+func (m Message) Get(key string) string {
+	v, _ := m.Lookup(key)
+	return v
+}
+
+// Lookup returns the value of the first field named key and whether it is
+// present.
+func (m Message) Lookup(key string) (string, bool) {
+	for _, f := range m {
+		if strings.EqualFold(f.Key, key) {
+			return f.Value, true
+		}
+	}
+	return "", false
+}
+
+// Event is the event name, or "" for a response or an action.
+func (m Message) Event() string { return m.Get("Event") }
+
+// Map returns the fields as a map; a repeated key keeps its first value.
+func (m Message) Map() map[string]string {
+	out := make(map[string]string, len(m))
+	for _, f := range m {
+		if _, ok := out[f.Key]; !ok {
+			out[f.Key] = f.Value
+		}
+	}
+	return out
+}
