@@ -43,7 +43,8 @@ func wireFromFixture(tb testing.TB, path string) []byte {
 func FuzzReader(f *testing.F) {
 	fixtures, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
 	for _, p := range fixtures[:4] {
-		b := wireFromFixture(f, p)
+		// The head of a real stream: small seeds keep each run fast.
+		b := wireFromFixture(f, p)[:4096]
 		f.Add(b, len(b)/2)
 	}
 	f.Add([]byte("Asterisk Call Manager/5.0.1\r\nResponse: Success\r\nMessage: ok\r\n\r\n"), 10)
