@@ -42,3 +42,17 @@ func (m Message) Map() map[string]string {
 	}
 	return out
 }
+
+// M builds a message from alternating keys and values, in order; a
+// trailing key without a value gets an empty one.
+func M(kv ...string) Message {
+	m := make(Message, 0, (len(kv)+1)/2)
+	for i := 0; i < len(kv); i += 2 {
+		f := Field{Key: kv[i]}
+		if i+1 < len(kv) {
+			f.Value = kv[i+1]
+		}
+		m = append(m, f)
+	}
+	return m
+}

@@ -1,0 +1,201 @@
+// Package amitest is a protocol-faithful Asterisk manager (AMI) server for
+// tests: banner, Login (plain and MD5 challenge), Challenge, Events, Ping,
+// CoreShowChannels, any other action recorded and answered, and events
+// pushed to every logged-in connection.
+package amitest
+
+import (
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+
+	"github.com/switchboard/switchboard/monitor/ami"
+)
+
+// Server is a manager interface on 127.0.0.1.
+type Server struct {
+	Username, Secret string
+
+	ln net.Listener
+	wg sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    map[net.Conn]bool // value: logged in
+	actions  []ami.Message
+	channels []ami.Message
+	silent   bool
+}
+
+// New starts a server accepting user/secret; it stops with the test.
+func New(tb testing.TB, user, secret string) *Server {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{Username: user, Secret: secret, ln: ln, conns: map[net.Conn]bool{}}
+	s.wg.Add(1)
+	go s.accept()
+	tb.Cleanup(s.Close)
+	return s
+}
+
+// Addr is the server's host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// SetChannels sets the CoreShowChannel events CoreShowChannels lists.
+func (s *Server) SetChannels(ch ...ami.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.channels = ch
+}
+
+// Silent makes the server stop answering actions (a hung manager).
+func (s *Server) Silent(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.silent = on
+}
+
+// Actions returns the actions received, in order.
+func (s *Server) Actions() []ami.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]ami.Message(nil), s.actions...)
+}
+
+// Push sends an event to every logged-in connection and returns how many
+// got it.
+func (s *Server) Push(ev ami.Message) int {
+	b, err := ami.AppendMessage(nil, ev)
+	if err != nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c, in := range s.conns {
+		if in {
+			if _, err := c.Write(b); err == nil {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// CloseConns drops every connection, as an Asterisk restart does.
+func (s *Server) CloseConns() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.Close()
+	}
+}
+
+// Close stops the server and waits for its goroutines.
+func (s *Server) Close() {
+	s.ln.Close()
+	s.CloseConns()
+	s.wg.Wait()
+}
+
+func (s *Server) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = false
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go s.serve(c)
+	}
+}
+
+func (s *Server) serve(c net.Conn) {
+	defer s.wg.Done()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+	}()
+	if _, err := c.Write([]byte("Asterisk Call Manager/5.0.1\r\n")); err != nil {
+		return
+	}
+	r := ami.NewReader(c)
+	challenge := ""
+	for {
+		act, err := r.ReadMessage()
+		if errors.Is(err, ami.ErrMalformed) {
+			s.reply(c, ami.M("Response", "Error", "Message", "Missing action in request"))
+			continue
+		}
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.actions = append(s.actions, act)
+		silent, loggedIn := s.silent, s.conns[c]
+		s.mu.Unlock()
+		if silent {
+			continue
+		}
+		aid := act.Get("ActionID")
+		ok := ami.M("Response", "Success", "ActionID", aid)
+		switch name := act.Get("Action"); {
+		case name == "Challenge":
+			challenge = strconv.Itoa(len(s.Actions())*7919 + 104729)
+			s.reply(c, append(ok, ami.M("Challenge", challenge)...))
+		case name == "Login":
+			good := act.Get("Username") == s.Username
+			if act.Get("AuthType") == "MD5" {
+				sum := md5.Sum([]byte(challenge + s.Secret))
+				good = good && challenge != "" && act.Get("Key") == hex.EncodeToString(sum[:])
+			} else {
+				good = good && act.Get("Secret") == s.Secret
+			}
+			if !good {
+				s.reply(c, ami.M("Response", "Error", "ActionID", aid, "Message", "Authentication failed"))
+				return
+			}
+			s.mu.Lock()
+			s.conns[c] = true
+			s.mu.Unlock()
+			s.reply(c, append(ok, ami.M("Message", "Authentication accepted")...))
+			s.reply(c, ami.M("Event", "FullyBooted", "Privilege", "system,all", "Status", "Fully Booted"))
+		case !loggedIn:
+			s.reply(c, ami.M("Response", "Error", "ActionID", aid, "Message", "Permission denied"))
+		case name == "Ping":
+			s.reply(c, append(ok, ami.M("Ping", "Pong", "Timestamp", "1529936170.000000")...))
+		case name == "CoreShowChannels":
+			s.reply(c, append(ok, ami.M("EventList", "start", "Message", "Channels will follow")...))
+			s.mu.Lock()
+			chans := append([]ami.Message(nil), s.channels...)
+			s.mu.Unlock()
+			for _, ch := range chans {
+				s.reply(c, append(ami.M("Event", "CoreShowChannel", "ActionID", aid), ch...))
+			}
+			s.reply(c, ami.M("Event", "CoreShowChannelsComplete", "ActionID", aid, "EventList", "Complete", "ListItems", strconv.Itoa(len(chans))))
+		default:
+			s.reply(c, ok)
+		}
+	}
+}
+
+func (s *Server) reply(c net.Conn, m ami.Message) {
+	b, err := ami.AppendMessage(nil, m)
+	if err != nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, _ = c.Write(b)
+}
