@@ -7,12 +7,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/fritz"
 )
 
 // replayers are the recording formats `switchboard replay` reads.
 var replayers = map[string]replayFunc{
 	"fritz": fritz.Replay,
+	"ami":   ami.Replay,
 }
 
 // buildSource makes the source one `sources:` entry describes, decoding

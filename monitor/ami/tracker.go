@@ -1,0 +1,256 @@
+package ami
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// Tracker turns AMI channel events into calls: one call per conversation
+// (the channels sharing a Linkedid), started by the channel that opened it.
+// It covers channel creation, caller-ID changes, dialing (ring groups
+// included), answer and hang-up with reasons; transfers, holds and queues
+// are not followed yet.
+//
+// Local channels (Local/…;1 and ;2) are Asterisk's internal plumbing for
+// dialplan routing; they never become parties.
+type Tracker struct {
+	t        *monitor.Tracker
+	counters *monitor.Counters
+	chans    map[string]*channel // by Uniqueid
+	calls    map[string]*callInfo
+	handlers map[string]func(Message)
+}
+
+type channel struct {
+	uid, linked, name string
+	party             monitor.Party
+}
+
+type callInfo struct {
+	ringing  map[string]monitor.Party // dest Uniqueid → party
+	statuses []string                 // DialStatus of every ended dial to a real phone
+}
+
+// NewTracker returns a tracker publishing calls of source to sink.
+func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.Counters) *Tracker {
+	if counters == nil {
+		counters = new(monitor.Counters)
+	}
+	tr := &Tracker{t: monitor.NewTracker(source, sink), counters: counters, chans: map[string]*channel{}, calls: map[string]*callInfo{}}
+	// One small method per event, as sipgo dispatches per SIP method.
+	tr.handlers = map[string]func(Message){
+		"Newchannel":       tr.newChannel,
+		"NewCallerid":      tr.newCallerID,
+		"DialBegin":        tr.dialBegin,
+		"DialEnd":          tr.dialEnd,
+		"Hangup":           tr.hangup,
+		"Newstate":         func(Message) {},
+		"NewConnectedLine": func(Message) {},
+		"BridgeEnter":      func(Message) {},
+		"BridgeLeave":      func(Message) {},
+		"BridgeCreate":     func(Message) {},
+		"BridgeDestroy":    func(Message) {},
+		"LocalBridge":      func(Message) {},
+		"VarSet":           func(Message) {},
+		"NewExten":         func(Message) {},
+		"FullyBooted":      func(Message) {},
+	}
+	return tr
+}
+
+// SetClock replaces time.Now for events without a timestamp.
+func (tr *Tracker) SetClock(now func() time.Time) { tr.t.SetClock(now) }
+
+// Handle applies one event.
+func (tr *Tracker) Handle(m Message) {
+	tr.counters.Events.Add(1)
+	h, ok := tr.handlers[m.Event()]
+	if !ok {
+		tr.counters.Unknown.Add(1)
+		return
+	}
+	h(m)
+}
+
+func isLocal(name string) bool { return strings.HasPrefix(name, "Local/") }
+
+func cid(num, name string) (string, string) {
+	if num == "<unknown>" {
+		num = ""
+	}
+	if name == "<unknown>" {
+		name = ""
+	}
+	return num, name
+}
+
+// account is the peer of a channel name: "SIP/150010002-00000005" → "150010002".
+func account(chanName string) string {
+	_, rest, ok := strings.Cut(chanName, "/")
+	if !ok {
+		return ""
+	}
+	if i := strings.LastIndexByte(rest, '-'); i > 0 {
+		rest = rest[:i]
+	}
+	return rest
+}
+
+// external reports whether a number reaches outside the PBX: extensions
+// are short, outside numbers long or in international form.
+func external(num string) bool {
+	return strings.HasPrefix(num, "+") || len(num) > 6
+}
+
+// direction says who started a call from its two numbers.
+func direction(from, to string) monitor.Direction {
+	switch {
+	case external(from):
+		return monitor.Inbound
+	case external(to):
+		return monitor.Outbound
+	default:
+		return monitor.Internal
+	}
+}
+
+func (tr *Tracker) newChannel(m Message) {
+	uid, linked, name := m.Get("Uniqueid"), m.Get("Linkedid"), m.Get("Channel")
+	num, cname := cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+	ch := &channel{uid: uid, linked: linked, name: name, party: monitor.Party{Number: num, Name: cname, Account: m.Get("AccountCode")}}
+	tr.chans[uid] = ch
+	if uid != linked || isLocal(name) {
+		return
+	}
+	to := m.Get("Exten")
+	tr.calls[linked] = &callInfo{ringing: map[string]monitor.Party{}}
+	tr.t.Start(linked, monitor.Call{Direction: direction(num, to), From: ch.party, To: monitor.Party{Number: to}, Line: account(name)})
+}
+
+func (tr *Tracker) newCallerID(m Message) {
+	ch, ok := tr.chans[m.Get("Uniqueid")]
+	if !ok {
+		return
+	}
+	num, cname := cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+	ch.party.Number, ch.party.Name = num, cname
+	if p := m.Get("CID-CallingPres"); p != "" {
+		ch.party.Private = strings.Contains(p, "Prohibited") || strings.Contains(p, "Restricted")
+	}
+	if ch.uid == ch.linked && !isLocal(ch.name) {
+		p := ch.party
+		// Phones often register with their account as caller ID; the
+		// dialplan then sets the extension, which decides the direction.
+		tr.t.Update(ch.linked, func(c *monitor.Call) {
+			c.From = p
+			if c.Answered.IsZero() {
+				c.Direction = direction(p.Number, c.To.Number)
+			}
+		})
+	}
+}
+
+// dialTarget is the party a dial to a real phone reaches: its caller-ID
+// number as the dial begins, and its account.
+func dialTarget(m Message) monitor.Party {
+	num, name := cid(m.Get("DestCallerIDNum"), m.Get("DestCallerIDName"))
+	return monitor.Party{Number: num, Name: name, Account: account(m.Get("DestChannel"))}
+}
+
+func (tr *Tracker) dialBegin(m Message) {
+	if isLocal(m.Get("DestChannel")) {
+		return
+	}
+	linked := m.Get("DestLinkedid")
+	ci, ok := tr.calls[linked]
+	if !ok {
+		return
+	}
+	ci.ringing[m.Get("DestUniqueid")] = dialTarget(m)
+	tr.ring(linked, ci)
+}
+
+func (tr *Tracker) ring(linked string, ci *callInfo) {
+	targets := make([]monitor.Party, 0, len(ci.ringing))
+	for _, p := range ci.ringing {
+		targets = append(targets, p)
+	}
+	sortParties(targets)
+	tr.t.Ring(linked, targets...)
+}
+
+func sortParties(ps []monitor.Party) {
+	for i := 1; i < len(ps); i++ {
+		for j := i; j > 0 && ps[j].Account < ps[j-1].Account; j-- {
+			ps[j], ps[j-1] = ps[j-1], ps[j]
+		}
+	}
+}
+
+func (tr *Tracker) dialEnd(m Message) {
+	if isLocal(m.Get("DestChannel")) {
+		return
+	}
+	linked := m.Get("DestLinkedid")
+	ci, ok := tr.calls[linked]
+	if !ok {
+		return
+	}
+	delete(ci.ringing, m.Get("DestUniqueid"))
+	status := m.Get("DialStatus")
+	ci.statuses = append(ci.statuses, status)
+	if status == "ANSWER" {
+		p := dialTarget(m)
+		tr.t.Answer(linked, &p, time.Time{})
+		return
+	}
+	tr.ring(linked, ci)
+}
+
+// reasonFor maps how an unanswered call ended: the dials' statuses first,
+// then the Q.850 cause of the hang-up of the channel that opened it.
+func reasonFor(ci *callInfo, cause int) monitor.Reason {
+	allCancel := len(ci.statuses) > 0
+	for _, s := range ci.statuses {
+		allCancel = allCancel && s == "CANCEL"
+	}
+	switch {
+	case allCancel:
+		return monitor.ReasonCancelled
+	case cause == 17: // user busy
+		return monitor.ReasonBusy
+	case cause == 18 || cause == 19: // no user responding, no answer
+		return monitor.ReasonNoAnswer
+	case cause == 21: // call rejected
+		return monitor.ReasonRejected
+	case cause == 0 || cause == 16: // normal clearing
+		if len(ci.statuses) == 0 {
+			// Created and cleared without dialing anyone: Asterisk reports
+			// a normal clearing.
+			return monitor.ReasonCompleted
+		}
+		return monitor.ReasonCancelled
+	default:
+		return monitor.ReasonFailed
+	}
+}
+
+func (tr *Tracker) hangup(m Message) {
+	uid := m.Get("Uniqueid")
+	ch, ok := tr.chans[uid]
+	delete(tr.chans, uid)
+	if !ok || uid != ch.linked || isLocal(ch.name) {
+		return
+	}
+	ci := tr.calls[ch.linked]
+	delete(tr.calls, ch.linked)
+	cause, _ := strconv.Atoi(m.Get("Cause"))
+	e := monitor.Ending{Cause: m.Get("Cause-txt") + " (" + m.Get("Cause") + ")"}
+	if c, ok := tr.t.Get(ch.linked); ok && c.Answered.IsZero() && ci != nil {
+		e.Reason = reasonFor(ci, cause)
+	}
+	tr.t.End(ch.linked, e)
+}

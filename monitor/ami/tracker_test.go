@@ -1,0 +1,128 @@
+package ami
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+type calls struct{ ended []monitor.Call }
+
+func (c *calls) Call(call monitor.Call) {
+	if call.State == monitor.Ended {
+		c.ended = append(c.ended, call)
+	}
+}
+func (c *calls) SourceStatus(monitor.SourceStatus) {}
+func (c *calls) UserEvent(monitor.UserEvent)       {}
+
+func replayFixture(t *testing.T, path string) []monitor.Call {
+	t.Helper()
+	ended, _ := replayFixtureTracker(t, path)
+	return ended
+}
+
+func replayFixtureTracker(t *testing.T, path string) ([]monitor.Call, *Tracker) {
+	t.Helper()
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []map[string]string
+	if err := json.Unmarshal(raw, &events); err != nil {
+		t.Fatal(err)
+	}
+	sink := &calls{}
+	tr := NewTracker("pbx", sink, nil)
+	for _, ev := range events {
+		m := M("Event", ev["Event"])
+		for k, v := range ev {
+			if k != "Event" {
+				m = append(m, Field{k, v})
+			}
+		}
+		tr.Handle(m)
+	}
+	return sink.ended, tr
+}
+
+// TestEveryFixtureEndsEveryCall replays all recorded logs, transfers
+// included: whatever the tracker does not follow yet, no call may be left
+// active once every channel has hung up.
+func TestEveryFixtureEndsEveryCall(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "*", "*.json"))
+	if len(files) != 21 {
+		t.Fatalf("want 21 fixtures, got %d", len(files))
+	}
+	for _, f := range files {
+		ended, tr := replayFixtureTracker(t, f)
+		if len(ended) == 0 || tr.t.Len() != 0 {
+			t.Errorf("%s: %d calls ended, %d still active", f, len(ended), tr.t.Len())
+		}
+	}
+}
+
+// TestSimpleFixtures replays the recorded simple calls and checks what
+// testdata/FIXTURES.md says a correct tracker reports.
+func TestSimpleFixtures(t *testing.T) {
+	tests := []struct {
+		file       string
+		calls      int
+		from, to   string
+		answeredBy string // account of the phone that answered; "" = unanswered
+		reason     monitor.Reason
+	}{
+		{"ab_success_a_hangup", 1, "201", "202", "150010002", monitor.ReasonCompleted},
+		{"ab_success_b_hangup", 1, "201", "202", "150010002", monitor.ReasonCompleted},
+		{"ab_success_o3", 1, "", "", "100060002", monitor.ReasonCompleted},
+		{"ab_success_twoclients", 2, "", "", "*", monitor.ReasonCompleted},
+		{"ab_reject", 1, "201", "202", "", monitor.ReasonBusy},
+		{"ab_dnd", 1, "201", "202", "", monitor.ReasonBusy},
+		{"ab_a_cancel", 1, "201", "202", "", monitor.ReasonCancelled},
+		{"ab_callgroup", 1, "201", "401", "150010002", monitor.ReasonCompleted},
+		{"ab_callgroup_no_answer", 1, "201", "401", "", monitor.ReasonNoAnswer},
+		{"a_created_no_answer", 1, "", "", "", monitor.ReasonCompleted},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			got := replayFixture(t, filepath.Join("testdata", "simple", tc.file+".json"))
+			if len(got) != tc.calls {
+				t.Fatalf("%d calls ended, want %d: %+v", len(got), tc.calls, got)
+			}
+			for _, c := range got {
+				if c.Reason != tc.reason {
+					t.Errorf("reason = %s (cause %s), want %s", c.Reason, c.Cause, tc.reason)
+				}
+				if tc.from != "" && (c.From.Number != tc.from || c.To.Number != tc.to) {
+					t.Errorf("from %s to %s, want %s to %s", c.From.Number, c.To.Number, tc.from, tc.to)
+				}
+				if tc.from != "" && c.Direction != monitor.Internal {
+					t.Errorf("direction = %s, want internal between extensions", c.Direction)
+				}
+				if tc.file == "ab_success_twoclients" && c.Direction != monitor.Inbound {
+					t.Errorf("direction = %s, want inbound from an outside caller", c.Direction)
+				}
+				switch tc.answeredBy {
+				case "":
+					if !c.Answered.IsZero() {
+						t.Errorf("answered by %+v, want unanswered", c.AnsweredBy)
+					}
+				case "*":
+					if c.Answered.IsZero() {
+						t.Error("unanswered, want answered")
+					}
+				default:
+					if c.AnsweredBy == nil || c.AnsweredBy.Account != tc.answeredBy {
+						t.Errorf("answered by %+v, want account %s", c.AnsweredBy, tc.answeredBy)
+					}
+				}
+				if len(c.Ringing) != 0 || c.State != monitor.Ended {
+					t.Errorf("ended call still rings: %+v", c)
+				}
+			}
+		})
+	}
+}
