@@ -42,7 +42,13 @@ func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Sour
 			return nil, fmt.Errorf("source %s: %w", head.Name, err)
 		}
 		return fritz.NewDemo(cfg, fritz.WithLogger(l), fritz.WithCounters(counters))
+	case "ami":
+		var cfg ami.Config
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return ami.New(cfg, ami.WithLogger(l), ami.WithCounters(counters))
 	default:
-		return nil, fmt.Errorf("source %s: unknown type %q (want fritz or demo)", head.Name, head.Type)
+		return nil, fmt.Errorf("source %s: unknown type %q (want fritz, demo or ami)", head.Name, head.Type)
 	}
 }

@@ -1,0 +1,246 @@
+package ami
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// Config is one Asterisk manager interface in the `sources:` list.
+type Config struct {
+	Name monitor.SourceName `yaml:"name"`
+	// Type is "ami".
+	Type string `yaml:"type"`
+	// Address is host or host:port; the port defaults to 5038.
+	Address  string `yaml:"address"`
+	Username string `yaml:"username"`
+	// Secret is the manager secret; SecretFile reads it from a file
+	// instead. Neither is ever logged.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// MD5 logs in with the Challenge action so the secret never crosses
+	// the wire.
+	MD5 bool `yaml:"md5"`
+	// Events is the event mask sent at login. Default "on".
+	Events string `yaml:"events"`
+	// PingInterval is how often the link is checked with Ping; a ping
+	// unanswered within PingTimeout marks it dead. Defaults 20s and 5s.
+	PingInterval time.Duration `yaml:"ping_interval"`
+	PingTimeout  time.Duration `yaml:"ping_timeout"`
+	// ReconnectMin and ReconnectMax bound the wait between attempts,
+	// doubling with jitter. Defaults 1s and 1m.
+	ReconnectMin time.Duration `yaml:"reconnect_min"`
+	ReconnectMax time.Duration `yaml:"reconnect_max"`
+}
+
+func (c Config) withDefaults() Config {
+	if _, _, err := net.SplitHostPort(c.Address); err != nil && c.Address != "" {
+		c.Address = net.JoinHostPort(c.Address, "5038")
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = 20 * time.Second
+	}
+	if c.PingTimeout <= 0 {
+		c.PingTimeout = 5 * time.Second
+	}
+	if c.ReconnectMin <= 0 {
+		c.ReconnectMin = time.Second
+	}
+	if c.ReconnectMax < c.ReconnectMin {
+		c.ReconnectMax = max(time.Minute, c.ReconnectMin)
+	}
+	return c
+}
+
+// Validate reports a configuration that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.Name == "":
+		return errors.New("ami: name is required")
+	case c.Address == "":
+		return fmt.Errorf("ami %s: address is required", c.Name)
+	case c.Username == "":
+		return fmt.Errorf("ami %s: username is required", c.Name)
+	case c.Secret == "" && c.SecretFile == "":
+		return fmt.Errorf("ami %s: secret or secret_file is required", c.Name)
+	}
+	return nil
+}
+
+// Source follows one Asterisk over AMI. It implements monitor.Source.
+type Source struct {
+	cfg      Config
+	secret   string
+	log      *slog.Logger
+	counters *monitor.Counters
+}
+
+var _ monitor.Source = (*Source)(nil)
+
+// Option sets a rare knob of a Source.
+type Option func(*Source)
+
+// WithLogger sets the logger.
+func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
+
+// WithCounters sets where events, parse errors and reconnects are counted.
+func WithCounters(c *monitor.Counters) Option { return func(s *Source) { s.counters = c } }
+
+// New returns a source for cfg.
+func New(cfg Config, opts ...Option) (*Source, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Source{cfg: cfg.withDefaults(), secret: cfg.Secret, log: slog.Default(), counters: new(monitor.Counters)}
+	if cfg.SecretFile != "" {
+		b, err := os.ReadFile(cfg.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("ami %s: secret_file: %w", cfg.Name, err)
+		}
+		s.secret = strings.TrimSpace(string(b))
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
+}
+
+// Name is the source's name.
+func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
+
+// Run connects, logs in, resyncs from CoreShowChannels and follows events
+// until ctx ends; a lost, refused or silent link is retried with capped
+// backoff and jitter. Calls that were active when the link broke are
+// ended as failed: without the link they can no longer be followed.
+func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
+	tr := NewTracker(s.cfg.Name, sink, s.counters)
+	status := func(st monitor.LinkState, err error) {
+		ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "ami", State: st, Address: s.cfg.Address, Since: time.Now()}
+		if err != nil {
+			ss.Error = err.Error()
+		}
+		sink.SourceStatus(ss)
+	}
+	status(monitor.LinkConnecting, nil)
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			s.counters.Reconnects.Add(1)
+		}
+		err := s.session(ctx, tr, status)
+		if ctx.Err() != nil {
+			tr.t.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: "monitor stopped"})
+			status(monitor.LinkStopped, nil)
+			return nil
+		}
+		tr.t.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: "link lost"})
+		tr.reset()
+		status(monitor.LinkDown, err)
+		s.log.Info("ami link down", "err", err)
+		wait := backoff(s.cfg.ReconnectMin, s.cfg.ReconnectMax, attempt)
+		select {
+		case <-ctx.Done():
+			status(monitor.LinkStopped, nil)
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo << min(n, 20)
+	if d > hi || d <= 0 {
+		d = hi
+	}
+	// Full jitter in the upper half keeps many sources from retrying in step.
+	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
+}
+
+// session is one connection's life; it returns why it ended.
+func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.LinkState, error)) error {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", s.cfg.Address)
+	if err != nil {
+		return fmt.Errorf("connect: %w", err)
+	}
+	events := make(chan Message, 1024)
+	conn, err := Handshake(dctx, nc, Login{Username: s.cfg.Username, Secret: s.secret, MD5: s.cfg.MD5, Events: s.cfg.Events}, func(m Message) {
+		if m.Event() == "SwitchboardParseError" {
+			s.counters.ParseErrors.Add(1)
+			return
+		}
+		select {
+		case events <- m:
+		default:
+			// The tracker fell far behind: drop the link and resync rather
+			// than block the reader.
+			nc.Close()
+		}
+	})
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	defer conn.Close()
+	status(monitor.LinkResyncing, nil)
+	list, err := conn.ListAction(dctx, M("Action", "CoreShowChannels"))
+	if err != nil {
+		return fmt.Errorf("resync: %w", err)
+	}
+	tr.resync(list)
+	status(monitor.LinkConnected, nil)
+	ping := time.NewTicker(s.cfg.PingInterval)
+	defer ping.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-conn.Done():
+			return conn.Err()
+		case m := <-events:
+			tr.Handle(m)
+		case <-ping.C:
+			pctx, pcancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+			err := conn.Ping(pctx)
+			pcancel()
+			if err != nil {
+				return fmt.Errorf("health check: %w", err)
+			}
+		}
+	}
+}
+
+// reset forgets channel state after a lost link.
+func (tr *Tracker) reset() {
+	tr.chans = map[string]*channel{}
+	tr.calls = map[string]*callInfo{}
+}
+
+// resync rebuilds the picture from CoreShowChannel events: calls that
+// ended while the link was down are ended, calls that started are begun.
+func (tr *Tracker) resync(list []Message) {
+	live := map[string]bool{}
+	for _, m := range list {
+		live[m.Get("Linkedid")] = true
+	}
+	tr.t.Retain(func(k string) bool { return live[k] }, monitor.Ending{Cause: "ended while disconnected"})
+	for _, m := range list {
+		uid := m.Get("Uniqueid")
+		if _, known := tr.chans[uid]; known {
+			continue
+		}
+		tr.newChannel(m)
+		if m.Get("ChannelStateDesc") == "Up" && uid == m.Get("Linkedid") {
+			tr.t.Answer(uid, nil, time.Time{})
+		}
+	}
+}
