@@ -18,6 +18,8 @@ import (
 // dialplan routing; they never become parties.
 type Tracker struct {
 	t        *monitor.Tracker
+	sink     monitor.Sink
+	source   monitor.SourceName
 	counters *monitor.Counters
 	chans    map[string]*channel // by Uniqueid
 	calls    map[string]*callInfo
@@ -39,7 +41,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 	if counters == nil {
 		counters = new(monitor.Counters)
 	}
-	tr := &Tracker{t: monitor.NewTracker(source, sink), counters: counters, chans: map[string]*channel{}, calls: map[string]*callInfo{}}
+	tr := &Tracker{t: monitor.NewTracker(source, sink), sink: sink, source: source, counters: counters, chans: map[string]*channel{}, calls: map[string]*callInfo{}}
 	// One small method per event, as sipgo dispatches per SIP method.
 	tr.handlers = map[string]func(Message){
 		"Newchannel":       tr.newChannel,
@@ -47,6 +49,9 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		"DialBegin":        tr.dialBegin,
 		"DialEnd":          tr.dialEnd,
 		"Hangup":           tr.hangup,
+		"Hold":             tr.hold,
+		"Unhold":           tr.unhold,
+		"UserEvent":        tr.userEvent,
 		"Newstate":         func(Message) {},
 		"NewConnectedLine": func(Message) {},
 		"BridgeEnter":      func(Message) {},
@@ -208,6 +213,34 @@ func (tr *Tracker) dialEnd(m Message) {
 		return
 	}
 	tr.ring(linked, ci)
+}
+
+// hold marks the call of a channel held (Asterisk 13+ Hold event; the
+// channel is the one that put the other side on hold).
+func (tr *Tracker) hold(m Message) {
+	if ch, ok := tr.chans[m.Get("Uniqueid")]; ok {
+		tr.t.Hold(ch.linked)
+	}
+}
+
+func (tr *Tracker) unhold(m Message) {
+	if ch, ok := tr.chans[m.Get("Uniqueid")]; ok {
+		tr.t.Unhold(ch.linked)
+	}
+}
+
+// userEvent passes a dialplan UserEvent (UserEvent() application) on to
+// subscribers with all its fields but the event framing.
+func (tr *Tracker) userEvent(m Message) {
+	fields := map[string]string{}
+	for _, f := range m {
+		switch f.Key {
+		case "Event", "UserEvent", "Privilege":
+		default:
+			fields[f.Key] = f.Value
+		}
+	}
+	tr.sink.UserEvent(monitor.UserEvent{Source: tr.source, Name: m.Get("UserEvent"), Fields: fields})
 }
 
 // reasonFor maps how an unanswered call ended: the dials' statuses first,

@@ -126,3 +126,48 @@ func TestSimpleFixtures(t *testing.T) {
 		})
 	}
 }
+
+type everything struct {
+	calls []monitor.Call
+	users []monitor.UserEvent
+}
+
+func (e *everything) Call(c monitor.Call)               { e.calls = append(e.calls, c) }
+func (e *everything) SourceStatus(monitor.SourceStatus) {}
+func (e *everything) UserEvent(u monitor.UserEvent)     { e.users = append(e.users, u) }
+
+func TestHoldAndUserEvents(t *testing.T) {
+	sink := &everything{}
+	tr := NewTracker("pbx", sink, nil)
+	for _, m := range []Message{
+		M("Event", "Newchannel", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "CallerIDNum", "201", "Exten", "202"),
+		M("Event", "Newchannel", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "Linkedid", "1.1", "CallerIDNum", "202"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/202-00000002", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/202-00000002", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202", "DialStatus", "ANSWER"),
+		M("Event", "Hold", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "MusicClass", "default"),
+		M("Event", "Unhold", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2"),
+		M("Event", "UserEvent", "Privilege", "user,all", "UserEvent", "SurveyDone", "Score", "5", "Uniqueid", "1.1"),
+		M("Event", "Hangup", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
+	} {
+		tr.Handle(m)
+	}
+	var states []monitor.State
+	for _, c := range sink.calls {
+		states = append(states, c.State)
+	}
+	want := []monitor.State{monitor.Ringing, monitor.Ringing, monitor.Connected, monitor.Held, monitor.Connected, monitor.Ended}
+	if len(states) != len(want) {
+		t.Fatalf("states = %v, want %v", states, want)
+	}
+	for i := range want {
+		if states[i] != want[i] {
+			t.Fatalf("states = %v, want %v", states, want)
+		}
+	}
+	if last := sink.calls[len(sink.calls)-1]; last.Reason != monitor.ReasonCompleted || last.Cause != "Normal Clearing (16)" {
+		t.Fatalf("end = %s %q", last.Reason, last.Cause)
+	}
+	if len(sink.users) != 1 || sink.users[0].Name != "SurveyDone" || sink.users[0].Fields["Score"] != "5" || sink.users[0].Fields["Privilege"] != "" {
+		t.Fatalf("user events = %+v", sink.users)
+	}
+}
