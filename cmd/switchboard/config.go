@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard/switchboard/web"
+	"github.com/switchboard/switchboard/web/webhook"
 )
 
 var errUnsetEnv = errors.New("configuration names unset environment variables")
@@ -33,6 +34,8 @@ type config struct {
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string      `yaml:"log_level"`
 	Sources  []yaml.Node `yaml:"sources"`
+	// Webhooks receive every call change as a signed JSON POST.
+	Webhooks []webhook.Config `yaml:"webhooks"`
 }
 
 // loadConfig reads path (or the embedded default when path is empty),

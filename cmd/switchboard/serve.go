@@ -19,6 +19,7 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/web"
+	"github.com/switchboard/switchboard/web/webhook"
 )
 
 func init() {
@@ -89,7 +90,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	defer store.Close()
 
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe))
+	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")))
+	if err != nil {
+		return err
+	}
+	registry := prometheus.NewRegistry()
+	if err := registry.Register(hooks); err != nil {
+		return err
+	}
+	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hooks.Observe))
 	defer hub.Close()
 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
@@ -105,7 +114,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 	}
 
-	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Registry: prometheus.NewRegistry()},
+	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Registry: registry},
 		web.WithLogger(log.With("component", "web")))
 	if err != nil {
 		return err
@@ -114,6 +123,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_ = hooks.Run(srcCtx)
+	}()
 	for _, src := range sources {
 		wg.Add(1)
 		go func() {

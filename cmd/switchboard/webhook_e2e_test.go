@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
+	"github.com/switchboard/switchboard/web/webhook"
+)
+
+// TestServeWebhook checks that a call ended on the router reaches a
+// configured webhook, signed.
+func TestServeWebhook(t *testing.T) {
+	got := make(chan monitor.Call, 16)
+	hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if r.Header.Get(webhook.SignatureHeader) != webhook.Sign([]byte("hook-secret"), body) {
+			http.Error(w, "bad signature", http.StatusUnauthorized)
+			return
+		}
+		var m struct {
+			Call monitor.Call `json:"call"`
+		}
+		if json.Unmarshal(body, &m) == nil {
+			got <- m.Call
+		}
+	}))
+	defer hook.Close()
+	router := fritztest.New(t)
+	startServerWith(t, router, fmt.Sprintf("webhooks:\n  - url: %s\n    secret: hook-secret\n", hook.URL))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := router.WaitConn(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format("02.01.06 15:04:05")
+	router.Send(now + ";RING;3;0401234;5551234;SIP0;")
+	router.Send(now + ";DISCONNECT;3;0;")
+	for {
+		select {
+		case c := <-got:
+			if c.State == monitor.Ended {
+				if c.Reason != monitor.ReasonNoAnswer {
+					t.Fatalf("webhook got reason %s, want no-answer", c.Reason)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no ended call reached the webhook")
+		}
+	}
+}
