@@ -166,10 +166,12 @@ func (s *Server) serve(c net.Conn) {
 				s.reply(c, ami.M("Response", "Error", "ActionID", aid, "Message", "Authentication failed"))
 				return
 			}
+			// Answer before counting the connection as logged in, so no
+			// pushed event can overtake the login response.
+			s.reply(c, append(ok, ami.M("Message", "Authentication accepted")...))
 			s.mu.Lock()
 			s.conns[c] = true
 			s.mu.Unlock()
-			s.reply(c, append(ok, ami.M("Message", "Authentication accepted")...))
 			s.reply(c, ami.M("Event", "FullyBooted", "Privilege", "system,all", "Status", "Fully Booted"))
 		case !loggedIn:
 			s.reply(c, ami.M("Response", "Error", "ActionID", aid, "Message", "Permission denied"))

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/monitor/ami"
+)
+
+func init() {
+	register(command{name: "record", summary: "record every raw event of a PBX (--ami ADDR --user U --secret-file F OUT.jsonl) as JSON lines", run: runRecord})
+}
+
+func runRecord(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("record", flag.ContinueOnError)
+	addr := fs.String("ami", "", "Asterisk manager address host[:5038]")
+	user := fs.String("user", "", "manager user name")
+	secretFile := fs.String("secret-file", "", "file holding the manager secret")
+	md5 := fs.Bool("md5", false, "log in with the MD5 challenge")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *addr == "" || *user == "" || *secretFile == "" || fs.NArg() != 1 {
+		return errors.New("usage: switchboard record --ami ADDR --user U --secret-file F OUT.jsonl (- for stdout)")
+	}
+	secret, err := os.ReadFile(*secretFile)
+	if err != nil {
+		return err
+	}
+	out := io.Writer(os.Stdout)
+	if p := fs.Arg(0); p != "-" {
+		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		out = f
+	}
+	if _, _, err := net.SplitHostPort(*addr); err != nil {
+		*addr = net.JoinHostPort(*addr, "5038")
+	}
+	n, err := recordAMI(ctx, *addr, ami.Login{Username: *user, Secret: strings.TrimSpace(string(secret)), MD5: *md5}, out)
+	fmt.Fprintf(os.Stderr, "recorded %d events\n", n)
+	return err
+}
+
+// recordAMI writes every event of one manager connection as one JSON
+// object per line until ctx ends or the link drops. The lines are what
+// `switchboard replay --source ami` reads.
+func recordAMI(ctx context.Context, addr string, login ami.Login, w io.Writer) (int, error) {
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	events := make(chan ami.Message, 4096)
+	conn, err := ami.Handshake(dctx, nc, login, func(m ami.Message) {
+		select {
+		case events <- m:
+		default:
+			nc.Close() // the disk cannot keep up: stop rather than lose events silently
+		}
+	})
+	if err != nil {
+		nc.Close()
+		return 0, err
+	}
+	defer conn.Close()
+	n := 0
+	flush := time.NewTicker(time.Second)
+	defer flush.Stop()
+	for {
+		select {
+		case m := <-events:
+			if err := enc.Encode(m.Map()); err != nil {
+				return n, err
+			}
+			n++
+		case <-flush.C:
+			if err := bw.Flush(); err != nil {
+				return n, err
+			}
+		case <-conn.Done():
+			for len(events) > 0 {
+				if err := enc.Encode((<-events).Map()); err != nil {
+					return n, err
+				}
+				n++
+			}
+			if err := bw.Flush(); err != nil {
+				return n, err
+			}
+			return n, conn.Err()
+		case <-ctx.Done():
+			return n, bw.Flush()
+		}
+	}
+}
