@@ -34,6 +34,11 @@ type channel struct {
 type callInfo struct {
 	ringing  map[string]monitor.Party // dest Uniqueid → party
 	statuses []string                 // DialStatus of every ended dial to a real phone
+	// transferred: the conversation goes on without the channel that
+	// opened it, so it ends with its last real channel.
+	transferred bool
+	originCause string // Cause of the opening channel's hang-up, once gone
+	originText  string
 }
 
 // NewTracker returns a tracker publishing calls of source to sink.
@@ -50,6 +55,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		"DialEnd":          tr.dialEnd,
 		"Hangup":           tr.hangup,
 		"Hold":             tr.hold,
+		"BlindTransfer":    tr.blindTransfer,
 		"Unhold":           tr.unhold,
 		"UserEvent":        tr.userEvent,
 		"Newstate":         func(Message) {},
@@ -275,15 +281,72 @@ func (tr *Tracker) hangup(m Message) {
 	uid := m.Get("Uniqueid")
 	ch, ok := tr.chans[uid]
 	delete(tr.chans, uid)
-	if !ok || uid != ch.linked || isLocal(ch.name) {
+	if !ok || isLocal(ch.name) {
 		return
 	}
 	ci := tr.calls[ch.linked]
+	if ci == nil {
+		return
+	}
+	if uid == ch.linked {
+		ci.originCause, ci.originText = m.Get("Cause"), m.Get("Cause-txt")
+	} else if !ci.transferred {
+		return
+	}
+	if ci.transferred && tr.realChannels(ch.linked) > 0 {
+		return
+	}
 	delete(tr.calls, ch.linked)
-	cause, _ := strconv.Atoi(m.Get("Cause"))
-	e := monitor.Ending{Cause: m.Get("Cause-txt") + " (" + m.Get("Cause") + ")"}
-	if c, ok := tr.t.Get(ch.linked); ok && c.Answered.IsZero() && ci != nil {
+	code := ci.originCause
+	text := ci.originText
+	if code == "" {
+		code, text = m.Get("Cause"), m.Get("Cause-txt")
+	}
+	cause, _ := strconv.Atoi(code)
+	e := monitor.Ending{Cause: text + " (" + code + ")"}
+	if c, ok := tr.t.Get(ch.linked); ok && c.Answered.IsZero() {
 		e.Reason = reasonFor(ci, cause)
 	}
 	tr.t.End(ch.linked, e)
+}
+
+// realChannels counts the live phone and trunk channels of a conversation.
+func (tr *Tracker) realChannels(linked string) int {
+	n := 0
+	for _, ch := range tr.chans {
+		if ch.linked == linked && !isLocal(ch.name) {
+			n++
+		}
+	}
+	return n
+}
+
+// blindTransfer records a successful blind transfer (Asterisk 13+
+// BlindTransfer event): the transferer hands the transferee to Extension,
+// and the call goes on between those two.
+func (tr *Tracker) blindTransfer(m Message) {
+	if m.Get("Result") != "Success" {
+		return
+	}
+	linked := m.Get("TransfereeLinkedid")
+	ci, ok := tr.calls[linked]
+	if !ok {
+		return
+	}
+	ci.transferred = true
+	party := func(prefix string) monitor.Party {
+		num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
+		return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
+	}
+	xfer := monitor.Transfer{
+		Kind:        monitor.TransferBlind,
+		Transferer:  party("Transferer"),
+		Transferred: party("Transferee"),
+		Targets:     []monitor.Party{{Number: m.Get("Extension")}},
+	}
+	tr.t.Update(linked, func(c *monitor.Call) {
+		xfer.At = time.Now()
+		c.Transfers = append(c.Transfers, xfer)
+		c.From, c.To = xfer.Transferred, xfer.Targets[0]
+	})
 }

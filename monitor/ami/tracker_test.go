@@ -171,3 +171,36 @@ func TestHoldAndUserEvents(t *testing.T) {
 		t.Fatalf("user events = %+v", sink.users)
 	}
 }
+
+func TestBlindTransferFixtures(t *testing.T) {
+	tests := []struct {
+		file                      string
+		transferer, transferred   string
+		target, answeredByAccount string
+	}{
+		{"xfer_blind_abbcac", "202", "201", "203", "150010003"},
+		{"xfer_blind_abacbc", "201", "202", "203", "150010003"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			ended := replayFixture(t, filepath.Join("testdata", "xfer_blind", tc.file+".json"))
+			if len(ended) != 1 {
+				t.Fatalf("%d calls ended, want 1", len(ended))
+			}
+			c := ended[0]
+			if len(c.Transfers) != 1 {
+				t.Fatalf("transfers = %+v", c.Transfers)
+			}
+			x := c.Transfers[0]
+			if x.Kind != monitor.TransferBlind || x.Transferer.Number != tc.transferer || x.Transferred.Number != tc.transferred || x.Targets[0].Number != tc.target {
+				t.Fatalf("transfer = %+v", x)
+			}
+			if c.From.Number != tc.transferred || c.To.Number != tc.target {
+				t.Errorf("parties after the transfer: %s → %s", c.From.Number, c.To.Number)
+			}
+			if c.Reason != monitor.ReasonCompleted || c.AnsweredBy == nil || c.AnsweredBy.Account != tc.answeredByAccount {
+				t.Errorf("end %s, answered by %+v", c.Reason, c.AnsweredBy)
+			}
+		})
+	}
+}
