@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -35,6 +36,12 @@ type Config struct {
 	// unanswered within PingTimeout marks it dead. Defaults 20s and 5s.
 	PingInterval time.Duration `yaml:"ping_interval"`
 	PingTimeout  time.Duration `yaml:"ping_timeout"`
+	// Context is the dialplan context transfers and click-to-dial calls
+	// continue in. Default "from-internal".
+	Context string `yaml:"context"`
+	// OriginateChannel is the dial string of the phone that click-to-dial
+	// rings first, %s being the "from" number. Default "PJSIP/%s".
+	OriginateChannel string `yaml:"originate_channel"`
 	// ReconnectMin and ReconnectMax bound the wait between attempts,
 	// doubling with jitter. Defaults 1s and 1m.
 	ReconnectMin time.Duration `yaml:"reconnect_min"`
@@ -50,6 +57,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.PingTimeout <= 0 {
 		c.PingTimeout = 5 * time.Second
+	}
+	if c.Context == "" {
+		c.Context = "from-internal"
+	}
+	if c.OriginateChannel == "" {
+		c.OriginateChannel = "PJSIP/%s"
 	}
 	if c.ReconnectMin <= 0 {
 		c.ReconnectMin = time.Second
@@ -77,13 +90,20 @@ func (c Config) Validate() error {
 
 // Source follows one Asterisk over AMI. It implements monitor.Source.
 type Source struct {
+	mu   sync.Mutex // guards conn and tr
+	conn *Conn
+	tr   *Tracker
+
 	cfg      Config
 	secret   string
 	log      *slog.Logger
 	counters *monitor.Counters
 }
 
-var _ monitor.Source = (*Source)(nil)
+var (
+	_ monitor.Source     = (*Source)(nil)
+	_ monitor.Controller = (*Source)(nil)
+)
 
 // Option sets a rare knob of a Source.
 type Option func(*Source)
@@ -122,8 +142,12 @@ func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
 // ended as failed: without the link they can no longer be followed.
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	tr := NewTracker(s.cfg.Name, sink, s.counters)
+	s.mu.Lock()
+	s.tr = tr
+	s.mu.Unlock()
 	status := func(st monitor.LinkState, err error) {
-		ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "ami", State: st, Address: s.cfg.Address, Since: time.Now()}
+		ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "ami", State: st, Address: s.cfg.Address, Since: time.Now(),
+			Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
 		if err != nil {
 			ss.Error = err.Error()
 		}
@@ -191,6 +215,14 @@ func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.L
 		return err
 	}
 	defer conn.Close()
+	s.mu.Lock()
+	s.conn = conn
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.conn = nil
+		s.mu.Unlock()
+	}()
 	status(monitor.LinkResyncing, nil)
 	list, err := conn.ListAction(dctx, M("Action", "CoreShowChannels"))
 	if err != nil {
@@ -221,6 +253,8 @@ func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.L
 
 // reset forgets channel state after a lost link.
 func (tr *Tracker) reset() {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	tr.chans = map[string]*channel{}
 	tr.calls = map[string]*callInfo{}
 }
@@ -228,6 +262,8 @@ func (tr *Tracker) reset() {
 // resync rebuilds the picture from CoreShowChannel events: calls that
 // ended while the link was down are ended, calls that started are begun.
 func (tr *Tracker) resync(list []Message) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	live := map[string]bool{}
 	for _, m := range list {
 		live[m.Get("Linkedid")] = true
@@ -243,4 +279,65 @@ func (tr *Tracker) resync(list []Message) {
 			tr.t.Answer(uid, nil, time.Time{})
 		}
 	}
+}
+
+// live returns the connection and tracker, or ErrNotConnected.
+func (s *Source) live() (*Conn, *Tracker, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.conn == nil || s.tr == nil {
+		return nil, nil, monitor.ErrNotConnected
+	}
+	return s.conn, s.tr, nil
+}
+
+// Hangup hangs up every phone and trunk channel of the call (AMI Hangup).
+func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
+	conn, tr, err := s.live()
+	if err != nil {
+		return err
+	}
+	chans := tr.channelsOf(id)
+	if len(chans) == 0 {
+		return monitor.ErrNoSuchCall
+	}
+	for _, ch := range chans {
+		if _, err := conn.Action(ctx, M("Action", "Hangup", "Channel", ch, "Cause", "16")); err != nil {
+			return fmt.Errorf("ami hangup %s: %w", ch, err)
+		}
+	}
+	return nil
+}
+
+// Transfer sends the call's opening channel to number in the configured
+// context (AMI Redirect); its other side is hung up by Asterisk.
+func (s *Source) Transfer(ctx context.Context, id monitor.CallID, number string) error {
+	conn, tr, err := s.live()
+	if err != nil {
+		return err
+	}
+	chans := tr.channelsOf(id)
+	if len(chans) == 0 {
+		return monitor.ErrNoSuchCall
+	}
+	_, err = conn.Action(ctx, M("Action", "Redirect", "Channel", chans[0], "Exten", number, "Context", s.cfg.Context, "Priority", "1"))
+	if err != nil {
+		return fmt.Errorf("ami redirect: %w", err)
+	}
+	return nil
+}
+
+// Originate rings from and connects it to to (AMI Originate, asynchronous:
+// it returns once Asterisk has queued the call).
+func (s *Source) Originate(ctx context.Context, from, to string) error {
+	conn, _, err := s.live()
+	if err != nil {
+		return err
+	}
+	_, err = conn.Action(ctx, M("Action", "Originate", "Channel", fmt.Sprintf(s.cfg.OriginateChannel, from),
+		"Exten", to, "Context", s.cfg.Context, "Priority", "1", "CallerID", from, "Async", "true"))
+	if err != nil {
+		return fmt.Errorf("ami originate: %w", err)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package ami_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -159,4 +160,56 @@ func containsAll(s string, subs ...string) bool {
 		}
 	}
 	return true
+}
+
+func TestSourceCallControl(t *testing.T) {
+	srv := amitest.New(t, "admin", "pw")
+	srv.SetChannels(
+		ami.M("Channel", "PJSIP/201-00000001", "Uniqueid", "5.1", "Linkedid", "5.1", "CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"),
+		ami.M("Channel", "PJSIP/202-00000002", "Uniqueid", "5.2", "Linkedid", "5.1", "CallerIDNum", "202", "ChannelStateDesc", "Up"),
+	)
+	src, err := ami.New(ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw", PingInterval: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx0 := context.Background()
+	if err := src.Hangup(ctx0, "pbx:5.1"); !errors.Is(err, monitor.ErrNotConnected) {
+		t.Fatalf("before connecting: %v", err)
+	}
+	sink := newStatusSink()
+	ctx, cancel := context.WithCancel(ctx0)
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	defer func() { cancel(); <-done }()
+	sink.waitFor(t, "connected", func() bool { return sink.lastState().State == monitor.LinkConnected })
+	if acts := sink.lastState().Actions; len(acts) != 3 {
+		t.Fatalf("actions = %v", acts)
+	}
+	if err := src.Transfer(ctx, "pbx:5.1", "203"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Originate(ctx, "201", "0301234"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Hangup(ctx, "pbx:5.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Hangup(ctx, "pbx:nope"); !errors.Is(err, monitor.ErrNoSuchCall) {
+		t.Fatalf("unknown call: %v", err)
+	}
+	var got []string
+	for _, a := range srv.Actions() {
+		switch a.Get("Action") {
+		case "Redirect":
+			got = append(got, "Redirect "+a.Get("Channel")+" "+a.Get("Exten")+"@"+a.Get("Context"))
+		case "Originate":
+			got = append(got, "Originate "+a.Get("Channel")+" "+a.Get("Exten"))
+		case "Hangup":
+			got = append(got, "Hangup "+a.Get("Channel"))
+		}
+	}
+	want := "Redirect PJSIP/201-00000001 203@from-internal,Originate PJSIP/201 0301234,Hangup PJSIP/201-00000001,Hangup PJSIP/202-00000002"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("actions = %s\nwant      %s", strings.Join(got, ","), want)
+	}
 }

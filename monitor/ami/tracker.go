@@ -3,6 +3,7 @@ package ami
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -17,6 +18,9 @@ import (
 // Local channels (Local/…;1 and ;2) are Asterisk's internal plumbing for
 // dialplan routing; they never become parties.
 type Tracker struct {
+	// mu guards chans and calls: events arrive on the source's loop while
+	// call control looks channels up.
+	mu       sync.Mutex
 	t        *monitor.Tracker
 	sink     monitor.Sink
 	source   monitor.SourceName
@@ -83,7 +87,30 @@ func (tr *Tracker) Handle(m Message) {
 		tr.counters.Unknown.Add(1)
 		return
 	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
 	h(m)
+}
+
+// channelsOf returns the live phone and trunk channels of a call, the
+// opening one first.
+func (tr *Tracker) channelsOf(id monitor.CallID) []string {
+	key, ok := tr.t.Key(id)
+	if !ok {
+		return nil
+	}
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	if ch, ok := tr.chans[key]; ok && !isLocal(ch.name) {
+		out = append(out, ch.name)
+	}
+	for uid, ch := range tr.chans {
+		if ch.linked == key && uid != key && !isLocal(ch.name) {
+			out = append(out, ch.name)
+		}
+	}
+	return out
 }
 
 func isLocal(name string) bool { return strings.HasPrefix(name, "Local/") }
