@@ -41,6 +41,8 @@ type Deps struct {
 	History History
 	// Controllers act on calls of the sources that offer call control.
 	Controllers map[monitor.SourceName]monitor.Controller
+	// Webhooks, when set, are listed on /healthz.
+	Webhooks Webhooks
 	// Registry receives the server's collectors and is served on /metrics;
 	// nil means a new registry.
 	Registry *prometheus.Registry

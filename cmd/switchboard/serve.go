@@ -114,7 +114,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 	}
 
-	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Registry: registry},
+	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry},
 		web.WithLogger(log.With("component", "web")))
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ func TestServeWebhook(t *testing.T) {
 	}))
 	defer hook.Close()
 	router := fritztest.New(t)
-	startServerWith(t, router, fmt.Sprintf("webhooks:\n  - url: %s\n    secret: hook-secret\n", hook.URL))
+	url := startServerWith(t, router, fmt.Sprintf("webhooks:\n  - url: %s?token=abc\n    secret: hook-secret\n", hook.URL))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := router.WaitConn(ctx); err != nil {
@@ -50,10 +50,32 @@ func TestServeWebhook(t *testing.T) {
 				if c.Reason != monitor.ReasonNoAnswer {
 					t.Fatalf("webhook got reason %s, want no-answer", c.Reason)
 				}
+				checkHealthzWebhook(t, url, hook.URL)
 				return
 			}
 		case <-ctx.Done():
 			t.Fatal("no ended call reached the webhook")
 		}
+	}
+}
+
+// checkHealthzWebhook finds the endpoint on /healthz, without its query.
+func checkHealthzWebhook(t *testing.T, base, hookURL string) {
+	t.Helper()
+	resp, err := http.Get(base + "healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Webhooks []struct {
+			URL string `json:"url"`
+		} `json:"webhooks"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	if len(h.Webhooks) != 1 || h.Webhooks[0].URL != hookURL {
+		t.Fatalf("healthz webhooks = %+v, want %s without its query", h.Webhooks, hookURL)
 	}
 }
