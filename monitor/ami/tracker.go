@@ -41,6 +41,16 @@ type callInfo struct {
 	// transferred: the conversation goes on without the channel that
 	// opened it, so it ends with its last real channel.
 	transferred bool
+	// xferDials are the dials a pending (not yet answered) blind transfer
+	// made, by destination Uniqueid; xferTargets says the transfer's
+	// targets were replaced by the phones those dials reached.
+	xferPending bool
+	xferDials   map[string]bool
+	xferTargets bool
+	// xferRejected: the transfer target declined, so the transferred
+	// party was never answered again (no-answer); xferFailed: the target
+	// could not be reached, so no transfer took place.
+	xferRejected, xferFailed bool
 	originCause string // Cause of the opening channel's hang-up, once gone
 	originText  string
 }
@@ -207,7 +217,22 @@ func (tr *Tracker) dialBegin(m Message) {
 	if !ok {
 		return
 	}
-	ci.ringing[m.Get("DestUniqueid")] = dialTarget(m)
+	p := dialTarget(m)
+	ci.ringing[m.Get("DestUniqueid")] = p
+	if ci.xferPending {
+		// The phones the transfer rings are its targets (a ring group
+		// rings several); they replace the dialled extension.
+		ci.xferDials[m.Get("DestUniqueid")] = true
+		first := !ci.xferTargets
+		ci.xferTargets = true
+		tr.t.Update(linked, func(c *monitor.Call) {
+			x := &c.Transfers[len(c.Transfers)-1]
+			if first {
+				x.Targets = nil
+			}
+			x.Targets = append(x.Targets, p)
+		})
+	}
 	tr.ring(linked, ci)
 }
 
@@ -241,6 +266,7 @@ func (tr *Tracker) dialEnd(m Message) {
 	status := m.Get("DialStatus")
 	ci.statuses = append(ci.statuses, status)
 	if status == "ANSWER" {
+		ci.xferPending = false
 		p := dialTarget(m)
 		tr.t.Answer(linked, &p, time.Time{})
 		return
@@ -320,6 +346,19 @@ func (tr *Tracker) hangup(m Message) {
 	} else if !ci.transferred {
 		return
 	}
+	if ci.xferPending && ci.xferDials[uid] {
+		delete(ci.xferDials, uid)
+		switch m.Get("Cause") {
+		case "21": // call rejected: the transfer happened, nobody took it
+			ci.xferRejected = true
+		case "26": // answered elsewhere: another member of the group took it
+		default:
+			if len(ci.xferDials) == 0 && !ci.xferRejected {
+				// Nobody could be reached: no transfer took place.
+				ci.xferFailed = true
+			}
+		}
+	}
 	if ci.transferred && tr.realChannels(ch.linked) > 0 {
 		return
 	}
@@ -333,6 +372,18 @@ func (tr *Tracker) hangup(m Message) {
 	e := monitor.Ending{Cause: text + " (" + code + ")"}
 	if c, ok := tr.t.Get(ch.linked); ok && c.Answered.IsZero() {
 		e.Reason = reasonFor(ci, cause)
+	}
+	switch {
+	case ci.xferRejected:
+		e.Reason = monitor.ReasonNoAnswer
+	case ci.xferFailed:
+		tr.t.Update(ch.linked, func(c *monitor.Call) {
+			if n := len(c.Transfers); n > 0 {
+				x := c.Transfers[n-1]
+				c.Transfers = c.Transfers[:n-1]
+				c.From, c.To = x.Transferer, x.Transferred
+			}
+		})
 	}
 	tr.t.End(ch.linked, e)
 }
@@ -361,6 +412,7 @@ func (tr *Tracker) blindTransfer(m Message) {
 		return
 	}
 	ci.transferred = true
+	ci.xferPending, ci.xferDials, ci.xferTargets = true, map[string]bool{}, false
 	party := func(prefix string) monitor.Party {
 		num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
 		return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}

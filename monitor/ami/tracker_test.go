@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -169,6 +170,43 @@ func TestHoldAndUserEvents(t *testing.T) {
 	}
 	if len(sink.users) != 1 || sink.users[0].Name != "SurveyDone" || sink.users[0].Fields["Score"] != "5" || sink.users[0].Fields["Privilege"] != "" {
 		t.Fatalf("user events = %+v", sink.users)
+	}
+}
+
+func TestBlindTransferUnansweredFixtures(t *testing.T) {
+	tests := []struct {
+		file      string
+		transfers int
+		reason    monitor.Reason
+		targets   []string // accounts of the phones the transfer rang
+	}{
+		{"xfer_blind_a_no_answer", 0, monitor.ReasonCompleted, nil},
+		{"xfer_blind_b_no_answer", 0, monitor.ReasonCompleted, nil},
+		{"xfer_blind_group_no_answer", 0, monitor.ReasonCompleted, nil},
+		{"xfer_blind_reject", 1, monitor.ReasonNoAnswer, []string{"150010003"}},
+		{"xfer_blind_group", 1, monitor.ReasonCompleted, []string{"150010002", "150010003"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			ended := replayFixture(t, filepath.Join("testdata", "xfer_blind", tc.file+".json"))
+			if len(ended) != 1 {
+				t.Fatalf("%d calls ended, want 1", len(ended))
+			}
+			c := ended[0]
+			if len(c.Transfers) != tc.transfers || c.Reason != tc.reason {
+				t.Fatalf("transfers %+v, reason %s; want %d transfers, %s", c.Transfers, c.Reason, tc.transfers, tc.reason)
+			}
+			if tc.transfers == 0 {
+				return
+			}
+			var got []string
+			for _, p := range c.Transfers[0].Targets {
+				got = append(got, p.Account)
+			}
+			if strings.Join(got, ",") != strings.Join(tc.targets, ",") {
+				t.Errorf("targets = %v, want %v", got, tc.targets)
+			}
+		})
 	}
 }
 
