@@ -70,6 +70,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		"Hangup":           tr.hangup,
 		"Hold":             tr.hold,
 		"BlindTransfer":    tr.blindTransfer,
+		"AttendedTransfer": tr.attendedTransfer,
 		"Unhold":           tr.unhold,
 		"UserEvent":        tr.userEvent,
 		"Newstate":         func(Message) {},
@@ -425,6 +426,70 @@ func (tr *Tracker) blindTransfer(m Message) {
 	}
 	tr.t.Update(linked, func(c *monitor.Call) {
 		xfer.At = time.Now()
+		c.Transfers = append(c.Transfers, xfer)
+		c.From, c.To = xfer.Transferred, xfer.Targets[0]
+	})
+}
+
+// attendedTransfer joins two conversations (Asterisk 13+ AttendedTransfer
+// with DestType Bridge): the transferer had the transferee on the first
+// call and the target on the second, and leaves them talking. The second
+// call ends (the consultation is over) and its phones join the first,
+// which records the transfer and goes on between transferee and target.
+func (tr *Tracker) attendedTransfer(m Message) {
+	if m.Get("Result") != "Success" || m.Get("DestType") != "Bridge" {
+		return
+	}
+	first, second := m.Get("OrigTransfererLinkedid"), m.Get("SecondTransfererLinkedid")
+	ci, ok := tr.calls[first]
+	if !ok || first == second {
+		return
+	}
+	callA, okA := tr.t.Get(first)
+	callB, okB := tr.t.Get(second)
+	if !okA || !okB {
+		return
+	}
+	party := func(prefix string) monitor.Party {
+		num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
+		return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
+	}
+	// other is the party of c that is not on the transferer's channel.
+	other := func(c monitor.Call, transfererChannel string) monitor.Party {
+		acct := account(transfererChannel)
+		if c.From.Account == acct || c.Line == acct {
+			if c.AnsweredBy != nil {
+				return *c.AnsweredBy
+			}
+			return c.To
+		}
+		return c.From
+	}
+	xfer := monitor.Transfer{Kind: monitor.TransferAttended, Transferer: party("OrigTransferer"), At: time.Now()}
+	if _, ok := m.Lookup("TransfereeChannel"); ok {
+		xfer.Transferred = party("Transferee")
+	} else {
+		xfer.Transferred = other(callA, m.Get("OrigTransfererChannel"))
+	}
+	if _, ok := m.Lookup("TransferTargetChannel"); ok {
+		xfer.Targets = []monitor.Party{party("TransferTarget")}
+	} else {
+		xfer.Targets = []monitor.Party{other(callB, m.Get("SecondTransfererChannel"))}
+	}
+	// Whether the caller ID may be shown was set on the transferee's own
+	// channel (NewCallerid with CID-CallingPres).
+	if ch, ok := tr.chans[m.Get("TransfereeUniqueid")]; ok && ch.party.Private {
+		xfer.Transferred.Private = true
+	}
+	for _, ch := range tr.chans {
+		if ch.linked == second {
+			ch.linked = first
+		}
+	}
+	delete(tr.calls, second)
+	tr.t.End(second, monitor.Ending{Cause: "joined by attended transfer"})
+	ci.transferred = true
+	tr.t.Update(first, func(c *monitor.Call) {
 		c.Transfers = append(c.Transfers, xfer)
 		c.From, c.To = xfer.Transferred, xfer.Targets[0]
 	})

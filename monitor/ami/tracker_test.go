@@ -242,3 +242,43 @@ func TestBlindTransferFixtures(t *testing.T) {
 		})
 	}
 }
+
+func TestAttendedTransferFixtures(t *testing.T) {
+	tests := []struct {
+		file                            string
+		transferer, transferred, target string
+		private                         bool
+	}{
+		{"xfer_abacbc", "201", "202", "203", false},
+		{"xfer_abbcac", "202", "201", "203", false},
+		{"xfer_abbcac_anon", "+31150010001", "+31260xxxxxx", "203", true},
+		{"xfer_abcbac", "201", "203", "202", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			ended := replayFixture(t, filepath.Join("testdata", "xfer_attended", tc.file+".json"))
+			var with []monitor.Call
+			for _, c := range ended {
+				if len(c.Transfers) > 0 {
+					with = append(with, c)
+				}
+				if c.Reason != monitor.ReasonCompleted {
+					t.Errorf("call %s ended %s, want completed", c.ID, c.Reason)
+				}
+			}
+			if len(with) != 1 || len(with[0].Transfers) != 1 {
+				t.Fatalf("calls with transfers: %+v", with)
+			}
+			x := with[0].Transfers[0]
+			if x.Kind != monitor.TransferAttended || x.Transferer.Number != tc.transferer || x.Transferred.Number != tc.transferred || x.Targets[0].Number != tc.target {
+				t.Fatalf("transfer = %+v", x)
+			}
+			if x.Transferred.Private != tc.private {
+				t.Errorf("transferred private = %v, want %v", x.Transferred.Private, tc.private)
+			}
+			if c := with[0]; c.From.Number != tc.transferred || c.To.Number != tc.target {
+				t.Errorf("parties after the transfer: %s → %s", c.From.Number, c.To.Number)
+			}
+		})
+	}
+}
