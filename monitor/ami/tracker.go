@@ -51,8 +51,8 @@ type callInfo struct {
 	// party was never answered again (no-answer); xferFailed: the target
 	// could not be reached, so no transfer took place.
 	xferRejected, xferFailed bool
-	originCause string // Cause of the opening channel's hang-up, once gone
-	originText  string
+	originCause              string // Cause of the opening channel's hang-up, once gone
+	originText               string
 }
 
 // NewTracker returns a tracker publishing calls of source to sink.
