@@ -51,8 +51,10 @@ type callInfo struct {
 	// party was never answered again (no-answer); xferFailed: the target
 	// could not be reached, so no transfer took place.
 	xferRejected, xferFailed bool
-	originCause              string // Cause of the opening channel's hang-up, once gone
-	originText               string
+	// abandoned: the caller gave up waiting in a queue.
+	abandoned   bool
+	originCause string // Cause of the opening channel's hang-up, once gone
+	originText  string
 }
 
 // NewTracker returns a tracker publishing calls of source to sink.
@@ -63,26 +65,29 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 	tr := &Tracker{t: monitor.NewTracker(source, sink), sink: sink, source: source, counters: counters, chans: map[string]*channel{}, calls: map[string]*callInfo{}}
 	// One small method per event, as sipgo dispatches per SIP method.
 	tr.handlers = map[string]func(Message){
-		"Newchannel":       tr.newChannel,
-		"NewCallerid":      tr.newCallerID,
-		"DialBegin":        tr.dialBegin,
-		"DialEnd":          tr.dialEnd,
-		"Hangup":           tr.hangup,
-		"Hold":             tr.hold,
-		"BlindTransfer":    tr.blindTransfer,
-		"AttendedTransfer": tr.attendedTransfer,
-		"Unhold":           tr.unhold,
-		"UserEvent":        tr.userEvent,
-		"Newstate":         func(Message) {},
-		"NewConnectedLine": func(Message) {},
-		"BridgeEnter":      func(Message) {},
-		"BridgeLeave":      func(Message) {},
-		"BridgeCreate":     func(Message) {},
-		"BridgeDestroy":    func(Message) {},
-		"LocalBridge":      func(Message) {},
-		"VarSet":           func(Message) {},
-		"NewExten":         func(Message) {},
-		"FullyBooted":      func(Message) {},
+		"Newchannel":         tr.newChannel,
+		"NewCallerid":        tr.newCallerID,
+		"DialBegin":          tr.dialBegin,
+		"DialEnd":            tr.dialEnd,
+		"Hangup":             tr.hangup,
+		"Hold":               tr.hold,
+		"BlindTransfer":      tr.blindTransfer,
+		"AttendedTransfer":   tr.attendedTransfer,
+		"QueueCallerJoin":    tr.queueJoin,
+		"QueueCallerAbandon": tr.queueAbandon,
+		"QueueCallerLeave":   func(Message) {},
+		"Unhold":             tr.unhold,
+		"UserEvent":          tr.userEvent,
+		"Newstate":           func(Message) {},
+		"NewConnectedLine":   func(Message) {},
+		"BridgeEnter":        func(Message) {},
+		"BridgeLeave":        func(Message) {},
+		"BridgeCreate":       func(Message) {},
+		"BridgeDestroy":      func(Message) {},
+		"LocalBridge":        func(Message) {},
+		"VarSet":             func(Message) {},
+		"NewExten":           func(Message) {},
+		"FullyBooted":        func(Message) {},
 	}
 	return tr
 }
@@ -213,7 +218,7 @@ func (tr *Tracker) dialBegin(m Message) {
 	if isLocal(m.Get("DestChannel")) {
 		return
 	}
-	linked := m.Get("DestLinkedid")
+	linked := tr.linkOf(m.Get("DestUniqueid"), m.Get("DestLinkedid"))
 	ci, ok := tr.calls[linked]
 	if !ok {
 		return
@@ -258,7 +263,7 @@ func (tr *Tracker) dialEnd(m Message) {
 	if isLocal(m.Get("DestChannel")) {
 		return
 	}
-	linked := m.Get("DestLinkedid")
+	linked := tr.linkOf(m.Get("DestUniqueid"), m.Get("DestLinkedid"))
 	ci, ok := tr.calls[linked]
 	if !ok {
 		return
@@ -375,6 +380,8 @@ func (tr *Tracker) hangup(m Message) {
 		e.Reason = reasonFor(ci, cause)
 	}
 	switch {
+	case ci.abandoned:
+		e.Reason = monitor.ReasonNoAnswer
 	case ci.xferRejected:
 		e.Reason = monitor.ReasonNoAnswer
 	case ci.xferFailed:
@@ -465,7 +472,12 @@ func (tr *Tracker) attendedTransfer(m Message) {
 		}
 		return c.From
 	}
-	xfer := monitor.Transfer{Kind: monitor.TransferAttended, Transferer: party("OrigTransferer"), At: time.Now()}
+	kind := monitor.TransferAttended
+	if callB.Answered.IsZero() {
+		// Transferred while the target still rang: a blonde transfer.
+		kind = monitor.TransferBlonde
+	}
+	xfer := monitor.Transfer{Kind: kind, Transferer: party("OrigTransferer"), At: time.Now()}
 	if _, ok := m.Lookup("TransfereeChannel"); ok {
 		xfer.Transferred = party("Transferee")
 	} else {
@@ -493,4 +505,42 @@ func (tr *Tracker) attendedTransfer(m Message) {
 		c.Transfers = append(c.Transfers, xfer)
 		c.From, c.To = xfer.Transferred, xfer.Targets[0]
 	})
+}
+
+// queueJoin notes the queue a caller waits in (app_queue QueueCallerJoin).
+func (tr *Tracker) queueJoin(m Message) {
+	ch, ok := tr.chans[m.Get("Uniqueid")]
+	if !ok {
+		return
+	}
+	q := m.Get("Queue")
+	tr.t.Update(ch.linked, func(c *monitor.Call) { c.Queue = q })
+}
+
+// queueAbandon marks a caller who hung up while waiting in a queue: a
+// missed call, whatever rang meanwhile.
+func (tr *Tracker) queueAbandon(m Message) {
+	ch, ok := tr.chans[m.Get("Uniqueid")]
+	if !ok {
+		return
+	}
+	if ci, ok := tr.calls[ch.linked]; ok {
+		ci.abandoned = true
+	}
+	tr.t.Update(ch.linked, func(c *monitor.Call) {
+		if c.Vars == nil {
+			c.Vars = map[string]string{}
+		}
+		c.Vars["queue_abandoned"] = "position " + m.Get("Position") + " of " + m.Get("OriginalPosition")
+	})
+}
+
+// linkOf is the conversation a channel belongs to as this tracker groups
+// them (attended transfers move channels between conversations before
+// Asterisk's own Linkedid says so), else the event's Linkedid.
+func (tr *Tracker) linkOf(uid, linked string) string {
+	if ch, ok := tr.chans[uid]; ok {
+		return ch.linked
+	}
+	return linked
 }

@@ -1,0 +1,91 @@
+package ami
+
+import (
+	"testing"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// Scenarios the recorded logs do not show, written from the Asterisk 13+
+// AMI event documentation (app_queue QueueCaller*, AttendedTransfer).
+func TestQueueScenarios(t *testing.T) {
+	caller := M("Event", "Newchannel", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "CallerIDNum", "+4930123456", "Exten", "600")
+	join := M("Event", "QueueCallerJoin", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "Queue", "support", "Position", "1", "Count", "1")
+	agent := M("Event", "DialBegin", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201")
+	agentNew := M("Event", "Newchannel", "Channel", "PJSIP/201-00000002", "Uniqueid", "7.2", "Linkedid", "7.1", "CallerIDNum", "201")
+	answer := M("Event", "DialEnd", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201", "DialStatus", "ANSWER")
+	leave := M("Event", "QueueCallerLeave", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Queue", "support")
+	abandon := M("Event", "QueueCallerAbandon", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Queue", "support", "Position", "1", "OriginalPosition", "1", "HoldTime", "42")
+	hangup := M("Event", "Hangup", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "Cause", "16", "Cause-txt", "Normal Clearing")
+	tests := []struct {
+		name      string
+		events    []Message
+		reason    monitor.Reason
+		answered  bool
+		abandoned bool
+	}{
+		{"answered by an agent", []Message{caller, join, agentNew, agent, answer, leave, hangup}, monitor.ReasonCompleted, true, false},
+		{"caller abandons while an agent rings", []Message{caller, join, agentNew, agent, abandon, hangup}, monitor.ReasonNoAnswer, false, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sink := &everything{}
+			tr := NewTracker("pbx", sink, nil)
+			for _, m := range tc.events {
+				tr.Handle(m)
+			}
+			last := sink.calls[len(sink.calls)-1]
+			if last.State != monitor.Ended || last.Reason != tc.reason || last.Queue != "support" || last.Direction != monitor.Inbound {
+				t.Fatalf("call = %+v", last)
+			}
+			if !last.Answered.IsZero() != tc.answered || (last.Vars["queue_abandoned"] != "") != tc.abandoned {
+				t.Fatalf("answered %v, vars %v", last.Answered, last.Vars)
+			}
+		})
+	}
+}
+
+func TestBlondeTransfer(t *testing.T) {
+	sink := &everything{}
+	tr := NewTracker("pbx", sink, nil)
+	for _, m := range []Message{
+		// 201 talks to 202.
+		M("Event", "Newchannel", "Channel", "PJSIP/201-1", "Uniqueid", "1.1", "Linkedid", "1.1", "CallerIDNum", "201", "Exten", "202"),
+		M("Event", "Newchannel", "Channel", "PJSIP/202-2", "Uniqueid", "1.2", "Linkedid", "1.1", "CallerIDNum", "202"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/202-2", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/202-2", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202", "DialStatus", "ANSWER"),
+		// 201 puts 202 on hold and calls 203, who is still ringing when
+		// 201 completes the transfer.
+		M("Event", "Newchannel", "Channel", "PJSIP/201-3", "Uniqueid", "2.1", "Linkedid", "2.1", "CallerIDNum", "201", "Exten", "203"),
+		M("Event", "Newchannel", "Channel", "PJSIP/203-4", "Uniqueid", "2.2", "Linkedid", "2.1", "CallerIDNum", "203"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/203-4", "DestUniqueid", "2.2", "DestLinkedid", "2.1", "DestCallerIDNum", "203"),
+		M("Event", "AttendedTransfer", "Result", "Success", "DestType", "Bridge",
+			"OrigTransfererChannel", "PJSIP/201-1", "OrigTransfererCallerIDNum", "201", "OrigTransfererLinkedid", "1.1", "OrigTransfererUniqueid", "1.1",
+			"SecondTransfererChannel", "PJSIP/201-3", "SecondTransfererCallerIDNum", "201", "SecondTransfererLinkedid", "2.1", "SecondTransfererUniqueid", "2.1",
+			"TransfereeChannel", "PJSIP/202-2", "TransfereeCallerIDNum", "202", "TransfereeUniqueid", "1.2",
+			"TransferTargetChannel", "PJSIP/203-4", "TransferTargetCallerIDNum", "203", "TransferTargetUniqueid", "2.2"),
+		M("Event", "Hangup", "Channel", "PJSIP/201-1", "Uniqueid", "1.1", "Linkedid", "1.1", "Cause", "16"),
+		M("Event", "Hangup", "Channel", "PJSIP/201-3", "Uniqueid", "2.1", "Linkedid", "1.1", "Cause", "16"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/203-4", "DestUniqueid", "2.2", "DestLinkedid", "2.1", "DestCallerIDNum", "203", "DialStatus", "ANSWER"),
+		M("Event", "Hangup", "Channel", "PJSIP/202-2", "Uniqueid", "1.2", "Linkedid", "1.1", "Cause", "16"),
+		M("Event", "Hangup", "Channel", "PJSIP/203-4", "Uniqueid", "2.2", "Linkedid", "1.1", "Cause", "16"),
+	} {
+		tr.Handle(m)
+	}
+	var first monitor.Call
+	for _, c := range sink.calls {
+		if c.ID == "pbx:1.1" && c.State == monitor.Ended {
+			first = c
+		}
+	}
+	if len(first.Transfers) != 1 {
+		t.Fatalf("first call = %+v", first)
+	}
+	x := first.Transfers[0]
+	if x.Kind != monitor.TransferBlonde || x.Transferer.Number != "201" || x.Transferred.Number != "202" || x.Targets[0].Number != "203" {
+		t.Fatalf("transfer = %+v", x)
+	}
+	if first.Reason != monitor.ReasonCompleted || first.From.Number != "202" || first.To.Number != "203" {
+		t.Fatalf("first call ended %s between %s and %s", first.Reason, first.From.Number, first.To.Number)
+	}
+}
