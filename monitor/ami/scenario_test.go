@@ -89,3 +89,24 @@ func TestBlondeTransfer(t *testing.T) {
 		t.Fatalf("first call ended %s between %s and %s", first.Reason, first.From.Number, first.To.Number)
 	}
 }
+
+func TestPickup(t *testing.T) {
+	sink := &everything{}
+	tr := NewTracker("pbx", sink, nil)
+	for _, m := range []Message{
+		M("Event", "Newchannel", "Channel", "PJSIP/201-1", "Uniqueid", "3.1", "Linkedid", "3.1", "CallerIDNum", "201", "Exten", "202"),
+		M("Event", "Newchannel", "Channel", "PJSIP/202-2", "Uniqueid", "3.2", "Linkedid", "3.1", "CallerIDNum", "202"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/202-2", "DestUniqueid", "3.2", "DestLinkedid", "3.1", "DestCallerIDNum", "202"),
+		// 203 dials *8 and picks up the call ringing at 202.
+		M("Event", "Pickup", "Channel", "PJSIP/203-3", "Uniqueid", "4.1", "CallerIDNum", "203", "TargetChannel", "PJSIP/202-2", "TargetUniqueid", "3.2", "TargetLinkedid", "3.1"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/202-2", "DestUniqueid", "3.2", "DestLinkedid", "3.1", "DestCallerIDNum", "202", "DialStatus", "CANCEL"),
+		M("Event", "Hangup", "Channel", "PJSIP/202-2", "Uniqueid", "3.2", "Linkedid", "3.1", "Cause", "26", "Cause-txt", "Answered elsewhere"),
+		M("Event", "Hangup", "Channel", "PJSIP/201-1", "Uniqueid", "3.1", "Linkedid", "3.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
+	} {
+		tr.Handle(m)
+	}
+	last := sink.calls[len(sink.calls)-1]
+	if last.Reason != monitor.ReasonCompleted || last.AnsweredBy == nil || last.AnsweredBy.Number != "203" || len(last.Ringing) != 0 {
+		t.Fatalf("call = %+v", last)
+	}
+}

@@ -2,6 +2,8 @@ package ami
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +29,11 @@ type Config struct {
 	// instead. Neither is ever logged.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
+	// TLS connects over TLS (Asterisk's tlsbindport, usually 5039),
+	// verifying the manager's certificate against the system roots or
+	// TLSCAFile.
+	TLS       bool   `yaml:"tls"`
+	TLSCAFile string `yaml:"tls_ca_file"`
 	// MD5 logs in with the Challenge action so the secret never crosses
 	// the wire.
 	MD5 bool `yaml:"md5"`
@@ -191,8 +198,7 @@ func backoff(lo, hi time.Duration, n int) time.Duration {
 func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.LinkState, error)) error {
 	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", s.cfg.Address)
+	nc, err := s.dial(dctx)
 	if err != nil {
 		return fmt.Errorf("connect: %w", err)
 	}
@@ -249,6 +255,29 @@ func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.L
 			}
 		}
 	}
+}
+
+// dial opens the TCP or TLS connection to the manager.
+func (s *Source) dial(ctx context.Context) (net.Conn, error) {
+	if !s.cfg.TLS {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", s.cfg.Address)
+	}
+	host, _, _ := net.SplitHostPort(s.cfg.Address)
+	conf := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if s.cfg.TLSCAFile != "" {
+		pemCerts, err := os.ReadFile(s.cfg.TLSCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pemCerts) {
+			return nil, fmt.Errorf("tls_ca_file %s: no certificate found", s.cfg.TLSCAFile)
+		}
+		conf.RootCAs = pool
+	}
+	d := tls.Dialer{Config: conf}
+	return d.DialContext(ctx, "tcp", s.cfg.Address)
 }
 
 // reset forgets channel state after a lost link.

@@ -3,6 +3,7 @@ package ami_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -212,4 +213,22 @@ func TestSourceCallControl(t *testing.T) {
 	if strings.Join(got, ",") != want {
 		t.Fatalf("actions = %s\nwant      %s", strings.Join(got, ","), want)
 	}
+}
+
+func TestSourceTLS(t *testing.T) {
+	srv, caPEM := amitest.NewTLS(t, "admin", "pw")
+	ca := t.TempDir() + "/ca.pem"
+	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sink, _ := run(t, ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw", TLS: true, TLSCAFile: ca, PingInterval: time.Hour})
+	sink.waitFor(t, "connected over TLS", func() bool { return sink.lastState().State == monitor.LinkConnected })
+
+	// Without trusting the certificate the link stays down with the reason.
+	untrusted, _ := run(t, ami.Config{Name: "pbx2", Address: srv.Addr(), Username: "admin", Secret: "pw", TLS: true,
+		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
+	untrusted.waitFor(t, "certificate error", func() bool {
+		st := untrusted.lastState()
+		return st.State == monitor.LinkDown && containsAll(st.Error, "certificate")
+	})
 }

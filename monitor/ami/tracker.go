@@ -76,6 +76,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		"QueueCallerJoin":    tr.queueJoin,
 		"QueueCallerAbandon": tr.queueAbandon,
 		"QueueCallerLeave":   func(Message) {},
+		"Pickup":             tr.pickup,
 		"Unhold":             tr.unhold,
 		"UserEvent":          tr.userEvent,
 		"Newstate":           func(Message) {},
@@ -543,4 +544,19 @@ func (tr *Tracker) linkOf(uid, linked string) string {
 		return ch.linked
 	}
 	return linked
+}
+
+// pickup: a phone took a call ringing elsewhere (Asterisk 13+ Pickup
+// event; Channel is the picking phone, Target* the ringing channel).
+func (tr *Tracker) pickup(m Message) {
+	target, ok := tr.chans[m.Get("TargetUniqueid")]
+	if !ok {
+		return
+	}
+	num, name := cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+	by := monitor.Party{Number: num, Name: name, Account: account(m.Get("Channel"))}
+	if ci, ok := tr.calls[target.linked]; ok {
+		ci.ringing = map[string]monitor.Party{}
+	}
+	tr.t.Answer(target.linked, &by, time.Time{})
 }

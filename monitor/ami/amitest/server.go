@@ -5,13 +5,22 @@
 package amitest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/md5"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
+	"math/big"
 	"net"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/monitor/ami"
 )
@@ -37,6 +46,47 @@ func New(tb testing.TB, user, secret string) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return start(tb, ln, user, secret)
+}
+
+// NewTLS starts a server speaking TLS with a fresh self-signed
+// certificate for 127.0.0.1, returned PEM-encoded for the client's trust.
+func NewTLS(tb testing.TB, user, secret string) (*Server, []byte) {
+	tb.Helper()
+	cert, pemCert := selfSigned(tb)
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return start(tb, ln, user, secret), pemCert
+}
+
+func selfSigned(tb testing.TB) (tls.Certificate, []byte) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "amitest"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	pemCert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemCert
+}
+
+func start(tb testing.TB, ln net.Listener, user, secret string) *Server {
 	s := &Server{Username: user, Secret: secret, ln: ln, conns: map[net.Conn]bool{}}
 	s.wg.Add(1)
 	go s.accept()
