@@ -48,7 +48,13 @@ func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Sour
 			return nil, fmt.Errorf("source %s: %w", head.Name, err)
 		}
 		return ami.New(cfg, ami.WithLogger(l), ami.WithCounters(counters))
+	case "ami-replay":
+		var cfg ami.ReplayConfig
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return ami.NewReplaySource(cfg)
 	default:
-		return nil, fmt.Errorf("source %s: unknown type %q (want fritz, demo or ami)", head.Name, head.Type)
+		return nil, fmt.Errorf("source %s: unknown type %q (want fritz, demo, ami or ami-replay)", head.Name, head.Type)
 	}
 }

@@ -18,6 +18,11 @@ import (
 // "Key": "Value" members ("content" is ignored).
 func Replay(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error {
 	tr := NewTracker(name, sink, nil)
+	return decodeRecording(ctx, r, tr.Handle)
+}
+
+// decodeRecording calls fn with every event of a recording.
+func decodeRecording(ctx context.Context, r io.Reader, fn func(Message)) error {
 	br := bufio.NewReader(r)
 	first, err := firstByte(br)
 	if err == io.EOF {
@@ -40,7 +45,7 @@ func Replay(ctx context.Context, name monitor.SourceName, r io.Reader, sink moni
 		if err := dec.Decode(&ev); err != nil {
 			return fmt.Errorf("ami replay: event %d: %w", n, err)
 		}
-		tr.Handle(eventMessage(ev))
+		fn(eventMessage(ev))
 	}
 	return nil
 }

@@ -1,7 +1,9 @@
 package ami
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 )
@@ -110,3 +112,35 @@ func TestPickup(t *testing.T) {
 		t.Fatalf("call = %+v", last)
 	}
 }
+
+func TestReplaySourceLoops(t *testing.T) {
+	src, err := NewReplaySource(ReplayConfig{Name: "demo-pbx", Path: "testdata/simple/ab_reject.json", Interval: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &endedSink{ended: make(chan monitor.Call, 16)}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink) }()
+	first, second := <-sink.ended, <-sink.ended
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if first.Reason != monitor.ReasonBusy || second.Reason != monitor.ReasonBusy || first.ID == second.ID {
+		t.Fatalf("loops ended %s %s / %s %s", first.ID, first.Reason, second.ID, second.Reason)
+	}
+}
+
+type endedSink struct{ ended chan monitor.Call }
+
+func (e *endedSink) Call(c monitor.Call) {
+	if c.State == monitor.Ended {
+		select {
+		case e.ended <- c:
+		default:
+		}
+	}
+}
+func (e *endedSink) SourceStatus(monitor.SourceStatus) {}
+func (e *endedSink) UserEvent(monitor.UserEvent)       {}
