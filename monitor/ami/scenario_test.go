@@ -144,3 +144,29 @@ func (e *endedSink) Call(c monitor.Call) {
 }
 func (e *endedSink) SourceStatus(monitor.SourceStatus) {}
 func (e *endedSink) UserEvent(monitor.UserEvent)       {}
+
+// TestOriginatedCall: click-to-dial (Originate) first rings the agent's
+// phone, then dials the customer from the dialplan.
+func TestOriginatedCall(t *testing.T) {
+	sink := &everything{}
+	tr := NewTracker("pbx", sink, nil)
+	for _, m := range []Message{
+		M("Event", "Newchannel", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "", "Exten", "", "Context", "from-internal"),
+		M("Event", "NewCallerid", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "201", "CID-CallingPres", "0 (Presentation Allowed, Not Screened)"),
+		M("Event", "Newstate", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "ChannelStateDesc", "Up"),
+		M("Event", "NewExten", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Exten", "0301234567", "Application", "Dial"),
+		M("Event", "Newchannel", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2", "Linkedid", "8.1", "CallerIDNum", "201"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567", "DialStatus", "ANSWER"),
+		M("Event", "OriginateResponse", "Response", "Success", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1"),
+		M("Event", "Hangup", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2", "Linkedid", "8.1", "Cause", "16"),
+		M("Event", "Hangup", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
+	} {
+		tr.Handle(m)
+	}
+	last := sink.calls[len(sink.calls)-1]
+	if last.State != monitor.Ended || last.Reason != monitor.ReasonCompleted || last.From.Number != "201" ||
+		last.AnsweredBy == nil || last.AnsweredBy.Number != "0301234567" || last.To.Number != "0301234567" || last.Direction != monitor.Outbound {
+		t.Fatalf("originated call = %+v", last)
+	}
+}

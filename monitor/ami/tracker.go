@@ -226,6 +226,14 @@ func (tr *Tracker) dialBegin(m Message) {
 	}
 	p := dialTarget(m)
 	ci.ringing[m.Get("DestUniqueid")] = p
+	// A call made by Originate has no extension of its own: the first
+	// dial names its destination.
+	if c, ok := tr.t.Get(linked); ok && c.To.Number == "" {
+		tr.t.Update(linked, func(c *monitor.Call) {
+			c.To = monitor.Party{Number: p.Number, Name: p.Name}
+			c.Direction = direction(c.From.Number, c.To.Number)
+		})
+	}
 	if ci.xferPending {
 		// The phones the transfer rings are its targets (a ring group
 		// rings several); they replace the dialled extension.
