@@ -1,7 +1,7 @@
 package ami
 
 import (
-	"encoding/json"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -14,27 +14,30 @@ import (
 // manager connection would carry.
 func wireFromFixture(tb testing.TB, path string) []byte {
 	tb.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var events []map[string]string
-	if err := json.Unmarshal(raw, &events); err != nil {
-		tb.Fatal(err)
-	}
 	b := []byte("Asterisk Call Manager/5.0.1\r\n")
-	for _, ev := range events {
-		m := Message{{"Event", ev["Event"]}}
-		for k, v := range ev {
-			if k != "Event" && k != "content" {
-				m = append(m, Field{k, v})
-			}
-		}
+	for _, m := range fixtureEvents(tb, path) {
+		var err error
 		if b, err = AppendMessage(b, m); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	return b
+}
+
+// fixtureEvents reads a recorded JSON-array event log as messages, in
+// the order the recording keeps.
+func fixtureEvents(tb testing.TB, path string) []Message {
+	tb.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer f.Close()
+	var out []Message
+	if err := decodeRecording(context.Background(), f, func(m Message) { out = append(out, m) }); err != nil {
+		tb.Fatal(err)
+	}
+	return out
 }
 
 // FuzzReader feeds arbitrary bytes, whole and split in two, to the reader:

@@ -320,15 +320,24 @@ func (s *Source) live() (*Conn, *Tracker, error) {
 	return s.conn, s.tr, nil
 }
 
-// Hangup hangs up every phone and trunk channel of the call (AMI Hangup).
-func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
+// callChannels returns the live connection and the channels of call id.
+func (s *Source) callChannels(id monitor.CallID) (*Conn, []string, error) {
 	conn, tr, err := s.live()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	chans := tr.channelsOf(id)
 	if len(chans) == 0 {
-		return monitor.ErrNoSuchCall
+		return nil, nil, monitor.ErrNoSuchCall
+	}
+	return conn, chans, nil
+}
+
+// Hangup hangs up every phone and trunk channel of the call (AMI Hangup).
+func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
+	conn, chans, err := s.callChannels(id)
+	if err != nil {
+		return err
 	}
 	for _, ch := range chans {
 		if _, err := conn.Action(ctx, M("Action", "Hangup", "Channel", ch, "Cause", "16")); err != nil {
@@ -341,13 +350,9 @@ func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
 // Transfer sends the call's opening channel to number in the configured
 // context (AMI Redirect); its other side is hung up by Asterisk.
 func (s *Source) Transfer(ctx context.Context, id monitor.CallID, number string) error {
-	conn, tr, err := s.live()
+	conn, chans, err := s.callChannels(id)
 	if err != nil {
 		return err
-	}
-	chans := tr.channelsOf(id)
-	if len(chans) == 0 {
-		return monitor.ErrNoSuchCall
 	}
 	_, err = conn.Action(ctx, M("Action", "Redirect", "Channel", chans[0], "Exten", number, "Context", s.cfg.Context, "Priority", "1"))
 	if err != nil {

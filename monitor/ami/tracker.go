@@ -215,12 +215,19 @@ func dialTarget(m Message) monitor.Party {
 	return monitor.Party{Number: num, Name: name, Account: account(m.Get("DestChannel"))}
 }
 
-func (tr *Tracker) dialBegin(m Message) {
+// dialCall is the conversation a dial to a real phone belongs to; dials
+// between Local channels are dialplan plumbing and have none.
+func (tr *Tracker) dialCall(m Message) (string, *callInfo, bool) {
 	if isLocal(m.Get("DestChannel")) {
-		return
+		return "", nil, false
 	}
 	linked := tr.linkOf(m.Get("DestUniqueid"), m.Get("DestLinkedid"))
 	ci, ok := tr.calls[linked]
+	return linked, ci, ok
+}
+
+func (tr *Tracker) dialBegin(m Message) {
+	linked, ci, ok := tr.dialCall(m)
 	if !ok {
 		return
 	}
@@ -269,11 +276,7 @@ func sortParties(ps []monitor.Party) {
 }
 
 func (tr *Tracker) dialEnd(m Message) {
-	if isLocal(m.Get("DestChannel")) {
-		return
-	}
-	linked := tr.linkOf(m.Get("DestUniqueid"), m.Get("DestLinkedid"))
-	ci, ok := tr.calls[linked]
+	linked, ci, ok := tr.dialCall(m)
 	if !ok {
 		return
 	}
@@ -430,14 +433,10 @@ func (tr *Tracker) blindTransfer(m Message) {
 	}
 	ci.transferred = true
 	ci.xferPending, ci.xferDials, ci.xferTargets = true, map[string]bool{}, false
-	party := func(prefix string) monitor.Party {
-		num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
-		return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
-	}
 	xfer := monitor.Transfer{
 		Kind:        monitor.TransferBlind,
-		Transferer:  party("Transferer"),
-		Transferred: party("Transferee"),
+		Transferer:  eventParty(m, "Transferer"),
+		Transferred: eventParty(m, "Transferee"),
 		Targets:     []monitor.Party{{Number: m.Get("Extension")}},
 	}
 	tr.t.Update(linked, func(c *monitor.Call) {
@@ -466,10 +465,6 @@ func (tr *Tracker) attendedTransfer(m Message) {
 	if !okA || !okB {
 		return
 	}
-	party := func(prefix string) monitor.Party {
-		num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
-		return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
-	}
 	// other is the party of c that is not on the transferer's channel.
 	other := func(c monitor.Call, transfererChannel string) monitor.Party {
 		acct := account(transfererChannel)
@@ -486,14 +481,14 @@ func (tr *Tracker) attendedTransfer(m Message) {
 		// Transferred while the target still rang: a blonde transfer.
 		kind = monitor.TransferBlonde
 	}
-	xfer := monitor.Transfer{Kind: kind, Transferer: party("OrigTransferer"), At: time.Now()}
+	xfer := monitor.Transfer{Kind: kind, Transferer: eventParty(m, "OrigTransferer"), At: time.Now()}
 	if _, ok := m.Lookup("TransfereeChannel"); ok {
-		xfer.Transferred = party("Transferee")
+		xfer.Transferred = eventParty(m, "Transferee")
 	} else {
 		xfer.Transferred = other(callA, m.Get("OrigTransfererChannel"))
 	}
 	if _, ok := m.Lookup("TransferTargetChannel"); ok {
-		xfer.Targets = []monitor.Party{party("TransferTarget")}
+		xfer.Targets = []monitor.Party{eventParty(m, "TransferTarget")}
 	} else {
 		xfer.Targets = []monitor.Party{other(callB, m.Get("SecondTransfererChannel"))}
 	}
@@ -567,4 +562,11 @@ func (tr *Tracker) pickup(m Message) {
 		ci.ringing = map[string]monitor.Party{}
 	}
 	tr.t.Answer(target.linked, &by, time.Time{})
+}
+
+// eventParty is the party a transfer event names by field prefix
+// ("Transferer", "Transferee", "OrigTransferer", "TransferTarget").
+func eventParty(m Message, prefix string) monitor.Party {
+	num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
+	return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
 }

@@ -1,8 +1,6 @@
 package ami
 
 import (
-	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -28,23 +26,9 @@ func replayFixture(t *testing.T, path string) []monitor.Call {
 
 func replayFixtureTracker(t *testing.T, path string) ([]monitor.Call, *Tracker) {
 	t.Helper()
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var events []map[string]string
-	if err := json.Unmarshal(raw, &events); err != nil {
-		t.Fatal(err)
-	}
 	sink := &calls{}
 	tr := NewTracker("pbx", sink, nil)
-	for _, ev := range events {
-		m := M("Event", ev["Event"])
-		for k, v := range ev {
-			if k != "Event" {
-				m = append(m, Field{k, v})
-			}
-		}
+	for _, m := range fixtureEvents(t, path) {
 		tr.Handle(m)
 	}
 	return sink.ended, tr
