@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"os"
 	"strings"
@@ -175,7 +174,7 @@ func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 		tr.reset()
 		status(monitor.LinkDown, err)
 		s.log.Info("ami link down", "err", err)
-		wait := backoff(s.cfg.ReconnectMin, s.cfg.ReconnectMax, attempt)
+		wait := monitor.Backoff(s.cfg.ReconnectMin, s.cfg.ReconnectMax, attempt)
 		select {
 		case <-ctx.Done():
 			status(monitor.LinkStopped, nil)
@@ -183,15 +182,6 @@ func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 		case <-time.After(wait):
 		}
 	}
-}
-
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo << min(n, 20)
-	if d > hi || d <= 0 {
-		d = hi
-	}
-	// Full jitter in the upper half keeps many sources from retrying in step.
-	return d/2 + time.Duration(rand.Int64N(int64(d/2)+1))
 }
 
 // session is one connection's life; it returns why it ended.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"time"
 
@@ -73,7 +72,7 @@ func Lines(ctx context.Context, cfg Config, onLine func(line []byte), onLink fun
 			// The link worked: the next failure starts the backoff over.
 			failures = 0
 		}
-		wait := backoff(cfg.ReconnectMin, cfg.ReconnectMax, failures)
+		wait := monitor.Backoff(cfg.ReconnectMin, cfg.ReconnectMax, failures)
 		failures++
 		onLink(LinkEvent{State: monitor.LinkDown, Address: cfg.Address, Err: err, Retry: wait, Attempt: attempt})
 		t := time.NewTimer(wait)
@@ -84,25 +83,6 @@ func Lines(ctx context.Context, cfg Config, onLine func(line []byte), onLink fun
 		case <-t.C:
 		}
 	}
-}
-
-// backoff is min·2^n capped at max, then jittered down by up to half so
-// that many switchboards do not hammer a rebooting router in step.
-func backoff(min, max time.Duration, n int) time.Duration {
-	d := min
-	for i := 0; i < n && d < max; i++ {
-		d *= 2
-	}
-	d = clamp(d, min, max)
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half+1)
-}
-
-func clamp(d, lo, hi time.Duration) time.Duration {
-	return max(lo, min(d, hi))
 }
 
 // link is one Lines loop's connection state.

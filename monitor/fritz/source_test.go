@@ -329,7 +329,7 @@ func TestBackoff(t *testing.T) {
 			want = max
 		}
 		for i := 0; i < 50; i++ {
-			got := backoff(min, max, n)
+			got := monitor.Backoff(min, max, n)
 			if got < want/2 || got > want {
 				t.Fatalf("backoff(%d) = %v, want in [%v, %v]", n, got, want/2, want)
 			}

@@ -1,0 +1,114 @@
+package esl
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/percipia/eslgo/command"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// Replay feeds a recording (one JSON event object per line, as
+// FreeSWITCH's `event json` sends them and Record writes them) through a
+// tracker as fast as it can. Blank lines are skipped; a line that is not
+// an event is an error naming the line.
+func Replay(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error {
+	tr := NewTracker(name, sink, nil)
+	return decodeRecording(ctx, r, tr.Handle)
+}
+
+// decodeRecording calls fn with every event of a recording.
+func decodeRecording(ctx context.Context, r io.Reader, fn func(Event)) error {
+	dec := json.NewDecoder(bufio.NewReader(r))
+	for n := 1; ; n++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var raw map[string]any
+		if err := dec.Decode(&raw); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("esl replay: event %d: %w", n, err)
+		}
+		e, err := eventFromMap(raw)
+		if err != nil {
+			return fmt.Errorf("esl replay: event %d: %w", n, err)
+		}
+		fn(e)
+	}
+}
+
+// Record writes every event the tracker would see, and every CUSTOM
+// event, of one inbound connection as one JSON object per line until ctx
+// ends or the link drops, and returns how many it wrote. The lines are
+// what Replay reads.
+func Record(ctx context.Context, addr, password string, w io.Writer) (int, error) {
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "8021")
+	}
+	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	var d net.Dialer
+	nc, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		return 0, fmt.Errorf("connect %s: %w", addr, err)
+	}
+	events := make(chan Event, 4096)
+	conn, err := Auth(dctx, nc, password, func(e Event) {
+		select {
+		case events <- e:
+		default:
+			nc.Close() // the disk cannot keep up: stop rather than lose events silently
+		}
+	})
+	if err != nil {
+		nc.Close()
+		return 0, err
+	}
+	defer conn.Close()
+	if _, err := conn.Command(dctx, command.Event{Format: "json", Listen: []string{"ALL"}}); err != nil {
+		return 0, err
+	}
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	n := 0
+	write := func(e Event) error {
+		if e[hEventName] == "SWITCHBOARD_PARSE_ERROR" {
+			return nil
+		}
+		n++
+		return enc.Encode(e)
+	}
+	flush := time.NewTicker(time.Second)
+	defer flush.Stop()
+	for {
+		select {
+		case e := <-events:
+			if err := write(e); err != nil {
+				return n, err
+			}
+		case <-flush.C:
+			if err := bw.Flush(); err != nil {
+				return n, err
+			}
+		case <-conn.Done():
+			for len(events) > 0 {
+				if err := write(<-events); err != nil {
+					return n, err
+				}
+			}
+			if err := bw.Flush(); err != nil {
+				return n, err
+			}
+			return n, conn.Err()
+		case <-ctx.Done():
+			return n, bw.Flush()
+		}
+	}
+}
