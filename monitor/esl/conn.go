@@ -2,7 +2,7 @@ package esl
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"net"
 	"strings"
 	"sync"
@@ -345,4 +345,3 @@ func verb(cmd command.Command) string {
 	v, _, _ = strings.Cut(v, "\n")
 	return v
 }
-

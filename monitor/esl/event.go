@@ -89,11 +89,28 @@ func ParseEvent(msg *eslgo.RawResponse) (Event, error) {
 // parseJSONEvent decodes FreeSWITCH's JSON event: an object of strings
 // (and, for some headers that repeat, arrays of strings).
 func parseJSONEvent(b []byte) (Event, error) {
+	// Nearly every event is all strings; decoding straight into strings
+	// is several times faster than into interfaces.
+	var flat map[string]string
+	if err := json.Unmarshal(b, &flat); err == nil {
+		return eventFromStrings(flat)
+	}
 	var raw map[string]any
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("esl: json event: %w", err)
 	}
 	return eventFromMap(raw)
+}
+
+func eventFromStrings(flat map[string]string) (Event, error) {
+	e := make(Event, len(flat))
+	for k, v := range flat {
+		e[textproto.CanonicalMIMEHeaderKey(k)] = v
+	}
+	if e[hEventName] == "" {
+		return nil, fmt.Errorf("esl: event without Event-Name")
+	}
+	return e, nil
 }
 
 func eventFromMap(raw map[string]any) (Event, error) {

@@ -174,6 +174,9 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, tr *Tracker) error {
 	tr.Handle(data)
 	for _, cmd := range []command.Command{command.MyEvents{Format: "json"}, command.Linger{Enabled: true}, resume{}} {
 		if _, err := conn.Command(hctx, cmd); err != nil {
+			for len(events) > 0 {
+				tr.Handle(<-events)
+			}
 			tr.dropLeg(uid)
 			return err
 		}

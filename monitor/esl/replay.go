@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -30,13 +31,16 @@ func decodeRecording(ctx context.Context, r io.Reader, fn func(Event)) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		var raw map[string]any
-		if err := dec.Decode(&raw); err == io.EOF {
+		// Values that are not strings (FreeSWITCH sends arrays for a
+		// repeated header) are left out; the decoder still reads past them.
+		var flat map[string]string
+		var typeErr *json.UnmarshalTypeError
+		if err := dec.Decode(&flat); err == io.EOF {
 			return nil
-		} else if err != nil {
+		} else if err != nil && !errors.As(err, &typeErr) {
 			return fmt.Errorf("esl replay: event %d: %w", n, err)
 		}
-		e, err := eventFromMap(raw)
+		e, err := eventFromStrings(flat)
 		if err != nil {
 			return fmt.Errorf("esl replay: event %d: %w", n, err)
 		}

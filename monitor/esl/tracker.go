@@ -322,7 +322,7 @@ func (tr *Tracker) bridge(e Event) {
 		tr.checkTransfer(a, e)
 		p := monitor.Party{Number: first(e["Other-Leg-Callee-Id-Number"], e["Other-Leg-Destination-Number"]),
 			Name: e["Other-Leg-Callee-Id-Name"]}
-		if c, ok := tr.t.Get(a.call.key); ok && c.Answered.IsZero() && p.Number != "" {
+		if c, ok := tr.t.Get(a.call.key); ok && c.AnsweredBy == nil && p.Number != "" {
 			tr.t.Answer(a.call.key, &p, e.Time())
 		}
 		return

@@ -11,17 +11,19 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // DialOutbound connects to an outbound-mode listener at addr the way the
 // dialplan's `socket` application does: it waits for "connect", replies
 // with the channel data, answers every further command with +OK, and once
-// the peer asked for its events (myevents) sends events in JSON. With
+// the peer asked for its events (myevents) and ready says the commands so
+// far are all it waits for (nil: none more), sends events in JSON. With
 // linger asked for, the hangup is announced by a text/disconnect-notice
 // with Content-Disposition: linger before the last events, as FreeSWITCH
 // does. It then closes the socket and returns the commands it received.
-func DialOutbound(ctx context.Context, addr string, data Event, events []Event) ([]string, error) {
+func DialOutbound(ctx context.Context, addr string, data Event, events []Event, ready func(cmds []string) bool) ([]string, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -32,10 +34,18 @@ func DialOutbound(ctx context.Context, addr string, data Event, events []Event) 
 	defer stop()
 	br := bufio.NewReader(nc)
 	var (
-		mu   sync.Mutex
+		mu   sync.Mutex // guards cmds
 		cmds []string
+		wmu  sync.Mutex // one message at a time on the wire
 	)
-	linger, subscribed := false, false
+	write := func(msg string) error {
+		wmu.Lock()
+		defer wmu.Unlock()
+		_, err := io.WriteString(nc, msg)
+		return err
+	}
+	var linger atomic.Bool
+	subscribed := false
 	read := func() error {
 		cmd, err := readCommand(br)
 		if err != nil {
@@ -58,19 +68,19 @@ func DialOutbound(ctx context.Context, addr string, data Event, events []Event) 
 				fmt.Fprintf(&b, "%s: %s\n", k, url.PathEscape(data[k]))
 			}
 			b.WriteString("\n")
-			_, err = io.WriteString(nc, b.String())
+			err = write(b.String())
 		case "myevents":
 			subscribed = strings.HasPrefix(args, "json") || args == ""
-			_, err = io.WriteString(nc, "Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n")
+			err = write("Content-Type: command/reply\nReply-Text: +OK Events Enabled\n\n")
 		case "linger":
-			linger = true
-			_, err = io.WriteString(nc, "Content-Type: command/reply\nReply-Text: +OK will linger\n\n")
+			linger.Store(true)
+			err = write("Content-Type: command/reply\nReply-Text: +OK will linger\n\n")
 		default:
-			_, err = io.WriteString(nc, "Content-Type: command/reply\nReply-Text: +OK\n\n")
+			err = write("Content-Type: command/reply\nReply-Text: +OK\n\n")
 		}
 		return err
 	}
-	for !subscribed {
+	for !subscribed || (ready != nil && !ready(cmds)) {
 		if err := read(); err != nil {
 			return cmds, err
 		}
@@ -88,13 +98,13 @@ func DialOutbound(ctx context.Context, addr string, data Event, events []Event) 
 		return append([]string(nil), cmds...)
 	}
 	for _, e := range events {
-		if linger && e["Event-Name"] == "CHANNEL_HANGUP_COMPLETE" {
+		if linger.Load() && e["Event-Name"] == "CHANNEL_HANGUP_COMPLETE" {
 			notice := "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
-			fmt.Fprintf(nc, "Content-Type: text/disconnect-notice\nController-Type: outbound\nContent-Disposition: linger\nChannel-UUID: %s\nContent-Length: %d\n\n%s",
-				data["Unique-ID"], len(notice), notice)
+			write(fmt.Sprintf("Content-Type: text/disconnect-notice\nController-Type: outbound\nContent-Disposition: linger\nChannel-UUID: %s\nContent-Length: %d\n\n%s",
+				data["Unique-ID"], len(notice), notice))
 		}
 		b, _ := json.Marshal(e)
-		if _, err := fmt.Fprintf(nc, "Content-Length: %d\nContent-Type: text/event-json\n\n%s", len(b), b); err != nil {
+		if err := write(fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-json\n\n%s", len(b), b)); err != nil {
 			return result(), err
 		}
 	}

@@ -35,6 +35,7 @@ type Server struct {
 	mu       sync.Mutex
 	password string
 	reject   bool
+	plain    bool
 	channels string
 	api      func(cmd, args string) string
 	jobs     func(cmd, args string) string
@@ -94,6 +95,14 @@ func (s *Server) SetReject(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.reject = on
+}
+
+// SetPlain sends events as text/event-plain whatever format was asked
+// for, as a switch whose clients use plain events would.
+func (s *Server) SetPlain(on bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.plain = on
 }
 
 // SetChannels sets the output of `show channels as json`.
@@ -207,7 +216,7 @@ func (s *Server) Push(events ...Event) {
 	for _, e := range events {
 		for c := range s.conns {
 			if c.format != "" && !c.silent {
-				c.sendEvent(e)
+				c.sendEvent(e, s.plain)
 			}
 		}
 	}
@@ -378,7 +387,7 @@ func (s *Server) handle(c *conn, cmd string) bool {
 		s.mu.Unlock()
 		c.sendEvent(Event{"Event-Name": "BACKGROUND_JOB", "Core-UUID": "6a1e2c2e-0000-4000-8000-000000000001",
 			"Event-Date-Timestamp": fmt.Sprint(time.Now().UnixMicro()), "Job-UUID": job, "Job-Command": name,
-			"Job-Command-Arg": rest, "_body": result})
+			"Job-Command-Arg": rest, "_body": result}, s.plain)
 	case "exit":
 		c.reply("+OK bye")
 		c.send("Content-Type: text/disconnect-notice\n", "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n")
@@ -433,8 +442,8 @@ func (c *conn) send(contentType, body string) {
 	io.WriteString(c.nc, fmt.Sprintf("Content-Length: %d\n%s\n%s", len(body), contentType, body))
 }
 
-func (c *conn) sendEvent(e Event) {
-	if c.format == "plain" {
+func (c *conn) sendEvent(e Event, plain bool) {
+	if plain || c.format == "plain" {
 		c.send("Content-Type: text/event-plain\n", Plain(e))
 		return
 	}
