@@ -8,7 +8,8 @@ export SWITCHBOARD_E2E ?= require
 # Every parser's fuzz target, as package:Target.
 FUZZ_TARGETS := \
 	./monitor/fritz:FuzzParseLine \
-	./monitor/ami:FuzzReader
+	./monitor/ami:FuzzReader \
+	./monitor/esl:FuzzReader
 
 .PHONY: run build generate test install-test-deps vet unit fuzz bench templ-check
 

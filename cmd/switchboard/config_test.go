@@ -100,3 +100,33 @@ func TestHashPassword(t *testing.T) {
 		t.Fatal("empty password accepted")
 	}
 }
+
+// TestBuildEverySourceType builds one source of each type from YAML as a
+// user would write it.
+func TestBuildEverySourceType(t *testing.T) {
+	text := `sources:
+  - {name: box, type: fritz, address: 127.0.0.1}
+  - {name: pbx, type: ami, address: 127.0.0.1, username: admin, secret: pw}
+  - name: fs
+    type: esl
+    address: 127.0.0.1
+    password: pw
+    filters: ["Caller-Context default"]
+    nixevents: [CHANNEL_CALLSTATE]
+    heartbeat_timeout: 45s
+  - {name: fs-out, type: esl-outbound, listen: "127.0.0.1:0"}
+`
+	c, err := parseConfig([]byte(text), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range c.Sources {
+		src, err := buildSource(&c.Sources[i], newTestHub(t), newLogger(0))
+		if err != nil {
+			t.Fatalf("source %d: %v", i, err)
+		}
+		if src.Name() == "" {
+			t.Errorf("source %d has no name", i)
+		}
+	}
+}

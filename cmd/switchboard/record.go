@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor/ami"
+	"github.com/switchboard/switchboard/monitor/esl"
 )
 
 func init() {
-	register(command{name: "record", summary: "record every raw event of a PBX (--ami ADDR --user U --secret-file F OUT.jsonl) as JSON lines", run: runRecord})
+	register(command{name: "record", summary: "record every raw event of a PBX (--ami ADDR --user U --secret-file F, or --esl ADDR --password-file F) as JSON lines", run: runRecord})
 }
 
 func runRecord(ctx context.Context, args []string) error {
@@ -26,24 +27,39 @@ func runRecord(ctx context.Context, args []string) error {
 	user := fs.String("user", "", "manager user name")
 	secretFile := fs.String("secret-file", "", "file holding the manager secret")
 	md5 := fs.Bool("md5", false, "log in with the MD5 challenge")
+	eslAddr := fs.String("esl", "", "FreeSWITCH event socket address host[:8021]")
+	passwordFile := fs.String("password-file", "", "file holding the event socket password (default ClueCon)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *addr == "" || *user == "" || *secretFile == "" || fs.NArg() != 1 {
-		return errors.New("usage: switchboard record --ami ADDR --user U --secret-file F OUT.jsonl (- for stdout)")
+	usage := errors.New("usage: switchboard record --ami ADDR --user U --secret-file F OUT.jsonl\n       switchboard record --esl ADDR [--password-file F] OUT.jsonl   (OUT - for stdout)")
+	if fs.NArg() != 1 || (*addr == "") == (*eslAddr == "") {
+		return usage
+	}
+	out, closeOut, err := openRecording(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	defer closeOut()
+	if *eslAddr != "" {
+		password := esl.DefaultPassword
+		if *passwordFile != "" {
+			b, err := os.ReadFile(*passwordFile)
+			if err != nil {
+				return err
+			}
+			password = strings.TrimSpace(string(b))
+		}
+		n, err := esl.Record(ctx, *eslAddr, password, out)
+		fmt.Fprintf(os.Stderr, "recorded %d events\n", n)
+		return err
+	}
+	if *user == "" || *secretFile == "" {
+		return usage
 	}
 	secret, err := os.ReadFile(*secretFile)
 	if err != nil {
 		return err
-	}
-	out := io.Writer(os.Stdout)
-	if p := fs.Arg(0); p != "-" {
-		f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		out = f
 	}
 	if _, _, err := net.SplitHostPort(*addr); err != nil {
 		*addr = net.JoinHostPort(*addr, "5038")
@@ -51,6 +67,18 @@ func runRecord(ctx context.Context, args []string) error {
 	n, err := recordAMI(ctx, *addr, ami.Login{Username: *user, Secret: strings.TrimSpace(string(secret)), MD5: *md5}, out)
 	fmt.Fprintf(os.Stderr, "recorded %d events\n", n)
 	return err
+}
+
+// openRecording opens the file a recording is appended to ("-": stdout).
+func openRecording(p string) (io.Writer, func(), error) {
+	if p == "-" {
+		return os.Stdout, func() {}, nil
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, nil, err
+	}
+	return f, func() { f.Close() }, nil
 }
 
 // recordAMI writes every event of one manager connection as one JSON

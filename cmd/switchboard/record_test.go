@@ -3,13 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
+	"github.com/switchboard/switchboard/monitor/esl/esltest"
 )
 
 type lockedBuffer struct {
@@ -66,5 +70,44 @@ func TestRecordThenReplay(t *testing.T) {
 	}
 	if sink.ended[monitor.ReasonBusy] != 1 {
 		t.Fatalf("replayed %q into %+v", rec, sink.ended)
+	}
+}
+
+// TestRecordThenReplayESL records a FreeSWITCH event socket through the
+// command line and replays the file with the esl replayer.
+func TestRecordThenReplayESL(t *testing.T) {
+	srv := esltest.New(t)
+	srv.SetPassword("s3cret")
+	dir := t.TempDir()
+	pw, out := filepath.Join(dir, "pw"), filepath.Join(dir, "fs.jsonl")
+	if err := os.WriteFile(pw, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- runRecord(ctx, []string{"--esl", srv.Addr(), "--password-file", pw, out}) }()
+	if err := srv.WaitSubscribed(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Push(esltest.ReadRecording(t, filepath.Join("..", "..", "monitor", "esl", "testdata", "busy.jsonl"))...)
+	srv.Disconnect()
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "goodbye") {
+		t.Fatalf("record ended with %v, want FreeSWITCH's goodbye", err)
+	}
+	if cmds := srv.Commands(); len(cmds) < 2 || cmds[1] != "event json ALL" {
+		t.Errorf("commands %q", cmds)
+	}
+	f, err := os.Open(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sink := newPrintSink(&bytes.Buffer{})
+	if err := replayers["esl"](context.Background(), "fs", f, sink); err != nil {
+		t.Fatal(err)
+	}
+	if sink.ended[monitor.ReasonBusy] != 1 {
+		t.Fatalf("replayed into %+v", sink.ended)
 	}
 }

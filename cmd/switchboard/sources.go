@@ -8,6 +8,7 @@ import (
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
+	"github.com/switchboard/switchboard/monitor/esl"
 	"github.com/switchboard/switchboard/monitor/fritz"
 )
 
@@ -15,6 +16,7 @@ import (
 var replayers = map[string]replayFunc{
 	"fritz": fritz.Replay,
 	"ami":   ami.Replay,
+	"esl":   esl.Replay,
 }
 
 // buildSource makes the source one `sources:` entry describes, decoding
@@ -54,7 +56,19 @@ func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Sour
 			return nil, fmt.Errorf("source %s: %w", head.Name, err)
 		}
 		return ami.NewReplaySource(cfg)
+	case "esl":
+		var cfg esl.Config
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return esl.New(cfg, esl.WithLogger(l), esl.WithCounters(counters))
+	case "esl-outbound":
+		var cfg esl.ListenerConfig
+		if err := decodeNode(n, &cfg); err != nil {
+			return nil, fmt.Errorf("source %s: %w", head.Name, err)
+		}
+		return esl.NewListener(cfg, esl.WithLogger(l), esl.WithCounters(counters))
 	default:
-		return nil, fmt.Errorf("source %s: unknown type %q (want fritz, demo, ami or ami-replay)", head.Name, head.Type)
+		return nil, fmt.Errorf("source %s: unknown type %q (want fritz, demo, ami, ami-replay, esl or esl-outbound)", head.Name, head.Type)
 	}
 }
