@@ -1,26 +1,49 @@
 #!/usr/bin/env bash
-# Installs what the test suite needs on a fresh Debian machine: the real
-# peers (kamailio, baresip, sipp, sox, chromium) and Playwright's driver
-# from npm. Idempotent and quiet when everything is there.
+# Installs the real peers the test suite talks to, on a fresh Debian 12
+# machine (run as root, or with sudo available): kamailio (registrar/proxy),
+# baresip (far-end phone; without recommends that is baresip-core only),
+# sip-tester (sipp), sox, chromium (+ a font for readable screenshots),
+# node + npm, and the npm packages of testbed/e2e (playwright-core, which
+# drives the Debian chromium; no browser download).
+# Idempotent: when everything is there it touches nothing and takes well
+# under a second. Prints what it installs.
 set -euo pipefail
 cd "$(dirname "$0")"
 
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+pkgs=(kamailio baresip sip-tester sox chromium fonts-liberation ca-certificates)
 need=()
-for pair in kamailio:kamailio baresip:baresip sipp:sip-tester sox:sox chromium:chromium node:nodejs; do
-	bin=${pair%%:*} pkg=${pair##*:}
-	command -v "$bin" >/dev/null 2>&1 || need+=("$pkg")
+for p in "${pkgs[@]}"; do
+	installed "$p" || need+=("$p")
 done
+# node may come from elsewhere (e.g. NodeSource, whose nodejs bundles npm):
+# install Debian's packages only for what is missing.
+have node || need+=(nodejs)
+have npm || need+=(npm)
+
 if [ ${#need[@]} -gt 0 ]; then
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		have sudo || { echo "install.sh: need root to install: ${need[*]}" >&2; exit 1; }
+		sudo=(sudo)
+	fi
 	echo "installing Debian packages: ${need[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# testbed/e2e belongs to the browser tests; it may not exist yet.
 if [ -f e2e/package.json ]; then
-	if [ ! -d e2e/node_modules/playwright-core ]; then
+	stamp=e2e/node_modules/.package-lock.json
+	if [ ! -d e2e/node_modules/playwright-core ] || { [ -f e2e/package-lock.json ] && [ e2e/package-lock.json -nt "$stamp" ]; }; then
 		echo "installing npm packages in testbed/e2e"
-		(cd e2e && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
+		(cd e2e && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi) >/dev/null
 	fi
+else
+	echo "testbed/e2e/package.json not found: skipping npm packages"
 fi
-echo "test peers ready: $(kamailio -v 2>/dev/null | head -1 | awk '{print $1, $2}'), baresip, $(sipp -v 2>/dev/null | grep -o 'SIPp v[0-9.]*' | head -1), $(chromium --version 2>/dev/null)"
+
+ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
+echo "test peers ready: kamailio $(ver kamailio), baresip $(ver baresip-core), sipp $(ver sip-tester), sox $(ver sox), chromium $(ver chromium), node $(node --version 2>/dev/null || echo '?')"

@@ -238,3 +238,15 @@ func (c *ctrlClient) close() {
 	_ = c.conn.Close()
 	<-c.done
 }
+
+// consume marks every received event for which match is true as returned,
+// so later waits only see new ones.
+func (c *ctrlClient) consume(match func(Event) bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, ev := range c.events {
+		if match(ev) {
+			c.used[i] = true
+		}
+	}
+}

@@ -23,4 +23,9 @@ var (
 	// ErrCommandFailed is returned when baresip answers a control command
 	// with ok=false.
 	ErrCommandFailed = errors.New("baresip command failed")
+	// ErrRegistration is returned when a phone's registration failed.
+	ErrRegistration = errors.New("registration failed")
+	// ErrScenarioFailed is returned when sipp exits with a non-zero
+	// status: a call of the scenario did not go as scripted.
+	ErrScenarioFailed = errors.New("sipp scenario failed")
 )
