@@ -9,7 +9,9 @@ export SWITCHBOARD_E2E ?= require
 FUZZ_TARGETS := \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/ami:FuzzReader \
-	./monitor/esl:FuzzReader
+	./monitor/esl:FuzzReader \
+	./sipbridge/siptest:FuzzParseWAV \
+	./sipbridge/siptest:FuzzReadNetstring
 
 .PHONY: run build generate test install-test-deps vet unit fuzz bench templ-check
 
