@@ -1,0 +1,121 @@
+package sipbridge
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// account is one configured SIP account: its registration state and its
+// calls' tracker.
+type account struct {
+	b         *Bridge
+	cfg       AccountConfig
+	tracker   *monitor.Tracker
+	transport string // udp, tcp, tls
+	host      string // registrar host (the AOR domain unless Domain is set)
+	port      int
+	password  string
+
+	// regCallID and cseq stay the same across all REGISTERs of this
+	// account (RFC 3261 section 10.2: same Call-ID, CSeq increasing).
+	regCallID string
+	cseq      atomic.Uint32
+
+	mu         sync.Mutex
+	st         monitor.SourceStatus
+	registered bool
+	// expires is what the next REGISTER asks for (raised by 423).
+	expires int
+}
+
+func newAccount(b *Bridge, cfg AccountConfig) (*account, error) {
+	transport, host, port, err := cfg.registrarTarget()
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", cfg.Name, err)
+	}
+	pw, err := cfg.secret()
+	if err != nil {
+		return nil, err
+	}
+	a := &account{
+		b: b, cfg: cfg, transport: transport, host: host, port: port, password: pw,
+		tracker:   monitor.NewTracker(monitor.SourceName(cfg.Name), b.sink),
+		regCallID: sip.GenerateTagN(24),
+		expires:   cfg.Expires,
+	}
+	a.cseq.Store(1)
+	a.st = monitor.SourceStatus{
+		Name:    monitor.SourceName(cfg.Name),
+		Type:    "sip",
+		State:   monitor.LinkRegistering,
+		Address: a.registrarAddr(),
+		Since:   time.Now(),
+	}
+	return a, nil
+}
+
+// registrarAddr is host:port of the registrar.
+func (a *account) registrarAddr() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }
+
+// nextHop is where requests are sent: the outbound proxy, else the
+// registrar.
+func (a *account) nextHop() string {
+	if a.cfg.OutboundProxy != "" {
+		if h, p, err := splitHostPortDefault(a.cfg.OutboundProxy, 5060); err == nil {
+			return net.JoinHostPort(h, strconv.Itoa(p))
+		}
+	}
+	return a.registrarAddr()
+}
+
+// aor is the account's address of record, sip:user@domain.
+func (a *account) aor() sip.Uri {
+	return sip.Uri{Scheme: "sip", User: a.cfg.Username, Host: a.cfg.Domain}
+}
+
+// authUser is the digest user name.
+func (a *account) authUser() string { return a.cfg.AuthUser }
+
+// status returns the current registration status.
+func (a *account) status() monitor.SourceStatus {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st
+}
+
+// isRegistered reports whether the last registration succeeded.
+func (a *account) isRegistered() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.registered
+}
+
+// setState publishes a registration state change; msg is the error in
+// plain words (kept for failed and retrying).
+func (a *account) setState(state monitor.LinkState, msg string) {
+	a.mu.Lock()
+	if a.st.State == state && a.st.Error == msg {
+		a.mu.Unlock()
+		return
+	}
+	a.st.State, a.st.Error, a.st.Since = state, msg, time.Now()
+	a.registered = state == monitor.LinkRegistered
+	st := a.st
+	a.mu.Unlock()
+	switch state {
+	case monitor.LinkFailed, monitor.LinkRetrying:
+		a.b.log.Info("sip registration", "account", a.cfg.Name, "state", state, "error", msg)
+	default:
+		a.b.log.Debug("sip registration", "account", a.cfg.Name, "state", state)
+	}
+	if a.b.sink != nil {
+		a.b.sink.SourceStatus(st)
+	}
+}

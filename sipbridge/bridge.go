@@ -1,0 +1,136 @@
+package sipbridge
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// Bridge is the softphone's SIP user agent: it registers every configured
+// account, places calls with Dial and hands incoming ones to the OnIncoming
+// handler. Create it with New, then Run it.
+type Bridge struct {
+	cfg      Config
+	sink     monitor.Sink
+	log      *slog.Logger
+	counters *monitor.Counters
+
+	accounts []*account
+	byName   map[string]*account
+
+	ready     chan struct{}
+	readyOnce sync.Once
+
+	mu         sync.Mutex
+	onIncoming func(c *Call)
+	running    bool
+	closing    bool
+	calls      map[string]*Call
+	callsWG    sync.WaitGroup
+
+	sip *sipStack
+}
+
+// Option sets a rarely needed knob of New.
+type Option func(*options)
+
+type options struct {
+	log      *slog.Logger
+	counters *monitor.Counters
+}
+
+// WithLogger sets the logger; default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithCounters sets where SIP requests, malformed messages and
+// re-registrations are counted.
+func WithCounters(c *monitor.Counters) Option { return func(o *options) { o.counters = c } }
+
+// New returns a Bridge for cfg publishing calls and registration status to
+// sink (nil: nowhere). It validates cfg but opens no socket: Run does.
+func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
+	o := options{log: slog.Default(), counters: new(monitor.Counters)}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.WithDefaults()
+	b := &Bridge{
+		cfg:      cfg,
+		sink:     sink,
+		log:      o.log.With("component", "sip"),
+		counters: o.counters,
+		byName:   make(map[string]*account, len(cfg.Accounts)),
+		ready:    make(chan struct{}),
+		calls:    make(map[string]*Call),
+	}
+	for _, ac := range cfg.Accounts {
+		a, err := newAccount(b, ac)
+		if err != nil {
+			return nil, err
+		}
+		b.accounts = append(b.accounts, a)
+		b.byName[ac.Name] = a
+	}
+	return b, nil
+}
+
+// OnIncoming sets the handler for incoming calls. Set it before Run; fn
+// must return quickly. Without a handler incoming INVITEs get 480.
+func (b *Bridge) OnIncoming(fn func(c *Call)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.onIncoming = fn
+}
+
+// Ready is closed once the SIP listeners are up.
+func (b *Bridge) Ready() <-chan struct{} { return b.ready }
+
+// Statuses reports every account's registration, in config order.
+func (b *Bridge) Statuses() []monitor.SourceStatus {
+	out := make([]monitor.SourceStatus, 0, len(b.accounts))
+	for _, a := range b.accounts {
+		out = append(out, a.status())
+	}
+	return out
+}
+
+// Tracker returns the monitor tracker of the named account, nil when
+// there is no such account.
+func (b *Bridge) Tracker(account string) *monitor.Tracker {
+	if a, ok := b.byName[account]; ok {
+		return a.tracker
+	}
+	return nil
+}
+
+// Run listens for SIP, registers every account and keeps the
+// registrations fresh until ctx ends; then it hangs up every call,
+// un-REGISTERs and returns. It returns nil on a clean stop.
+func (b *Bridge) Run(ctx context.Context) error {
+	b.mu.Lock()
+	if b.running {
+		b.mu.Unlock()
+		return fmt.Errorf("sip bridge: already running")
+	}
+	b.running = true
+	b.mu.Unlock()
+	return b.run(ctx)
+}
+
+// Dial calls target from account: a number or user (sent to the
+// account's domain), user@host, or a sip:/sips: URI. The SDP offer lists
+// codecs in order plus telephone-event. Dial returns once the INVITE is
+// sent; progress arrives on the call's Events. The call outlives ctx.
+func (b *Bridge) Dial(ctx context.Context, account, target string, codecs []Codec) (*Call, error) {
+	a, ok := b.byName[account]
+	if !ok {
+		return nil, fmt.Errorf("dial %s: %w", account, ErrUnknownAccount)
+	}
+	return b.dial(ctx, a, target, codecs)
+}

@@ -1,0 +1,313 @@
+package sipbridge
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults used when a Config or AccountConfig field is zero.
+const (
+	DefaultListen            = "127.0.0.1:5060"
+	DefaultRTPPortMin        = 20000
+	DefaultRTPPortMax        = 20999
+	DefaultUserAgent         = "Switchboard"
+	DefaultExpires           = 600
+	DefaultMediaTimeout      = 15 * time.Second
+	DefaultMediaStartTimeout = 60 * time.Second
+	DefaultRingTimeout       = 120 * time.Second
+	DefaultRetryMin          = time.Second
+	DefaultRetryMax          = 2 * time.Minute
+	DefaultRegisterTimeout   = 10 * time.Second
+)
+
+// Config is the `sip:` section: where the user agent listens, which
+// addresses it announces and the RTP port range. Accounts are filled in by
+// the caller from the top-level `accounts:` list.
+type Config struct {
+	// Listen is the SIP host:port bound for UDP and TCP; default
+	// 127.0.0.1:5060. Port 0 picks a free port (tests).
+	Listen string `yaml:"listen"`
+	// ExternalHost is the host or IP put into Via/Contact when it differs
+	// from the listen address (NAT 1:1); default the listen host.
+	ExternalHost string `yaml:"external_host"`
+	// RTPListenIP is the IP RTP sockets bind to; default the listen host.
+	RTPListenIP string `yaml:"rtp_listen_ip"`
+	// RTPAnnounceIP is the IP written into SDP c= lines; default
+	// ExternalHost, else RTPListenIP.
+	RTPAnnounceIP string `yaml:"rtp_announce_ip"`
+	// RTPPortMin and RTPPortMax bound the RTP ports (inclusive); default
+	// 20000-20999. Only even ports are used, RTCP may arrive on the same
+	// port (RFC 5761) or on port+1.
+	RTPPortMin int `yaml:"rtp_port_min"`
+	RTPPortMax int `yaml:"rtp_port_max"`
+	// UserAgent is the User-Agent header value; default "Switchboard".
+	UserAgent string `yaml:"user_agent"`
+	// MediaTimeout ends a call when no RTP arrived for this long after the
+	// first packet; default 15s. MediaStartTimeout is the longer window
+	// until the first packet; default 60s.
+	MediaTimeout      time.Duration `yaml:"media_timeout"`
+	MediaStartTimeout time.Duration `yaml:"media_start_timeout"`
+	// RingTimeout gives up an unanswered outgoing call (CANCEL, reason
+	// no-answer); default 120s.
+	RingTimeout time.Duration `yaml:"ring_timeout"`
+	// RetryMin and RetryMax bound the backoff between registration
+	// attempts after a failure; default 1s and 2m.
+	RetryMin time.Duration `yaml:"retry_min"`
+	RetryMax time.Duration `yaml:"retry_max"`
+	// RegisterTimeout bounds one REGISTER exchange (including its digest
+	// retry); a registrar that does not answer in time counts as down.
+	// Default 10s.
+	RegisterTimeout time.Duration `yaml:"register_timeout"`
+	// Accounts are the SIP accounts to register, from `accounts:`.
+	Accounts []AccountConfig `yaml:"-"`
+}
+
+// AccountConfig is one entry of the top-level `accounts:` list: a SIP
+// account the bridge registers and places calls from.
+type AccountConfig struct {
+	// Name identifies the account in config (`users[].accounts`), the
+	// monitor (source name) and the page.
+	Name string `yaml:"name"`
+	// Registrar is host:port, host:port;transport=udp|tcp|tls, or a sip:
+	// or sips: URI. The port defaults to 5060 (5061 for TLS).
+	Registrar string `yaml:"registrar"`
+	// Transport is udp, tcp or tls; it overrides a transport given in
+	// Registrar; default udp.
+	Transport string `yaml:"transport"`
+	// Username is the SIP user (the user part of the AOR).
+	Username string `yaml:"username"`
+	// AuthUser is the digest user name when it differs from Username.
+	AuthUser string `yaml:"auth_user"`
+	// Password is the digest password (the loader expands ${ENV}).
+	Password string `yaml:"password"`
+	// PasswordFile names a file holding the password (trailing newline
+	// ignored); used when Password is empty.
+	PasswordFile string `yaml:"password_file"`
+	// Domain is the AOR domain; default the registrar host.
+	Domain string `yaml:"domain"`
+	// OutboundProxy is host:port every request of this account is sent
+	// to, when set.
+	OutboundProxy string `yaml:"outbound_proxy"`
+	// Expires is the registration lifetime asked for, in seconds; default
+	// 600.
+	Expires int `yaml:"expires"`
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	host, _, _ := net.SplitHostPort(c.Listen)
+	if c.RTPListenIP == "" {
+		c.RTPListenIP = host
+	}
+	if c.RTPAnnounceIP == "" {
+		c.RTPAnnounceIP = c.ExternalHost
+		if c.RTPAnnounceIP == "" {
+			c.RTPAnnounceIP = c.RTPListenIP
+		}
+	}
+	if c.RTPPortMin == 0 && c.RTPPortMax == 0 {
+		c.RTPPortMin, c.RTPPortMax = DefaultRTPPortMin, DefaultRTPPortMax
+	}
+	if c.UserAgent == "" {
+		c.UserAgent = DefaultUserAgent
+	}
+	if c.MediaTimeout == 0 {
+		c.MediaTimeout = DefaultMediaTimeout
+	}
+	if c.MediaStartTimeout == 0 {
+		c.MediaStartTimeout = DefaultMediaStartTimeout
+	}
+	if c.RingTimeout == 0 {
+		c.RingTimeout = DefaultRingTimeout
+	}
+	if c.RetryMin == 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax == 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RegisterTimeout == 0 {
+		c.RegisterTimeout = DefaultRegisterTimeout
+	}
+	for i := range c.Accounts {
+		c.Accounts[i] = c.Accounts[i].WithDefaults()
+	}
+	return c
+}
+
+// Validate reports the first problem of c (defaults applied first).
+func (c Config) Validate() error {
+	c = c.WithDefaults()
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return fmt.Errorf("%w: sip listen %q: %w", ErrConfig, c.Listen, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%w: sip listen port %q", ErrConfig, port)
+	}
+	if host == "" {
+		return fmt.Errorf("%w: sip listen %q needs a host", ErrConfig, c.Listen)
+	}
+	if _, err := netip.ParseAddr(c.RTPListenIP); err != nil {
+		return fmt.Errorf("%w: rtp_listen_ip %q is not an IP address", ErrConfig, c.RTPListenIP)
+	}
+	if _, err := netip.ParseAddr(c.RTPAnnounceIP); err != nil {
+		return fmt.Errorf("%w: rtp_announce_ip %q is not an IP address", ErrConfig, c.RTPAnnounceIP)
+	}
+	if c.RTPPortMin < 1024 || c.RTPPortMax > 65535 || c.RTPPortMax-c.RTPPortMin < 1 {
+		return fmt.Errorf("%w: rtp port range %d-%d (want 1024-65535, at least two ports)", ErrConfig, c.RTPPortMin, c.RTPPortMax)
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"media_timeout", c.MediaTimeout}, {"media_start_timeout", c.MediaStartTimeout}, {"ring_timeout", c.RingTimeout}, {"retry_min", c.RetryMin}, {"retry_max", c.RetryMax}, {"register_timeout", c.RegisterTimeout}} {
+		if d.v < 0 {
+			return fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, d.v)
+		}
+	}
+	if c.RetryMax < c.RetryMin {
+		return fmt.Errorf("%w: retry_max %v below retry_min %v", ErrConfig, c.RetryMax, c.RetryMin)
+	}
+	seen := make(map[string]bool, len(c.Accounts))
+	for _, a := range c.Accounts {
+		if err := a.Validate(); err != nil {
+			return err
+		}
+		if seen[a.Name] {
+			return fmt.Errorf("%w: account %q defined twice", ErrConfig, a.Name)
+		}
+		seen[a.Name] = true
+	}
+	return nil
+}
+
+// WithDefaults returns a with every zero field set to its default.
+func (a AccountConfig) WithDefaults() AccountConfig {
+	if a.Expires == 0 {
+		a.Expires = DefaultExpires
+	}
+	if a.AuthUser == "" {
+		a.AuthUser = a.Username
+	}
+	if a.Domain == "" {
+		if _, host, _, err := a.registrarTarget(); err == nil {
+			a.Domain = host
+		}
+	}
+	return a
+}
+
+// Validate reports the first problem of a (defaults applied first).
+func (a AccountConfig) Validate() error {
+	a = a.WithDefaults()
+	if a.Name == "" {
+		return fmt.Errorf("%w: account without name", ErrConfig)
+	}
+	if a.Username == "" {
+		return fmt.Errorf("%w: account %s: username missing", ErrConfig, a.Name)
+	}
+	if _, _, _, err := a.registrarTarget(); err != nil {
+		return fmt.Errorf("%w: account %s: %w", ErrConfig, a.Name, err)
+	}
+	if a.Password == "" && a.PasswordFile == "" {
+		return fmt.Errorf("%w: account %s: password or password_file missing", ErrConfig, a.Name)
+	}
+	if a.Expires < 0 {
+		return fmt.Errorf("%w: account %s: expires %d is negative", ErrConfig, a.Name, a.Expires)
+	}
+	if a.OutboundProxy != "" {
+		if _, _, err := splitHostPortDefault(a.OutboundProxy, 5060); err != nil {
+			return fmt.Errorf("%w: account %s: outbound_proxy: %w", ErrConfig, a.Name, err)
+		}
+	}
+	return nil
+}
+
+// secret returns the account's password, reading PasswordFile if needed.
+// It is never logged.
+func (a AccountConfig) secret() (string, error) {
+	if a.Password != "" || a.PasswordFile == "" {
+		return a.Password, nil
+	}
+	b, err := os.ReadFile(a.PasswordFile)
+	if err != nil {
+		return "", fmt.Errorf("account %s password_file: %w", a.Name, err)
+	}
+	return strings.TrimRight(string(b), "\r\n"), nil
+}
+
+// registrarTarget splits Registrar into transport ("udp", "tcp", "tls"),
+// host and port. Transport overrides what Registrar says.
+func (a AccountConfig) registrarTarget() (transport, host string, port int, err error) {
+	s := strings.TrimSpace(a.Registrar)
+	if s == "" {
+		return "", "", 0, fmt.Errorf("registrar missing")
+	}
+	transport = "udp"
+	lower := strings.ToLower(s)
+	switch {
+	case strings.HasPrefix(lower, "sips:"):
+		s, transport = s[5:], "tls"
+	case strings.HasPrefix(lower, "sip:"):
+		s = s[4:]
+	}
+	if at := strings.LastIndexByte(s, '@'); at >= 0 {
+		s = s[at+1:]
+	}
+	if semi := strings.IndexByte(s, ';'); semi >= 0 {
+		for _, p := range strings.Split(s[semi+1:], ";") {
+			k, v, _ := strings.Cut(p, "=")
+			if strings.EqualFold(k, "transport") {
+				transport = strings.ToLower(v)
+			}
+		}
+		s = s[:semi]
+	}
+	if a.Transport != "" {
+		transport = strings.ToLower(a.Transport)
+	}
+	switch transport {
+	case "udp", "tcp", "tls":
+	default:
+		return "", "", 0, fmt.Errorf("transport %q (want udp, tcp or tls)", transport)
+	}
+	def := 5060
+	if transport == "tls" {
+		def = 5061
+	}
+	host, port, err = splitHostPortDefault(s, def)
+	if err != nil {
+		return "", "", 0, fmt.Errorf("registrar %q: %w", a.Registrar, err)
+	}
+	return transport, host, port, nil
+}
+
+// splitHostPortDefault splits host[:port], IPv6 in brackets, with def as
+// the port when none is given.
+func splitHostPortDefault(s string, def int) (string, int, error) {
+	if s == "" {
+		return "", 0, fmt.Errorf("empty address")
+	}
+	host, ps, err := net.SplitHostPort(s)
+	if err != nil {
+		// No port: a bare host or a bracketed IPv6 literal.
+		host = strings.TrimSuffix(strings.TrimPrefix(s, "["), "]")
+		if host == "" || strings.ContainsAny(host, "[]/ ") {
+			return "", 0, fmt.Errorf("bad address %q", s)
+		}
+		return host, def, nil
+	}
+	p, err := strconv.ParseUint(ps, 10, 16)
+	if err != nil || p == 0 || host == "" {
+		return "", 0, fmt.Errorf("bad address %q", s)
+	}
+	return host, int(p), nil
+}

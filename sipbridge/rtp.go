@@ -1,0 +1,192 @@
+package sipbridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// RTPLeg is the RTP socket of one call: one UDP socket from the configured
+// port range. It sends to the address the remote SDP names until the
+// peer's own packets arrive, then latches to their source (symmetric RTP,
+// RFC 4961), so a phone behind NAT is reached where it really is. RTCP
+// multiplexed on the same port (RFC 5761) is dropped by ReadRTP; RTCP on
+// port+1 is never read at all.
+//
+// ReadRTP has one caller at a time, WriteRTP may run beside it. Neither
+// allocates.
+type RTPLeg struct {
+	conn  *net.UDPConn
+	local netip.AddrPort
+	log   *slog.Logger
+
+	// peer is where WriteRTP sends; nil while unknown. A new value is
+	// stored only when the peer's address changes, never per packet.
+	peer atomic.Pointer[netip.AddrPort]
+	// latched is set once the peer's own packets decided peer.
+	latched atomic.Bool
+	// lastRecv is the UnixNano of the last RTP packet read; 0 before the
+	// first one.
+	lastRecv atomic.Int64
+	// created is when the leg opened, for the media timeout.
+	created time.Time
+	// moved counts address changes, for rate-limited logging.
+	moved     atomic.Uint32
+	closeOnce sync.Once
+	closed    atomic.Bool
+}
+
+// rtcpMinPT and rtcpMaxPT bound the second byte of an RTCP packet
+// (SR 200 .. APP 204): RFC 5761 section 4 reserves payload types 72-76 so
+// that RTP and RTCP can be told apart on one port.
+const (
+	rtcpMinPT = 200
+	rtcpMaxPT = 204
+	rtpHeader = 12
+)
+
+// listenRTP opens an RTP socket on ip at an even port from [lo, hi],
+// starting at a random place so that consecutive calls do not reuse a
+// port whose old peer may still be sending.
+func listenRTP(ip netip.Addr, lo, hi int, log *slog.Logger) (*RTPLeg, error) {
+	if lo%2 == 1 {
+		lo++
+	}
+	n := (hi-lo)/2 + 1
+	if n <= 0 {
+		return nil, fmt.Errorf("rtp listen %s: %w", ip, ErrNoRTPPort)
+	}
+	start := rand.N(n)
+	for i := range n {
+		port := lo + 2*((start+i)%n)
+		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))
+		if err != nil {
+			continue
+		}
+		return newRTPLeg(conn, log), nil
+	}
+	return nil, fmt.Errorf("rtp listen %s:%d-%d: %w", ip, lo, hi, ErrNoRTPPort)
+}
+
+func newRTPLeg(conn *net.UDPConn, log *slog.Logger) *RTPLeg {
+	if log == nil {
+		log = slog.Default()
+	}
+	l := &RTPLeg{conn: conn, log: log, created: time.Now()}
+	l.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	return l
+}
+
+// LocalAddr is the address the leg receives on.
+func (l *RTPLeg) LocalAddr() netip.AddrPort { return l.local }
+
+// setRemote sets where to send before the peer's packets arrive (the c=
+// and m= lines of its SDP). Once latched, a re-INVITE's SDP does not move
+// the leg away from where packets really come from.
+func (l *RTPLeg) setRemote(ap netip.AddrPort) {
+	if !ap.IsValid() || l.latched.Load() {
+		return
+	}
+	p := new(netip.AddrPort)
+	*p = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	l.peer.Store(p)
+}
+
+// Remote is where WriteRTP sends now (invalid while unknown).
+func (l *RTPLeg) Remote() netip.AddrPort {
+	if p := l.peer.Load(); p != nil {
+		return *p
+	}
+	return netip.AddrPort{}
+}
+
+// ReadRTP reads the next RTP packet into b and returns its length.
+// Packets too short for an RTP header, of another version, or RTCP are
+// skipped. It returns net.ErrClosed once the leg is closed.
+func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
+	for {
+		n, from, err := l.conn.ReadFromUDPAddrPort(b)
+		if err != nil {
+			if l.closed.Load() || errors.Is(err, net.ErrClosed) {
+				return 0, net.ErrClosed
+			}
+			return 0, fmt.Errorf("rtp read: %w", err)
+		}
+		if n < rtpHeader || b[0]>>6 != 2 {
+			continue
+		}
+		if pt := b[1]; pt >= rtcpMinPT && pt <= rtcpMaxPT {
+			continue
+		}
+		l.lastRecv.Store(time.Now().UnixNano())
+		l.latch(from)
+		return n, nil
+	}
+}
+
+// latch makes from the peer when it differs from the current one.
+func (l *RTPLeg) latch(from netip.AddrPort) {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if p := l.peer.Load(); p != nil && *p == from && l.latched.Load() {
+		return
+	}
+	old := l.Remote()
+	// A fresh pointer only on a change: storing &from would make every
+	// packet's address escape to the heap.
+	p := new(netip.AddrPort)
+	*p = from
+	l.peer.Store(p)
+	l.latched.Store(true)
+	// Log the first few moves only: a peer flapping between addresses
+	// must not flood the log.
+	if n := l.moved.Add(1); n <= 3 {
+		l.log.Debug("rtp peer latched", "local", l.local, "from", old, "to", from)
+	}
+}
+
+// WriteRTP sends one RTP packet to the peer. Before the peer's address is
+// known the packet is dropped and reported as written, since audio cannot
+// wait.
+func (l *RTPLeg) WriteRTP(b []byte) (int, error) {
+	p := l.peer.Load()
+	if p == nil {
+		if l.closed.Load() {
+			return 0, net.ErrClosed
+		}
+		return len(b), nil
+	}
+	n, err := l.conn.WriteToUDPAddrPort(b, *p)
+	if err != nil {
+		if l.closed.Load() {
+			return n, net.ErrClosed
+		}
+		return n, fmt.Errorf("rtp write: %w", err)
+	}
+	return n, nil
+}
+
+// idle reports how long no RTP has arrived and whether any ever did.
+func (l *RTPLeg) idle(now time.Time) (time.Duration, bool) {
+	last := l.lastRecv.Load()
+	if last == 0 {
+		return now.Sub(l.created), false
+	}
+	return now.Sub(time.Unix(0, last)), true
+}
+
+// Close closes the socket; ReadRTP then returns net.ErrClosed. It is
+// idempotent.
+func (l *RTPLeg) Close() error {
+	var err error
+	l.closeOnce.Do(func() {
+		l.closed.Store(true)
+		err = l.conn.Close()
+	})
+	return err
+}

@@ -1,0 +1,147 @@
+package sipbridge
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+)
+
+// sipStack is the sipgo user agent shared by all accounts: one UDP socket
+// and one TCP listener on Config.Listen, a server for incoming requests
+// and one client per transport.
+type sipStack struct {
+	ua     *sipgo.UserAgent
+	srv    *sipgo.Server
+	udp    *sipgo.Client
+	tcp    *sipgo.Client
+	udpC   net.PacketConn
+	tcpL   net.Listener
+	host   string // announced in Via and Contact
+	port   int    // the listen port, UDP and TCP
+	serves sync.WaitGroup
+}
+
+// startStack opens the listeners and serves them until close.
+func startStack(cfg Config, log *slog.Logger, handlers func(*sipgo.Server)) (*sipStack, error) {
+	lhost, lport, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen %s: %w", cfg.Listen, err)
+	}
+	udpC, err := net.ListenPacket("udp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("sip listen udp %s: %w", cfg.Listen, err)
+	}
+	port := udpC.LocalAddr().(*net.UDPAddr).Port
+	if lport != "0" && lport != strconv.Itoa(port) {
+		udpC.Close()
+		return nil, fmt.Errorf("sip listen udp %s: got port %d", cfg.Listen, port)
+	}
+	tcpL, err := net.Listen("tcp", net.JoinHostPort(lhost, strconv.Itoa(port)))
+	if err != nil {
+		udpC.Close()
+		return nil, fmt.Errorf("sip listen tcp %s: %w", cfg.Listen, err)
+	}
+	host := cfg.ExternalHost
+	if host == "" {
+		host = lhost
+	}
+	s := &sipStack{udpC: udpC, tcpL: tcpL, host: host, port: port}
+	fail := func(err error) (*sipStack, error) {
+		if s.ua != nil {
+			s.ua.Close()
+		}
+		udpC.Close()
+		tcpL.Close()
+		return nil, err
+	}
+	s.ua, err = sipgo.NewUA(sipgo.WithUserAgent(cfg.UserAgent), sipgo.WithUserAgentHostname(host),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(log)),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(log)))
+	if err != nil {
+		return fail(fmt.Errorf("sip user agent: %w", err))
+	}
+	s.srv, err = sipgo.NewServer(s.ua, sipgo.WithServerLogger(log))
+	if err != nil {
+		return fail(fmt.Errorf("sip server: %w", err))
+	}
+	// UDP requests leave from the listening socket, so that responses and
+	// in-dialog requests reach the address the registrar knows.
+	s.udp, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname(host), sipgo.WithClientPort(port),
+		sipgo.WithClientConnectionAddr(udpC.LocalAddr().String()))
+	if err != nil {
+		return fail(fmt.Errorf("sip udp client: %w", err))
+	}
+	s.tcp, err = sipgo.NewClient(s.ua, sipgo.WithClientLogger(log), sipgo.WithClientHostname(host))
+	if err != nil {
+		return fail(fmt.Errorf("sip tcp client: %w", err))
+	}
+	handlers(s.srv)
+	served := &servedConn{PacketConn: udpC, reading: make(chan struct{})}
+	s.serves.Add(2)
+	go func() {
+		defer s.serves.Done()
+		if err := s.srv.ServeUDP(served); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Debug("sip udp serve ended", "err", err)
+		}
+	}()
+	go func() {
+		defer s.serves.Done()
+		if err := s.srv.ServeTCP(tcpL); err != nil && !errors.Is(err, net.ErrClosed) {
+			log.Debug("sip tcp serve ended", "err", err)
+		}
+	}()
+	// sipgo adds the socket to its connection pool just before its first
+	// read; a request sent earlier would try to bind the port a second
+	// time. Its own ready signal comes before that, so wait for the read.
+	<-served.reading
+	return s, nil
+}
+
+// servedConn reports the first read of the SIP UDP socket.
+type servedConn struct {
+	net.PacketConn
+	once    sync.Once
+	reading chan struct{}
+}
+
+// ReadFrom signals the first read, then reads.
+func (c *servedConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	c.once.Do(func() { close(c.reading) })
+	return c.PacketConn.ReadFrom(b)
+}
+
+// client returns the client for transport ("udp", "tcp", "tls").
+func (s *sipStack) client(transport string) *sipgo.Client {
+	if transport == "udp" {
+		return s.udp
+	}
+	return s.tcp
+}
+
+// contact is this agent's Contact for user over transport (RFC 3261
+// section 8.1.1.8). It names the listening port, so kamailio can reach us
+// over TCP as well (it routes to the Contact as written).
+func (s *sipStack) contact(user, transport string) sip.ContactHeader {
+	c := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: user, Host: s.host, Port: s.port}}
+	if transport != "udp" {
+		c.Address.UriParams = sip.NewParams()
+		c.Address.UriParams.Add("transport", transport)
+	}
+	return c
+}
+
+// close stops serving and releases the sockets; it waits for the serve
+// goroutines.
+func (s *sipStack) close() {
+	s.srv.Close()
+	s.ua.Close()
+	s.udpC.Close()
+	s.tcpL.Close()
+	s.serves.Wait()
+}
