@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
+	./sipbridge:FuzzParseSDP \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring
 
