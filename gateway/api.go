@@ -1,0 +1,107 @@
+package gateway
+
+import (
+	"fmt"
+	"net"
+	"strings"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/webrtc/v4"
+)
+
+// Browser-leg payload types registered in the MediaEngine. pion answers
+// with the browser's own numbers; these only matter when pion offers first.
+const (
+	ptTelephoneEvent8k  = 101
+	ptTelephoneEvent48k = 110
+)
+
+// mimeOf maps a codec name to its WebRTC MIME type.
+func mimeOf(c Codec) string {
+	switch strings.ToLower(c.Name) {
+	case "opus":
+		return webrtc.MimeTypeOpus
+	case "g722":
+		return webrtc.MimeTypeG722
+	case "pcmu":
+		return webrtc.MimeTypePCMU
+	case "pcma":
+		return webrtc.MimeTypePCMA
+	case "telephone-event":
+		return "audio/telephone-event"
+	}
+	return "audio/" + c.Name
+}
+
+// capability is the pion form of c.
+func capability(c Codec) webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: mimeOf(c), ClockRate: c.ClockRate, Channels: channels(c), SDPFmtpLine: c.Fmtp}
+}
+
+// newAPI builds the process's one webrtc.API: only the pass-through codecs
+// and telephone-event (RFC 4733), RTCP reports, and the network settings of
+// cfg.
+func newAPI(cfg Config) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	for _, c := range supported {
+		p := webrtc.RTPCodecParameters{RTPCodecCapability: capability(c), PayloadType: webrtc.PayloadType(c.PayloadType)}
+		if err := me.RegisterCodec(p, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("register %s: %w", c, err)
+		}
+	}
+	for _, te := range []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 8000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: ptTelephoneEvent8k},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: 48000, Channels: 1, SDPFmtpLine: "0-16"}, PayloadType: ptTelephoneEvent48k},
+	} {
+		if err := me.RegisterCodec(te, webrtc.RTPCodecTypeAudio); err != nil {
+			return nil, fmt.Errorf("register telephone-event: %w", err)
+		}
+	}
+	ir := &interceptor.Registry{}
+	// Sender reports only (RFC 3550 section 6.4.1): the browser needs them
+	// to map RTP time to wall clock. Audio needs no NACK or TWCC, and
+	// pion's receiver-report interceptor allocates a header per received
+	// packet, which the relay avoids.
+	sr, err := report.NewSenderInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("rtcp sender reports: %w", err)
+	}
+	ir.Add(sr)
+
+	se := webrtc.SettingEngine{}
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.UDPPortMin != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("udp port range: %w", err)
+		}
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("nat 1:1 ips: %w", err)
+		}
+	}
+	if cfg.IncludeLoopback {
+		// Loopback only: both ends on this host. The remote filter drops the
+		// browser's other interfaces, whose checks would go unanswered.
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// iceServers converts cfg's servers for pion.
+func iceServers(s []ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(s))
+	for _, v := range s {
+		out = append(out, webrtc.ICEServer{URLs: v.URLs, Username: v.Username, Credential: v.Credential})
+	}
+	return out
+}

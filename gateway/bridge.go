@@ -1,0 +1,201 @@
+package gateway
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// maxRTP is the largest RTP packet relayed; one more byte is read so that
+// an oversize datagram is recognised and dropped rather than cut short.
+const maxRTP = 1500
+
+// ptDrop marks a payload type that is not relayed.
+const ptDrop = -1
+
+// upTarget is where the browser's packets go during one call: the SIP leg,
+// the payload type map (browser type → SIP type; RFC 3264 lets each leg
+// number formats its own way) and the header rewrite, so that the SIP peer
+// sees one RTP stream per call (RFC 3550 section 5.1: random initial
+// sequence number and timestamp, own SSRC).
+type upTarget struct {
+	leg  MediaLeg
+	pt   [128]int16
+	ssrc uint32
+	// seqBase and tsBase are the stream's first sequence number and
+	// timestamp, chosen at random.
+	seqBase uint16
+	tsBase  uint32
+
+	// Set at the first packet; touched only by the upstream goroutine.
+	started bool
+	seqOff  uint16
+	tsOff   uint32
+}
+
+// upstream relays the browser's track to the current call's SIP leg. It
+// runs in the track's goroutine for the life of the PeerConnection; target
+// changes per call.
+type upstream struct {
+	target atomic.Pointer[upTarget]
+	in     [maxRTP + 1]byte
+	out    [maxRTP]byte
+	pkt    rtp.Packet
+}
+
+// run reads the browser's track until it ends. Not track.ReadRTP: that
+// allocates a packet per call (pion/webrtc track_remote.go).
+func (u *upstream) run(track *webrtc.TrackRemote) {
+	for {
+		n, _, err := track.Read(u.in[:])
+		if err != nil {
+			return
+		}
+		u.forward(n)
+	}
+}
+
+// forward relays the n bytes in u.in; it drops what it cannot relay.
+func (u *upstream) forward(n int) {
+	t := u.target.Load()
+	if t == nil || n > maxRTP {
+		return
+	}
+	p := &u.pkt
+	if err := p.Unmarshal(u.in[:n]); err != nil {
+		return
+	}
+	pt := t.pt[p.PayloadType&0x7f]
+	if pt == ptDrop {
+		return
+	}
+	if !t.started {
+		t.started = true
+		t.seqOff = t.seqBase - p.SequenceNumber
+		t.tsOff = t.tsBase - p.Timestamp
+	}
+	p.PayloadType = uint8(pt)
+	p.SSRC = t.ssrc
+	p.SequenceNumber += t.seqOff
+	p.Timestamp += t.tsOff
+	// Header extensions were negotiated with the browser only (RFC 8285).
+	p.Extension = false
+	p.ExtensionProfile = 0
+	p.Extensions = p.Extensions[:0]
+	m, err := p.MarshalTo(u.out[:])
+	if err != nil {
+		return
+	}
+	// A failed write (peer gone, call ending) loses one packet; the call's
+	// end is reported by the SIP side.
+	_, _ = t.leg.WriteRTP(u.out[:m])
+}
+
+// downTarget is the browser track a call's audio goes to, and the SIP
+// payload type that carries it.
+type downTarget struct {
+	track   *webrtc.TrackLocalStaticRTP
+	audioPT uint8
+}
+
+// continuity carries the browser-bound stream's last sequence number and
+// timestamp from one call to the next: the sender keeps its SSRC across
+// calls, so a jump would look like loss or reordering to the browser.
+type continuity struct {
+	seq atomic.Uint32
+	ts  atomic.Uint32
+	// used is set once any packet was sent.
+	used atomic.Bool
+}
+
+// downstream relays one call's SIP leg to the browser.
+type downstream struct {
+	leg    MediaLeg
+	target atomic.Pointer[downTarget]
+	cont   *continuity
+	// gap is the timestamp step left between calls (one 20 ms frame).
+	gap uint32
+	// answeredAt, when not zero, is the UnixNano time of the answer; the
+	// first packet after it is measured and clears it.
+	answeredAt atomic.Int64
+	observe    func(time.Duration)
+
+	started bool
+	seqOff  uint16
+	tsOff   uint32
+	buf     [maxRTP + 1]byte
+	pkt     rtp.Packet
+	done    chan struct{}
+}
+
+func newDownstream(leg MediaLeg, cont *continuity, clock uint32, observe func(time.Duration)) *downstream {
+	return &downstream{leg: leg, cont: cont, gap: clock / 50, observe: observe, done: make(chan struct{})}
+}
+
+// run relays until the leg is closed.
+func (d *downstream) run() {
+	defer close(d.done)
+	for {
+		n, err := d.leg.ReadRTP(d.buf[:])
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrClosedPipe) {
+				return
+			}
+			// A transient error (ICMP port unreachable) loses nothing.
+			var ne net.Error
+			if errors.As(err, &ne) && !ne.Timeout() {
+				continue
+			}
+			return
+		}
+		d.forward(n)
+	}
+}
+
+// forward relays the n bytes in d.buf.
+func (d *downstream) forward(n int) {
+	t := d.target.Load()
+	if t == nil || n > maxRTP {
+		return
+	}
+	p := &d.pkt
+	if err := p.Unmarshal(d.buf[:n]); err != nil {
+		return
+	}
+	// Only the call's audio: the browser has no use for the SIP peer's
+	// telephone-event or comfort noise.
+	if p.PayloadType != t.audioPT {
+		return
+	}
+	if !d.started {
+		d.started = true
+		seq, ts := uint16(0), uint32(0)
+		if d.cont.used.Load() {
+			seq = uint16(d.cont.seq.Load()) + 1
+			ts = d.cont.ts.Load() + d.gap
+		} else {
+			seq, ts = p.SequenceNumber, p.Timestamp
+		}
+		d.seqOff = seq - p.SequenceNumber
+		d.tsOff = ts - p.Timestamp
+		d.cont.used.Store(true)
+	}
+	p.SequenceNumber += d.seqOff
+	p.Timestamp += d.tsOff
+	p.Extension = false
+	p.Extensions = p.Extensions[:0]
+	// The track sets the browser leg's payload type and SSRC.
+	if err := t.track.WriteRTP(p); err != nil {
+		return
+	}
+	d.cont.seq.Store(uint32(p.SequenceNumber))
+	d.cont.ts.Store(p.Timestamp)
+	if at := d.answeredAt.Load(); at != 0 && d.answeredAt.CompareAndSwap(at, 0) && d.observe != nil {
+		d.observe(time.Duration(time.Now().UnixNano() - at))
+	}
+}

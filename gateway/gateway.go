@@ -1,0 +1,317 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/switchboard/switchboard/monitor"
+)
+
+// PhoneUser is the signed-in person a session belongs to.
+type PhoneUser struct {
+	Name string
+	// Accounts are the SIP accounts the user may use (config users[].accounts).
+	Accounts []string
+}
+
+func (u PhoneUser) allowed(account string) bool { return slices.Contains(u.Accounts, account) }
+
+// Option sets a rare knob of the gateway.
+type Option func(*Gateway)
+
+// WithLogger sets the logger. Default slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(g *Gateway) { g.log = l } }
+
+// WithRegisterer registers the gateway's metrics (ring and answer
+// latency histograms) with r.
+func WithRegisterer(r prometheus.Registerer) Option { return func(g *Gateway) { g.reg = r } }
+
+// WithStatusInterval sets how often sessions look for registration
+// changes to push to the page. Default 1s.
+func WithStatusInterval(d time.Duration) Option {
+	return func(g *Gateway) {
+		if d > 0 {
+			g.statusEvery = d
+		}
+	}
+}
+
+// WithWriteTimeout bounds one WebSocket write; a page slower than that is
+// disconnected. Default 5s.
+func WithWriteTimeout(d time.Duration) Option {
+	return func(g *Gateway) {
+		if d > 0 {
+			g.writeTimeout = d
+		}
+	}
+}
+
+// sipTimeout bounds a SIP operation started from the page (answer, hang up).
+const sipTimeout = 32 * time.Second // RFC 3261 Timer B/F: 64*T1
+
+// Gateway joins browser softphone sessions to SIP calls. One per process.
+type Gateway struct {
+	cfg          Config
+	sip          SIP
+	api          *webrtc.API
+	log          *slog.Logger
+	reg          prometheus.Registerer
+	codecs       []Codec
+	statusEvery  time.Duration
+	writeTimeout time.Duration
+	metrics      metrics
+
+	// ctx is the parent of SIP operations that outlive a page; cancelled
+	// by Close.
+	ctx    context.Context //nolint:containedctx // lifetime of the gateway, not of a request
+	cancel context.CancelFunc
+
+	// mu guards sessions, ringing and closed. Lock order: Gateway.mu, then
+	// callHandle.mu.
+	mu       sync.Mutex
+	sessions map[*Session]struct{}
+	ringing  map[monitor.CallID]*callHandle
+	calls    map[monitor.CallID]*callHandle
+	closed   bool
+
+	// wg counts call watchers and SIP operations.
+	wg sync.WaitGroup
+}
+
+// New builds the gateway and installs its incoming-call handler on sip;
+// call it before the SIP side runs.
+func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	api, err := newAPI(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc api: %w", err)
+	}
+	g := &Gateway{
+		cfg: cfg, sip: sip, api: api, log: slog.Default(), codecs: cfg.codecs(),
+		statusEvery: time.Second, writeTimeout: 5 * time.Second,
+		sessions: map[*Session]struct{}{}, ringing: map[monitor.CallID]*callHandle{}, calls: map[monitor.CallID]*callHandle{},
+	}
+	for _, o := range opts {
+		o(g)
+	}
+	g.log = g.log.With("component", "gateway")
+	g.metrics = newMetrics()
+	if g.reg != nil {
+		if err := g.metrics.register(g.reg); err != nil {
+			return nil, fmt.Errorf("gateway metrics: %w", err)
+		}
+	}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	sip.OnIncoming(g.onIncoming)
+	return g, nil
+}
+
+// Close ends every session, hangs up their calls and waits for the
+// gateway's goroutines. Sessions in ServeSession return. Idempotent.
+func (g *Gateway) Close() error {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		g.wg.Wait()
+		return nil
+	}
+	g.closed = true
+	sessions := make([]*Session, 0, len(g.sessions))
+	for s := range g.sessions {
+		sessions = append(sessions, s)
+	}
+	calls := make([]*callHandle, 0, len(g.calls))
+	for _, c := range g.calls {
+		calls = append(calls, c)
+	}
+	g.mu.Unlock()
+	for _, s := range sessions {
+		s.stop()
+	}
+	for _, s := range sessions {
+		<-s.finished
+	}
+	for _, c := range calls {
+		g.async(func(ctx context.Context) { _ = c.sip.Hangup(ctx) })
+	}
+	g.wg.Wait()
+	g.cancel()
+	return nil
+}
+
+// async runs a SIP operation that must not block a session's loop; it
+// outlives the page that asked for it.
+func (g *Gateway) async(fn func(ctx context.Context)) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		ctx, cancel := context.WithTimeout(g.ctx, sipTimeout)
+		defer cancel()
+		fn(ctx)
+	}()
+}
+
+// addSession registers s and returns the calls ringing now for its user.
+func (g *Gateway) addSession(s *Session) ([]*callHandle, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return nil, ErrClosed
+	}
+	g.sessions[s] = struct{}{}
+	var ring []*callHandle
+	for _, c := range g.ringing {
+		if s.user.allowed(c.sip.Account()) && c.addRinging(s) {
+			ring = append(ring, c)
+		}
+	}
+	return ring, nil
+}
+
+// removeSession forgets s: its ringing calls stop ringing there (and are
+// turned away when nobody else is left to answer), its call is hung up.
+func (g *Gateway) removeSession(s *Session, owned *callHandle) {
+	g.mu.Lock()
+	delete(g.sessions, s)
+	var orphans []*callHandle
+	for _, c := range g.ringing {
+		if c.removeRinging(s) {
+			orphans = append(orphans, c)
+		}
+	}
+	g.mu.Unlock()
+	for _, c := range orphans {
+		g.async(func(ctx context.Context) { _ = c.sip.Reject(ctx, 480) })
+	}
+	if owned != nil {
+		g.async(func(ctx context.Context) { _ = owned.sip.Hangup(ctx) })
+	}
+}
+
+// onIncoming fans an incoming call out to every session of every user
+// allowed on its account.
+func (g *Gateway) onIncoming(c SIPCall) {
+	ch := newCallHandle(g, c)
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		g.async(func(ctx context.Context) { _ = c.Reject(ctx, 480) })
+		return
+	}
+	targets := make([]*Session, 0, len(g.sessions))
+	for s := range g.sessions {
+		if s.user.allowed(c.Account()) {
+			targets = append(targets, s)
+			ch.ringing[s] = struct{}{}
+		}
+	}
+	if len(targets) == 0 {
+		g.mu.Unlock()
+		g.log.Info("incoming call with nobody online", "account", c.Account(), "call", c.ID())
+		g.async(func(ctx context.Context) { _ = c.Reject(ctx, 480) })
+		g.drain(c)
+		return
+	}
+	g.ringing[c.ID()] = ch
+	g.calls[c.ID()] = ch
+	g.mu.Unlock()
+	g.watch(ch)
+	for _, s := range targets {
+		s.post(func() { s.ring(ch) })
+	}
+}
+
+// drain consumes the events of a call nobody takes, so the SIP side never
+// blocks on it.
+func (g *Gateway) drain(c SIPCall) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for range c.Events() {
+		}
+	}()
+}
+
+// watch follows a call's events until it ends and hands them to the
+// sessions concerned.
+func (g *Gateway) watch(ch *callHandle) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		for ev := range ch.sip.Events() {
+			view, to := ch.apply(ev)
+			for _, s := range to {
+				s.post(func() { s.onCallEvent(ch, view, ev) })
+			}
+		}
+		g.mu.Lock()
+		delete(g.ringing, ch.sip.ID())
+		delete(g.calls, ch.sip.ID())
+		g.mu.Unlock()
+	}()
+}
+
+// claim makes s the owner of an incoming call; false when another session
+// was first or the call is over.
+func (g *Gateway) claim(ch *callHandle, s *Session) bool {
+	g.mu.Lock()
+	others, ok := ch.claim(s)
+	if ok {
+		delete(g.ringing, ch.sip.ID())
+	}
+	g.mu.Unlock()
+	if !ok {
+		return false
+	}
+	view := ch.snapshot()
+	view.State, view.Reason, view.Message, view.Ended = phoneEnded, monitor.ReasonAnsweredElsewhere, plainWords(CallEvent{Reason: monitor.ReasonAnsweredElsewhere}), time.Now()
+	for _, o := range others {
+		o.post(func() { o.stopRinging(ch, view) })
+	}
+	return true
+}
+
+// decline stops the call ringing for every session of s's user; when no
+// one else is left, the caller hears 603 Decline (RFC 3261 section 21.6.2).
+func (g *Gateway) decline(ch *callHandle, s *Session) {
+	g.mu.Lock()
+	stopped, last := ch.declineFor(s.user.Name)
+	if last {
+		delete(g.ringing, ch.sip.ID())
+	}
+	g.mu.Unlock()
+	view := ch.snapshot()
+	view.State, view.Reason, view.Message, view.Ended = phoneEnded, monitor.ReasonRejected, "You declined the call", time.Now()
+	for _, o := range stopped {
+		o.post(func() { o.stopRinging(ch, view) })
+	}
+	if last {
+		g.async(func(ctx context.Context) { _ = ch.sip.Reject(ctx, 603) })
+	}
+}
+
+// accountStatuses are the registration states of the user's accounts, one
+// per account in the user's order.
+func (g *Gateway) accountStatuses(u PhoneUser) []monitor.SourceStatus {
+	all := g.sip.Statuses()
+	out := make([]monitor.SourceStatus, 0, len(u.Accounts))
+	for _, a := range u.Accounts {
+		i := slices.IndexFunc(all, func(st monitor.SourceStatus) bool { return string(st.Name) == a })
+		if i < 0 {
+			out = append(out, monitor.SourceStatus{Name: monitor.SourceName(a), Type: "sip", State: monitor.LinkFailed, Error: "This account is not configured on the server"})
+			continue
+		}
+		out = append(out, all[i])
+	}
+	return out
+}

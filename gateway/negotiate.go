@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// gatherTimeout bounds ICE gathering for the first answer (STUN and TURN
+// servers may be slow to reply).
+const gatherTimeout = 5 * time.Second
+
+// reconcile moves the PeerConnection towards what the session needs: the
+// codec of the call (or of the call ringing) pinned by a server offer, and
+// then the call's media joined.
+func (s *Session) reconcile() {
+	if !s.ready || s.offering {
+		return
+	}
+	target := s.want
+	if s.pending != nil {
+		target = &s.pendCodec
+	}
+	if target != nil && (s.pinned == nil || !s.pinned.sameFormat(*target)) {
+		if err := s.offer(*target); err != nil {
+			s.log.Error("renegotiate", "codec", target.String(), "err", err)
+			s.sendError("The audio connection could not be switched to the call.", "")
+			s.want, s.pending = nil, nil
+		}
+		return
+	}
+	if s.pending != nil {
+		if err := s.attach(); err != nil {
+			s.log.Error("join call media", "err", err)
+			s.sendError("The call's audio could not be connected.", s.pending.sip.ID())
+		}
+		s.pending = nil
+	}
+}
+
+// browserCodec is the browser-leg form of a SIP-leg codec.
+func browserCodec(c Codec) (Codec, bool) {
+	for _, k := range supported {
+		if k.sameFormat(c) {
+			return k, true
+		}
+	}
+	return Codec{}, false
+}
+
+// offer renegotiates on the live connection with only codec and
+// telephone-event at its rate (RFC 4733 section 7.1.1); ICE and DTLS stay
+// (RFC 8829 section 5.2.1 keeps the ICE credentials of a subsequent offer).
+func (s *Session) offer(codec Codec) error {
+	bc, ok := browserCodec(codec)
+	if !ok {
+		return fmt.Errorf("offer %s: %w", codec, ErrNoCodec)
+	}
+	tr := s.transceiver()
+	if tr == nil {
+		return fmt.Errorf("offer %s: %w", codec, ErrNotReady)
+	}
+	prefs := []webrtc.RTPCodecParameters{
+		{RTPCodecCapability: capability(bc)},
+		{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: "audio/telephone-event", ClockRate: bc.ClockRate, Channels: 1, SDPFmtpLine: "0-16"}},
+	}
+	if err := tr.SetCodecPreferences(prefs); err != nil {
+		// The browser did not offer telephone-event at this rate: the
+		// codec alone.
+		if err := tr.SetCodecPreferences(prefs[:1]); err != nil {
+			return fmt.Errorf("codec preferences %s: %w", codec, err)
+		}
+	}
+	o, err := s.pc.CreateOffer(nil)
+	if err != nil {
+		return fmt.Errorf("create offer: %w", err)
+	}
+	if err := s.pc.SetLocalDescription(o); err != nil {
+		return fmt.Errorf("set local offer: %w", err)
+	}
+	s.offering, s.offered = true, bc
+	s.send(serverMessage{Type: msgSDP, SDP: s.pc.LocalDescription()}, nil)
+	return nil
+}
+
+func (s *Session) transceiver() *webrtc.RTPTransceiver {
+	for _, t := range s.pc.GetTransceivers() {
+		if t.Kind() == webrtc.RTPCodecTypeAudio {
+			return t
+		}
+	}
+	return nil
+}
+
+// onSDP applies the page's offer (the first, or an ICE restart) or its
+// answer to our offer.
+func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error {
+	if d.Type == webrtc.SDPTypeAnswer {
+		if !s.offering {
+			return fmt.Errorf("answer without offer: %w", ErrBadMessage)
+		}
+		s.offering = false
+		if err := s.pc.SetRemoteDescription(d); err != nil {
+			s.sendError("The browser's audio settings were not accepted.", "")
+			return fmt.Errorf("set remote answer: %w", err)
+		}
+		c := s.offered
+		s.pinned = &c
+		return nil
+	}
+	if s.offering {
+		// Glare: the server's offer is outstanding. The page is the polite
+		// side (RFC 8829 section 4.1.8.1 rollback) and must not offer now.
+		return fmt.Errorf("offer during our offer: %w", ErrBadMessage)
+	}
+	if err := s.pc.SetRemoteDescription(d); err != nil {
+		s.sendError("The browser's audio settings were not accepted.", "")
+		return fmt.Errorf("set remote offer: %w", err)
+	}
+	if s.sender == nil {
+		// The first offer: the outgoing track takes the page's transceiver
+		// (added after SetRemoteDescription, so it is sendrecv).
+		first, _ := browserCodec(s.g.codecs[0])
+		track, err := webrtc.NewTrackLocalStaticRTP(capability(first), "audio", "switchboard")
+		if err != nil {
+			return fmt.Errorf("new track: %w", err)
+		}
+		sender, err := s.pc.AddTrack(track)
+		if err != nil {
+			return fmt.Errorf("add track: %w", err)
+		}
+		s.sender = sender
+		s.wg.Add(1)
+		go s.drainRTCP(sender)
+	}
+	a, err := s.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	gathered := webrtc.GatheringCompletePromise(s.pc)
+	if err := s.pc.SetLocalDescription(a); err != nil {
+		return fmt.Errorf("set local answer: %w", err)
+	}
+	// Non-trickle: the answer carries every candidate, so the page needs
+	// no candidate messages.
+	t := time.NewTimer(gatherTimeout)
+	defer t.Stop()
+	select {
+	case <-gathered:
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	s.send(serverMessage{Type: msgSDP, SDP: s.pc.LocalDescription()}, nil)
+	s.ready = true
+	// The page's offer lists all its codecs: nothing is pinned now.
+	s.pinned = nil
+	return nil
+}
+
+// drainRTCP reads the sender's RTCP so that the interceptors run; it ends
+// when the PeerConnection closes.
+func (s *Session) drainRTCP(sender *webrtc.RTPSender) {
+	defer s.wg.Done()
+	buf := make([]byte, maxRTP)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// attach joins the pending call's media: a track of the call's codec on the
+// sender, the browser's packets mapped to the SIP leg's payload types, and
+// a relay from the SIP leg.
+func (s *Session) attach() error {
+	c, codec := s.pending, s.pendCodec
+	leg := c.sip.Media()
+	if leg == nil {
+		return fmt.Errorf("call %s: %w", c.sip.ID(), ErrNotReady)
+	}
+	bc, ok := browserCodec(codec)
+	if !ok {
+		return fmt.Errorf("call %s codec %s: %w", c.sip.ID(), codec, ErrNoCodec)
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(capability(bc), "audio", "switchboard")
+	if err != nil {
+		return fmt.Errorf("new track: %w", err)
+	}
+	if err := s.sender.ReplaceTrack(track); err != nil {
+		return fmt.Errorf("replace track: %w", err)
+	}
+	if s.media != nil && s.media.call != c {
+		s.detach()
+	}
+	dtmf, hasDTMF := c.sip.DTMFPayloadType()
+	t := &upTarget{leg: leg, ssrc: rand.Uint32(), seqBase: uint16(rand.Uint32()), tsBase: rand.Uint32()}
+	ptMap(&t.pt, s.pc.RemoteDescription(), codec, dtmf, hasDTMF)
+	s.up.target.Store(t)
+
+	dt := &downTarget{track: track, audioPT: codec.PayloadType}
+	if s.media != nil && s.media.call == c {
+		// Same call, new codec (early media, then a different answer).
+		s.media.down.target.Store(dt)
+		s.media.codec = codec
+		return nil
+	}
+	user := s.user.Name
+	d := newDownstream(leg, &s.cont, codec.ClockRate, func(dur time.Duration) { s.g.observeAnswer(dur, user) })
+	d.target.Store(dt)
+	if !s.answered.IsZero() {
+		d.answeredAt.Store(s.answered.UnixNano())
+	}
+	s.media = &mediaState{call: c, codec: codec, down: d}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		d.run()
+	}()
+	return nil
+}
+
+// detach stops relaying the browser's audio; the call's downstream ends
+// when its leg closes.
+func (s *Session) detach() {
+	s.up.target.Store(nil)
+	if s.media != nil {
+		s.media.down.target.Store(nil)
+		s.media = nil
+	}
+}
+
+// ptMap fills m with the SIP payload type for each payload type the browser
+// declared in desc (RFC 3264 section 5.1: the browser sends what it said it
+// receives): the call's codec, and telephone-event at its rate when the SIP
+// leg has it. Everything else is dropped.
+func ptMap(m *[128]int16, desc *webrtc.SessionDescription, codec Codec, dtmf uint8, hasDTMF bool) {
+	for i := range m {
+		m[i] = ptDrop
+	}
+	if desc == nil {
+		return
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(desc.SDP); err != nil {
+		return
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "audio" {
+			continue
+		}
+		for _, f := range md.MediaName.Formats {
+			pt, err := strconv.ParseUint(f, 10, 7)
+			if err != nil {
+				continue
+			}
+			rc, err := sd.GetCodecForPayloadType(uint8(pt))
+			if err != nil {
+				continue
+			}
+			ch := uint16(1)
+			if n, err := strconv.ParseUint(rc.EncodingParameters, 10, 16); err == nil && n > 0 {
+				ch = uint16(n)
+			}
+			got := Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: ch}
+			switch {
+			case got.sameFormat(codec):
+				m[pt] = int16(codec.PayloadType)
+			case hasDTMF && strings.EqualFold(rc.Name, "telephone-event") && rc.ClockRate == codec.ClockRate:
+				m[pt] = int16(dtmf)
+			}
+		}
+		return
+	}
+}
