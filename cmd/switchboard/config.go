@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
 )
@@ -36,6 +37,10 @@ type config struct {
 	Sources  []yaml.Node `yaml:"sources"`
 	// Webhooks receive every call change as a signed JSON POST.
 	Webhooks []webhook.Config `yaml:"webhooks"`
+	// SIP is the softphone's SIP user agent; Accounts are the SIP accounts
+	// it registers (each one a monitor source of its own).
+	SIP      sipbridge.Config          `yaml:"sip"`
+	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -136,6 +141,30 @@ func (c *config) validate() error {
 			return fmt.Errorf("sources[%d]: duplicate name %q", i, head.Name)
 		}
 		seen[head.Name] = true
+	}
+	accounts := map[string]bool{}
+	for i, a := range c.Accounts {
+		if err := a.Validate(); err != nil {
+			return fmt.Errorf("accounts[%d]: %w", i, err)
+		}
+		if seen[a.Name] || accounts[a.Name] {
+			return fmt.Errorf("accounts[%d]: name %q is already a source or account", i, a.Name)
+		}
+		accounts[a.Name] = true
+	}
+	for _, u := range c.Web.Users {
+		for _, a := range u.Accounts {
+			if !accounts[a] {
+				return fmt.Errorf("users %s: account %q is not in accounts", u.Name, a)
+			}
+		}
+	}
+	if len(c.Accounts) > 0 {
+		sc := c.SIP
+		sc.Accounts = c.Accounts
+		if err := sc.Validate(); err != nil {
+			return fmt.Errorf("sip: %w", err)
+		}
 	}
 	return c.Web.Validate()
 }

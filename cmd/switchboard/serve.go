@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/history"
+	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
 )
@@ -114,6 +115,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 	}
 
+	var bridge *sipbridge.Bridge
+	if len(cfg.Accounts) > 0 {
+		sc := cfg.SIP
+		sc.Accounts = cfg.Accounts
+		bridge, err = sipbridge.New(sc, hub, sipbridge.WithLogger(log.With("component", "sip")))
+		if err != nil {
+			return err
+		}
+	}
+
 	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry},
 		web.WithLogger(log.With("component", "web")))
 	if err != nil {
@@ -128,6 +139,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		defer wg.Done()
 		_ = hooks.Run(srcCtx)
 	}()
+	if bridge != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := bridge.Run(srcCtx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("sip stopped", "err", err)
+			}
+		}()
+	}
 	for _, src := range sources {
 		wg.Add(1)
 		go func() {
