@@ -23,7 +23,7 @@ build:
 	$(GO) build -o bin/switchboard ./cmd/switchboard
 
 generate:
-	$(GO) tool templ generate
+	cd web && $(GO) tool templ generate
 
 install-test-deps:
 	bash testbed/install.sh

@@ -193,7 +193,9 @@ func (g *Gateway) removeSession(s *Session, owned *callHandle) {
 	for _, c := range orphans {
 		g.async(func(ctx context.Context) { _ = c.sip.Reject(ctx, 480) })
 	}
-	if owned != nil {
+	// A dial still on its way has no SIP call yet (sip is nil); its
+	// goroutine hangs up once it finds the session gone.
+	if owned != nil && owned.sip != nil {
 		g.async(func(ctx context.Context) { _ = owned.sip.Hangup(ctx) })
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pion/transport/v4/test"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -177,6 +178,9 @@ func TestRenegotiationKeepsICEAndDTLS(t *testing.T) {
 }
 
 func TestIncomingFanOutFirstAnswerWins(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: no goroutine
+	// of the gateway, its sessions or the peers may be left.
+	t.Cleanup(test.CheckRoutines(t))
 	sip := newFakeSIP(t, "1001", "1002")
 	g, base := startGateway(t, testConfig(), sip, map[string][]string{"anna": {"1001"}, "bob": {"1001", "1002"}, "carol": {"1002"}})
 	anna := openBrowser(t, base, "anna", capPCMU)
@@ -308,6 +312,7 @@ func TestRegistrationChangesReachThePage(t *testing.T) {
 }
 
 func TestClosingThePageHangsUp(t *testing.T) {
+	t.Cleanup(test.CheckRoutines(t))
 	sip := newFakeSIP(t, "1001")
 	_, base := startGateway(t, testConfig(), sip, map[string][]string{"anna": {"1001"}})
 	b := openBrowser(t, base, "anna", capPCMU)

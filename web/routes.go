@@ -25,6 +25,9 @@ func (s *Server) routes() {
 	as(RoleViewer, "GET /history", s.historyPage)
 	s.addNav("history", "/history", "History", RoleViewer)
 	as(RoleViewer, "GET /events", s.events)
+	as(RoleUser, "GET /softphone", s.softphone)
+	s.addNav("phone", "/softphone", "Softphone", RoleUser)
+	as(RoleUser, "GET /phone", s.phone)
 	s.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}), RoleViewer)
 
 	as(RoleViewer, "GET /api/calls", s.apiCalls)

@@ -43,6 +43,8 @@ type Deps struct {
 	Controllers map[monitor.SourceName]monitor.Controller
 	// Webhooks, when set, are listed on /healthz.
 	Webhooks Webhooks
+	// Phone is the softphone gateway; nil leaves /softphone saying so.
+	Phone PhoneService
 	// Registry receives the server's collectors and is served on /metrics;
 	// nil means a new registry.
 	Registry *prometheus.Registry

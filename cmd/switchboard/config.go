@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
@@ -41,6 +42,8 @@ type config struct {
 	// it registers (each one a monitor source of its own).
 	SIP      sipbridge.Config          `yaml:"sip"`
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
+	// Gateway is the browser side of the softphone (WebRTC).
+	Gateway gateway.Config `yaml:"gateway"`
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -164,6 +167,9 @@ func (c *config) validate() error {
 		sc.Accounts = c.Accounts
 		if err := sc.Validate(); err != nil {
 			return fmt.Errorf("sip: %w", err)
+		}
+		if err := c.Gateway.Validate(); err != nil {
+			return fmt.Errorf("gateway: %w", err)
 		}
 	}
 	return c.Web.Validate()

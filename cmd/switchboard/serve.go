@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/sipbridge"
@@ -115,7 +116,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 	}
 
-	var bridge *sipbridge.Bridge
+	var (
+		bridge *sipbridge.Bridge
+		phone  web.PhoneService
+	)
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
@@ -123,9 +127,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		if err != nil {
 			return err
 		}
+		// The gateway takes the bridge's incoming calls, so it exists
+		// before the bridge runs.
+		gw, err := gateway.New(cfg.Gateway, gateway.FromBridge(bridge), gateway.WithLogger(log.With("component", "gateway")),
+			gateway.WithRegisterer(registry))
+		if err != nil {
+			return err
+		}
+		defer gw.Close()
+		phone = gw
 	}
 
-	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry},
+	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone},
 		web.WithLogger(log.With("component", "web")))
 	if err != nil {
 		return err

@@ -1,0 +1,43 @@
+package gateway
+
+import (
+	"bufio"
+	"os"
+	"testing"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// FuzzParseClientMessage feeds page messages (seeded from testdata, whole
+// and split in two) to the parser and the SDP payload-type mapping: neither
+// may panic, and an accepted dial is safe to put into a SIP URI.
+func FuzzParseClientMessage(f *testing.F) {
+	file, err := os.Open("testdata/messages.jsonl")
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer file.Close()
+	sc := bufio.NewScanner(file)
+	for sc.Scan() {
+		line := append([]byte(nil), sc.Bytes()...)
+		f.Add(line)
+		f.Add(line[:len(line)/2])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseClientMessage(b)
+		if err != nil {
+			return
+		}
+		if m.Type == msgDial {
+			for _, r := range m.To {
+				if r == '\r' || r == '\n' || r == '<' || r == '>' || r == ' ' {
+					t.Fatalf("dial target %q accepted", m.To)
+				}
+			}
+		}
+		if m.SDP != nil {
+			var pt [128]int16
+			ptMap(&pt, &webrtc.SessionDescription{Type: m.SDP.Type, SDP: m.SDP.SDP}, sipPCMU, 101, true)
+		}
+	})
+}

@@ -1,0 +1,319 @@
+// Softphone page: the browser is a telephone on the office PBX. Signalling
+// goes over the /phone WebSocket (JSON, see the README); audio over one
+// RTCPeerConnection that is set up when the page opens and kept across
+// calls: the server renegotiates it for each call's codec.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const boot = JSON.parse($('phone-boot').textContent);
+  const el = {
+    errors: $('phone-errors'), status: $('call-status'), timer: $('call-timer'),
+    dial: $('dial'), form: $('dial-form'), call: $('call'), hangup: $('hangup'), mute: $('mute'),
+    incoming: $('incoming'), incomingFrom: $('incoming-from'), answer: $('answer'), decline: $('decline'),
+    mic: $('mic'), speaker: $('speaker'), recent: $('recent'), audio: $('remote-audio'),
+    accountSelect: $('account-select'),
+  };
+  let ws = null, pc = null, sender = null, micStream = null;
+  let current = null;      // the call on this page (PhoneCall JSON)
+  let ringingCall = null;  // the call ringing here
+  let timerHandle = 0, ring = null, retry = 1000;
+
+  const stateWords = {
+    registered: 'Registered', registering: 'Registering…', retrying: 'Retrying', failed: 'Not registered',
+  };
+
+  function showError(msg) {
+    const p = document.createElement('p');
+    p.textContent = msg;
+    el.errors.replaceChildren(p);
+  }
+  function clearError() { el.errors.replaceChildren(); }
+
+  function send(msg) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
+  }
+
+  function setAccount(st) {
+    const li = document.querySelector(`li.account[data-account="${CSS.escape(st.name)}"]`);
+    if (!li) return;
+    li.dataset.state = st.state;
+    let words = stateWords[st.state] || st.state;
+    if (st.error) words += ': ' + st.error;
+    li.querySelector('.state').textContent = words;
+  }
+
+  function fromAccount() {
+    return el.accountSelect ? el.accountSelect.value : boot.accounts[0];
+  }
+
+  function who(c) {
+    const r = c.remote || {};
+    return r.name ? `${r.name} (${r.number})` : (r.number || 'Unknown');
+  }
+
+  // Call display.
+  function setStatus(state, text) {
+    el.status.dataset.state = state;
+    el.status.textContent = text;
+  }
+  function startTimer(from) {
+    stopTimer();
+    const t0 = from ? Date.parse(from) : Date.now();
+    const tick = () => {
+      const s = Math.max(0, Math.floor((Date.now() - t0) / 1000));
+      el.timer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
+    };
+    tick();
+    timerHandle = setInterval(tick, 1000);
+  }
+  function stopTimer() { clearInterval(timerHandle); timerHandle = 0; }
+
+  function showCall(c) {
+    const words = { trying: 'Calling', ringing: 'Ringing', early: 'Ringing', connected: 'On a call with', ended: 'Call ended' };
+    if (c.state === 'ended') {
+      setStatus('ended', c.message || 'Call ended');
+      stopTimer();
+      if (current && current.id === c.id) current = null;
+      if (ringingCall && ringingCall.id === c.id) stopRinging();
+      el.hangup.disabled = true; el.mute.disabled = true; el.call.disabled = false;
+      setMuted(false);
+      loadRecent();
+      return;
+    }
+    current = c;
+    setStatus(c.state, `${words[c.state] || c.state} ${who(c)}`);
+    el.hangup.disabled = false; el.call.disabled = true;
+    el.mute.disabled = c.state !== 'connected';
+    if (c.state === 'connected' && !timerHandle) startTimer(c.answered);
+  }
+
+  // Ringing: a WebAudio ring (two tones, 1 s on, 2 s off), the panel, and a
+  // notification when the tab is hidden.
+  function startRinging(c) {
+    ringingCall = c;
+    el.incomingFrom.textContent = `${who(c)} on ${c.account}`;
+    el.incoming.hidden = false;
+    document.body.classList.add('ringing');
+    try {
+      const ctx = new AudioContext();
+      const gain = ctx.createGain();
+      gain.gain.value = 0;
+      gain.connect(ctx.destination);
+      for (const f of [440, 480]) {
+        const o = ctx.createOscillator();
+        o.frequency.value = f;
+        o.connect(gain);
+        o.start();
+      }
+      let on = false;
+      const h = setInterval(() => { on = !on; gain.gain.value = on ? 0.1 : 0; }, 1000);
+      ring = { ctx, h };
+    } catch (e) { /* no audio output: the panel still shows */ }
+    if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
+      const n = new Notification('Incoming call', { body: who(c), tag: c.id });
+      n.onclick = () => { window.focus(); n.close(); };
+      ring && (ring.note = n);
+    }
+  }
+  function stopRinging() {
+    ringingCall = null;
+    el.incoming.hidden = true;
+    document.body.classList.remove('ringing');
+    if (ring) {
+      clearInterval(ring.h);
+      ring.ctx.close();
+      if (ring.note) ring.note.close();
+      ring = null;
+    }
+  }
+
+  function setMuted(m) {
+    if (micStream) micStream.getAudioTracks().forEach((t) => { t.enabled = !m; });
+    el.mute.setAttribute('aria-pressed', String(m));
+    el.mute.textContent = m ? 'Unmute' : 'Mute';
+  }
+
+  // Media: the microphone is opened before the offer (the browser gathers
+  // local candidates only after getUserMedia).
+  async function openMic(deviceId) {
+    const s = await navigator.mediaDevices.getUserMedia({ audio: deviceId ? { deviceId: { exact: deviceId } } : true });
+    if (micStream) micStream.getTracks().forEach((t) => t.stop());
+    micStream = s;
+    return s.getAudioTracks()[0];
+  }
+
+  function gathered(p) {
+    if (p.iceGatheringState === 'complete') return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => { if (p.iceGatheringState === 'complete') { p.removeEventListener('icegatheringstatechange', done); resolve(); } };
+      p.addEventListener('icegatheringstatechange', done);
+      setTimeout(resolve, 3000);
+    });
+  }
+
+  async function startMedia(iceServers) {
+    let track;
+    try {
+      track = await openMic(el.mic.value);
+    } catch (e) {
+      showError('The microphone could not be opened. Allow microphone access for this page and reload it.');
+      return;
+    }
+    pc = new RTCPeerConnection({ iceServers: (iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
+    sender = pc.addTrack(track, micStream);
+    pc.ontrack = (e) => { el.audio.srcObject = e.streams[0] || new MediaStream([e.track]); };
+    pc.onconnectionstatechange = () => {
+      if (pc && pc.connectionState === 'failed') showError('The audio connection to the server failed. Check the network and reload the page.');
+    };
+    await pc.setLocalDescription(await pc.createOffer());
+    await gathered(pc);
+    send({ type: 'sdp', sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+    listDevices();
+  }
+
+  async function onSDP(d) {
+    try {
+      await pc.setRemoteDescription(d);
+      if (d.type === 'offer') {
+        // The server switches the codec for a call: answer on the live
+        // connection (ICE and DTLS stay).
+        await pc.setLocalDescription(await pc.createAnswer());
+        send({ type: 'sdp', sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+      }
+    } catch (e) {
+      showError('The audio settings could not be agreed with the server: ' + e.message);
+    }
+  }
+
+  async function listDevices() {
+    const devs = await navigator.mediaDevices.enumerateDevices();
+    const fill = (sel, kind) => {
+      const keep = sel.value;
+      sel.replaceChildren(...devs.filter((d) => d.kind === kind).map((d, i) => {
+        const o = document.createElement('option');
+        o.value = d.deviceId;
+        o.textContent = d.label || `${kind === 'audioinput' ? 'Microphone' : 'Speaker'} ${i + 1}`;
+        return o;
+      }));
+      if (keep) sel.value = keep;
+    };
+    fill(el.mic, 'audioinput');
+    if (typeof el.audio.setSinkId === 'function') fill(el.speaker, 'audiooutput');
+    else el.speaker.disabled = true;
+  }
+
+  el.mic.addEventListener('change', async () => {
+    try {
+      const t = await openMic(el.mic.value);
+      if (sender) await sender.replaceTrack(t);
+      setMuted(el.mute.getAttribute('aria-pressed') === 'true');
+    } catch (e) { showError('That microphone could not be opened.'); }
+  });
+  el.speaker.addEventListener('change', () => {
+    el.audio.setSinkId(el.speaker.value).catch(() => showError('That speaker could not be selected.'));
+  });
+
+  // Recent calls of this user's accounts, click to call back.
+  async function loadRecent() {
+    if (!boot.history) return;
+    const all = [];
+    for (const a of boot.accounts) {
+      try {
+        const r = await fetch(`/api/history?source=${encodeURIComponent(a)}&limit=10`, { credentials: 'same-origin' });
+        if (r.ok) all.push(...(await r.json()).calls);
+      } catch (e) { /* shown as an empty list */ }
+    }
+    all.sort((x, y) => Date.parse(y.started) - Date.parse(x.started));
+    el.recent.replaceChildren(...all.slice(0, 15).map((c) => {
+      const li = document.createElement('li');
+      const other = c.direction === 'inbound' ? c.from : c.to;
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'redial';
+      b.dataset.testid = 'redial';
+      b.textContent = other.name ? `${other.name} (${other.number})` : other.number;
+      b.title = 'Call back';
+      b.addEventListener('click', () => { el.dial.value = other.number; el.form.requestSubmit(); });
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      const missed = c.direction === 'inbound' && !c.answered;
+      meta.textContent = `${missed ? 'missed' : c.direction} · ${new Date(c.started).toLocaleString()}`;
+      li.append(b, meta);
+      if (missed) li.classList.add('missed');
+      return li;
+    }));
+  }
+
+  // Controls.
+  document.querySelectorAll('.key').forEach((k) => k.addEventListener('click', () => {
+    el.dial.value += k.dataset.key;
+    el.dial.focus();
+  }));
+  el.form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const to = el.dial.value.trim();
+    if (!to) { showError('Enter a number to call.'); return; }
+    clearError();
+    el.call.disabled = true;
+    setStatus('trying', 'Calling ' + to);
+    send({ type: 'dial', account: fromAccount(), to });
+  });
+  el.hangup.addEventListener('click', () => { if (current) send({ type: 'hangup', call: current.id }); });
+  el.mute.addEventListener('click', () => setMuted(el.mute.getAttribute('aria-pressed') !== 'true'));
+  el.answer.addEventListener('click', () => {
+    if (!ringingCall) return;
+    send({ type: 'answer', call: ringingCall.id });
+    stopRinging();
+    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+  });
+  el.decline.addEventListener('click', () => {
+    if (!ringingCall) return;
+    send({ type: 'decline', call: ringingCall.id });
+    stopRinging();
+  });
+
+  function onMessage(m) {
+    switch (m.type) {
+      case 'welcome':
+        retry = 1000;
+        (m.accounts || []).forEach(setAccount);
+        startMedia(m.ice_servers);
+        break;
+      case 'registration': setAccount(m.account); break;
+      case 'sdp': onSDP(m.sdp); break;
+      case 'incoming': startRinging(m.call); break;
+      case 'call':
+        if (ringingCall && ringingCall.id === m.call.id && m.call.state === 'ended') {
+          stopRinging();
+          setStatus('ended', m.call.message || 'Call ended');
+          loadRecent();
+        } else if (!ringingCall || ringingCall.id !== m.call.id) {
+          showCall(m.call);
+        }
+        break;
+      case 'error':
+        showError(m.message);
+        if (!current) { el.call.disabled = false; setStatus('idle', 'Ready'); }
+        break;
+    }
+  }
+
+  function connect() {
+    const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/phone';
+    ws = new WebSocket(url);
+    ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError('The server sent something this page does not understand.'); } };
+    ws.onclose = () => {
+      if (pc) { pc.close(); pc = null; sender = null; }
+      stopRinging(); stopTimer();
+      current = null;
+      setStatus('offline', 'Disconnected from the server — reconnecting…');
+      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = 'offline'; li.querySelector('.state').textContent = 'Offline'; });
+      setTimeout(connect, retry);
+      retry = Math.min(retry * 2, 30000);
+    };
+  }
+
+  if (!boot.accounts.length || !$('dial-form')) return;
+  connect();
+  loadRecent();
+})();

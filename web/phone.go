@@ -1,0 +1,65 @@
+package web
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/coder/websocket"
+
+	"github.com/switchboard/switchboard/gateway"
+)
+
+// PhoneService is the softphone gateway as the web server uses it.
+type PhoneService interface {
+	// ServeSession runs the /phone protocol for user on conn until the page
+	// goes or ctx ends; it closes conn.
+	ServeSession(ctx context.Context, user gateway.PhoneUser, conn *websocket.Conn) error
+}
+
+var _ PhoneService = (*gateway.Gateway)(nil)
+
+// PhoneBoot is handed to phone.js as JSON.
+type PhoneBoot struct {
+	User     string   `json:"user"`
+	Accounts []string `json:"accounts"`
+	// History is true when recent calls can be loaded from /api/history.
+	History bool `json:"history"`
+}
+
+// softphone serves the softphone page.
+func (s *Server) softphone(w http.ResponseWriter, r *http.Request) error {
+	u, _ := UserFrom(r.Context())
+	accounts := append([]string{}, u.Accounts...)
+	v := PhoneView{
+		Meta:      s.meta(r, "Softphone", "phone", "phone.js"),
+		Accounts:  accounts,
+		Available: s.deps.Phone != nil,
+		Boot:      PhoneBoot{User: u.Name, Accounts: accounts, History: s.deps.History != nil},
+	}
+	s.render(w, r, http.StatusOK, Softphone(v))
+	return nil
+}
+
+// phone serves the /phone WebSocket: the signed-in user's softphone
+// session, limited to the accounts configured for them.
+func (s *Server) phone(w http.ResponseWriter, r *http.Request) error {
+	if s.deps.Phone == nil {
+		return ErrNotFound
+	}
+	u, _ := UserFrom(r.Context())
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	if err != nil {
+		// Accept has answered (403 for a foreign origin).
+		s.log.Info("phone upgrade refused", "remote", clientIP(r), "origin", r.Header.Get("Origin"), "err", err)
+		return nil
+	}
+	if !s.startStream() {
+		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
+		return nil
+	}
+	defer s.streams.Done()
+	if err := s.deps.Phone.ServeSession(r.Context(), gateway.PhoneUser{Name: u.Name, Accounts: u.Accounts}, conn); err != nil {
+		s.log.Info("phone session ended", "user", u.Name, "err", err)
+	}
+	return nil
+}
