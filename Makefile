@@ -11,6 +11,7 @@ FUZZ_TARGETS := \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./sipbridge:FuzzParseSDP \
+	./gateway:FuzzParseClientMessage \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring
 
