@@ -19,19 +19,6 @@ import (
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
-// phoneRequirePeer skips when a real peer is missing, unless
-// SWITCHBOARD_E2E=require, where it fails.
-func phoneRequirePeer(t *testing.T, what string, ok bool) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv(siptest.EnvE2E) == "require" {
-		t.Fatalf("%s is missing (run testbed/install.sh)", what)
-	}
-	t.Skipf("%s is missing (run testbed/install.sh, or set %s=require to fail)", what, siptest.EnvE2E)
-}
-
 // TestBrowserSoftphone: headless Chromium (fake microphone at 440 Hz) signs
 // in, registers through kamailio, calls a baresip phone (1000 Hz) and both
 // hear each other; the phone calls back, the page rings, answers, both hear
@@ -45,7 +32,7 @@ func TestBrowserSoftphone(t *testing.T) {
 	_, errNode := exec.LookPath("node")
 	_, errChromium := os.Stat("/usr/bin/chromium")
 	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	phoneRequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
 
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	far := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000, AutoAnswer: true})

@@ -14,20 +14,8 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
+	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
-
-// requirePeer skips a test whose real peer is missing, unless
-// SWITCHBOARD_E2E=require (as in `make test`), where it fails instead.
-func requirePeer(t *testing.T, what string, ok bool) {
-	t.Helper()
-	if ok {
-		return
-	}
-	if os.Getenv("SWITCHBOARD_E2E") == "require" {
-		t.Fatalf("%s is missing (run testbed/install.sh)", what)
-	}
-	t.Skipf("%s is missing (run testbed/install.sh, or set SWITCHBOARD_E2E=require to fail)", what)
-}
 
 // TestBrowserWallboardAndHistory has headless Chromium sign in, watch a
 // call ring (with a ticking timer), connect and end on the wallboard, and
@@ -37,7 +25,7 @@ func TestBrowserWallboardAndHistory(t *testing.T) {
 	_, errNode := exec.LookPath("node")
 	_, errChromium := os.Stat("/usr/bin/chromium")
 	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	requirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
 
 	router := fritztest.New(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw-browser"), bcrypt.MinCost)

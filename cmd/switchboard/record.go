@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/esl"
 )
@@ -92,12 +91,10 @@ func recordAMI(ctx context.Context, addr string, login ami.Login, w io.Writer) (
 	if err != nil {
 		return 0, fmt.Errorf("connect %s: %w", addr, err)
 	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	events := make(chan ami.Message, 4096)
+	events := make(chan map[string]string, 4096)
 	conn, err := ami.Handshake(dctx, nc, login, func(m ami.Message) {
 		select {
-		case events <- m:
+		case events <- m.Map():
 		default:
 			nc.Close() // the disk cannot keep up: stop rather than lose events silently
 		}
@@ -107,33 +104,5 @@ func recordAMI(ctx context.Context, addr string, login ami.Login, w io.Writer) (
 		return 0, err
 	}
 	defer conn.Close()
-	n := 0
-	flush := time.NewTicker(time.Second)
-	defer flush.Stop()
-	for {
-		select {
-		case m := <-events:
-			if err := enc.Encode(m.Map()); err != nil {
-				return n, err
-			}
-			n++
-		case <-flush.C:
-			if err := bw.Flush(); err != nil {
-				return n, err
-			}
-		case <-conn.Done():
-			for len(events) > 0 {
-				if err := enc.Encode((<-events).Map()); err != nil {
-					return n, err
-				}
-				n++
-			}
-			if err := bw.Flush(); err != nil {
-				return n, err
-			}
-			return n, conn.Err()
-		case <-ctx.Done():
-			return n, bw.Flush()
-		}
-	}
+	return monitor.RecordJSONLines(ctx, events, conn.Done(), conn.Err, w)
 }

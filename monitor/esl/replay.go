@@ -65,6 +65,9 @@ func Record(ctx context.Context, addr, password string, w io.Writer) (int, error
 	}
 	events := make(chan Event, 4096)
 	conn, err := Auth(dctx, nc, password, func(e Event) {
+		if e[hEventName] == "SWITCHBOARD_PARSE_ERROR" {
+			return // not FreeSWITCH's: the reader's note of a bad message
+		}
 		select {
 		case events <- e:
 		default:
@@ -79,40 +82,5 @@ func Record(ctx context.Context, addr, password string, w io.Writer) (int, error
 	if _, err := conn.Command(dctx, command.Event{Format: "json", Listen: []string{"ALL"}}); err != nil {
 		return 0, err
 	}
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	n := 0
-	write := func(e Event) error {
-		if e[hEventName] == "SWITCHBOARD_PARSE_ERROR" {
-			return nil
-		}
-		n++
-		return enc.Encode(e)
-	}
-	flush := time.NewTicker(time.Second)
-	defer flush.Stop()
-	for {
-		select {
-		case e := <-events:
-			if err := write(e); err != nil {
-				return n, err
-			}
-		case <-flush.C:
-			if err := bw.Flush(); err != nil {
-				return n, err
-			}
-		case <-conn.Done():
-			for len(events) > 0 {
-				if err := write(<-events); err != nil {
-					return n, err
-				}
-			}
-			if err := bw.Flush(); err != nil {
-				return n, err
-			}
-			return n, conn.Err()
-		case <-ctx.Done():
-			return n, bw.Flush()
-		}
-	}
+	return monitor.RecordJSONLines(ctx, events, conn.Done(), conn.Err, w)
 }

@@ -189,8 +189,6 @@ func plainError(err error) string {
 		return "authentication failed: the event socket password was refused"
 	case errors.Is(err, ErrRejected):
 		return "connection rejected by FreeSWITCH's event socket ACL (apply-inbound-acl)"
-	case errors.Is(err, errSilent):
-		return err.Error()
 	case errors.As(err, &op) && op.Op == "dial":
 		return "cannot connect: " + op.Err.Error()
 	}

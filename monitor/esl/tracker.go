@@ -382,7 +382,7 @@ func (tr *Tracker) join(a, b *leg, at time.Time) {
 	tr.t.End(secondary.key, monitor.Ending{Reason: monitor.ReasonCompleted, Cause: "joined by attended transfer", At: at})
 	b.answered, b.ringing = true, false
 	tr.t.Update(primary.key, func(c *monitor.Call) {
-		xfer.At = fallbackTime(at, c.Started)
+		xfer.At = orNow(at)
 		c.Transfers = append(c.Transfers, xfer)
 		c.From, c.To = xfer.Transferred, xfer.Targets[0]
 		p := b.party
@@ -396,7 +396,8 @@ func (tr *Tracker) join(a, b *leg, at time.Time) {
 	})
 }
 
-func fallbackTime(t, or time.Time) time.Time {
+// orNow is t, or the current time for events that carry none.
+func orNow(t time.Time) time.Time {
 	if t.IsZero() {
 		return time.Now()
 	}
@@ -451,7 +452,7 @@ func (tr *Tracker) checkTransfer(l *leg, e Event) {
 		}
 	}
 	tr.t.Update(ci.key, func(c *monitor.Call) {
-		xfer.At = fallbackTime(xfer.At, c.Started)
+		xfer.At = orNow(xfer.At)
 		c.Transfers = append(c.Transfers, xfer)
 		c.From, c.To = xfer.Transferred, xfer.Targets[0]
 		c.Ringing = nil
