@@ -164,14 +164,19 @@ func (c *Call) Hangup(ctx context.Context) error {
 		return nil
 	default:
 	}
-	select {
-	case c.hangup <- struct{}{}:
-	default:
-	}
+	c.askHangup()
 	select {
 	case <-c.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// askHangup asks the call's goroutine to end the call, without waiting.
+func (c *Call) askHangup() {
+	select {
+	case c.hangup <- struct{}{}:
+	default:
 	}
 }
