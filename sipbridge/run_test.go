@@ -24,6 +24,21 @@ func silentRegistrar(t *testing.T) string {
 	return c.LocalAddr().String()
 }
 
+// runToEnd runs b with ctx and returns Run's result; it fails the test
+// when Run hangs.
+func runToEnd(t *testing.T, ctx context.Context, b *Bridge) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- b.Run(ctx) }()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return")
+		return nil
+	}
+}
+
 func silentConfig(t *testing.T, listen string) Config {
 	t.Helper()
 	return Config{Listen: listen, Accounts: []AccountConfig{testAccount("office", "1000", "pw1000", silentRegistrar(t), 60)}}
@@ -52,15 +67,8 @@ func TestRunStartupError(t *testing.T) {
 			b := newTestBridge(t, silentConfig(t, listen), nil)
 			b.listenUDP = (&collidingUDP{port: taken, collisions: tt.collisions}).listen
 			// The context is never cancelled: Run must return on its own.
-			done := make(chan error, 1)
-			go func() { done <- b.Run(context.Background()) }()
-			select {
-			case err := <-done:
-				if !errors.Is(err, syscall.EADDRINUSE) {
-					t.Fatalf("Run = %v, want EADDRINUSE", err)
-				}
-			case <-time.After(30 * time.Second):
-				t.Fatal("Run did not return after a start-up error")
+			if err := runToEnd(t, context.Background(), b); !errors.Is(err, syscall.EADDRINUSE) {
+				t.Fatalf("Run = %v, want EADDRINUSE", err)
 			}
 			select {
 			case <-b.Ready():
@@ -91,15 +99,8 @@ func TestRunCancelledBeforeStart(t *testing.T) {
 	b := newTestBridge(t, silentConfig(t, "127.0.0.1:0"), nil)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	done := make(chan error, 1)
-	go func() { done <- b.Run(ctx) }()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil (a clean stop)", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("Run did not return")
+	if err := runToEnd(t, ctx, b); err != nil {
+		t.Fatalf("Run = %v, want nil (a clean stop)", err)
 	}
 }
 
