@@ -9,6 +9,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // Browser-leg payload types registered in the MediaEngine. pion answers
@@ -19,7 +21,7 @@ const (
 )
 
 // mimeOf maps a codec name to its WebRTC MIME type.
-func mimeOf(c Codec) string {
+func mimeOf(c sipbridge.Codec) string {
 	switch strings.ToLower(c.Name) {
 	case "opus":
 		return webrtc.MimeTypeOpus
@@ -36,8 +38,8 @@ func mimeOf(c Codec) string {
 }
 
 // capability is the pion form of c.
-func capability(c Codec) webrtc.RTPCodecCapability {
-	return webrtc.RTPCodecCapability{MimeType: mimeOf(c), ClockRate: c.ClockRate, Channels: channels(c), SDPFmtpLine: c.Fmtp}
+func capability(c sipbridge.Codec) webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: mimeOf(c), ClockRate: c.ClockRate, Channels: c.ChannelCount(), SDPFmtpLine: c.Fmtp}
 }
 
 // newAPI builds the process's one webrtc.API: only the pass-through codecs

@@ -16,6 +16,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // testTimeout bounds every wait of a test.
@@ -276,7 +278,7 @@ func (b *testBrowser) expect(typ string, ok func(pageMessage) bool) pageMessage 
 }
 
 // expectCall waits for a call message in state.
-func (b *testBrowser) expectCall(state string) PhoneCall {
+func (b *testBrowser) expectCall(state sipbridge.CallState) PhoneCall {
 	b.t.Helper()
 	m := b.expect("call", func(m pageMessage) bool { return m.Call != nil && m.Call.State == state })
 	return *m.Call

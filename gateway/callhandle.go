@@ -3,6 +3,9 @@ package gateway
 import (
 	"sync"
 	"time"
+
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // callHandle is a SIP call as the gateway tracks it: who owns it, which
@@ -22,9 +25,9 @@ type callHandle struct {
 
 func newCallHandle(g *Gateway, c SIPCall) *callHandle {
 	now := time.Now()
-	state := phoneTrying
-	if c.Direction() == "inbound" {
-		state = phoneRinging
+	state := sipbridge.StateTrying
+	if c.Direction() == monitor.Inbound {
+		state = sipbridge.StateRinging
 	}
 	return &callHandle{
 		g: g, sip: c, invited: now, ringing: map[*Session]struct{}{},
@@ -40,7 +43,7 @@ func (c *callHandle) snapshot() PhoneCall {
 }
 
 // apply records ev and returns the new view and the sessions to tell.
-func (c *callHandle) apply(ev CallEvent) (PhoneCall, []*Session) {
+func (c *callHandle) apply(ev sipbridge.CallEvent) (PhoneCall, []*Session) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v := &c.view
@@ -50,18 +53,13 @@ func (c *callHandle) apply(ev CallEvent) (PhoneCall, []*Session) {
 	if ev.Codec != nil {
 		v.Codec = ev.Codec.String()
 	}
+	// The page sees the SIP side's states as they are, so that a state
+	// added there reaches the page without a change here.
+	v.State = ev.State
 	switch ev.State {
-	case StateTrying:
-		v.State = phoneTrying
-	case StateRinging:
-		v.State = phoneRinging
-	case StateEarly:
-		v.State = phoneEarly
-	case StateAnswered:
-		v.State = phoneConnected
+	case sipbridge.StateConnected:
 		v.Answered = time.Now()
-	case StateEnded:
-		v.State = phoneEnded
+	case sipbridge.StateEnded:
 		v.Ended = time.Now()
 		v.Reason = ev.Reason
 		v.Message = plainWords(ev)
@@ -71,7 +69,7 @@ func (c *callHandle) apply(ev CallEvent) (PhoneCall, []*Session) {
 	if c.owner != nil {
 		to = append(to, c.owner)
 	}
-	if ev.State == StateEnded {
+	if ev.State == sipbridge.StateEnded {
 		for s := range c.ringing {
 			to = append(to, s)
 		}

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // ICEServer is a STUN or TURN server the page and the gateway use.
@@ -38,12 +40,7 @@ type Config struct {
 // supported are the browser-leg formats the gateway passes through, with
 // the payload types offered on a SIP leg for them (RFC 3551 static types;
 // 111 for opus as browsers use).
-var supported = []Codec{
-	{Name: "opus", ClockRate: 48000, Channels: 2, PayloadType: 111, Fmtp: "minptime=10;useinbandfec=1"},
-	{Name: "G722", ClockRate: 8000, Channels: 1, PayloadType: 9},
-	{Name: "PCMU", ClockRate: 8000, Channels: 1, PayloadType: 0},
-	{Name: "PCMA", ClockRate: 8000, Channels: 1, PayloadType: 8},
-}
+var supported = []sipbridge.Codec{sipbridge.CodecOpus, sipbridge.CodecG722, sipbridge.CodecPCMU, sipbridge.CodecPCMA}
 
 // WithDefaults returns cfg with defaults filled in.
 func (c Config) WithDefaults() Config {
@@ -82,21 +79,21 @@ func (c Config) Validate() error {
 }
 
 // codecs returns the configured codecs in order, with SIP payload types.
-func (c Config) codecs() []Codec {
-	var out []Codec
+func (c Config) codecs() []sipbridge.Codec {
+	var out []sipbridge.Codec
 	for _, name := range c.Codecs {
-		if k, ok := lookupCodec(name); ok && !slices.ContainsFunc(out, k.sameFormat) {
+		if k, ok := lookupCodec(name); ok && !slices.ContainsFunc(out, k.SameFormat) {
 			out = append(out, k)
 		}
 	}
 	return out
 }
 
-func lookupCodec(name string) (Codec, bool) {
+func lookupCodec(name string) (sipbridge.Codec, bool) {
 	for _, k := range supported {
 		if strings.EqualFold(k.Name, name) {
 			return k, true
 		}
 	}
-	return Codec{}, false
+	return sipbridge.Codec{}, false
 }

@@ -4,7 +4,8 @@
 // of a SIP call.
 //
 // Start with Gateway (New, ServeSession) and the SIP interface, which is
-// what the gateway needs of the SIP side (sipbridge.Bridge behind an
+// what the gateway needs of the SIP side, in sipbridge's own values
+// (Codec, CallState, CallEvent; sipbridge.Bridge behind a type-only
 // adapter, see FromBridge). A Session keeps its PeerConnection across calls:
 // for each call it renegotiates on the live connection (RFC 8829 section
 // 4.1.8 applies codec preferences to the next offer) so that ICE and DTLS

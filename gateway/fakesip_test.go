@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // fakeSIP is a SIP side for tests: calls are driven by the test, media
@@ -52,7 +53,7 @@ func (f *fakeSIP) setStatus(st monitor.SourceStatus) {
 	}
 }
 
-func (f *fakeSIP) Dial(_ context.Context, account, target string, codecs []Codec) (SIPCall, error) {
+func (f *fakeSIP) Dial(_ context.Context, account, target string, codecs []sipbridge.Codec) (SIPCall, error) {
 	if target == "fail" {
 		return nil, errors.New("no route to the registrar")
 	}
@@ -63,7 +64,7 @@ func (f *fakeSIP) Dial(_ context.Context, account, target string, codecs []Codec
 }
 
 // ring delivers an incoming call offering codecs.
-func (f *fakeSIP) ring(id, account string, codecs ...Codec) *fakeCall {
+func (f *fakeSIP) ring(id, account string, codecs ...sipbridge.Codec) *fakeCall {
 	c := newFakeCall(f.t, monitor.MakeCallID(monitor.SourceName(account), id), account, monitor.Inbound, monitor.Party{Number: "0301234"})
 	c.offered = codecs
 	f.mu.Lock()
@@ -79,16 +80,16 @@ type fakeCall struct {
 	account   string
 	direction monitor.Direction
 	remote    monitor.Party
-	offered   []Codec
-	events    chan CallEvent
+	offered   []sipbridge.Codec
+	events    chan sipbridge.CallEvent
 	leg       *fakeLeg
 	far       *net.UDPConn
 
 	mu       sync.Mutex
-	codec    *Codec
+	codec    *sipbridge.Codec
 	media    bool
 	ended    bool
-	answered chan []Codec
+	answered chan []sipbridge.Codec
 	rejected chan int
 	hungUp   chan struct{}
 }
@@ -98,26 +99,26 @@ func newFakeCall(t *testing.T, id monitor.CallID, account string, dir monitor.Di
 	leg, far := newLegPair(t)
 	return &fakeCall{
 		id: id, account: account, direction: dir, remote: remote,
-		events: make(chan CallEvent, 16), leg: leg, far: far,
-		answered: make(chan []Codec, 1), rejected: make(chan int, 1), hungUp: make(chan struct{}, 1),
+		events: make(chan sipbridge.CallEvent, 16), leg: leg, far: far,
+		answered: make(chan []sipbridge.Codec, 1), rejected: make(chan int, 1), hungUp: make(chan struct{}, 1),
 	}
 }
 
-func (c *fakeCall) ID() monitor.CallID           { return c.id }
-func (c *fakeCall) Account() string              { return c.account }
-func (c *fakeCall) Direction() monitor.Direction { return c.direction }
-func (c *fakeCall) Remote() monitor.Party        { return c.remote }
-func (c *fakeCall) Offered() []Codec             { return c.offered }
-func (c *fakeCall) Events() <-chan CallEvent     { return c.events }
+func (c *fakeCall) ID() monitor.CallID                 { return c.id }
+func (c *fakeCall) Account() string                    { return c.account }
+func (c *fakeCall) Direction() monitor.Direction       { return c.direction }
+func (c *fakeCall) Remote() monitor.Party              { return c.remote }
+func (c *fakeCall) Offered() []sipbridge.Codec         { return c.offered }
+func (c *fakeCall) Events() <-chan sipbridge.CallEvent { return c.events }
 func (c *fakeCall) DTMFPayloadType() (uint8, bool) {
 	return 101, true
 }
 
-func (c *fakeCall) Codec() (Codec, bool) {
+func (c *fakeCall) Codec() (sipbridge.Codec, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.codec == nil {
-		return Codec{}, false
+		return sipbridge.Codec{}, false
 	}
 	return *c.codec, true
 }
@@ -132,13 +133,13 @@ func (c *fakeCall) Media() MediaLeg {
 }
 
 // progress emits a state; with codec, media is negotiated.
-func (c *fakeCall) progress(state CallState, codec *Codec) {
+func (c *fakeCall) progress(state sipbridge.CallState, codec *sipbridge.Codec) {
 	c.mu.Lock()
 	if codec != nil {
 		c.codec, c.media = codec, true
 	}
 	c.mu.Unlock()
-	c.events <- CallEvent{State: state, Codec: codec}
+	c.events <- sipbridge.CallEvent{State: state, Codec: codec}
 }
 
 // end emits the last event and closes the media, once.
@@ -150,23 +151,23 @@ func (c *fakeCall) end(reason monitor.Reason, status int) {
 	}
 	c.ended = true
 	c.mu.Unlock()
-	c.events <- CallEvent{State: StateEnded, Reason: reason, Status: status}
+	c.events <- sipbridge.CallEvent{State: sipbridge.StateEnded, Reason: reason, Status: status}
 	close(c.events)
 	_ = c.leg.conn.Close()
 }
 
-func (c *fakeCall) Answer(_ context.Context, accept []Codec) (Codec, error) {
+func (c *fakeCall) Answer(_ context.Context, accept []sipbridge.Codec) (sipbridge.Codec, error) {
 	for _, o := range c.offered {
 		for _, a := range accept {
-			if a.sameFormat(o) {
+			if a.SameFormat(o) {
 				o := o
 				c.answered <- accept
-				c.progress(StateAnswered, &o)
+				c.progress(sipbridge.StateConnected, &o)
 				return o, nil
 			}
 		}
 	}
-	return Codec{}, ErrNoCodec
+	return sipbridge.Codec{}, ErrNoCodec
 }
 
 func (c *fakeCall) Reject(_ context.Context, code int) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // PhoneUser is the signed-in person a session belongs to.
@@ -63,7 +64,7 @@ type Gateway struct {
 	api          *webrtc.API
 	log          *slog.Logger
 	reg          prometheus.Registerer
-	codecs       []Codec
+	codecs       []sipbridge.Codec
 	statusEvery  time.Duration
 	writeTimeout time.Duration
 	metrics      metrics
@@ -276,7 +277,7 @@ func (g *Gateway) claim(ch *callHandle, s *Session) bool {
 		return false
 	}
 	view := ch.snapshot()
-	view.State, view.Reason, view.Message, view.Ended = phoneEnded, monitor.ReasonAnsweredElsewhere, plainWords(CallEvent{Reason: monitor.ReasonAnsweredElsewhere}), time.Now()
+	view.State, view.Reason, view.Message, view.Ended = sipbridge.StateEnded, monitor.ReasonAnsweredElsewhere, plainWords(sipbridge.CallEvent{Reason: monitor.ReasonAnsweredElsewhere}), time.Now()
 	for _, o := range others {
 		o.post(func() { o.stopRinging(ch, view) })
 	}
@@ -293,7 +294,7 @@ func (g *Gateway) decline(ch *callHandle, s *Session) {
 	}
 	g.mu.Unlock()
 	view := ch.snapshot()
-	view.State, view.Reason, view.Message, view.Ended = phoneEnded, monitor.ReasonRejected, "You declined the call", time.Now()
+	view.State, view.Reason, view.Message, view.Ended = sipbridge.StateEnded, monitor.ReasonRejected, "You declined the call", time.Now()
 	for _, o := range stopped {
 		o.post(func() { o.stopRinging(ch, view) })
 	}

@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // gatherTimeout bounds ICE gathering for the first answer (STUN and TURN
@@ -27,7 +29,7 @@ func (s *Session) reconcile() {
 	if s.pending != nil {
 		target = &s.pendCodec
 	}
-	if target != nil && (s.pinned == nil || !s.pinned.sameFormat(*target)) {
+	if target != nil && (s.pinned == nil || !s.pinned.SameFormat(*target)) {
 		if err := s.offer(*target); err != nil {
 			s.log.Error("renegotiate", "codec", target.String(), "err", err)
 			s.sendError("The audio connection could not be switched to the call.", "")
@@ -45,19 +47,19 @@ func (s *Session) reconcile() {
 }
 
 // browserCodec is the browser-leg form of a SIP-leg codec.
-func browserCodec(c Codec) (Codec, bool) {
+func browserCodec(c sipbridge.Codec) (sipbridge.Codec, bool) {
 	for _, k := range supported {
-		if k.sameFormat(c) {
+		if k.SameFormat(c) {
 			return k, true
 		}
 	}
-	return Codec{}, false
+	return sipbridge.Codec{}, false
 }
 
 // offer renegotiates on the live connection with only codec and
 // telephone-event at its rate (RFC 4733 section 7.1.1); ICE and DTLS stay
 // (RFC 8829 section 5.2.1 keeps the ICE credentials of a subsequent offer).
-func (s *Session) offer(codec Codec) error {
+func (s *Session) offer(codec sipbridge.Codec) error {
 	bc, ok := browserCodec(codec)
 	if !ok {
 		return fmt.Errorf("offer %s: %w", codec, ErrNoCodec)
@@ -240,7 +242,7 @@ func (s *Session) detach() {
 // declared in desc (RFC 3264 section 5.1: the browser sends what it said it
 // receives): the call's codec, and telephone-event at its rate when the SIP
 // leg has it. Everything else is dropped.
-func ptMap(m *[128]int16, desc *webrtc.SessionDescription, codec Codec, dtmf uint8, hasDTMF bool) {
+func ptMap(m *[128]int16, desc *webrtc.SessionDescription, codec sipbridge.Codec, dtmf uint8, hasDTMF bool) {
 	for i := range m {
 		m[i] = ptDrop
 	}
@@ -268,9 +270,9 @@ func ptMap(m *[128]int16, desc *webrtc.SessionDescription, codec Codec, dtmf uin
 			if n, err := strconv.ParseUint(rc.EncodingParameters, 10, 16); err == nil && n > 0 {
 				ch = uint16(n)
 			}
-			got := Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: ch}
+			got := sipbridge.Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: ch}
 			switch {
-			case got.sameFormat(codec):
+			case got.SameFormat(codec):
 				m[pt] = int16(codec.PayloadType)
 			case hasDTMF && strings.EqualFold(rc.Name, "telephone-event") && rc.ClockRate == codec.ClockRate:
 				m[pt] = int16(dtmf)

@@ -9,6 +9,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // The /phone WebSocket protocol: JSON text messages, one object each, with
@@ -40,10 +41,13 @@ type PhoneCall struct {
 	ID        monitor.CallID    `json:"id"`
 	Account   string            `json:"account"`
 	Direction monitor.Direction `json:"direction"`
-	// State is trying, ringing, early, connected or ended.
-	State  string        `json:"state"`
-	Remote monitor.Party `json:"remote"`
-	// Codec is the audio format, e.g. "PCMU/8000", once negotiated.
+	// State is the SIP call's state as sipbridge reports it: trying,
+	// ringing, early, connected or ended (static/phone.js names the same
+	// set in its CallState).
+	State  sipbridge.CallState `json:"state"`
+	Remote monitor.Party       `json:"remote"`
+	// Codec is the audio format as sipbridge.Codec.String writes it, e.g.
+	// "PCMU/8000" or "opus/48000/2", once negotiated.
 	Codec  string         `json:"codec,omitempty"`
 	Status int            `json:"status,omitempty"`
 	Reason monitor.Reason `json:"reason,omitempty"`
@@ -53,15 +57,6 @@ type PhoneCall struct {
 	Answered time.Time `json:"answered,omitzero"`
 	Ended    time.Time `json:"ended,omitzero"`
 }
-
-// Page states.
-const (
-	phoneTrying    = "trying"
-	phoneRinging   = "ringing"
-	phoneEarly     = "early"
-	phoneConnected = "connected"
-	phoneEnded     = "ended"
-)
 
 // serverMessage is any message the server sends.
 type serverMessage struct {
@@ -133,7 +128,7 @@ func parseClientMessage(b []byte) (clientMessage, error) {
 }
 
 // plainWords says why a call ended or failed, for people.
-func plainWords(ev CallEvent) string {
+func plainWords(ev sipbridge.CallEvent) string {
 	switch ev.Reason {
 	case monitor.ReasonCompleted:
 		return "Call ended"

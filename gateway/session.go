@@ -14,6 +14,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 // Session is one open softphone page: its WebSocket, its one
@@ -39,15 +40,15 @@ type Session struct {
 	wg       sync.WaitGroup
 
 	// Owned by the main loop.
-	ready     bool        // the page's first offer has been answered
-	offering  bool        // our offer waits for the page's answer
-	offered   Codec       // the codec our pending offer pins
-	pinned    *Codec      // the browser-leg codec now negotiated alone
-	want      *Codec      // codec to pin ahead of a call (ringing)
-	call      *callHandle // the session's call
+	ready     bool             // the page's first offer has been answered
+	offering  bool             // our offer waits for the page's answer
+	offered   sipbridge.Codec  // the codec our pending offer pins
+	pinned    *sipbridge.Codec // the browser-leg codec now negotiated alone
+	want      *sipbridge.Codec // codec to pin ahead of a call (ringing)
+	call      *callHandle      // the session's call
 	ringing   map[monitor.CallID]*callHandle
-	pending   *callHandle // call whose media waits for negotiation
-	pendCodec Codec       // its SIP-leg codec
+	pending   *callHandle     // call whose media waits for negotiation
+	pendCodec sipbridge.Codec // its SIP-leg codec
 	media     *mediaState
 	answered  time.Time // when the page answered or the far end did
 	statuses  []monitor.SourceStatus
@@ -56,7 +57,7 @@ type Session struct {
 // mediaState is the media of the session's call.
 type mediaState struct {
 	call  *callHandle
-	codec Codec // SIP leg
+	codec sipbridge.Codec // SIP leg
 	down  *downstream
 }
 
@@ -355,7 +356,7 @@ func (s *Session) answer(id monitor.CallID) error {
 	if p, ok := s.predict(c); ok {
 		// The codec the page is already pinned to comes first, so that
 		// answering needs no renegotiation.
-		accept = append([]Codec{p}, slices.DeleteFunc(slices.Clone(accept), p.sameFormat)...)
+		accept = append([]sipbridge.Codec{p}, slices.DeleteFunc(slices.Clone(accept), p.SameFormat)...)
 	}
 	g := s.g
 	g.async(func(ctx context.Context) {
@@ -387,21 +388,21 @@ func (s *Session) hangup(id monitor.CallID) error {
 // predict is the codec an incoming call will use: the caller's first that
 // the gateway passes through (the answerer keeps the offerer's order;
 // RFC 3264 section 6.1).
-func (s *Session) predict(c *callHandle) (Codec, bool) {
+func (s *Session) predict(c *callHandle) (sipbridge.Codec, bool) {
 	for _, o := range c.sip.Offered() {
 		for _, k := range s.g.codecs {
-			if k.sameFormat(o) {
+			if k.SameFormat(o) {
 				return k, true
 			}
 		}
 	}
-	return Codec{}, false
+	return sipbridge.Codec{}, false
 }
 
 // ring shows an incoming call and pins its likely codec ahead of the answer.
 func (s *Session) ring(c *callHandle) {
 	v := c.snapshot()
-	if v.State == phoneEnded {
+	if v.State == sipbridge.StateEnded {
 		return
 	}
 	s.ringing[c.sip.ID()] = c
@@ -426,10 +427,10 @@ func (s *Session) stopRinging(c *callHandle, v PhoneCall) {
 
 // onCallEvent passes a call's progress to the page and joins the media when
 // it is negotiated.
-func (s *Session) onCallEvent(c *callHandle, v PhoneCall, ev CallEvent) {
+func (s *Session) onCallEvent(c *callHandle, v PhoneCall, ev sipbridge.CallEvent) {
 	if s.call != c {
 		// A ringing call that the caller gave up.
-		if _, ok := s.ringing[c.sip.ID()]; ok && ev.State == StateEnded {
+		if _, ok := s.ringing[c.sip.ID()]; ok && ev.State == sipbridge.StateEnded {
 			delete(s.ringing, c.sip.ID())
 			s.sendCall(v)
 		}
@@ -437,8 +438,8 @@ func (s *Session) onCallEvent(c *callHandle, v PhoneCall, ev CallEvent) {
 	}
 	s.sendCall(v)
 	switch ev.State {
-	case StateEarly, StateAnswered:
-		if ev.State == StateAnswered && c.sip.Direction() != monitor.Inbound {
+	case sipbridge.StateEarly, sipbridge.StateConnected:
+		if ev.State == sipbridge.StateConnected && c.sip.Direction() != monitor.Inbound {
 			s.answered = time.Now()
 			if s.media != nil && s.media.call == c {
 				s.media.down.answeredAt.Store(s.answered.UnixNano())
@@ -451,7 +452,7 @@ func (s *Session) onCallEvent(c *callHandle, v PhoneCall, ev CallEvent) {
 		if ok && c.sip.Direction() != monitor.Inbound {
 			s.mediaReady(c, codec)
 		}
-	case StateEnded:
+	case sipbridge.StateEnded:
 		s.detach()
 		s.call = nil
 		s.want = nil
@@ -461,11 +462,11 @@ func (s *Session) onCallEvent(c *callHandle, v PhoneCall, ev CallEvent) {
 
 // mediaReady asks for the call's media to be joined once the page is on
 // the call's codec.
-func (s *Session) mediaReady(c *callHandle, codec Codec) {
+func (s *Session) mediaReady(c *callHandle, codec sipbridge.Codec) {
 	if s.call != c {
 		return
 	}
-	if s.media != nil && s.media.call == c && s.media.codec.sameFormat(codec) && s.media.codec.PayloadType == codec.PayloadType {
+	if s.media != nil && s.media.call == c && s.media.codec.SameFormat(codec) && s.media.codec.PayloadType == codec.PayloadType {
 		return
 	}
 	s.pending, s.pendCodec = c, codec

@@ -8,13 +8,14 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/sipbridge"
 )
 
 var (
 	capPCMU = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypePCMU, ClockRate: 8000, Channels: 1}
 	capOpus = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}
 	capG722 = webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeG722, ClockRate: 8000, Channels: 1}
-	sipPCMU = Codec{Name: "PCMU", ClockRate: 8000, Channels: 1, PayloadType: 0}
+	sipPCMU = sipbridge.Codec{Name: "PCMU", ClockRate: 8000, Channels: 1, PayloadType: 0}
 )
 
 // near reports whether got is within 20 Hz of want.
@@ -24,14 +25,16 @@ func TestOutgoingCallRelaysBothWays(t *testing.T) {
 	tests := []struct {
 		name    string
 		browser webrtc.RTPCodecCapability
-		sip     Codec
+		sip     sipbridge.Codec
 		// browserPT is the payload type the browser must receive.
 		browserPT uint8
-		tone      bool
+		// shown is the codec as the page shows it.
+		shown string
+		tone  bool
 	}{
-		{name: "PCMU tone", browser: capPCMU, sip: sipPCMU, browserPT: 0, tone: true},
-		{name: "opus payload type rewritten", browser: capOpus, sip: Codec{Name: "opus", ClockRate: 48000, Channels: 2, PayloadType: 96}, browserPT: 111},
-		{name: "G722", browser: capG722, sip: Codec{Name: "G722", ClockRate: 8000, Channels: 1, PayloadType: 9}, browserPT: 9},
+		{name: "PCMU tone", browser: capPCMU, sip: sipPCMU, browserPT: 0, shown: "PCMU/8000", tone: true},
+		{name: "opus payload type rewritten", browser: capOpus, sip: sipbridge.Codec{Name: "opus", ClockRate: 48000, Channels: 2, PayloadType: 96}, browserPT: 111, shown: "opus/48000/2"},
+		{name: "G722", browser: capG722, sip: sipbridge.Codec{Name: "G722", ClockRate: 8000, Channels: 1, PayloadType: 9}, browserPT: 9, shown: "G722/8000"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -48,12 +51,12 @@ func TestOutgoingCallRelaysBothWays(t *testing.T) {
 				t.Errorf("dial codecs = %+v, want the default order", got)
 			}
 			b.expectCall("trying")
-			c.progress(StateRinging, nil)
+			c.progress(sipbridge.StateRinging, nil)
 			b.expectCall("ringing")
 			codec := tc.sip
-			c.progress(StateAnswered, &codec)
-			if v := b.expectCall("connected"); v.Codec != codec.String() {
-				t.Errorf("codec shown = %q, want %q", v.Codec, codec.String())
+			c.progress(sipbridge.StateConnected, &codec)
+			if v := b.expectCall("connected"); v.Codec != tc.shown {
+				t.Errorf("codec shown = %q, want %q", v.Codec, tc.shown)
 			}
 
 			b.playTone(440)
@@ -117,7 +120,7 @@ func TestRenegotiationKeepsICEAndDTLS(t *testing.T) {
 	b.send(map[string]any{"type": "dial", "account": "1001", "to": "1002"})
 	c1 := <-sip.dialed
 	b.expectCall("trying")
-	c1.progress(StateAnswered, &sipPCMU)
+	c1.progress(sipbridge.StateConnected, &sipPCMU)
 	b.expectCall("connected")
 	far := startFarEnd(t, c1, 1000, 0)
 	waitFull(t, b.heard.arm(1600), "call 1")
@@ -126,7 +129,7 @@ func TestRenegotiationKeepsICEAndDTLS(t *testing.T) {
 	b.expectCall("ended")
 
 	// Call 2: incoming, PCMA: the ringing already renegotiates.
-	pcma := Codec{Name: "PCMA", ClockRate: 8000, Channels: 1, PayloadType: 8}
+	pcma := sipbridge.Codec{Name: "PCMA", ClockRate: 8000, Channels: 1, PayloadType: 8}
 	c2 := sip.ring("in-2", "1001", pcma)
 	in := b.expect("incoming", nil)
 	b.send(map[string]any{"type": "answer", "call": in.Call.ID})
@@ -187,7 +190,7 @@ func TestIncomingFanOutFirstAnswerWins(t *testing.T) {
 	bob := openBrowser(t, base, "bob", capPCMU)
 	openBrowser(t, base, "carol", capPCMU)
 
-	c := sip.ring("in-1", "1001", Codec{Name: "G729", ClockRate: 8000, PayloadType: 18}, sipPCMU)
+	c := sip.ring("in-1", "1001", sipbridge.Codec{Name: "G729", ClockRate: 8000, PayloadType: 18}, sipPCMU)
 	g.mu.Lock()
 	ringing := len(g.ringing[c.id].ringing)
 	g.mu.Unlock()
@@ -319,7 +322,7 @@ func TestClosingThePageHangsUp(t *testing.T) {
 	b.send(map[string]any{"type": "dial", "account": "1001", "to": "1002"})
 	c := <-sip.dialed
 	b.expectCall("trying")
-	c.progress(StateAnswered, &sipPCMU)
+	c.progress(sipbridge.StateConnected, &sipPCMU)
 	b.expectCall("connected")
 	b.close()
 	<-c.hungUp

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
+	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 )
@@ -32,6 +34,10 @@ type Bridge struct {
 	callsWG    sync.WaitGroup
 
 	sip *sipStack
+	// listenUDP opens the SIP UDP socket; net.ListenConfig's by default.
+	listenUDP listenPacketFunc
+	// grace bounds waiting for calls to end on shutdown; shutdownGrace.
+	grace time.Duration
 }
 
 // Option sets a rarely needed knob of New.
@@ -68,6 +74,9 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		byName:   make(map[string]*account, len(cfg.Accounts)),
 		ready:    make(chan struct{}),
 		calls:    make(map[string]*Call),
+		// A method value of a zero ListenConfig: plain listening.
+		listenUDP: (&net.ListenConfig{}).ListenPacket,
+		grace:     shutdownGrace,
 	}
 	for _, ac := range cfg.Accounts {
 		a, err := newAccount(b, ac)
@@ -88,7 +97,8 @@ func (b *Bridge) OnIncoming(fn func(c *Call)) {
 	b.onIncoming = fn
 }
 
-// Ready is closed once the SIP listeners are up.
+// Ready is closed once the SIP listeners are up. It stays open when Run
+// fails to start them, so wait for Run's result as well.
 func (b *Bridge) Ready() <-chan struct{} { return b.ready }
 
 // Statuses reports every account's registration, in config order.
@@ -111,7 +121,11 @@ func (b *Bridge) Tracker(account string) *monitor.Tracker {
 
 // Run listens for SIP, registers every account and keeps the
 // registrations fresh until ctx ends; then it hangs up every call,
-// un-REGISTERs and returns. It returns nil on a clean stop.
+// un-REGISTERs and returns. It returns nil on a clean stop (ctx ending
+// during start-up included) and the error at once when the listeners
+// cannot be opened. Shutdown is bounded: calls get a few seconds to end,
+// un-REGISTER a few more, then the SIP stack is closed under whatever is
+// left.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.running {

@@ -10,7 +10,10 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
-// CallState is where a SIP call is, as its Events report it.
+// CallState is where a softphone call is: what a call's Events report
+// and, unchanged, what the /phone protocol shows the page (the gateway
+// passes these values through, and static/phone.js names the same set). A
+// new state is added here, once.
 type CallState string
 
 // Call states.
@@ -22,8 +25,9 @@ const (
 	// StateEarly: a 183 with SDP arrived; early media flows (announcements,
 	// ring-back tones) before the answer.
 	StateEarly CallState = "early"
-	// StateAnswered: the call is connected and media flows both ways.
-	StateAnswered CallState = "answered"
+	// StateConnected: the call was answered (200 OK and ACK) and media
+	// flows both ways.
+	StateConnected CallState = "connected"
 	// StateEnded: the call is over; Reason says why. Events closes after it.
 	StateEnded CallState = "ended"
 )
@@ -36,7 +40,7 @@ type CallEvent struct {
 	Status int
 	// Text is the reason phrase or a plain-words message for the page.
 	Text string
-	// Codec is set when media got negotiated (early or answered).
+	// Codec is set when media got negotiated (early or connected).
 	Codec *Codec
 	// Reason is set when the call ended.
 	Reason monitor.Reason
@@ -160,14 +164,19 @@ func (c *Call) Hangup(ctx context.Context) error {
 		return nil
 	default:
 	}
-	select {
-	case c.hangup <- struct{}{}:
-	default:
-	}
+	c.askHangup()
 	select {
 	case <-c.done:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+}
+
+// askHangup asks the call's goroutine to end the call, without waiting.
+func (c *Call) askHangup() {
+	select {
+	case c.hangup <- struct{}{}:
+	default:
 	}
 }

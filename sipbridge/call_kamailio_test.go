@@ -121,7 +121,7 @@ func TestOutgoingCallAudio(t *testing.T) {
 	if c.Direction() != monitor.Outbound || c.Account() != "office" || c.Remote().Number != "1001" {
 		t.Fatalf("call %s %s %+v", c.Direction(), c.Account(), c.Remote())
 	}
-	ev := waitState(t, c, StateAnswered, 15*time.Second)
+	ev := waitState(t, c, StateConnected, 15*time.Second)
 	if ev.Codec == nil || ev.Codec.Name != "PCMU" {
 		t.Fatalf("answered with codec %v, want PCMU", ev.Codec)
 	}
@@ -205,7 +205,7 @@ func TestIncomingCallAudio(t *testing.T) {
 	if codec.Name != "PCMU" {
 		t.Fatalf("answered with %s, want PCMU (the caller offers only PCMU)", codec)
 	}
-	waitState(t, c, StateAnswered, 5*time.Second)
+	waitState(t, c, StateConnected, 5*time.Second)
 	leg := c.Media()
 	stop := make(chan struct{})
 	sent := make(chan struct{})

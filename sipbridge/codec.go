@@ -32,12 +32,14 @@ var (
 	CodecTelephoneEvent = Codec{Name: "telephone-event", ClockRate: 8000, Channels: 1, PayloadType: 101, Fmtp: "0-16"}
 )
 
-// String is the codec as rtpmap writes it, e.g. "PCMU/8000" or
-// "opus/48000/2".
+// String is the codec as rtpmap writes it (RFC 4566 section 6: the
+// channel count only where it is not 1), e.g. "PCMU/8000" or
+// "opus/48000/2". It is also how the page, the logs and errors show a
+// codec: the one spelling of a codec for people.
 func (c Codec) String() string {
 	s := c.Name + "/" + strconv.FormatUint(uint64(c.ClockRate), 10)
-	if c.Channels > 1 {
-		s += "/" + strconv.FormatUint(uint64(c.Channels), 10)
+	if n := c.ChannelCount(); n != 1 {
+		s += "/" + strconv.FormatUint(uint64(n), 10)
 	}
 	return s
 }
@@ -46,10 +48,12 @@ func (c Codec) String() string {
 // payload type and parameters: RFC 3264 section 6.1 matches on encoding
 // name (case-insensitive), clock rate and channels.
 func (c Codec) SameFormat(o Codec) bool {
-	return strings.EqualFold(c.Name, o.Name) && c.ClockRate == o.ClockRate && c.channels() == o.channels()
+	return strings.EqualFold(c.Name, o.Name) && c.ClockRate == o.ClockRate && c.ChannelCount() == o.ChannelCount()
 }
 
-func (c Codec) channels() uint16 {
+// ChannelCount is the number of audio channels; a zero Channels means 1
+// (RFC 4566 section 6, rtpmap).
+func (c Codec) ChannelCount() uint16 {
 	if c.Channels == 0 {
 		return 1
 	}

@@ -143,7 +143,7 @@ func TestOutgoingCallEarlyMediaAndRemoteBye(t *testing.T) {
 		t.Fatalf("early media read %d %v", n, err)
 	}
 	close(phone.answer)
-	ev = waitState(t, c, StateAnswered, 10*time.Second)
+	ev = waitState(t, c, StateConnected, 10*time.Second)
 	if ev.Codec == nil || ev.Codec.Name != "PCMA" {
 		t.Fatalf("answered %+v", ev)
 	}

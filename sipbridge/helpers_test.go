@@ -97,8 +97,11 @@ type runningBridge struct {
 	*Bridge
 	sink   *statusSink
 	cancel context.CancelFunc
-	done   chan error
-	once   sync.Once
+	// done is closed when Run has returned, err is what it returned: a
+	// start-up failure seen by startBridge is still there for stop.
+	done chan struct{}
+	err  error
+	once sync.Once
 }
 
 func (r *runningBridge) stop(t *testing.T) {
@@ -106,9 +109,9 @@ func (r *runningBridge) stop(t *testing.T) {
 	r.once.Do(func() {
 		r.cancel()
 		select {
-		case err := <-r.done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
+		case <-r.done:
+			if r.err != nil {
+				t.Errorf("Run: %v", r.err)
 			}
 		case <-time.After(30 * time.Second):
 			t.Errorf("Run did not return after cancel")
@@ -119,32 +122,53 @@ func (r *runningBridge) stop(t *testing.T) {
 // startBridge runs a bridge with cfg on loopback; accounts come from cfg.
 func startBridge(t *testing.T, cfg Config, incoming func(*Call)) *runningBridge {
 	t.Helper()
+	r := runBridge(t, newTestBridge(t, cfg, incoming))
+	r.waitReady(t)
+	return r
+}
+
+// newTestBridge is a bridge for cfg on loopback, not running.
+func newTestBridge(t *testing.T, cfg Config, incoming func(*Call)) *Bridge {
+	t.Helper()
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
 	if cfg.RTPPortMin == 0 {
 		cfg.RTPPortMin, cfg.RTPPortMax = 31000, 31999
 	}
-	sink := newStatusSink()
-	b, err := New(cfg, sink, WithLogger(testLogger(t)))
+	b, err := New(cfg, newStatusSink(), WithLogger(testLogger(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if incoming != nil {
 		b.OnIncoming(incoming)
 	}
+	return b
+}
+
+// runBridge runs b until the test ends (or stop).
+func runBridge(t *testing.T, b *Bridge) *runningBridge {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &runningBridge{Bridge: b, sink: sink, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- b.Run(ctx) }()
+	r := &runningBridge{Bridge: b, sink: b.sink.(*statusSink), cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		r.err = b.Run(ctx)
+	}()
 	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+// waitReady waits until the bridge listens; it fails when Run returned.
+func (r *runningBridge) waitReady(t *testing.T) {
+	t.Helper()
 	select {
-	case <-b.Ready():
-	case err := <-r.done:
-		t.Fatalf("Run: %v", err)
+	case <-r.Ready():
+	case <-r.done:
+		t.Fatalf("Run: %v", r.err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("bridge not ready")
 	}
-	return r
 }
 
 // probeUser sends an OPTIONS for sip:user@registrar through the registrar

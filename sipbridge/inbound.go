@@ -244,7 +244,7 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 	}
 	c.acct.tracker.Answer(c.key, nil, time.Time{})
 	codec := audio
-	c.emit(CallEvent{State: StateAnswered, Status: 200, Text: "OK", Codec: &codec})
+	c.emit(CallEvent{State: StateConnected, Status: 200, Text: "OK", Codec: &codec})
 	return audio, leg, nil
 }
 

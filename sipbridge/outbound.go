@@ -217,7 +217,7 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 	c.mu.Unlock()
 	a.tracker.Answer(c.key, nil, time.Time{})
 	codec := audio
-	c.emit(CallEvent{State: StateAnswered, Status: res.StatusCode, Text: res.Reason, Codec: &codec})
+	c.emit(CallEvent{State: StateConnected, Status: res.StatusCode, Text: res.Reason, Codec: &codec})
 	c.inCall(leg, func() { c.bye(dcs) }, dcs.Context())
 }
 

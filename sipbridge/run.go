@@ -2,6 +2,7 @@ package sipbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,13 +10,17 @@ import (
 	"github.com/emiago/sipgo"
 )
 
-// shutdownGrace bounds hanging up calls and un-REGISTERing on shutdown.
+// shutdownGrace bounds waiting for calls to end on shutdown (BYE, CANCEL
+// and their answers); un-REGISTER has its own bound.
 const shutdownGrace = 5 * time.Second
 
 // run is Run after the once-only check.
 func (b *Bridge) run(ctx context.Context) error {
-	st, err := startStack(b.cfg, b.log, b.handlers)
+	st, err := startStack(ctx, b.cfg, b.log, b.handlers, b.listenUDP)
 	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil
+		}
 		return fmt.Errorf("sip bridge: %w", err)
 	}
 	b.mu.Lock()
@@ -24,6 +29,10 @@ func (b *Bridge) run(ctx context.Context) error {
 	b.readyOnce.Do(func() { close(b.ready) })
 	b.log.Info("sip listening", "addr", st.udpC.LocalAddr().String())
 
+	// Registrations stop after the calls are hung up, not with ctx: the
+	// registrar must still route in-dialog requests (BYE) for us.
+	regCtx, stopRegs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRegs()
 	var regs sync.WaitGroup
 	for _, a := range b.accounts {
 		if b.sink != nil {
@@ -32,14 +41,26 @@ func (b *Bridge) run(ctx context.Context) error {
 		regs.Add(1)
 		go func() {
 			defer regs.Done()
-			a.runRegistration(ctx)
+			a.runRegistration(regCtx)
 		}()
 	}
 	<-ctx.Done()
 
-	// Hang up every call before un-REGISTERing, while the registrar still
-	// routes in-dialog requests for us.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	b.hangupAll(ctx)
+	stopRegs()
+	regs.Wait()
+	// Closing the stack ends the transactions of calls that did not end
+	// in the grace period, so their goroutines return now.
+	st.close()
+	b.callsWG.Wait()
+	return nil
+}
+
+// hangupAll refuses new calls and hangs up every live one, waiting for
+// them at most b.grace.
+func (b *Bridge) hangupAll(ctx context.Context) {
+	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.grace)
+	defer cancel()
 	b.mu.Lock()
 	b.closing = true
 	calls := make([]*Call, 0, len(b.calls))
@@ -47,16 +68,16 @@ func (b *Bridge) run(ctx context.Context) error {
 		calls = append(calls, c)
 	}
 	b.mu.Unlock()
+	// Every call is asked first, so that they end in parallel; Hangup
+	// then only waits.
+	for _, c := range calls {
+		c.askHangup()
+	}
 	for _, c := range calls {
 		if err := c.Hangup(hctx); err != nil {
 			b.log.Info("sip hangup on shutdown", "call", c.id, "err", err)
 		}
 	}
-	cancel()
-	b.callsWG.Wait()
-	regs.Wait()
-	st.close()
-	return nil
 }
 
 // handlers routes incoming requests.

@@ -1,6 +1,7 @@
 package sipbridge
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,26 +28,66 @@ type sipStack struct {
 	serves sync.WaitGroup
 }
 
+// listenAttempts bounds the ports tried when the port is the kernel's
+// choice (listen port 0) and the UDP port it picked is taken for TCP.
+const listenAttempts = 8
+
+// listenPacketFunc opens a UDP socket, as net.ListenConfig.ListenPacket
+// does; tests replace it to force a port collision.
+type listenPacketFunc func(ctx context.Context, network, address string) (net.PacketConn, error)
+
+// listenSIP opens the UDP socket and the TCP listener on one port of host:
+// the Contact and Via name a single port for both (RFC 3261 section 18).
+// With port "0" the kernel picks a free UDP port, which another program may
+// hold for TCP; then both are released and a fresh port is tried, up to
+// listenAttempts times. A configured port that is taken is an error at once.
+func listenSIP(ctx context.Context, host, port string, listenUDP listenPacketFunc) (net.PacketConn, net.Listener, error) {
+	tries := 1
+	if port == "0" {
+		tries = listenAttempts
+	}
+	var lc net.ListenConfig
+	var err error
+	for range tries {
+		if cerr := ctx.Err(); cerr != nil {
+			return nil, nil, cerr
+		}
+		var udpC net.PacketConn
+		udpC, err = listenUDP(ctx, "udp", net.JoinHostPort(host, port))
+		if err != nil {
+			return nil, nil, fmt.Errorf("sip listen udp %s: %w", net.JoinHostPort(host, port), err)
+		}
+		la, ok := udpC.LocalAddr().(*net.UDPAddr)
+		if !ok || (port != "0" && port != strconv.Itoa(la.Port)) {
+			udpC.Close()
+			return nil, nil, fmt.Errorf("sip listen udp %s: bound to %s", net.JoinHostPort(host, port), udpC.LocalAddr())
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(la.Port))
+		var tcpL net.Listener
+		tcpL, err = lc.Listen(ctx, "tcp", addr)
+		if err == nil {
+			return udpC, tcpL, nil
+		}
+		udpC.Close()
+		err = fmt.Errorf("sip listen tcp %s: %w", addr, err)
+	}
+	if tries > 1 {
+		return nil, nil, fmt.Errorf("%w (%d ports tried)", err, tries)
+	}
+	return nil, nil, err
+}
+
 // startStack opens the listeners and serves them until close.
-func startStack(cfg Config, log *slog.Logger, handlers func(*sipgo.Server)) (*sipStack, error) {
+func startStack(ctx context.Context, cfg Config, log *slog.Logger, handlers func(*sipgo.Server), listenUDP listenPacketFunc) (*sipStack, error) {
 	lhost, lport, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("sip listen %s: %w", cfg.Listen, err)
 	}
-	udpC, err := net.ListenPacket("udp", cfg.Listen)
+	udpC, tcpL, err := listenSIP(ctx, lhost, lport, listenUDP)
 	if err != nil {
-		return nil, fmt.Errorf("sip listen udp %s: %w", cfg.Listen, err)
+		return nil, err
 	}
 	port := udpC.LocalAddr().(*net.UDPAddr).Port
-	if lport != "0" && lport != strconv.Itoa(port) {
-		udpC.Close()
-		return nil, fmt.Errorf("sip listen udp %s: got port %d", cfg.Listen, port)
-	}
-	tcpL, err := net.Listen("tcp", net.JoinHostPort(lhost, strconv.Itoa(port)))
-	if err != nil {
-		udpC.Close()
-		return nil, fmt.Errorf("sip listen tcp %s: %w", cfg.Listen, err)
-	}
 	host := cfg.ExternalHost
 	if host == "" {
 		host = lhost
@@ -83,12 +124,15 @@ func startStack(cfg Config, log *slog.Logger, handlers func(*sipgo.Server)) (*si
 	}
 	handlers(s.srv)
 	served := &servedConn{PacketConn: udpC, reading: make(chan struct{})}
+	udpEnded := make(chan error, 1)
 	s.serves.Add(2)
 	go func() {
 		defer s.serves.Done()
-		if err := s.srv.ServeUDP(served); err != nil && !errors.Is(err, net.ErrClosed) {
+		err := s.srv.ServeUDP(served)
+		if err != nil && !errors.Is(err, net.ErrClosed) {
 			log.Debug("sip udp serve ended", "err", err)
 		}
+		udpEnded <- err
 	}()
 	go func() {
 		defer s.serves.Done()
@@ -98,9 +142,21 @@ func startStack(cfg Config, log *slog.Logger, handlers func(*sipgo.Server)) (*si
 	}()
 	// sipgo adds the socket to its connection pool just before its first
 	// read; a request sent earlier would try to bind the port a second
-	// time. Its own ready signal comes before that, so wait for the read.
-	<-served.reading
-	return s, nil
+	// time. Its own ready signal comes before that, so wait for the read,
+	// unless serving ended first or the bridge is stopped meanwhile.
+	select {
+	case <-served.reading:
+		return s, nil
+	case err := <-udpEnded:
+		s.close()
+		if err == nil {
+			err = net.ErrClosed
+		}
+		return nil, fmt.Errorf("sip serve udp %s: ended before its first read: %w", udpC.LocalAddr(), err)
+	case <-ctx.Done():
+		s.close()
+		return nil, ctx.Err()
+	}
 }
 
 // servedConn reports the first read of the SIP UDP socket.

@@ -18,9 +18,27 @@
   let ringingCall = null;  // the call ringing here
   let timerHandle = 0, ring = null, retry = 1000;
 
-  const stateWords = {
-    registered: 'Registered', registering: 'Registering…', retrying: 'Retrying', failed: 'Not registered',
-  };
+  // A call's state as the /phone protocol sends it (PhoneCall.state): the
+  // values of sipbridge.CallState, which a test keeps equal to this set.
+  // The page names a state only through this object.
+  const CallState = Object.freeze({
+    TRYING: 'trying', RINGING: 'ringing', EARLY: 'early', CONNECTED: 'connected', ENDED: 'ended',
+  });
+  // What the call-status line shows when there is no call.
+  const PageState = Object.freeze({ IDLE: 'idle', OFFLINE: 'offline' });
+  // A SIP account's registration (monitor.LinkState in the account status).
+  const LinkState = Object.freeze({
+    REGISTERING: 'registering', REGISTERED: 'registered', RETRYING: 'retrying', FAILED: 'failed',
+  });
+
+  const linkWords = Object.freeze({
+    [LinkState.REGISTERED]: 'Registered', [LinkState.REGISTERING]: 'Registering…',
+    [LinkState.RETRYING]: 'Retrying', [LinkState.FAILED]: 'Not registered',
+  });
+  const callWords = Object.freeze({
+    [CallState.TRYING]: 'Calling', [CallState.RINGING]: 'Ringing', [CallState.EARLY]: 'Ringing',
+    [CallState.CONNECTED]: 'On a call with', [CallState.ENDED]: 'Call ended',
+  });
 
   function showError(msg) {
     const p = document.createElement('p');
@@ -37,7 +55,7 @@
     const li = document.querySelector(`li.account[data-account="${CSS.escape(st.name)}"]`);
     if (!li) return;
     li.dataset.state = st.state;
-    let words = stateWords[st.state] || st.state;
+    let words = linkWords[st.state] || st.state;
     if (st.error) words += ': ' + st.error;
     li.querySelector('.state').textContent = words;
   }
@@ -69,9 +87,8 @@
   function stopTimer() { clearInterval(timerHandle); timerHandle = 0; }
 
   function showCall(c) {
-    const words = { trying: 'Calling', ringing: 'Ringing', early: 'Ringing', connected: 'On a call with', ended: 'Call ended' };
-    if (c.state === 'ended') {
-      setStatus('ended', c.message || 'Call ended');
+    if (c.state === CallState.ENDED) {
+      setStatus(CallState.ENDED, c.message || callWords[CallState.ENDED]);
       stopTimer();
       if (current && current.id === c.id) current = null;
       if (ringingCall && ringingCall.id === c.id) stopRinging();
@@ -81,10 +98,10 @@
       return;
     }
     current = c;
-    setStatus(c.state, `${words[c.state] || c.state} ${who(c)}`);
+    setStatus(c.state, `${callWords[c.state] || c.state} ${who(c)}`);
     el.hangup.disabled = false; el.call.disabled = true;
-    el.mute.disabled = c.state !== 'connected';
-    if (c.state === 'connected' && !timerHandle) startTimer(c.answered);
+    el.mute.disabled = c.state !== CallState.CONNECTED;
+    if (c.state === CallState.CONNECTED && !timerHandle) startTimer(c.answered);
   }
 
   // Ringing: a WebAudio ring (two tones, 1 s on, 2 s off), the panel, and a
@@ -255,7 +272,7 @@
     if (!to) { showError('Enter a number to call.'); return; }
     clearError();
     el.call.disabled = true;
-    setStatus('trying', 'Calling ' + to);
+    setStatus(CallState.TRYING, `${callWords[CallState.TRYING]} ${to}`);
     send({ type: 'dial', account: fromAccount(), to });
   });
   el.hangup.addEventListener('click', () => { if (current) send({ type: 'hangup', call: current.id }); });
@@ -283,9 +300,9 @@
       case 'sdp': onSDP(m.sdp); break;
       case 'incoming': startRinging(m.call); break;
       case 'call':
-        if (ringingCall && ringingCall.id === m.call.id && m.call.state === 'ended') {
+        if (ringingCall && ringingCall.id === m.call.id && m.call.state === CallState.ENDED) {
           stopRinging();
-          setStatus('ended', m.call.message || 'Call ended');
+          setStatus(CallState.ENDED, m.call.message || callWords[CallState.ENDED]);
           loadRecent();
         } else if (!ringingCall || ringingCall.id !== m.call.id) {
           showCall(m.call);
@@ -293,7 +310,7 @@
         break;
       case 'error':
         showError(m.message);
-        if (!current) { el.call.disabled = false; setStatus('idle', 'Ready'); }
+        if (!current) { el.call.disabled = false; setStatus(PageState.IDLE, 'Ready'); }
         break;
     }
   }
@@ -306,8 +323,8 @@
       if (pc) { pc.close(); pc = null; sender = null; }
       stopRinging(); stopTimer();
       current = null;
-      setStatus('offline', 'Disconnected from the server — reconnecting…');
-      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = 'offline'; li.querySelector('.state').textContent = 'Offline'; });
+      setStatus(PageState.OFFLINE, 'Disconnected from the server — reconnecting…');
+      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = 'Offline'; });
       setTimeout(connect, retry);
       retry = Math.min(retry * 2, 30000);
     };
