@@ -44,6 +44,15 @@ type CallEvent struct {
 	Codec *Codec
 	// Reason is set when the call ended.
 	Reason monitor.Reason
+	// Media is set when the call's media state changed; State then
+	// repeats the call's current state. With MediaError, Text says what
+	// was lost in plain words.
+	Media MediaState
+	// Transfer is set when a transfer this side started made progress.
+	Transfer *TransferProgress
+	// DTMF holds digits received from the far end (RFC 4733 events or SIP
+	// INFO), in the order they arrived.
+	DTMF string
 }
 
 // eventBuffer bounds a call's Events channel. A call has only a handful of
