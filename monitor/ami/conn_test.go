@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
 )
@@ -132,7 +133,26 @@ func TestSilentManagerTimesOutAndDropEndsConn(t *testing.T) {
 	if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ping of a silent manager: %v", err)
 	}
+	// An action in flight when the link drops: its fate is unknown.
+	lost := make(chan error, 1)
+	go func() { lost <- c.Ping(context.Background()) }()
+	wait, waitCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer waitCancel()
+	if err := srv.Wait(wait, func() bool {
+		n := 0
+		for _, a := range srv.Actions() {
+			if a.Get("Action") == "Ping" {
+				n++
+			}
+		}
+		return n == 2
+	}); err != nil {
+		t.Fatal(err)
+	}
 	srv.CloseConns()
+	if err := <-lost; !errors.Is(err, monitor.ErrActionLost) {
+		t.Fatalf("ping in flight as the link dropped: %v, want ErrActionLost", err)
+	}
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
@@ -141,7 +161,7 @@ func TestSilentManagerTimesOutAndDropEndsConn(t *testing.T) {
 	if !errors.Is(c.Err(), ami.ErrClosed) {
 		t.Fatalf("Err = %v", c.Err())
 	}
-	if err := c.Ping(context.Background()); err == nil {
-		t.Fatal("ping on a closed connection succeeded")
+	if err := c.Ping(context.Background()); !errors.Is(err, monitor.ErrNotConnected) {
+		t.Fatalf("ping on a closed connection: %v, want ErrNotConnected", err)
 	}
 }

@@ -157,7 +157,9 @@ func TestSourceReconnectsAfterRouterReboot(t *testing.T) {
 
 	// It comes back on the same port.
 	srv.Restart()
-	r.waitFor(t, "connected again", func() bool { return r.rec.CountStatus(monitor.LinkConnected) == 2 && r.lastState() == monitor.LinkConnected })
+	r.waitFor(t, "connected again", func() bool {
+		return r.rec.CountStatus(monitor.LinkConnected) == 2 && r.lastState() == monitor.LinkConnected
+	})
 	serverSees(t, srv)
 	if n := r.counters.Reconnects.Load(); n < 1 {
 		t.Errorf("reconnects = %d", n)
@@ -168,7 +170,9 @@ func TestSourceReconnectsAfterRouterReboot(t *testing.T) {
 
 	// A reboot that only drops the connection is survived too.
 	srv.CloseConns()
-	r.waitFor(t, "connected a third time", func() bool { return r.rec.CountStatus(monitor.LinkConnected) == 3 && r.lastState() == monitor.LinkConnected })
+	r.waitFor(t, "connected a third time", func() bool {
+		return r.rec.CountStatus(monitor.LinkConnected) == 3 && r.lastState() == monitor.LinkConnected
+	})
 	serverSees(t, srv)
 }
 
@@ -207,7 +211,9 @@ func TestSourceDetectsSilentDeadLink(t *testing.T) {
 	}
 	srv.Stop()
 	srv.Restart()
-	r.waitFor(t, "connected again", func() bool { return r.rec.CountStatus(monitor.LinkConnected) == 2 && r.lastState() == monitor.LinkConnected })
+	r.waitFor(t, "connected again", func() bool {
+		return r.rec.CountStatus(monitor.LinkConnected) == 2 && r.lastState() == monitor.LinkConnected
+	})
 	serverSees(t, srv)
 }
 
