@@ -46,6 +46,7 @@ func (c ListenerConfig) Validate() error {
 type Listener struct {
 	cfg  ListenerConfig
 	opts options
+	raw  []Option
 
 	ready chan struct{}
 	addr  net.Addr
@@ -62,7 +63,7 @@ func NewListener(cfg ListenerConfig, opts ...Option) (*Listener, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
-	return &Listener{cfg: cfg, opts: buildOptions(opts), ready: make(chan struct{})}, nil
+	return &Listener{cfg: cfg, opts: buildOptions(opts), raw: opts, ready: make(chan struct{})}, nil
 }
 
 // Name is the source's name.
@@ -142,7 +143,7 @@ func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 	}
 	ln.Close()
 	wg.Wait()
-	tr.endAll("monitor stopped")
+	tr.endAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: monitor.CauseStopped})
 	status(monitor.LinkStopped, nil)
 	if ctx.Err() != nil {
 		return nil
@@ -164,7 +165,7 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, tr *Tracker) error {
 		default:
 			nc.Close()
 		}
-	})
+	}, l.raw...)
 	if err != nil {
 		return err
 	}

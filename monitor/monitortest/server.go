@@ -29,19 +29,33 @@ type Server struct {
 	wg       sync.WaitGroup
 }
 
-// NewServer starts a server on 127.0.0.1:0 whose connections handle
-// serves, speaking TLS with conf when conf is not nil.
-func NewServer(tb testing.TB, conf *tls.Config, handle func(net.Conn)) *Server {
+// NewServer listens on 127.0.0.1:0, speaking TLS with conf when conf is
+// not nil; Serve starts accepting. It is closed when the test ends.
+func NewServer(tb testing.TB, conf *tls.Config) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, tls: conf, handle: handle, conns: map[net.Conn]struct{}{}, changed: make(chan struct{})}
+	s := &Server{tb: tb, tls: conf, conns: map[net.Conn]struct{}{}, changed: make(chan struct{})}
 	ln, err := s.listen("127.0.0.1:0")
 	if err != nil {
 		tb.Fatalf("monitortest: listen: %v", err)
 	}
 	s.addr = ln.Addr().String()
-	s.serve(ln)
+	s.ln = ln
 	tb.Cleanup(s.Close)
 	return s
+}
+
+// Serve starts accepting connections, each served by handle on a
+// goroutine of its own. It is separate from NewServer so that a
+// protocol's handler may use the Server it is given: the accepting
+// goroutine starts after the caller stored it. Call it once.
+func (s *Server) Serve(handle func(net.Conn)) {
+	s.mu.Lock()
+	s.handle = handle
+	ln := s.ln
+	s.mu.Unlock()
+	if ln != nil {
+		s.serve(ln)
+	}
 }
 
 func (s *Server) listen(addr string) (net.Listener, error) {

@@ -85,7 +85,8 @@ func selfSigned(tb testing.TB) (tls.Certificate, []byte) {
 func start(tb testing.TB, conf *tls.Config, user, secret string) *Server {
 	tb.Helper()
 	s := &Server{Username: user, Secret: secret, conns: map[net.Conn]bool{}, refuse: map[string]string{}}
-	s.Server = monitortest.NewServer(tb, conf, s.serve)
+	s.Server = monitortest.NewServer(tb, conf)
+	s.Serve(s.serve)
 	return s
 }
 

@@ -24,7 +24,9 @@ type Server struct {
 // New starts a server on 127.0.0.1:0 and stops it at the end of the test.
 func New(t testing.TB) *Server {
 	t.Helper()
-	return &Server{monitortest.NewServer(t, nil, drain)}
+	s := &Server{monitortest.NewServer(t, nil)}
+	s.Serve(drain)
+	return s
 }
 
 // drain reads (and discards) what a client sends, so a closed client is
