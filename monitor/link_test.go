@@ -101,8 +101,7 @@ func (c *fakeClock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 type linkRun struct {
 	p       *fakeProto
 	rec     *monitortest.Recorder
-	cancel  context.CancelFunc
-	done    chan error
+	run     *monitortest.Running
 	mu      sync.Mutex
 	backoff []int
 }
@@ -111,7 +110,7 @@ func startLink(t *testing.T, cfg monitor.LinkConfig, wait time.Duration) *linkRu
 	t.Helper()
 	clock := &fakeClock{ns: atomic.Int64{}}
 	clock.advance(time.Hour)
-	r := &linkRun{rec: monitortest.NewRecorder(), done: make(chan error, 1)}
+	r := &linkRun{rec: monitortest.NewRecorder()}
 	r.p = newFakeProto(r.rec, clock)
 	if cfg.Address == "" {
 		cfg.Address = "127.0.0.1"
@@ -126,10 +125,7 @@ func startLink(t *testing.T, cfg monitor.LinkConfig, wait time.Duration) *linkRu
 		r.mu.Unlock()
 		return wait
 	})
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- l.Run(ctx, r.rec, r.p) }()
-	t.Cleanup(func() { cancel(); <-r.done })
+	r.run = monitortest.Start(t, func(ctx context.Context) error { return l.Run(ctx, r.rec, r.p) })
 	return r
 }
 
@@ -157,16 +153,7 @@ func (r *linkRun) connect(t *testing.T, res connectResult) *fakeSession {
 // stop cancels Run and waits for it to return.
 func (r *linkRun) stop(t *testing.T) {
 	t.Helper()
-	r.cancel()
-	select {
-	case err := <-r.done:
-		r.done <- err // for the cleanup
-		if err != nil {
-			t.Errorf("Run returned %v, want nil", err)
-		}
-	case <-time.After(monitortest.WaitTimeout):
-		t.Fatal("Run did not return after cancel")
-	}
+	r.run.Stop(t)
 	if st := r.rec.LastStatus(); st.State != monitor.LinkStopped {
 		t.Errorf("last status %+v, want stopped", st)
 	}

@@ -62,8 +62,8 @@ type Login struct {
 // and the link up. The connection ends when nc fails or Close is called;
 // Done is closed then and Err says why.
 func Handshake(ctx context.Context, nc net.Conn, login Login, onEvent func(Message), opts ...Option) (*Conn, error) {
-	o := buildOptions(opts)
-	c := &Conn{nc: nc, r: NewReader(nc), bad: monitor.NewParseErrorLog(o.counters, o.log),
+	o := monitor.NewSourceOptions(opts...)
+	c := &Conn{nc: nc, r: NewReader(nc), bad: monitor.NewParseErrorLog(o.Counters, o.Log),
 		pending: map[string]*pendingAction{}, done: make(chan struct{})}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetReadDeadline(dl)

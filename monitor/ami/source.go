@@ -103,7 +103,7 @@ type Source struct {
 	cfg    Config
 	secret string
 	opts   []Option
-	o      options
+	o      monitor.SourceOptions
 	link   *monitor.Link
 }
 
@@ -113,27 +113,14 @@ var (
 )
 
 // Option sets a rare knob of a Source or a Conn.
-type Option func(*options)
-
-type options struct {
-	log      *slog.Logger
-	counters *monitor.Counters
-}
+type Option = monitor.SourceOption
 
 // WithLogger sets the logger. Default: slog.Default().
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+func WithLogger(l *slog.Logger) Option { return monitor.WithSourceLogger(l) }
 
 // WithCounters sets where events, parse errors and reconnects are counted.
 // Default: private counters nobody reads.
-func WithCounters(c *monitor.Counters) Option { return func(o *options) { o.counters = c } }
-
-func buildOptions(opts []Option) options {
-	o := options{log: slog.Default(), counters: new(monitor.Counters)}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
+func WithCounters(c *monitor.Counters) Option { return monitor.WithSourceCounters(c) }
 
 // New returns a source for cfg.
 func New(cfg Config, opts ...Option) (*Source, error) {
@@ -145,10 +132,10 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 		return nil, fmt.Errorf("ami %s: secret_file: %w", cfg.Name, err)
 	}
 	cfg = cfg.withDefaults()
-	o := buildOptions(opts)
+	o := monitor.NewSourceOptions(opts...)
 	info := monitor.LinkInfo{Name: cfg.Name, Type: "ami", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
-		monitor.WithLinkLogger(o.log.With("component", "ami", "source", cfg.Name)), monitor.WithLinkCounters(o.counters))
+		monitor.WithLinkLogger(o.Log.With("component", "ami", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
 	if err != nil {
 		return nil, fmt.Errorf("ami %s: %w", cfg.Name, err)
 	}
@@ -167,7 +154,7 @@ func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
 // while disconnected". A link down longer ends them as failed "link
 // lost".
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
-	tr := NewTracker(s.cfg.Name, sink, s.o.counters)
+	tr := NewTracker(s.cfg.Name, sink, s.o.Counters)
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()

@@ -28,28 +28,15 @@ func lastCall(sink *monitortest.Recorder) monitor.Call {
 	return calls[len(calls)-1]
 }
 
-func run(t *testing.T, cfg ami.Config, opts ...ami.Option) (*monitortest.Recorder, context.CancelFunc) {
+func run(t *testing.T, cfg ami.Config, opts ...ami.Option) (*monitortest.Recorder, *ami.Source) {
 	t.Helper()
 	src, err := ami.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sink := monitortest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return sink, cancel
+	monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
+	return sink, src
 }
 
 func TestSourceResyncReconnectAndLoginFailure(t *testing.T) {
@@ -126,10 +113,8 @@ func TestSourceCallControl(t *testing.T) {
 		t.Fatalf("before connecting: %v", err)
 	}
 	sink := monitortest.NewRecorder()
-	ctx, cancel := context.WithCancel(ctx0)
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	defer func() { cancel(); <-done }()
+	monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
+	ctx := ctx0
 	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
 	if acts := sink.LastStatus().Actions; len(acts) != 3 {
 		t.Fatalf("actions = %v", acts)
@@ -257,16 +242,9 @@ func TestSourceRefusedAction(t *testing.T) {
 	srv.SetChannels(ami.M("Channel", "PJSIP/201-00000001", "Uniqueid", "5.1", "Linkedid", "5.1", "CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"))
 	srv.Refuse("Redirect", "Redirect failed, extension not found")
 	srv.Refuse("Hangup", "No such channel")
-	src, err := ami.New(ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sink := monitortest.NewRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	defer func() { cancel(); <-done }()
+	sink, src := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
 	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	ctx := context.Background()
 	tests := []struct {
 		name string
 		do   func() error

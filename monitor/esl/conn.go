@@ -111,8 +111,8 @@ func newConn(nc net.Conn, onEvent func(Event), opts []Option) *Conn {
 	if onEvent == nil {
 		onEvent = func(Event) {}
 	}
-	o := buildOptions(opts)
-	return &Conn{nc: nc, r: NewReader(nc), onEvent: onEvent, bad: monitor.NewParseErrorLog(o.counters, o.log),
+	o := monitor.NewSourceOptions(opts...)
+	return &Conn{nc: nc, r: NewReader(nc), onEvent: onEvent, bad: monitor.NewParseErrorLog(o.Counters, o.Log),
 		replies: make(chan *eslgo.RawResponse, 1), jobs: map[string]chan Event{}, done: make(chan struct{})}
 }
 

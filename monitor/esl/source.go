@@ -141,34 +141,22 @@ var (
 	_ monitor.Controller = (*Source)(nil)
 )
 
-// Option sets a rare knob of a Source or Listener.
-type Option func(*options)
+// Option sets a rare knob of a Source, a Listener or a Conn.
+type Option = monitor.SourceOption
 
-type options struct {
-	log      *slog.Logger
-	counters *monitor.Counters
-}
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return monitor.WithSourceLogger(l) }
 
 // WithCounters sets where events, parse errors and reconnects are counted.
-func WithCounters(c *monitor.Counters) Option { return func(o *options) { o.counters = c } }
-
-func buildOptions(opts []Option) options {
-	o := options{log: slog.Default(), counters: new(monitor.Counters)}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
+// Default: private counters nobody reads.
+func WithCounters(c *monitor.Counters) Option { return monitor.WithSourceCounters(c) }
 
 // New returns an inbound source for cfg.
 func New(cfg Config, opts ...Option) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := buildOptions(opts)
+	o := monitor.NewSourceOptions(opts...)
 	password, err := cfg.password().Read()
 	if err != nil {
 		return nil, fmt.Errorf("esl %s: password_file: %w", cfg.Name, err)
@@ -176,11 +164,11 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 	cfg = cfg.withDefaults()
 	info := monitor.LinkInfo{Name: cfg.Name, Type: "esl", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
-		monitor.WithLinkLogger(o.log.With("component", "esl", "source", cfg.Name)), monitor.WithLinkCounters(o.counters))
+		monitor.WithLinkLogger(o.Log.With("component", "esl", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
 	if err != nil {
 		return nil, fmt.Errorf("esl %s: %w", cfg.Name, err)
 	}
-	s := &Source{cfg: cfg, password: password, log: o.log, counters: o.counters, link: link, newWatchdog: newTimerWatchdog}
+	s := &Source{cfg: cfg, password: password, log: o.Log, counters: o.Counters, link: link, newWatchdog: newTimerWatchdog}
 	if s.password == "" {
 		s.password = DefaultPassword
 		s.log.Warn("esl: no password configured, using FreeSWITCH's default; set password or password_file", "source", cfg.Name)

@@ -37,20 +37,7 @@ func startSource(t *testing.T, srv *esltest.Server, mod func(*Config), prep ...f
 		p(s)
 	}
 	rec := newRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	monitortest.Start(t, func(ctx context.Context) error { return s.Run(ctx, rec) })
 	return s, rec
 }
 

@@ -35,24 +35,17 @@ func testConfig(addr string) Config {
 type running struct {
 	rec      *monitortest.Recorder
 	counters *monitor.Counters
-	cancel   context.CancelFunc
-	done     chan error
+	run      *monitortest.Running
 }
 
 func start(t *testing.T, cfg Config) *running {
 	t.Helper()
-	r := &running{rec: monitortest.NewRecorder(), counters: new(monitor.Counters), done: make(chan error, 1)}
+	r := &running{rec: monitortest.NewRecorder(), counters: new(monitor.Counters)}
 	src, err := New(cfg, WithCounters(r.counters))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	r.cancel = cancel
-	go func() { r.done <- src.Run(ctx, r.rec) }()
-	t.Cleanup(func() {
-		cancel()
-		<-r.done
-	})
+	r.run = monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, r.rec) })
 	return r
 }
 
@@ -238,16 +231,7 @@ func TestSourceStopsOnCancel(t *testing.T) {
 			r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
 			tc.prep(srv)
 			r.waitFor(t, string(tc.want), func() bool { return r.lastState() == tc.want })
-			r.cancel()
-			select {
-			case err := <-r.done:
-				r.done <- err // for the cleanup
-				if err != nil {
-					t.Errorf("Run returned %v, want nil", err)
-				}
-			case <-time.After(5 * time.Second):
-				t.Fatal("Run did not return after cancel")
-			}
+			r.run.Stop(t)
 			if got := r.rec.LinkStates(); got[len(got)-1] != monitor.LinkStopped {
 				t.Errorf("statuses %v, want stopped last", got)
 			}
