@@ -86,6 +86,15 @@ func serverSees(t *testing.T, srv *fritztest.Server) {
 	}
 }
 
+// ringOnce waits for the source to connect and rings call 0 on it.
+func ringOnce(t *testing.T, srv *fritztest.Server, r *running) {
+	t.Helper()
+	r.waitFor(t, "connected", func() bool { return r.lastState() == monitor.LinkConnected })
+	serverSees(t, srv)
+	srv.Send("23.11.26 10:15:03;RING;0;01701234567;1234567;SIP0;")
+	r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
+}
+
 func TestSourceCallFlow(t *testing.T) {
 	t.Parallel()
 	srv := fritztest.New(t)
@@ -130,10 +139,7 @@ func TestSourceReconnectsAfterRouterReboot(t *testing.T) {
 	// The router stays away longer than the grace period: its calls end.
 	cfg.LinkGrace = time.Nanosecond
 	r := start(t, cfg)
-	r.waitFor(t, "connected", func() bool { return r.lastState() == monitor.LinkConnected })
-	serverSees(t, srv)
-	srv.Send("23.11.26 10:15:03;RING;0;01701234567;1234567;SIP0;")
-	r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
+	ringOnce(t, srv, r)
 
 	// The router goes away: the connection closes and new ones are
 	// refused for a while.
@@ -175,10 +181,7 @@ func TestSourceDetectsSilentDeadLink(t *testing.T) {
 	cfg := testConfig(srv.Addr())
 	cfg.LinkGrace = time.Nanosecond
 	r := start(t, cfg)
-	r.waitFor(t, "connected", func() bool { return r.lastState() == monitor.LinkConnected })
-	serverSees(t, srv)
-	srv.Send("23.11.26 10:15:03;RING;0;01701234567;1234567;SIP0;")
-	r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
+	ringOnce(t, srv, r)
 
 	// A quiet but healthy router: health checks pass and the link stays.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -225,10 +228,7 @@ func TestSourceStopsOnCancel(t *testing.T) {
 			cfg := testConfig(srv.Addr())
 			cfg.ReconnectMin, cfg.ReconnectMax = time.Hour, time.Hour
 			r := start(t, cfg)
-			r.waitFor(t, "connected", func() bool { return r.lastState() == monitor.LinkConnected })
-			serverSees(t, srv)
-			srv.Send("23.11.26 10:15:03;RING;0;01701234567;1234567;SIP0;")
-			r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
+			ringOnce(t, srv, r)
 			tc.prep(srv)
 			r.waitFor(t, string(tc.want), func() bool { return r.lastState() == tc.want })
 			r.run.Stop(t)
@@ -353,10 +353,7 @@ func TestSourceSkipsOverlongLines(t *testing.T) {
 	t.Parallel()
 	srv := fritztest.New(t)
 	r := start(t, testConfig(srv.Addr()))
-	r.waitFor(t, "connected", func() bool { return r.lastState() == monitor.LinkConnected })
-	serverSees(t, srv)
-	srv.Send("23.11.26 10:15:03;RING;0;01701234567;1234567;SIP0;")
-	r.waitFor(t, "ringing", func() bool { return r.hasState("0", monitor.Ringing) })
+	ringOnce(t, srv, r)
 
 	long := strings.Repeat("9", 3*MaxLineLength)
 	srv.SendRaw([]byte("23.11.26 10:15:04;RING;1;" + long))
