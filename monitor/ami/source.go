@@ -188,7 +188,7 @@ func (p *protocol) Connect(ctx context.Context) (monitor.Session, error) {
 		nc.Close()
 		return nil, err
 	}
-	return &session{p: p, conn: conn, events: events}, nil
+	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
 }
 
 // EndCalls ends every call and forgets every channel.
@@ -214,14 +214,6 @@ func (ss *session) Resync(ctx context.Context) error {
 // Follow hands events to the tracker and pings a quiet manager.
 func (ss *session) Follow(ctx context.Context) error {
 	s := ss.p.s
-	s.mu.Lock()
-	s.conn = ss.conn
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-	}()
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 	for {
@@ -247,7 +239,25 @@ func (ss *session) Follow(ctx context.Context) error {
 	}
 }
 
-func (ss *session) Close() error { return ss.conn.Close() }
+// Close ends the connection; call control has none until the next.
+func (ss *session) Close() error {
+	s := ss.p.s
+	s.mu.Lock()
+	if s.conn == ss.conn {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+	return ss.conn.Close()
+}
+
+// attach makes ss's connection the one call control uses: from login
+// on, so an action taken as soon as the status says connected finds it.
+func (s *Source) attach(ss *session) *session {
+	s.mu.Lock()
+	s.conn = ss.conn
+	s.mu.Unlock()
+	return ss
+}
 
 // dial opens the TCP or TLS connection to the manager.
 func (s *Source) dial(ctx context.Context) (net.Conn, error) {

@@ -262,7 +262,7 @@ func (p *protocol) connect(ctx context.Context) (*session, error) {
 		conn.Close()
 		return nil, err
 	}
-	return &session{p: p, conn: conn, events: events}, nil
+	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
 }
 
 // EndCalls ends every call and forgets every leg.
@@ -293,14 +293,6 @@ func (ss *session) Resync(ctx context.Context) error {
 // HEARTBEAT, for HeartbeatTimeout is dead.
 func (ss *session) Follow(ctx context.Context) error {
 	s, tr := ss.p.s, ss.p.tr
-	s.mu.Lock()
-	s.conn = ss.conn
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-	}()
 	watchdog := s.newWatchdog(s.cfg.HeartbeatTimeout)
 	defer watchdog.Stop()
 	for {
@@ -325,7 +317,25 @@ func (ss *session) Follow(ctx context.Context) error {
 	}
 }
 
-func (ss *session) Close() error { return ss.conn.Close() }
+// Close ends the connection; call control has none until the next.
+func (ss *session) Close() error {
+	s := ss.p.s
+	s.mu.Lock()
+	if s.conn == ss.conn {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+	return ss.conn.Close()
+}
+
+// attach makes ss's connection the one call control uses: from login
+// on, so an action taken as soon as the status says connected finds it.
+func (s *Source) attach(ss *session) *session {
+	s.mu.Lock()
+	s.conn = ss.conn
+	s.mu.Unlock()
+	return ss
+}
 
 // subscribe asks for the events the tracker needs, then applies the
 // configured filters and nixevents.
