@@ -68,7 +68,13 @@ func Handshake(ctx context.Context, nc net.Conn, login Login, onEvent func(Messa
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetReadDeadline(dl)
 	}
+	// A read blocked on the banner ends when ctx does, not only at its
+	// deadline.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
 	v, err := c.r.ReadBanner()
+	if !stop() {
+		return nil, fmt.Errorf("ami banner: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, err
 	}

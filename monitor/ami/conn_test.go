@@ -3,6 +3,7 @@ package ami_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 func dial(t *testing.T, srv *amitest.Server, login ami.Login, onEvent func(ami.Message)) (*ami.Conn, error) {
@@ -163,5 +165,32 @@ func TestSilentManagerTimesOutAndDropEndsConn(t *testing.T) {
 	}
 	if err := c.Ping(context.Background()); !errors.Is(err, monitor.ErrNotConnected) {
 		t.Fatalf("ping on a closed connection: %v, want ErrNotConnected", err)
+	}
+}
+
+// TestHandshakeEndsWithItsContext: a peer that takes the connection and
+// never greets does not hold up a caller whose ctx has ended.
+func TestHandshakeEndsWithItsContext(t *testing.T) {
+	mute := monitortest.NewServer(t, nil)
+	mute.Serve(func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	nc, err := net.Dial("tcp", mute.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ami.Handshake(ctx, nc, ami.Login{Username: "admin", Secret: "pw"}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Handshake = %v, want context.Canceled", err)
+		}
+	case <-time.After(monitortest.WaitTimeout):
+		t.Fatal("Handshake waits for a banner after its ctx ended")
 	}
 }
