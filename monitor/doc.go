@@ -5,7 +5,9 @@
 // Start with [Call] (what a call is), then [Tracker] (how a source turns its
 // protocol's events into calls) and [Hub] (how changes reach wallboards,
 // history and webhooks). Sources live in sub-packages (monitor/fritz,
-// monitor/ami, monitor/esl) and implement [Source].
+// monitor/ami, monitor/esl) and implement [Source]; the networked ones run
+// on [Link], the one connection loop (reconnect, status, the calls of a
+// lost link), and give it only their [Protocol] and [Session].
 //
 // The package knows nothing of HTTP, SIP or WebRTC.
 package monitor

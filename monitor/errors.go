@@ -6,10 +6,22 @@ var (
 	// ErrUnsupported is returned by a Controller for an action its source
 	// cannot perform.
 	ErrUnsupported = errors.New("action not supported by this source")
-	// ErrNoSuchCall is returned for an action on a call that is not active.
+	// ErrNoSuchCall is returned for an action on a call that is not active,
+	// also when the PBX itself says it has no such call or channel.
 	ErrNoSuchCall = errors.New("no such active call")
 	// ErrNotConnected is returned when a source's link is down.
 	ErrNotConnected = errors.New("source not connected")
+	// ErrRefused is returned, wrapped with the PBX's own words, when the
+	// PBX answered a call-control action with an error (AMI "Response:
+	// Error", ESL "-ERR …"): the request reached it and it said no.
+	ErrRefused = errors.New("refused by the PBX")
+	// ErrActionLost is returned when the link to the PBX broke while an
+	// action was waiting for its answer: whether the PBX carried it out
+	// is unknown.
+	ErrActionLost = errors.New("link to the PBX lost before it answered")
+	// ErrInvalidConfig is wrapped by LinkConfig.Validate and by the
+	// sources' Validate for a configuration that cannot work.
+	ErrInvalidConfig = errors.New("invalid source configuration")
 	// ErrHubClosed is returned by Subscribe after the hub was closed.
 	ErrHubClosed = errors.New("hub closed")
 )

@@ -36,6 +36,9 @@ func TestCallControl(t *testing.T) {
 		{"empty number", "/api/originate", `{"source":"pbx","from":"","to":"2"}`, nil, 400, ""},
 		{"unknown field", "/api/originate", `{"source":"pbx","from":"1","to":"2","x":1}`, nil, 400, ""},
 		{"source error", "/api/calls/pbx:1/hangup", "", errors.New("boom"), 500, "hangup pbx:1"},
+		{"refused by the PBX", "/api/calls/pbx:1/transfer", `{"to":"299"}`, fmt.Errorf("ami redirect: %w: Redirect failed, extension not found", monitor.ErrRefused), 409, "transfer pbx:1 299"},
+		{"PBX says the channel is gone", "/api/calls/pbx:1/hangup", "", fmt.Errorf("%w: esl uuid_kill: %w: No such channel", monitor.ErrNoSuchCall, monitor.ErrRefused), 404, "hangup pbx:1"},
+		{"link lost mid-action", "/api/originate", `{"source":"pbx","from":"1001","to":"2"}`, fmt.Errorf("esl bgapi originate: %w: closed", monitor.ErrActionLost), 502, "originate 1001 2"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,6 +59,9 @@ func TestCallControl(t *testing.T) {
 			}
 			if tt.status != 200 && out["error"] == "" {
 				t.Errorf("error body %q has no error", body)
+			}
+			if tt.status == http.StatusConflict && !strings.Contains(out["error"], "extension not found") {
+				t.Errorf("error body %q lacks the PBX's words", body)
 			}
 			did := e.ctl.actions()
 			if tt.wantDid == "" && len(did) > 0 || tt.wantDid != "" && !slices.Equal(did, []string{tt.wantDid}) {

@@ -40,6 +40,15 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, monitor.ErrUnsupported):
 		return http.StatusNotImplemented
+	case errors.Is(err, monitor.ErrRefused):
+		// The PBX heard the action and said no (AMI "Response: Error",
+		// ESL -ERR): the request conflicts with the call's state there.
+		// The body carries the PBX's own words.
+		return http.StatusConflict
+	case errors.Is(err, monitor.ErrActionLost):
+		// The link to the PBX broke before it answered: the upstream
+		// failed, and whether the action happened is unknown.
+		return http.StatusBadGateway
 	case errors.Is(err, monitor.ErrNotConnected), errors.Is(err, ErrNoHistory), errors.Is(err, monitor.ErrHubClosed):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):

@@ -105,12 +105,13 @@ func TestHashPassword(t *testing.T) {
 // user would write it.
 func TestBuildEverySourceType(t *testing.T) {
 	text := `sources:
-  - {name: box, type: fritz, address: 127.0.0.1}
-  - {name: pbx, type: ami, address: 127.0.0.1, username: admin, secret: pw}
+  - {name: box, type: fritz, address: 127.0.0.1, link_grace: 2m}
+  - {name: pbx, type: ami, address: 127.0.0.1, username: admin, secret: pw, reconnect_min: 2s, reconnect_max: 30s, dial_timeout: 5s, link_grace: 30s}
   - name: fs
     type: esl
     address: 127.0.0.1
     password: pw
+    link_grace: 90s
     filters: ["Caller-Context default"]
     nixevents: [CHANNEL_CALLSTATE]
     heartbeat_timeout: 45s
@@ -128,5 +129,32 @@ func TestBuildEverySourceType(t *testing.T) {
 		if src.Name() == "" {
 			t.Errorf("source %d has no name", i)
 		}
+	}
+}
+
+// TestSharedSourceKeys: the keys every source shares are checked the
+// same way for each type, and unknown keys beside them still fail.
+func TestSharedSourceKeys(t *testing.T) {
+	tests := []struct {
+		name, entry, want string
+	}{
+		{"fritz max below min", "{name: x, type: fritz, address: 127.0.0.1, reconnect_min: 1m, reconnect_max: 1s}", "reconnect_max"},
+		{"ami negative grace", "{name: x, type: ami, address: 127.0.0.1, username: u, secret: s, link_grace: -1s}", "link_grace"},
+		{"ami secret both ways", "{name: x, type: ami, address: 127.0.0.1, username: u, secret: s, secret_file: /f}", "secret_file"},
+		{"esl password both ways", "{name: x, type: esl, address: 127.0.0.1, password: p, password_file: /f}", "password_file"},
+		{"esl bad port", "{name: x, type: esl, address: '127.0.0.1:99999'}", "address"},
+		{"ami typo", "{name: x, type: ami, address: 127.0.0.1, username: u, secret: s, link_grase: 1s}", "link_grase"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseConfig([]byte("sources:\n  - "+tt.entry+"\n"), "t.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
+			}
+		})
 	}
 }

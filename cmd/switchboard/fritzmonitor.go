@@ -47,7 +47,7 @@ func fritzmonitor(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	cfg := fritz.Config{
 		Name:           "fritzmonitor",
-		Address:        net.JoinHostPort(*host, strconv.Itoa(*port)),
+		LinkConfig:     monitor.LinkConfig{Address: net.JoinHostPort(*host, strconv.Itoa(*port))},
 		HealthInterval: *sockTimeout,
 		HealthTimeout:  *healthTimeout,
 	}

@@ -37,6 +37,7 @@ sources:
     location: UTC
     reconnect_min: 20ms
     reconnect_max: 200ms
+    link_grace: 100ms
     health_interval: 2s
 tokens:
   - name: test
@@ -170,16 +171,18 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Fatalf("resume started with %+v, want the missed end (seq %d)", first, end.Seq)
 	}
 
-	// The router reboots: the link goes down, a ringing call ends as
-	// failed instead of ringing forever, and the source comes back.
+	// The router reboots: the link stays down longer than link_grace, a
+	// ringing call ends as failed instead of ringing forever, and the
+	// source comes back.
 	router.Send(stamp(70*time.Second) + ";RING;1;030999;5551234;SIP0;")
 	ev.until(ctx, "second call ringing", callIs("030999", monitor.Ringing))
-	router.CloseConns()
-	failed := ev.until(ctx, "second call ended", callIs("030999", monitor.Ended))
-	if failed.Call.Reason != monitor.ReasonFailed {
-		t.Fatalf("call at link loss ended %s, want failed", failed.Call.Reason)
-	}
+	router.Stop()
 	ev.until(ctx, "source down", sourceIs(monitor.LinkDown))
+	failed := ev.until(ctx, "second call ended", callIs("030999", monitor.Ended))
+	if failed.Call.Reason != monitor.ReasonFailed || failed.Call.Cause != monitor.CauseLinkLost {
+		t.Fatalf("call at link loss ended %s %q, want failed, link lost", failed.Call.Reason, failed.Call.Cause)
+	}
+	router.Restart()
 	ev.until(ctx, "source connected again", sourceIs(monitor.LinkConnected))
 
 	// The answered call is in the history.

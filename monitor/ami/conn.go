@@ -13,13 +13,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard/switchboard/monitor"
 )
-
-// ErrAuth is returned when the manager refuses the credentials.
-var ErrAuth = errors.New("ami: authentication failed")
-
-// ErrClosed is returned by actions on a closed connection.
-var ErrClosed = errors.New("ami: connection closed")
 
 // Conn is one logged-in manager connection: it sends actions, matches
 // their responses by ActionID and hands every event to a callback. It
@@ -28,6 +24,7 @@ type Conn struct {
 	nc      net.Conn
 	r       *Reader
 	version string
+	bad     *monitor.ParseErrorLog
 
 	wmu sync.Mutex // serialises writes
 	seq atomic.Uint64
@@ -60,14 +57,24 @@ type Login struct {
 
 // Handshake reads the banner of nc, logs in and starts reading. Every
 // event is passed to onEvent from the read goroutine, in order; onEvent
-// must not block for long. The connection ends when nc fails or Close is
-// called; Done is closed then and Err says why.
-func Handshake(ctx context.Context, nc net.Conn, login Login, onEvent func(Message)) (*Conn, error) {
-	c := &Conn{nc: nc, r: NewReader(nc), pending: map[string]*pendingAction{}, done: make(chan struct{})}
+// must not block for long. A malformed or over-large message is skipped,
+// counted and logged (WithCounters, WithLogger): the reader stays in step
+// and the link up. The connection ends when nc fails or Close is called;
+// Done is closed then and Err says why.
+func Handshake(ctx context.Context, nc net.Conn, login Login, onEvent func(Message), opts ...Option) (*Conn, error) {
+	o := monitor.NewSourceOptions(opts...)
+	c := &Conn{nc: nc, r: NewReader(nc), bad: monitor.NewParseErrorLog(o.Counters, o.Log),
+		pending: map[string]*pendingAction{}, done: make(chan struct{})}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = nc.SetReadDeadline(dl)
 	}
+	// A read blocked on the banner ends when ctx does, not only at its
+	// deadline.
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Unix(1, 0)) })
 	v, err := c.r.ReadBanner()
+	if !stop() {
+		return nil, fmt.Errorf("ami banner: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -110,12 +117,11 @@ func (c *Conn) login(ctx context.Context, l Login) error {
 	return nil
 }
 
-// ErrActionFailed is returned for a "Response: Error".
-var ErrActionFailed = errors.New("ami: action failed")
-
 // Action sends act (without ActionID; one is added) and waits for its
-// response. An "Error" response is returned as ErrActionFailed carrying
-// the manager's message.
+// response. An "Error" response is returned as ErrActionFailed and
+// monitor.ErrRefused carrying the manager's message; a connection that
+// ends before the response came gives monitor.ErrActionLost, one closed
+// before the action was sent monitor.ErrNotConnected.
 func (c *Conn) Action(ctx context.Context, act Message) (Message, error) {
 	p, err := c.send(act, false)
 	if err != nil {
@@ -144,7 +150,7 @@ func (c *Conn) send(act Message, list bool) (*pendingAction, error) {
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
-		return nil, c.err
+		return nil, fmt.Errorf("ami %s: %w: %w", act.Get("Action"), monitor.ErrNotConnected, c.err)
 	}
 	c.pending[id] = p
 	c.mu.Unlock()
@@ -181,11 +187,11 @@ func (c *Conn) await(ctx context.Context, act Message, p *pendingAction) (Messag
 		select {
 		case <-p.ch:
 		default:
-			return nil, fmt.Errorf("ami %s: %w", act.Get("Action"), c.Err())
+			return nil, fmt.Errorf("ami %s: %w: %w", act.Get("Action"), monitor.ErrActionLost, c.Err())
 		}
 	}
 	if strings.EqualFold(p.resp.Get("Response"), "Error") {
-		return p.resp, fmt.Errorf("%w: %s: %s", ErrActionFailed, act.Get("Action"), p.resp.Get("Message"))
+		return p.resp, fmt.Errorf("%w: %s: %w: %s", ErrActionFailed, act.Get("Action"), monitor.ErrRefused, p.resp.Get("Message"))
 	}
 	return p.resp, nil
 }
@@ -196,10 +202,12 @@ func (c *Conn) readLoop(onEvent func(Message)) {
 		var m Message
 		m, err = c.r.ReadMessage()
 		if errors.Is(err, ErrMalformed) || errors.Is(err, ErrTooLarge) {
-			// The reader stays in step; one bad message is not a dead link.
-			if onEvent != nil {
-				onEvent(Message{{"Event", "SwitchboardParseError"}, {"Error", err.Error()}})
-			}
+			// The reader has consumed the message up to its empty line and
+			// stays in step: one bad message is not a dead link. Were it
+			// the response to an action, its ActionID is lost with it and
+			// that action times out; every other pairing holds, since
+			// responses are matched by ActionID, not by order.
+			c.bad.Note(err)
 			continue
 		}
 		if err != nil {

@@ -3,13 +3,16 @@ package ami_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 func dial(t *testing.T, srv *amitest.Server, login ami.Login, onEvent func(ami.Message)) (*ami.Conn, error) {
@@ -132,7 +135,26 @@ func TestSilentManagerTimesOutAndDropEndsConn(t *testing.T) {
 	if err := c.Ping(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("ping of a silent manager: %v", err)
 	}
+	// An action in flight when the link drops: its fate is unknown.
+	lost := make(chan error, 1)
+	go func() { lost <- c.Ping(context.Background()) }()
+	wait, waitCancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer waitCancel()
+	if err := srv.Wait(wait, func() bool {
+		n := 0
+		for _, a := range srv.Actions() {
+			if a.Get("Action") == "Ping" {
+				n++
+			}
+		}
+		return n == 2
+	}); err != nil {
+		t.Fatal(err)
+	}
 	srv.CloseConns()
+	if err := <-lost; !errors.Is(err, monitor.ErrActionLost) {
+		t.Fatalf("ping in flight as the link dropped: %v, want ErrActionLost", err)
+	}
 	select {
 	case <-c.Done():
 	case <-time.After(5 * time.Second):
@@ -141,7 +163,34 @@ func TestSilentManagerTimesOutAndDropEndsConn(t *testing.T) {
 	if !errors.Is(c.Err(), ami.ErrClosed) {
 		t.Fatalf("Err = %v", c.Err())
 	}
-	if err := c.Ping(context.Background()); err == nil {
-		t.Fatal("ping on a closed connection succeeded")
+	if err := c.Ping(context.Background()); !errors.Is(err, monitor.ErrNotConnected) {
+		t.Fatalf("ping on a closed connection: %v, want ErrNotConnected", err)
+	}
+}
+
+// TestHandshakeEndsWithItsContext: a peer that takes the connection and
+// never greets does not hold up a caller whose ctx has ended.
+func TestHandshakeEndsWithItsContext(t *testing.T) {
+	mute := monitortest.NewServer(t, nil)
+	mute.Serve(func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	nc, err := net.Dial("tcp", mute.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := ami.Handshake(ctx, nc, ami.Login{Username: "admin", Secret: "pw"}, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Handshake = %v, want context.Canceled", err)
+		}
+	case <-time.After(monitortest.WaitTimeout):
+		t.Fatal("Handshake waits for a banner after its ctx ended")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 func TestReplayReadsArraysAndLines(t *testing.T) {
@@ -29,23 +30,23 @@ func TestReplayReadsArraysAndLines(t *testing.T) {
 	}
 	for name, in := range map[string]string{"array": string(raw), "lines": lines.String()} {
 		t.Run(name, func(t *testing.T) {
-			sink := &calls{}
+			sink := monitortest.NewRecorder()
 			if err := Replay(context.Background(), "pbx", strings.NewReader(in), sink); err != nil {
 				t.Fatal(err)
 			}
-			if len(sink.ended) != 1 || sink.ended[0].Reason != monitor.ReasonBusy {
-				t.Fatalf("ended = %+v", sink.ended)
+			if len(sink.Ended()) != 1 || sink.Ended()[0].Reason != monitor.ReasonBusy {
+				t.Fatalf("ended = %+v", sink.Ended())
 			}
 		})
 	}
 }
 
 func TestReplayReportsBrokenInput(t *testing.T) {
-	err := Replay(context.Background(), "pbx", strings.NewReader(`{"Event":"Newchannel"}`+"\n{broken"), &calls{})
+	err := Replay(context.Background(), "pbx", strings.NewReader(`{"Event":"Newchannel"}`+"\n{broken"), monitortest.NewRecorder())
 	if err == nil || !strings.Contains(err.Error(), "event 2") {
 		t.Fatalf("err = %v", err)
 	}
-	if err := Replay(context.Background(), "pbx", strings.NewReader("  \n"), &calls{}); err != nil {
+	if err := Replay(context.Background(), "pbx", strings.NewReader("  \n"), monitortest.NewRecorder()); err != nil {
 		t.Fatalf("empty input: %v", err)
 	}
 }
@@ -60,7 +61,7 @@ func BenchmarkReplay(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(raw)))
 	for i := 0; i < b.N; i++ {
-		if err := Replay(context.Background(), "pbx", strings.NewReader(string(raw)), &calls{}); err != nil {
+		if err := Replay(context.Background(), "pbx", strings.NewReader(string(raw)), monitortest.NewRecorder()); err != nil {
 			b.Fatal(err)
 		}
 	}

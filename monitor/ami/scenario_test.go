@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 // Scenarios the recorded logs do not show, written from the Asterisk 13+
@@ -31,12 +32,12 @@ func TestQueueScenarios(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			sink := &everything{}
+			sink := monitortest.NewRecorder()
 			tr := NewTracker("pbx", sink, nil)
 			for _, m := range tc.events {
 				tr.Handle(m)
 			}
-			last := sink.calls[len(sink.calls)-1]
+			last := sink.Calls()[len(sink.Calls())-1]
 			if last.State != monitor.Ended || last.Reason != tc.reason || last.Queue != "support" || last.Direction != monitor.Inbound {
 				t.Fatalf("call = %+v", last)
 			}
@@ -48,7 +49,7 @@ func TestQueueScenarios(t *testing.T) {
 }
 
 func TestBlondeTransfer(t *testing.T) {
-	sink := &everything{}
+	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
 	for _, m := range []Message{
 		// 201 talks to 202.
@@ -75,7 +76,7 @@ func TestBlondeTransfer(t *testing.T) {
 		tr.Handle(m)
 	}
 	var first monitor.Call
-	for _, c := range sink.calls {
+	for _, c := range sink.Calls() {
 		if c.ID == "pbx:1.1" && c.State == monitor.Ended {
 			first = c
 		}
@@ -93,7 +94,7 @@ func TestBlondeTransfer(t *testing.T) {
 }
 
 func TestPickup(t *testing.T) {
-	sink := &everything{}
+	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
 	for _, m := range []Message{
 		M("Event", "Newchannel", "Channel", "PJSIP/201-1", "Uniqueid", "3.1", "Linkedid", "3.1", "CallerIDNum", "201", "Exten", "202"),
@@ -107,7 +108,7 @@ func TestPickup(t *testing.T) {
 	} {
 		tr.Handle(m)
 	}
-	last := sink.calls[len(sink.calls)-1]
+	last := sink.Calls()[len(sink.Calls())-1]
 	if last.Reason != monitor.ReasonCompleted || last.AnsweredBy == nil || last.AnsweredBy.Number != "203" || len(last.Ringing) != 0 {
 		t.Fatalf("call = %+v", last)
 	}
@@ -118,11 +119,12 @@ func TestReplaySourceLoops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := &endedSink{ended: make(chan monitor.Call, 16)}
+	sink := monitortest.NewRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, sink) }()
-	first, second := <-sink.ended, <-sink.ended
+	sink.WaitFor(t, "two loops", func() bool { return len(sink.Ended()) >= 2 })
+	first, second := sink.Ended()[0], sink.Ended()[1]
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -132,23 +134,10 @@ func TestReplaySourceLoops(t *testing.T) {
 	}
 }
 
-type endedSink struct{ ended chan monitor.Call }
-
-func (e *endedSink) Call(c monitor.Call) {
-	if c.State == monitor.Ended {
-		select {
-		case e.ended <- c:
-		default:
-		}
-	}
-}
-func (e *endedSink) SourceStatus(monitor.SourceStatus) {}
-func (e *endedSink) UserEvent(monitor.UserEvent)       {}
-
 // TestOriginatedCall: click-to-dial (Originate) first rings the agent's
 // phone, then dials the customer from the dialplan.
 func TestOriginatedCall(t *testing.T) {
-	sink := &everything{}
+	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
 	for _, m := range []Message{
 		M("Event", "Newchannel", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "", "Exten", "", "Context", "from-internal"),
@@ -164,7 +153,7 @@ func TestOriginatedCall(t *testing.T) {
 	} {
 		tr.Handle(m)
 	}
-	last := sink.calls[len(sink.calls)-1]
+	last := sink.Calls()[len(sink.Calls())-1]
 	if last.State != monitor.Ended || last.Reason != monitor.ReasonCompleted || last.From.Number != "201" ||
 		last.AnsweredBy == nil || last.AnsweredBy.Number != "0301234567" || last.To.Number != "0301234567" || last.Direction != monitor.Outbound {
 		t.Fatalf("originated call = %+v", last)

@@ -16,16 +16,21 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
+// DefaultPort is the manager interface's TCP port.
+const DefaultPort = "5038"
+
 // Config is one Asterisk manager interface in the `sources:` list.
 type Config struct {
 	Name monitor.SourceName `yaml:"name"`
 	// Type is "ami".
 	Type string `yaml:"type"`
-	// Address is host or host:port; the port defaults to 5038.
-	Address  string `yaml:"address"`
-	Username string `yaml:"username"`
+	// LinkConfig holds the keys every source shares: address (host or
+	// host:port, the port defaulting to 5038), reconnect_min,
+	// reconnect_max, dial_timeout and link_grace.
+	monitor.LinkConfig `yaml:",inline"`
+	Username           string `yaml:"username"`
 	// Secret is the manager secret; SecretFile reads it from a file
-	// instead. Neither is ever logged.
+	// instead (one of the two). Neither is ever logged.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
 	// TLS connects over TLS (Asterisk's tlsbindport, usually 5039),
@@ -48,16 +53,10 @@ type Config struct {
 	// OriginateChannel is the dial string of the phone that click-to-dial
 	// rings first, %s being the "from" number. Default "PJSIP/%s".
 	OriginateChannel string `yaml:"originate_channel"`
-	// ReconnectMin and ReconnectMax bound the wait between attempts,
-	// doubling with jitter. Defaults 1s and 1m.
-	ReconnectMin time.Duration `yaml:"reconnect_min"`
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 func (c Config) withDefaults() Config {
-	if _, _, err := net.SplitHostPort(c.Address); err != nil && c.Address != "" {
-		c.Address = net.JoinHostPort(c.Address, "5038")
-	}
+	c.LinkConfig = c.LinkConfig.WithDefaults(DefaultPort)
 	if c.PingInterval <= 0 {
 		c.PingInterval = 20 * time.Second
 	}
@@ -70,40 +69,42 @@ func (c Config) withDefaults() Config {
 	if c.OriginateChannel == "" {
 		c.OriginateChannel = "PJSIP/%s"
 	}
-	if c.ReconnectMin <= 0 {
-		c.ReconnectMin = time.Second
-	}
-	if c.ReconnectMax < c.ReconnectMin {
-		c.ReconnectMax = max(time.Minute, c.ReconnectMin)
-	}
 	return c
 }
+
+func (c Config) secret() monitor.Secret { return monitor.Secret{Value: c.Secret, File: c.SecretFile} }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
 	switch {
 	case c.Name == "":
-		return errors.New("ami: name is required")
-	case c.Address == "":
-		return fmt.Errorf("ami %s: address is required", c.Name)
+		return fmt.Errorf("ami: %w: name is required", monitor.ErrInvalidConfig)
 	case c.Username == "":
-		return fmt.Errorf("ami %s: username is required", c.Name)
-	case c.Secret == "" && c.SecretFile == "":
-		return fmt.Errorf("ami %s: secret or secret_file is required", c.Name)
+		return fmt.Errorf("ami %s: %w: username is required", c.Name, monitor.ErrInvalidConfig)
+	case c.secret().IsZero():
+		return fmt.Errorf("ami %s: %w: secret or secret_file is required", c.Name, monitor.ErrInvalidConfig)
+	}
+	if err := c.secret().Validate("secret"); err != nil {
+		return fmt.Errorf("ami %s: %w", c.Name, err)
+	}
+	if err := c.LinkConfig.Validate(DefaultPort); err != nil {
+		return fmt.Errorf("ami %s: %w", c.Name, err)
 	}
 	return nil
 }
 
-// Source follows one Asterisk over AMI. It implements monitor.Source.
+// Source follows one Asterisk over AMI. It implements monitor.Source and
+// monitor.Controller.
 type Source struct {
 	mu   sync.Mutex // guards conn and tr
 	conn *Conn
 	tr   *Tracker
 
-	cfg      Config
-	secret   string
-	log      *slog.Logger
-	counters *monitor.Counters
+	cfg    Config
+	secret string
+	opts   []Option
+	o      monitor.SourceOptions
+	link   *monitor.Link
 }
 
 var (
@@ -111,93 +112,70 @@ var (
 	_ monitor.Controller = (*Source)(nil)
 )
 
-// Option sets a rare knob of a Source.
-type Option func(*Source)
+// Option sets a rare knob of a Source or a Conn.
+type Option = monitor.SourceOption
 
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(s *Source) { s.log = l } }
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return monitor.WithSourceLogger(l) }
 
 // WithCounters sets where events, parse errors and reconnects are counted.
-func WithCounters(c *monitor.Counters) Option { return func(s *Source) { s.counters = c } }
+// Default: private counters nobody reads.
+func WithCounters(c *monitor.Counters) Option { return monitor.WithSourceCounters(c) }
 
 // New returns a source for cfg.
 func New(cfg Config, opts ...Option) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	s := &Source{cfg: cfg.withDefaults(), secret: cfg.Secret, log: slog.Default(), counters: new(monitor.Counters)}
-	if cfg.SecretFile != "" {
-		b, err := os.ReadFile(cfg.SecretFile)
-		if err != nil {
-			return nil, fmt.Errorf("ami %s: secret_file: %w", cfg.Name, err)
-		}
-		s.secret = strings.TrimSpace(string(b))
+	secret, err := cfg.secret().Read()
+	if err != nil {
+		return nil, fmt.Errorf("ami %s: secret_file: %w", cfg.Name, err)
 	}
-	for _, o := range opts {
-		o(s)
+	cfg = cfg.withDefaults()
+	o := monitor.NewSourceOptions(opts...)
+	info := monitor.LinkInfo{Name: cfg.Name, Type: "ami", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
+	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
+		monitor.WithLinkLogger(o.Log.With("component", "ami", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
+	if err != nil {
+		return nil, fmt.Errorf("ami %s: %w", cfg.Name, err)
 	}
-	return s, nil
+	return &Source{cfg: cfg, secret: secret, opts: opts, o: o, link: link}, nil
 }
 
 // Name is the source's name.
 func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
 
 // Run connects, logs in, resyncs from CoreShowChannels and follows events
-// until ctx ends; a lost, refused or silent link is retried with capped
-// backoff and jitter. Calls that were active when the link broke are
-// ended as failed: without the link they can no longer be followed.
+// until ctx ends, on the link every source shares (monitor.Link): a lost,
+// refused or silent link (Ping unanswered) is retried with capped backoff
+// and jitter. The calls of a lost link are kept for the grace period;
+// after a reconnect within it the resync settles them: calls still up go
+// on as they were, calls Asterisk no longer lists end as failed "ended
+// while disconnected". A link down longer ends them as failed "link
+// lost".
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
-	tr := NewTracker(s.cfg.Name, sink, s.counters)
+	tr := NewTracker(s.cfg.Name, sink, s.o.Counters)
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()
-	status := func(st monitor.LinkState, err error) {
-		ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "ami", State: st, Address: s.cfg.Address, Since: time.Now(),
-			Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
-		if err != nil {
-			ss.Error = err.Error()
-		}
-		sink.SourceStatus(ss)
-	}
-	status(monitor.LinkConnecting, nil)
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			s.counters.Reconnects.Add(1)
-		}
-		err := s.session(ctx, tr, status)
-		if ctx.Err() != nil {
-			tr.t.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: "monitor stopped"})
-			status(monitor.LinkStopped, nil)
-			return nil
-		}
-		tr.t.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: "link lost"})
-		tr.reset()
-		status(monitor.LinkDown, err)
-		s.log.Info("ami link down", "err", err)
-		wait := monitor.Backoff(s.cfg.ReconnectMin, s.cfg.ReconnectMax, attempt)
-		select {
-		case <-ctx.Done():
-			status(monitor.LinkStopped, nil)
-			return nil
-		case <-time.After(wait):
-		}
-	}
+	return s.link.Run(ctx, sink, &protocol{s: s, tr: tr})
 }
 
-// session is one connection's life; it returns why it ended.
-func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.LinkState, error)) error {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := s.dial(dctx)
+// protocol is AMI as a monitor.Protocol.
+type protocol struct {
+	s  *Source
+	tr *Tracker
+}
+
+// Connect dials the manager and logs in.
+func (p *protocol) Connect(ctx context.Context) (monitor.Session, error) {
+	nc, err := p.s.dial(ctx)
 	if err != nil {
-		return fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("connect: %w", err)
 	}
 	events := make(chan Message, 1024)
-	conn, err := Handshake(dctx, nc, Login{Username: s.cfg.Username, Secret: s.secret, MD5: s.cfg.MD5, Events: s.cfg.Events}, func(m Message) {
-		if m.Event() == "SwitchboardParseError" {
-			s.counters.ParseErrors.Add(1)
-			return
-		}
+	login := Login{Username: p.s.cfg.Username, Secret: p.s.secret, MD5: p.s.cfg.MD5, Events: p.s.cfg.Events}
+	conn, err := Handshake(ctx, nc, login, func(m Message) {
 		select {
 		case events <- m:
 		default:
@@ -205,46 +183,80 @@ func (s *Source) session(ctx context.Context, tr *Tracker, status func(monitor.L
 			// than block the reader.
 			nc.Close()
 		}
-	})
+	}, p.s.opts...)
 	if err != nil {
 		nc.Close()
+		return nil, err
+	}
+	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
+}
+
+// EndCalls ends every call and forgets every channel.
+func (p *protocol) EndCalls(e monitor.Ending) int { return p.tr.endAll(e) }
+
+// session is one logged-in manager connection.
+type session struct {
+	p      *protocol
+	conn   *Conn
+	events chan Message
+}
+
+// Resync lists the channels Asterisk has now (CoreShowChannels).
+func (ss *session) Resync(ctx context.Context) error {
+	list, err := ss.conn.ListAction(ctx, M("Action", "CoreShowChannels"))
+	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	s.mu.Lock()
-	s.conn = conn
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-	}()
-	status(monitor.LinkResyncing, nil)
-	list, err := conn.ListAction(dctx, M("Action", "CoreShowChannels"))
-	if err != nil {
-		return fmt.Errorf("resync: %w", err)
-	}
-	tr.resync(list)
-	status(monitor.LinkConnected, nil)
+	ss.p.tr.resync(list)
+	return nil
+}
+
+// Follow hands events to the tracker and pings a quiet manager.
+func (ss *session) Follow(ctx context.Context) error {
+	s := ss.p.s
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-conn.Done():
-			return conn.Err()
-		case m := <-events:
-			tr.Handle(m)
+		case <-ss.conn.Done():
+			// Apply what arrived before the link broke.
+			for len(ss.events) > 0 {
+				ss.p.tr.Handle(<-ss.events)
+			}
+			return ss.conn.Err()
+		case m := <-ss.events:
+			ss.p.tr.Handle(m)
 		case <-ping.C:
 			pctx, pcancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
-			err := conn.Ping(pctx)
+			err := ss.conn.Ping(pctx)
 			pcancel()
 			if err != nil {
 				return fmt.Errorf("health check: %w", err)
 			}
 		}
 	}
+}
+
+// Close ends the connection; call control has none until the next.
+func (ss *session) Close() error {
+	s := ss.p.s
+	s.mu.Lock()
+	if s.conn == ss.conn {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+	return ss.conn.Close()
+}
+
+// attach makes ss's connection the one call control uses: from login
+// on, so an action taken as soon as the status says connected finds it.
+func (s *Source) attach(ss *session) *session {
+	s.mu.Lock()
+	s.conn = ss.conn
+	s.mu.Unlock()
+	return ss
 }
 
 // dial opens the TCP or TLS connection to the manager.
@@ -268,36 +280,6 @@ func (s *Source) dial(ctx context.Context) (net.Conn, error) {
 	}
 	d := tls.Dialer{Config: conf}
 	return d.DialContext(ctx, "tcp", s.cfg.Address)
-}
-
-// reset forgets channel state after a lost link.
-func (tr *Tracker) reset() {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.chans = map[string]*channel{}
-	tr.calls = map[string]*callInfo{}
-}
-
-// resync rebuilds the picture from CoreShowChannel events: calls that
-// ended while the link was down are ended, calls that started are begun.
-func (tr *Tracker) resync(list []Message) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	live := map[string]bool{}
-	for _, m := range list {
-		live[m.Get("Linkedid")] = true
-	}
-	tr.t.Retain(func(k string) bool { return live[k] }, monitor.Ending{Cause: "ended while disconnected"})
-	for _, m := range list {
-		uid := m.Get("Uniqueid")
-		if _, known := tr.chans[uid]; known {
-			continue
-		}
-		tr.newChannel(m)
-		if m.Get("ChannelStateDesc") == "Up" && uid == m.Get("Linkedid") {
-			tr.t.Answer(uid, nil, time.Time{})
-		}
-	}
 }
 
 // live returns the connection and tracker, or ErrNotConnected.
@@ -331,7 +313,7 @@ func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
 	}
 	for _, ch := range chans {
 		if _, err := conn.Action(ctx, M("Action", "Hangup", "Channel", ch, "Cause", "16")); err != nil {
-			return fmt.Errorf("ami hangup %s: %w", ch, err)
+			return fmt.Errorf("ami hangup %s: %w", ch, noSuchChannel(err))
 		}
 	}
 	return nil
@@ -346,9 +328,19 @@ func (s *Source) Transfer(ctx context.Context, id monitor.CallID, number string)
 	}
 	_, err = conn.Action(ctx, M("Action", "Redirect", "Channel", chans[0], "Exten", number, "Context", s.cfg.Context, "Priority", "1"))
 	if err != nil {
-		return fmt.Errorf("ami redirect: %w", err)
+		return fmt.Errorf("ami redirect: %w", noSuchChannel(err))
 	}
 	return nil
+}
+
+// noSuchChannel turns Asterisk's refusal of an action on a channel that
+// is gone (manager.c answers "No such channel") into monitor.ErrNoSuchCall:
+// the call ended meanwhile, which is no refusal.
+func noSuchChannel(err error) error {
+	if errors.Is(err, monitor.ErrRefused) && strings.Contains(err.Error(), "No such channel") {
+		return fmt.Errorf("%w: %w", monitor.ErrNoSuchCall, err)
+	}
+	return err
 }
 
 // Originate rings from and connects it to to (AMI Originate, asynchronous:

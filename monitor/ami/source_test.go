@@ -5,92 +5,38 @@ import (
 	"errors"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
-// statusSink records everything and signals each change.
-type statusSink struct {
-	mu      sync.Mutex
-	changed chan struct{}
-	states  []monitor.SourceStatus
-	calls   []monitor.Call
+// testLink has intervals short enough for tests; calls outlive a lost
+// link for an hour.
+func testLink(addr string) monitor.LinkConfig {
+	return monitor.LinkConfig{Address: addr, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond, LinkGrace: time.Hour}
 }
 
-func newStatusSink() *statusSink { return &statusSink{changed: make(chan struct{}, 1)} }
-
-func (s *statusSink) note() {
-	select {
-	case s.changed <- struct{}{}:
-	default:
+func lastCall(sink *monitortest.Recorder) monitor.Call {
+	calls := sink.Calls()
+	if len(calls) == 0 {
+		return monitor.Call{}
 	}
+	return calls[len(calls)-1]
 }
-func (s *statusSink) Call(c monitor.Call) {
-	s.mu.Lock()
-	s.calls = append(s.calls, c)
-	s.mu.Unlock()
-	s.note()
-}
-func (s *statusSink) SourceStatus(st monitor.SourceStatus) {
-	s.mu.Lock()
-	s.states = append(s.states, st)
-	s.mu.Unlock()
-	s.note()
-}
-func (s *statusSink) UserEvent(monitor.UserEvent) {}
 
-func (s *statusSink) waitFor(t *testing.T, what string, cond func() bool) {
+func run(t *testing.T, cfg ami.Config, opts ...ami.Option) (*monitortest.Recorder, *ami.Source) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		s.mu.Lock()
-		ok := cond()
-		s.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-s.changed:
-		case <-deadline:
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-func (s *statusSink) lastState() monitor.SourceStatus {
-	if len(s.states) == 0 {
-		return monitor.SourceStatus{}
-	}
-	return s.states[len(s.states)-1]
-}
-
-func run(t *testing.T, cfg ami.Config) (*statusSink, context.CancelFunc) {
-	t.Helper()
-	src, err := ami.New(cfg)
+	src, err := ami.New(cfg, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink := newStatusSink()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return sink, cancel
+	sink := monitortest.NewRecorder()
+	monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
+	return sink, src
 }
 
 func TestSourceResyncReconnectAndLoginFailure(t *testing.T) {
@@ -98,44 +44,33 @@ func TestSourceResyncReconnectAndLoginFailure(t *testing.T) {
 	// A call already up when we connect appears from CoreShowChannels.
 	srv.SetChannels(ami.M("Channel", "SIP/150010001-00000001", "Uniqueid", "1.1", "Linkedid", "1.1",
 		"CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"))
-	sink, _ := run(t, ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw",
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 100 * time.Millisecond, PingInterval: time.Hour})
-	sink.waitFor(t, "connected", func() bool { return sink.lastState().State == monitor.LinkConnected })
-	sink.waitFor(t, "resynced call", func() bool {
-		return len(sink.calls) > 0 && sink.calls[len(sink.calls)-1].State == monitor.Connected
-	})
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
+	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	sink.WaitFor(t, "resynced call", func() bool { return lastCall(sink).State == monitor.Connected })
 
 	// While the link is down the call ends: after the reconnect it is not
 	// listed, and it must not stay connected on a wallboard.
 	srv.SetChannels()
 	srv.CloseConns()
-	sink.waitFor(t, "down", func() bool { return sink.lastState().State == monitor.LinkDown })
-	sink.waitFor(t, "connected again", func() bool { return sink.lastState().State == monitor.LinkConnected })
-	sink.mu.Lock()
-	last := sink.calls[len(sink.calls)-1]
-	sink.mu.Unlock()
-	if last.State != monitor.Ended || last.Reason != monitor.ReasonFailed {
-		t.Fatalf("call after link loss = %s %s", last.State, last.Reason)
+	sink.WaitFor(t, "down", func() bool { return sink.LastStatus().State == monitor.LinkDown })
+	sink.WaitFor(t, "connected again", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	if last := lastCall(sink); last.State != monitor.Ended || last.Reason != monitor.ReasonFailed || last.Cause != monitor.CauseEndedWhileDisconnected {
+		t.Fatalf("call after link loss = %s %s %q", last.State, last.Reason, last.Cause)
 	}
 
 	// Live events after the reconnect are tracked.
 	srv.Push(ami.M("Event", "Newchannel", "Channel", "SIP/150010002-00000009", "Uniqueid", "2.1", "Linkedid", "2.1", "CallerIDNum", "202", "Exten", "203"))
-	sink.waitFor(t, "new call", func() bool {
-		return len(sink.calls) > 0 && sink.calls[len(sink.calls)-1].From.Number == "202"
-	})
+	sink.WaitFor(t, "new call", func() bool { return lastCall(sink).From.Number == "202" })
 }
 
 func TestSourceWrongSecretShowsClearStatus(t *testing.T) {
 	srv := amitest.New(t, "admin", "pw")
-	sink, _ := run(t, ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "wrong",
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
-	sink.waitFor(t, "down with an auth error", func() bool {
-		st := sink.lastState()
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "wrong"})
+	sink.WaitFor(t, "down with an auth error", func() bool {
+		st := sink.LastStatus()
 		return st.State == monitor.LinkDown && st.Error != "" && containsAll(st.Error, "authentication failed")
 	})
-	sink.mu.Lock()
-	defer sink.mu.Unlock()
-	for _, st := range sink.states {
+	for _, st := range sink.Statuses() {
 		if containsAll(st.Error, "wrong") {
 			t.Fatalf("status leaks the secret: %q", st.Error)
 		}
@@ -144,12 +79,12 @@ func TestSourceWrongSecretShowsClearStatus(t *testing.T) {
 
 func TestSourceSilentManagerIsDetected(t *testing.T) {
 	srv := amitest.New(t, "admin", "pw")
-	sink, _ := run(t, ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw",
-		PingInterval: 30 * time.Millisecond, PingTimeout: 50 * time.Millisecond, ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
-	sink.waitFor(t, "connected", func() bool { return sink.lastState().State == monitor.LinkConnected })
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw",
+		PingInterval: 30 * time.Millisecond, PingTimeout: 50 * time.Millisecond})
+	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
 	srv.Silent(true)
-	sink.waitFor(t, "health check failure", func() bool {
-		st := sink.lastState()
+	sink.WaitFor(t, "health check failure", func() bool {
+		st := sink.LastStatus()
 		return st.State == monitor.LinkDown && containsAll(st.Error, "health check")
 	})
 }
@@ -169,7 +104,7 @@ func TestSourceCallControl(t *testing.T) {
 		ami.M("Channel", "PJSIP/201-00000001", "Uniqueid", "5.1", "Linkedid", "5.1", "CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"),
 		ami.M("Channel", "PJSIP/202-00000002", "Uniqueid", "5.2", "Linkedid", "5.1", "CallerIDNum", "202", "ChannelStateDesc", "Up"),
 	)
-	src, err := ami.New(ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw", PingInterval: time.Hour})
+	src, err := ami.New(ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,13 +112,11 @@ func TestSourceCallControl(t *testing.T) {
 	if err := src.Hangup(ctx0, "pbx:5.1"); !errors.Is(err, monitor.ErrNotConnected) {
 		t.Fatalf("before connecting: %v", err)
 	}
-	sink := newStatusSink()
-	ctx, cancel := context.WithCancel(ctx0)
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, sink) }()
-	defer func() { cancel(); <-done }()
-	sink.waitFor(t, "connected", func() bool { return sink.lastState().State == monitor.LinkConnected })
-	if acts := sink.lastState().Actions; len(acts) != 3 {
+	sink := monitortest.NewRecorder()
+	monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
+	ctx := ctx0
+	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	if acts := sink.LastStatus().Actions; len(acts) != 3 {
 		t.Fatalf("actions = %v", acts)
 	}
 	if err := src.Transfer(ctx, "pbx:5.1", "203"); err != nil {
@@ -221,14 +154,110 @@ func TestSourceTLS(t *testing.T) {
 	if err := os.WriteFile(ca, caPEM, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sink, _ := run(t, ami.Config{Name: "pbx", Address: srv.Addr(), Username: "admin", Secret: "pw", TLS: true, TLSCAFile: ca, PingInterval: time.Hour})
-	sink.waitFor(t, "connected over TLS", func() bool { return sink.lastState().State == monitor.LinkConnected })
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", TLS: true, TLSCAFile: ca, PingInterval: time.Hour})
+	sink.WaitFor(t, "connected over TLS", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
 
 	// Without trusting the certificate the link stays down with the reason.
-	untrusted, _ := run(t, ami.Config{Name: "pbx2", Address: srv.Addr(), Username: "admin", Secret: "pw", TLS: true,
-		ReconnectMin: 20 * time.Millisecond, ReconnectMax: 50 * time.Millisecond})
-	untrusted.waitFor(t, "certificate error", func() bool {
-		st := untrusted.lastState()
+	untrusted, _ := run(t, ami.Config{Name: "pbx2", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", TLS: true})
+	untrusted.WaitFor(t, "certificate error", func() bool {
+		st := untrusted.LastStatus()
 		return st.State == monitor.LinkDown && containsAll(st.Error, "certificate")
 	})
+}
+
+// TestSourceKeepsCallsAcrossABriefDrop: Asterisk's manager connection
+// drops and comes straight back. A call still up stays one call (same
+// id, no failed row) through the resync; a call gone meanwhile ends
+// "ended while disconnected"; one begun meanwhile appears.
+func TestSourceKeepsCallsAcrossABriefDrop(t *testing.T) {
+	srv := amitest.New(t, "admin", "pw")
+	up := []ami.Message{
+		ami.M("Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"),
+		ami.M("Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "Linkedid", "1.1", "CallerIDNum", "202", "ChannelStateDesc", "Up"),
+	}
+	gone := ami.M("Channel", "PJSIP/203-00000003", "Uniqueid", "3.1", "Linkedid", "3.1", "CallerIDNum", "203", "Exten", "204", "ChannelStateDesc", "Ring")
+	fresh := ami.M("Channel", "PJSIP/205-00000005", "Uniqueid", "5.1", "Linkedid", "5.1", "CallerIDNum", "205", "Exten", "206", "ChannelStateDesc", "Ring")
+	srv.SetChannels(append(up, gone)...)
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
+	sink.WaitFor(t, "two calls", func() bool { return len(sink.Active()) == 2 && sink.Active()["pbx:1.1"].State == monitor.Connected })
+
+	srv.SetChannels(append(up, fresh)...)
+	srv.CloseConns()
+	sink.WaitFor(t, "connected again", func() bool {
+		return sink.CountStatus(monitor.LinkConnected) == 2 && sink.LastStatus().State == monitor.LinkConnected
+	})
+	ended := sink.Ended()
+	if len(ended) != 1 || ended[0].ID != "pbx:3.1" || ended[0].Reason != monitor.ReasonFailed || ended[0].Cause != monitor.CauseEndedWhileDisconnected {
+		t.Fatalf("ended after the resync: %+v", ended)
+	}
+	if c, ok := sink.Active()["pbx:5.1"]; !ok || c.From.Number != "205" {
+		t.Errorf("call begun while down: %+v", sink.Active())
+	}
+	srv.Push(ami.M("Event", "Hangup", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "Linkedid", "1.1", "Cause", "16"))
+	srv.Push(ami.M("Event", "Hangup", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "Cause", "16", "Cause-txt", "Normal Clearing"))
+	sink.WaitFor(t, "the kept call ended", func() bool { return len(sink.Ended()) == 2 })
+	if got := sink.States("pbx:1.1"); strings.Join(stateNames(got), ",") != "ringing,connected,ended" {
+		t.Errorf("the kept call went through %v, want one call: ringing, connected, ended", got)
+	}
+	if c := sink.Ended()[1]; c.ID != "pbx:1.1" || c.Reason != monitor.ReasonCompleted {
+		t.Errorf("the kept call ended %+v", c)
+	}
+}
+
+func stateNames(states []monitor.State) []string {
+	var out []string
+	for _, s := range states {
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// TestSourceSkipsBadInput: an over-long line and a message with too
+// many fields are skipped and counted; the link stays up and the next
+// event is read.
+func TestSourceSkipsBadInput(t *testing.T) {
+	srv := amitest.New(t, "admin", "pw")
+	counters := new(monitor.Counters)
+	sink, _ := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour},
+		ami.WithCounters(counters))
+	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	long := "Event: VarSet\r\nValue: " + strings.Repeat("x", ami.MaxLineBytes+1) + "\r\n\r\n"
+	wide := "Event: VarSet\r\n" + strings.Repeat("Variable: x\r\n", ami.MaxFields+1) + "\r\n"
+	srv.PushRaw([]byte(long + wide))
+	srv.Push(ami.M("Event", "Newchannel", "Channel", "PJSIP/201-00000009", "Uniqueid", "2.1", "Linkedid", "2.1", "CallerIDNum", "201", "Exten", "203"))
+	sink.WaitFor(t, "the call after the bad input", func() bool { return lastCall(sink).From.Number == "201" })
+	if n := counters.ParseErrors.Load(); n != 2 {
+		t.Errorf("parse errors = %d, want 2", n)
+	}
+	if n := sink.CountStatus(monitor.LinkConnected); n != 1 || sink.LastStatus().State != monitor.LinkConnected {
+		t.Errorf("statuses %v: bad input touched the link", sink.LinkStates())
+	}
+}
+
+// TestSourceRefusedAction: Asterisk's "Response: Error" is
+// monitor.ErrRefused with its Message; "No such channel" means the call
+// is gone (monitor.ErrNoSuchCall).
+func TestSourceRefusedAction(t *testing.T) {
+	srv := amitest.New(t, "admin", "pw")
+	srv.SetChannels(ami.M("Channel", "PJSIP/201-00000001", "Uniqueid", "5.1", "Linkedid", "5.1", "CallerIDNum", "201", "Exten", "202", "ChannelStateDesc", "Up"))
+	srv.Refuse("Redirect", "Redirect failed, extension not found")
+	srv.Refuse("Hangup", "No such channel")
+	sink, src := run(t, ami.Config{Name: "pbx", LinkConfig: testLink(srv.Addr()), Username: "admin", Secret: "pw", PingInterval: time.Hour})
+	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
+	ctx := context.Background()
+	tests := []struct {
+		name string
+		do   func() error
+		want error
+		text string
+	}{
+		{"transfer refused", func() error { return src.Transfer(ctx, "pbx:5.1", "299") }, monitor.ErrRefused, "extension not found"},
+		{"hangup of a channel gone", func() error { return src.Hangup(ctx, "pbx:5.1") }, monitor.ErrNoSuchCall, "No such channel"},
+	}
+	for _, tt := range tests {
+		err := tt.do()
+		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), tt.text) {
+			t.Errorf("%s: %v, want %v with %q", tt.name, err, tt.want, tt.text)
+		}
+	}
 }

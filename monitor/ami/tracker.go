@@ -12,8 +12,10 @@ import (
 // Tracker turns AMI channel events into calls: one call per conversation
 // (the channels sharing a Linkedid), started by the channel that opened it.
 // It covers channel creation, caller-ID changes, dialing (ring groups
-// included), answer and hang-up with reasons; transfers, holds and queues
-// are not followed yet.
+// included), answer and hang-up with reasons, hold, blind and attended
+// (and blonde) transfers, queues (join, abandon), pickup, calls made by
+// Originate and dialplan UserEvents; after a reconnect, resync settles
+// the calls from CoreShowChannels.
 //
 // Local channels (Local/…;1 and ;2) are Asterisk's internal plumbing for
 // dialplan routing; they never become parties.

@@ -6,17 +6,8 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
-
-type calls struct{ ended []monitor.Call }
-
-func (c *calls) Call(call monitor.Call) {
-	if call.State == monitor.Ended {
-		c.ended = append(c.ended, call)
-	}
-}
-func (c *calls) SourceStatus(monitor.SourceStatus) {}
-func (c *calls) UserEvent(monitor.UserEvent)       {}
 
 func replayFixture(t *testing.T, path string) []monitor.Call {
 	t.Helper()
@@ -26,12 +17,12 @@ func replayFixture(t *testing.T, path string) []monitor.Call {
 
 func replayFixtureTracker(t *testing.T, path string) ([]monitor.Call, *Tracker) {
 	t.Helper()
-	sink := &calls{}
+	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
 	for _, m := range fixtureEvents(t, path) {
 		tr.Handle(m)
 	}
-	return sink.ended, tr
+	return sink.Ended(), tr
 }
 
 // TestEveryFixtureEndsEveryCall replays all recorded logs, transfers
@@ -112,17 +103,8 @@ func TestSimpleFixtures(t *testing.T) {
 	}
 }
 
-type everything struct {
-	calls []monitor.Call
-	users []monitor.UserEvent
-}
-
-func (e *everything) Call(c monitor.Call)               { e.calls = append(e.calls, c) }
-func (e *everything) SourceStatus(monitor.SourceStatus) {}
-func (e *everything) UserEvent(u monitor.UserEvent)     { e.users = append(e.users, u) }
-
 func TestHoldAndUserEvents(t *testing.T) {
-	sink := &everything{}
+	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
 	for _, m := range []Message{
 		M("Event", "Newchannel", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "CallerIDNum", "201", "Exten", "202"),
@@ -137,7 +119,7 @@ func TestHoldAndUserEvents(t *testing.T) {
 		tr.Handle(m)
 	}
 	var states []monitor.State
-	for _, c := range sink.calls {
+	for _, c := range sink.Calls() {
 		states = append(states, c.State)
 	}
 	want := []monitor.State{monitor.Ringing, monitor.Ringing, monitor.Connected, monitor.Held, monitor.Connected, monitor.Ended}
@@ -149,11 +131,11 @@ func TestHoldAndUserEvents(t *testing.T) {
 			t.Fatalf("states = %v, want %v", states, want)
 		}
 	}
-	if last := sink.calls[len(sink.calls)-1]; last.Reason != monitor.ReasonCompleted || last.Cause != "Normal Clearing (16)" {
+	if last := sink.Calls()[len(sink.Calls())-1]; last.Reason != monitor.ReasonCompleted || last.Cause != "Normal Clearing (16)" {
 		t.Fatalf("end = %s %q", last.Reason, last.Cause)
 	}
-	if len(sink.users) != 1 || sink.users[0].Name != "SurveyDone" || sink.users[0].Fields["Score"] != "5" || sink.users[0].Fields["Privilege"] != "" {
-		t.Fatalf("user events = %+v", sink.users)
+	if len(sink.Users()) != 1 || sink.Users()[0].Name != "SurveyDone" || sink.Users()[0].Fields["Score"] != "5" || sink.Users()[0].Fields["Privilege"] != "" {
+		t.Fatalf("user events = %+v", sink.Users())
 	}
 }
 

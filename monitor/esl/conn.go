@@ -11,6 +11,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/percipia/eslgo"
 	"github.com/percipia/eslgo/command"
+
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // Conn is one event socket connection, inbound (we dialled FreeSWITCH) or
@@ -21,6 +23,7 @@ type Conn struct {
 	nc      net.Conn
 	r       *Reader
 	onEvent func(Event)
+	bad     *monitor.ParseErrorLog
 
 	cmdMu   sync.Mutex // one command in flight
 	replies chan *eslgo.RawResponse
@@ -36,12 +39,14 @@ type Conn struct {
 // Auth performs the inbound handshake on nc: it waits for auth/request,
 // sends the password, and starts the reader, which passes every event to
 // onEvent (from one goroutine, in order; onEvent must not block for long).
-// A rude-rejection is ErrRejected, a refused password ErrAuth.
-func Auth(ctx context.Context, nc net.Conn, password string, onEvent func(Event)) (*Conn, error) {
-	c := newConn(nc, onEvent)
+// A rude-rejection is ErrRejected, a refused password ErrAuth. An event
+// the reader cannot take is skipped, counted and logged (WithCounters,
+// WithLogger).
+func Auth(ctx context.Context, nc net.Conn, password string, onEvent func(Event), opts ...Option) (*Conn, error) {
+	c := newConn(nc, onEvent, opts)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	msg, err := c.r.Read()
+	msg, err := c.read()
 	if err != nil {
 		return nil, fmt.Errorf("esl greeting: %w", deadlineErr(ctx, err))
 	}
@@ -58,7 +63,7 @@ func Auth(ctx context.Context, nc net.Conn, password string, onEvent func(Event)
 		return nil, fmt.Errorf("esl auth: %w", deadlineErr(ctx, err))
 	}
 	for {
-		msg, err = c.r.Read()
+		msg, err = c.read()
 		if err != nil {
 			return nil, fmt.Errorf("esl auth: %w", deadlineErr(ctx, err))
 		}
@@ -77,15 +82,15 @@ func Auth(ctx context.Context, nc net.Conn, password string, onEvent func(Event)
 // Connect performs the outbound handshake on a connection FreeSWITCH's
 // socket application opened: it sends "connect" and returns the channel
 // data FreeSWITCH replies with.
-func Connect(ctx context.Context, nc net.Conn, onEvent func(Event)) (*Conn, Event, error) {
-	c := newConn(nc, onEvent)
+func Connect(ctx context.Context, nc net.Conn, onEvent func(Event), opts ...Option) (*Conn, Event, error) {
+	c := newConn(nc, onEvent, opts)
 	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
 	if err := c.write(command.Connect{}); err != nil {
 		return nil, nil, fmt.Errorf("esl connect: %w", deadlineErr(ctx, err))
 	}
 	for {
-		msg, err := c.r.Read()
+		msg, err := c.read()
 		if err != nil {
 			return nil, nil, fmt.Errorf("esl connect: %w", deadlineErr(ctx, err))
 		}
@@ -102,12 +107,34 @@ func Connect(ctx context.Context, nc net.Conn, onEvent func(Event)) (*Conn, Even
 	}
 }
 
-func newConn(nc net.Conn, onEvent func(Event)) *Conn {
+func newConn(nc net.Conn, onEvent func(Event), opts []Option) *Conn {
 	if onEvent == nil {
 		onEvent = func(Event) {}
 	}
-	return &Conn{nc: nc, r: NewReader(nc), onEvent: onEvent, replies: make(chan *eslgo.RawResponse, 1),
-		jobs: map[string]chan Event{}, done: make(chan struct{})}
+	o := monitor.NewSourceOptions(opts...)
+	return &Conn{nc: nc, r: NewReader(nc), onEvent: onEvent, bad: monitor.NewParseErrorLog(o.Counters, o.Log),
+		replies: make(chan *eslgo.RawResponse, 1), jobs: map[string]chan Event{}, done: make(chan struct{})}
+}
+
+// read returns the next message the reader could take whole. An event it
+// skipped is counted and passed over: events carry no order the
+// connection depends on. A skipped reply, or a message whose type is
+// unknown, ends the link: the command in flight would wait for a reply
+// that never comes and every later reply be paired with the wrong
+// command (FreeSWITCH answers in order, without ids).
+func (c *Conn) read() (*eslgo.RawResponse, error) {
+	for {
+		msg, err := c.r.Read()
+		if err == nil || msg == nil {
+			return msg, err
+		}
+		switch msg.Headers.Get("Content-Type") {
+		case TypeEventJSON, TypeEventPlain:
+			c.bad.Note(err)
+			continue
+		}
+		return nil, fmt.Errorf("esl: unreadable %q message, replies would lose their order: %w", msg.Headers.Get("Content-Type"), err)
+	}
 }
 
 func deadlineErr(ctx context.Context, err error) error {
@@ -126,7 +153,7 @@ func (c *Conn) write(cmd command.Command) error {
 // until the connection fails.
 func (c *Conn) readLoop() {
 	for {
-		msg, err := c.r.Read()
+		msg, err := c.read()
 		if err != nil {
 			c.fail(err)
 			return
@@ -141,7 +168,7 @@ func (c *Conn) readLoop() {
 		case TypeEventJSON, TypeEventPlain:
 			e, err := ParseEvent(msg)
 			if err != nil {
-				c.onEvent(Event{hEventName: "SWITCHBOARD_PARSE_ERROR", hBody: err.Error()})
+				c.bad.Note(err)
 				continue
 			}
 			c.deliverJob(e)
@@ -202,12 +229,14 @@ func (c *Conn) Close() error {
 }
 
 // Send writes cmd and returns its reply (command/reply or api/response).
+// On a connection already closed it returns monitor.ErrNotConnected; on
+// one that closes before the reply came, monitor.ErrActionLost.
 func (c *Conn) Send(ctx context.Context, cmd command.Command) (*eslgo.RawResponse, error) {
 	c.cmdMu.Lock()
 	defer c.cmdMu.Unlock()
 	select {
 	case <-c.done:
-		return nil, c.err
+		return nil, fmt.Errorf("%w: %w", monitor.ErrNotConnected, c.err)
 	default:
 	}
 	if d, ok := ctx.Deadline(); ok {
@@ -216,13 +245,13 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (*eslgo.RawRespons
 	}
 	if err := c.write(cmd); err != nil {
 		c.fail(err)
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", monitor.ErrActionLost, err)
 	}
 	select {
 	case msg := <-c.replies:
 		return msg, nil
 	case <-c.done:
-		return nil, c.err
+		return nil, fmt.Errorf("%w: %w", monitor.ErrActionLost, c.err)
 	case <-ctx.Done():
 		// The reply may still come; the stream stays in order only if we
 		// drop the link rather than match it to the next command.
@@ -231,14 +260,15 @@ func (c *Conn) Send(ctx context.Context, cmd command.Command) (*eslgo.RawRespons
 	}
 }
 
-// Command sends cmd and turns a -ERR reply into ErrCommandFailed.
+// Command sends cmd and turns a -ERR reply into ErrCommandFailed and
+// monitor.ErrRefused, with FreeSWITCH's words.
 func (c *Conn) Command(ctx context.Context, cmd command.Command) (*eslgo.RawResponse, error) {
 	msg, err := c.Send(ctx, cmd)
 	if err != nil {
 		return nil, fmt.Errorf("esl %s: %w", verb(cmd), err)
 	}
 	if r := strings.TrimSpace(msg.GetReply()); strings.HasPrefix(r, "-ERR") {
-		return msg, fmt.Errorf("esl %s: %w: %s", verb(cmd), ErrCommandFailed, strings.TrimSpace(strings.TrimPrefix(r, "-ERR")))
+		return msg, fmt.Errorf("esl %s: %w: %w: %s", verb(cmd), ErrCommandFailed, monitor.ErrRefused, strings.TrimSpace(strings.TrimPrefix(r, "-ERR")))
 	}
 	return msg, nil
 }
@@ -295,20 +325,21 @@ func (j *Job) forget() {
 }
 
 // Wait returns the job's output once its BACKGROUND_JOB event arrives; an
-// output of -ERR is ErrCommandFailed. If ctx ends first the job goes on
-// and Wait may be called again.
+// output of -ERR is ErrCommandFailed and monitor.ErrRefused. A connection
+// that closes first gives monitor.ErrActionLost. If ctx ends first the
+// job goes on and Wait may be called again.
 func (j *Job) Wait(ctx context.Context) (string, error) {
 	select {
 	case e := <-j.result:
 		j.forget()
 		out := strings.TrimSpace(e[hBody])
 		if strings.HasPrefix(out, "-ERR") || strings.HasPrefix(out, "-USAGE") {
-			return out, fmt.Errorf("esl bgapi %s: %w: %s", j.cmd, ErrCommandFailed, strings.TrimSpace(strings.TrimPrefix(out, "-ERR")))
+			return out, fmt.Errorf("esl bgapi %s: %w: %w: %s", j.cmd, ErrCommandFailed, monitor.ErrRefused, strings.TrimSpace(strings.TrimPrefix(out, "-ERR")))
 		}
 		return out, nil
 	case <-j.c.done:
 		j.forget()
-		return "", fmt.Errorf("esl bgapi %s: %w", j.cmd, j.c.err)
+		return "", fmt.Errorf("esl bgapi %s: %w: %w", j.cmd, monitor.ErrActionLost, j.c.err)
 	case <-ctx.Done():
 		return "", fmt.Errorf("esl bgapi %s: %w", j.cmd, ctx.Err())
 	}

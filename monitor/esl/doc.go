@@ -7,7 +7,8 @@
 // calls (uuid_kill, uuid_transfer, bgapi originate).
 //
 // Commands are built with github.com/percipia/eslgo's command package and
-// replies are its RawResponse. The connection loop is Switchboard's own:
-// eslgo v1.4.1 drops the body of text/event-json events, dials without a
-// context, and cannot stop its outbound listener.
+// replies are its RawResponse. The connection is Switchboard's own
+// (eslgo v1.4.1 drops the body of text/event-json events, dials without a
+// context, and cannot stop its outbound listener), and the inbound source
+// runs on monitor.Link, the connection loop every source shares.
 package esl

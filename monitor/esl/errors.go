@@ -11,8 +11,17 @@ var (
 	ErrRejected = errors.New("connection rejected by the event socket ACL")
 	// ErrClosed: the connection is closed.
 	ErrClosed = errors.New("event socket connection closed")
-	// ErrCommandFailed: FreeSWITCH answered a command with -ERR.
+	// ErrCommandFailed: FreeSWITCH answered a command with -ERR; it
+	// comes wrapped with monitor.ErrRefused and FreeSWITCH's words.
 	ErrCommandFailed = errors.New("command failed")
-	// ErrTooLarge: a message exceeds the reader's limits.
+	// ErrTooLarge: a message exceeds the reader's limits; the reader
+	// skipped it and is still in step.
 	ErrTooLarge = errors.New("event socket message too large")
+	// ErrMalformed: a message has a header line that is not
+	// "Name: value"; the reader skipped it and is still in step.
+	ErrMalformed = errors.New("malformed event socket message")
+	// ErrFraming: the reader cannot tell where the next message starts
+	// (an unreadable or absurd Content-Length): the stream is lost and
+	// the link must be dropped.
+	ErrFraming = errors.New("event socket framing lost")
 )

@@ -138,8 +138,11 @@ func eventFromMap(raw map[string]any) (Event, error) {
 // parsePlainEvent decodes a text/event-plain body: URL-encoded header
 // lines, an empty line, and an optional body of Content-Length bytes.
 func parsePlainEvent(b []byte) (Event, error) {
-	br := bufio.NewReader(bytes.NewReader(b))
-	h, err := readHeader(br, false)
+	br := bufio.NewReaderSize(bytes.NewReader(b), maxLine)
+	h, bad, err := readHeader(br, false)
+	if err == nil {
+		err = bad
+	}
 	if err != nil {
 		return nil, err
 	}

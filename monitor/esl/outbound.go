@@ -45,7 +45,8 @@ func (c ListenerConfig) Validate() error {
 // each one's call. It implements monitor.Source.
 type Listener struct {
 	cfg  ListenerConfig
-	opts options
+	opts monitor.SourceOptions
+	raw  []Option
 
 	ready chan struct{}
 	addr  net.Addr
@@ -62,7 +63,7 @@ func NewListener(cfg ListenerConfig, opts ...Option) (*Listener, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
-	return &Listener{cfg: cfg, opts: buildOptions(opts), ready: make(chan struct{})}, nil
+	return &Listener{cfg: cfg, opts: monitor.NewSourceOptions(opts...), raw: opts, ready: make(chan struct{})}, nil
 }
 
 // Name is the source's name.
@@ -93,7 +94,7 @@ func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 	l.addr = ln.Addr()
 	close(l.ready)
 	status(monitor.LinkConnected, nil)
-	tr := NewTracker(l.cfg.Name, sink, l.opts.counters)
+	tr := NewTracker(l.cfg.Name, sink, l.opts.Counters)
 
 	var (
 		wg    sync.WaitGroup
@@ -113,7 +114,7 @@ func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 		nc, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() == nil {
-				l.opts.log.Warn("esl-outbound accept", "err", err)
+				l.opts.Log.Warn("esl-outbound accept", "err", err)
 				status(monitor.LinkDown, err)
 			}
 			break
@@ -136,13 +137,13 @@ func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 				nc.Close()
 			}()
 			if err := l.serve(ctx, nc, tr); err != nil && ctx.Err() == nil {
-				l.opts.log.Info("esl-outbound call socket", "remote", nc.RemoteAddr(), "err", err)
+				l.opts.Log.Info("esl-outbound call socket", "remote", nc.RemoteAddr(), "err", err)
 			}
 		}()
 	}
 	ln.Close()
 	wg.Wait()
-	tr.endAll("monitor stopped")
+	tr.endAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: monitor.CauseStopped})
 	status(monitor.LinkStopped, nil)
 	if ctx.Err() != nil {
 		return nil
@@ -164,7 +165,7 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, tr *Tracker) error {
 		default:
 			nc.Close()
 		}
-	})
+	}, l.raw...)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/esl/esltest"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 func outboundData(t *testing.T) esltest.Event {
@@ -29,7 +30,7 @@ func outboundData(t *testing.T) esltest.Event {
 	return data
 }
 
-func startListener(t *testing.T) (*Listener, *recorder, context.CancelFunc, chan error) {
+func startListener(t *testing.T) (*Listener, *monitortest.Recorder, context.CancelFunc, chan error) {
 	t.Helper()
 	l, err := NewListener(ListenerConfig{Name: "fs-out", Type: "esl-outbound", Listen: "127.0.0.1:0"},
 		WithLogger(slog.New(slog.DiscardHandler)))
@@ -61,13 +62,13 @@ func TestOutboundModeTracksCall(t *testing.T) {
 	if strings.Join(cmds, ",") != strings.Join(want, ",") {
 		t.Errorf("commands %q, want %q (and never exit or hangup)", cmds, want)
 	}
-	rec.waitFor(t, ctx, "call ended", func() bool { return len(rec.ended()) == 1 })
-	c := rec.ended()[0]
+	rec.WaitFor(t, "call ended", func() bool { return len(rec.Ended()) == 1 })
+	c := rec.Ended()[0]
 	if c.Direction != monitor.Inbound || c.From.Number != "+4930123456" || c.To.Number != "1001" ||
 		c.AnsweredBy == nil || c.AnsweredBy.Number != "1001" || c.Reason != monitor.ReasonCompleted || c.Duration != 33 {
 		t.Errorf("call %+v", c)
 	}
-	if got := rec.states(c.ID); len(got) != 3 || got[1] != monitor.Connected {
+	if got := rec.States(c.ID); len(got) != 3 || got[1] != monitor.Connected {
 		t.Errorf("states %v", got)
 	}
 }
@@ -81,8 +82,8 @@ func TestOutboundSocketLostEndsCall(t *testing.T) {
 	if _, err := esltest.DialOutbound(ctx, l.Addr().String(), outboundData(t), events[:3], nil); err != nil {
 		t.Fatal(err)
 	}
-	rec.waitFor(t, ctx, "call ended", func() bool { return len(rec.ended()) == 1 })
-	if c := rec.ended()[0]; c.Reason != monitor.ReasonFailed || c.Cause != "LINK_LOST" {
+	rec.WaitFor(t, "call ended", func() bool { return len(rec.Ended()) == 1 })
+	if c := rec.Ended()[0]; c.Reason != monitor.ReasonFailed || c.Cause != "LINK_LOST" {
 		t.Errorf("call %+v", c)
 	}
 }
@@ -91,7 +92,6 @@ func TestOutboundSocketLostEndsCall(t *testing.T) {
 // returns, the socket is closed, the call ends, and the port is free.
 func TestOutboundShutdown(t *testing.T) {
 	l, rec, cancel, done := startListener(t)
-	ctx := testCtx(t)
 	nc, err := net.Dial("tcp", l.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -110,7 +110,7 @@ func TestOutboundShutdown(t *testing.T) {
 	}
 	b.WriteString("\n")
 	io.WriteString(nc, b.String())
-	rec.waitFor(t, ctx, "call seen", func() bool { return len(rec.active()) == 1 })
+	rec.WaitFor(t, "call seen", func() bool { return len(rec.Active()) == 1 })
 	cancel()
 	select {
 	case err := <-done:
@@ -124,8 +124,8 @@ func TestOutboundShutdown(t *testing.T) {
 	if _, err := io.Copy(io.Discard, nc); err != nil {
 		t.Errorf("socket not closed cleanly: %v", err)
 	}
-	if len(rec.active()) != 0 {
-		t.Errorf("calls left active: %+v", rec.active())
+	if len(rec.Active()) != 0 {
+		t.Errorf("calls left active: %+v", rec.Active())
 	}
 	ln, err := net.Listen("tcp", l.Addr().String())
 	if err != nil {

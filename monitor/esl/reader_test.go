@@ -94,6 +94,7 @@ func TestReaderRejectsBadInput(t *testing.T) {
 		"negative length":   "Content-Length: -1\n\n",
 		"huge length":       "Content-Length: 999999999\n\n",
 		"short body":        "Content-Length: 10\n\nabc",
+		"absurd length":     "Content-Length: 99999999999\n\n",
 		"endless line":      strings.Repeat("a", maxLine+10),
 		"truncated headers": "Content-Type: command/reply\nReply-Text: +OK",
 	}
@@ -107,6 +108,47 @@ func TestReaderRejectsBadInput(t *testing.T) {
 	}
 	if _, err := NewReader(strings.NewReader(strings.Repeat("a", maxLine+10))).Read(); !errors.Is(err, ErrTooLarge) {
 		t.Errorf("endless line: %v, want ErrTooLarge", err)
+	}
+}
+
+// TestReaderSkipsAndStaysInStep: a message the reader cannot take is
+// consumed to its end and reported with its headers; the next message
+// reads whole. One it cannot find the end of is ErrFraming.
+func TestReaderSkipsAndStaysInStep(t *testing.T) {
+	next := "Content-Type: command/reply\nReply-Text: +OK\n\n"
+	tests := []struct {
+		name string
+		bad  string
+		want error
+	}{
+		{"no colon", "Content-Type: text/event-json\nno colon\nContent-Length: 2\n\n{}", ErrMalformed},
+		{"over-long line", "Content-Type: text/event-json\nX: " + strings.Repeat("a", maxLine+10) + "\nContent-Length: 2\n\n{}", ErrTooLarge},
+		{"too many headers", "Content-Type: text/event-json\n" + strings.Repeat("X: y\n", maxHeaders+1) + "\n", ErrTooLarge},
+		{"body over the limit", "Content-Type: text/event-json\nContent-Length: " + strconv.Itoa(maxBody+1) + "\n\n" + strings.Repeat("b", maxBody+1), ErrTooLarge},
+		{"bad length", "Content-Type: text/event-json\nContent-Length: x\n\n", ErrFraming},
+		{"over-long length line", "Content-Length: " + strings.Repeat("1", maxLine+10) + "\n\n", ErrFraming},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := NewReader(strings.NewReader(tt.bad + next))
+			msg, err := r.Read()
+			if !errors.Is(err, tt.want) {
+				t.Fatalf("Read = %v, want %v", err, tt.want)
+			}
+			if tt.want == ErrFraming {
+				if msg != nil {
+					t.Errorf("a lost stream returned a message: %+v", msg)
+				}
+				return
+			}
+			if msg == nil || msg.Headers.Get("Content-Type") != TypeEventJSON || msg.Body != nil {
+				t.Fatalf("skipped message %+v, want its headers and no body", msg)
+			}
+			msg, err = r.Read()
+			if err != nil || msg.GetReply() != "+OK" {
+				t.Fatalf("next Read = %+v, %v: the reader lost its step", msg, err)
+			}
+		})
 	}
 }
 
@@ -151,6 +193,9 @@ func FuzzReader(f *testing.F) {
 		r := NewReader(bytes.NewReader(data))
 		for i := 0; i < 64; i++ {
 			msg, err := r.Read()
+			if msg != nil && (errors.Is(err, ErrTooLarge) || errors.Is(err, ErrMalformed)) {
+				continue // skipped and consumed: the reader is still in step
+			}
 			if err != nil {
 				return
 			}

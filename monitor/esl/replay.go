@@ -65,9 +65,6 @@ func Record(ctx context.Context, addr, password string, w io.Writer) (int, error
 	}
 	events := make(chan Event, 4096)
 	conn, err := Auth(dctx, nc, password, func(e Event) {
-		if e[hEventName] == "SWITCHBOARD_PARSE_ERROR" {
-			return // not FreeSWITCH's: the reader's note of a bad message
-		}
 		select {
 		case events <- e:
 		default:

@@ -52,7 +52,8 @@ func (r channelRow) event() Event {
 }
 
 // resync rebuilds the picture from the channels FreeSWITCH has now: legs
-// that hung up while the link was down end (and their calls with them),
+// that hung up while the link was down end (and their calls with them, as
+// failed "ended while disconnected"), legs still up go on as they were,
 // channels not yet known join or start calls.
 func (tr *Tracker) resync(rows []channelRow) {
 	tr.mu.Lock()
@@ -80,9 +81,9 @@ func (tr *Tracker) resync(rows []channelRow) {
 			tr.ring(ci)
 		}
 	}
-	// Calls no live leg backs end (with a cause nobody saw, so the shared
-	// default reason).
-	tr.t.Retain(func(key string) bool { return tr.calls[key] != nil }, monitor.Ending{Cause: "ended while disconnected"})
+	// Calls no live leg backs end: how went unseen, so they are failed
+	// rather than given a guessed reason.
+	tr.t.Retain(func(key string) bool { return tr.calls[key] != nil }, monitor.EndedWhileDisconnected)
 	// A-legs first, so B-legs find the call they belong to.
 	for pass := 0; pass < 2; pass++ {
 		for _, r := range rows {
@@ -103,4 +104,14 @@ func (tr *Tracker) resync(rows []channelRow) {
 			}
 		}
 	}
+}
+
+// endAll ends every call with e and forgets every leg: the link stayed
+// down longer than its grace period, or the source stops.
+func (tr *Tracker) endAll(e monitor.Ending) int {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	tr.legs = map[string]*leg{}
+	tr.calls = map[string]*callInfo{}
+	return tr.t.EndAll(e)
 }

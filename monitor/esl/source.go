@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -20,15 +19,20 @@ import (
 // when the configuration gives none (with a warning).
 const DefaultPassword = "ClueCon"
 
+// DefaultPort is mod_event_socket's TCP port.
+const DefaultPort = "8021"
+
 // Config is one FreeSWITCH event socket in the `sources:` list (type esl).
 type Config struct {
 	Name monitor.SourceName `yaml:"name"`
 	// Type is "esl".
 	Type string `yaml:"type"`
-	// Address is host or host:port; the port defaults to 8021.
-	Address string `yaml:"address"`
+	// LinkConfig holds the keys every source shares: address (host or
+	// host:port, the port defaulting to 8021), reconnect_min,
+	// reconnect_max, dial_timeout and link_grace.
+	monitor.LinkConfig `yaml:",inline"`
 	// Password is the event socket password; PasswordFile reads it from a
-	// file instead. Neither is ever logged.
+	// file instead (not both). Neither is ever logged.
 	Password     string `yaml:"password"`
 	PasswordFile string `yaml:"password_file"`
 	// Filters are "Header value" pairs sent as `filter` commands, so only
@@ -49,16 +53,10 @@ type Config struct {
 	// OriginateEndpoint is the dial string of the phone click-to-dial rings
 	// first, %s being the "from" number. Default "user/%s".
 	OriginateEndpoint string `yaml:"originate_endpoint"`
-	// ReconnectMin and ReconnectMax bound the wait between attempts,
-	// doubling with jitter. Defaults 1s and 1m.
-	ReconnectMin time.Duration `yaml:"reconnect_min"`
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
 }
 
 func (c Config) withDefaults() Config {
-	if _, _, err := net.SplitHostPort(c.Address); err != nil && c.Address != "" {
-		c.Address = net.JoinHostPort(c.Address, "8021")
-	}
+	c.LinkConfig = c.LinkConfig.WithDefaults(DefaultPort)
 	if c.HeartbeatTimeout <= 0 {
 		c.HeartbeatTimeout = time.Minute
 	}
@@ -68,32 +66,31 @@ func (c Config) withDefaults() Config {
 	if c.OriginateEndpoint == "" {
 		c.OriginateEndpoint = "user/%s"
 	}
-	if c.ReconnectMin <= 0 {
-		c.ReconnectMin = time.Second
-	}
-	if c.ReconnectMax < c.ReconnectMin {
-		c.ReconnectMax = max(time.Minute, c.ReconnectMin)
-	}
 	return c
+}
+
+func (c Config) password() monitor.Secret {
+	return monitor.Secret{Value: c.Password, File: c.PasswordFile}
 }
 
 // Validate reports a configuration that cannot work.
 func (c Config) Validate() error {
-	switch {
-	case c.Name == "":
-		return errors.New("esl: name is required")
-	case c.Address == "":
-		return fmt.Errorf("esl %s: address is required", c.Name)
-	case c.Password != "" && c.PasswordFile != "":
-		return fmt.Errorf("esl %s: give password or password_file, not both", c.Name)
+	if c.Name == "" {
+		return fmt.Errorf("esl: %w: name is required", monitor.ErrInvalidConfig)
+	}
+	if err := c.LinkConfig.Validate(DefaultPort); err != nil {
+		return fmt.Errorf("esl %s: %w", c.Name, err)
+	}
+	if err := c.password().Validate("password"); err != nil {
+		return fmt.Errorf("esl %s: %w", c.Name, err)
 	}
 	for _, f := range c.Filters {
 		if h, v, ok := strings.Cut(strings.TrimSpace(f), " "); !ok || h == "" || strings.TrimSpace(v) == "" {
-			return fmt.Errorf("esl %s: filter %q: want \"Header value\"", c.Name, f)
+			return fmt.Errorf("esl %s: %w: filter %q: want \"Header value\"", c.Name, monitor.ErrInvalidConfig, f)
 		}
 	}
 	if !strings.Contains(c.OriginateEndpoint, "%s") && c.OriginateEndpoint != "" {
-		return fmt.Errorf("esl %s: originate_endpoint %q lacks %%s", c.Name, c.OriginateEndpoint)
+		return fmt.Errorf("esl %s: %w: originate_endpoint %q lacks %%s", c.Name, monitor.ErrInvalidConfig, c.OriginateEndpoint)
 	}
 	return nil
 }
@@ -119,49 +116,59 @@ type Source struct {
 	password string
 	log      *slog.Logger
 	counters *monitor.Counters
+	link     *monitor.Link
+	// newWatchdog arms the heartbeat watchdog; tests replace it.
+	newWatchdog func(time.Duration) watchdog
 }
+
+// watchdog is the timer a silent link is noticed by.
+type watchdog interface {
+	C() <-chan time.Time
+	Reset(d time.Duration)
+	Stop()
+}
+
+type timerWatchdog struct{ *time.Timer }
+
+func (w timerWatchdog) C() <-chan time.Time   { return w.Timer.C }
+func (w timerWatchdog) Reset(d time.Duration) { w.Timer.Reset(d) }
+func (w timerWatchdog) Stop()                 { w.Timer.Stop() }
+
+func newTimerWatchdog(d time.Duration) watchdog { return timerWatchdog{time.NewTimer(d)} }
 
 var (
 	_ monitor.Source     = (*Source)(nil)
 	_ monitor.Controller = (*Source)(nil)
 )
 
-// Option sets a rare knob of a Source or Listener.
-type Option func(*options)
+// Option sets a rare knob of a Source, a Listener or a Conn.
+type Option = monitor.SourceOption
 
-type options struct {
-	log      *slog.Logger
-	counters *monitor.Counters
-}
-
-// WithLogger sets the logger.
-func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+// WithLogger sets the logger. Default: slog.Default().
+func WithLogger(l *slog.Logger) Option { return monitor.WithSourceLogger(l) }
 
 // WithCounters sets where events, parse errors and reconnects are counted.
-func WithCounters(c *monitor.Counters) Option { return func(o *options) { o.counters = c } }
-
-func buildOptions(opts []Option) options {
-	o := options{log: slog.Default(), counters: new(monitor.Counters)}
-	for _, f := range opts {
-		f(&o)
-	}
-	return o
-}
+// Default: private counters nobody reads.
+func WithCounters(c *monitor.Counters) Option { return monitor.WithSourceCounters(c) }
 
 // New returns an inbound source for cfg.
 func New(cfg Config, opts ...Option) (*Source, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	o := buildOptions(opts)
-	s := &Source{cfg: cfg.withDefaults(), password: cfg.Password, log: o.log, counters: o.counters}
-	if cfg.PasswordFile != "" {
-		b, err := os.ReadFile(cfg.PasswordFile)
-		if err != nil {
-			return nil, fmt.Errorf("esl %s: password_file: %w", cfg.Name, err)
-		}
-		s.password = strings.TrimSpace(string(b))
+	o := monitor.NewSourceOptions(opts...)
+	password, err := cfg.password().Read()
+	if err != nil {
+		return nil, fmt.Errorf("esl %s: password_file: %w", cfg.Name, err)
 	}
+	cfg = cfg.withDefaults()
+	info := monitor.LinkInfo{Name: cfg.Name, Type: "esl", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
+	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
+		monitor.WithLinkLogger(o.Log.With("component", "esl", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
+	if err != nil {
+		return nil, fmt.Errorf("esl %s: %w", cfg.Name, err)
+	}
+	s := &Source{cfg: cfg, password: password, log: o.Log, counters: o.Counters, link: link, newWatchdog: newTimerWatchdog}
 	if s.password == "" {
 		s.password = DefaultPassword
 		s.log.Warn("esl: no password configured, using FreeSWITCH's default; set password or password_file", "source", cfg.Name)
@@ -171,15 +178,6 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 
 // Name is the source's name.
 func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
-
-func (s *Source) status(sink monitor.Sink, st monitor.LinkState, err error) {
-	ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "esl", State: st, Address: s.cfg.Address, Since: time.Now(),
-		Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
-	if err != nil {
-		ss.Error = plainError(err)
-	}
-	sink.SourceStatus(ss)
-}
 
 // plainError says what went wrong in words an operator can act on.
 func plainError(err error) string {
@@ -195,71 +193,59 @@ func plainError(err error) string {
 	return err.Error()
 }
 
+// errSilent is why a link that sent nothing for HeartbeatTimeout is
+// dropped.
 var errSilent = errors.New("health check: no HEARTBEAT from FreeSWITCH")
 
+// operatorError is an error whose message is in words an operator can act
+// on (plainError); the cause stays for errors.Is.
+type operatorError struct {
+	msg string
+	err error
+}
+
+func (e *operatorError) Error() string { return e.msg }
+func (e *operatorError) Unwrap() error { return e.err }
+
 // Run connects, authenticates, subscribes, resyncs from `show channels`
-// and follows events until ctx ends; a lost, refused, rejected or silent
-// link is retried with capped backoff and jitter. Calls survive a link
-// that comes straight back (the resync settles them); when the first
-// attempt to reconnect fails too they end as failed.
+// and follows events until ctx ends, on the link every source shares
+// (monitor.Link): a lost, refused, rejected or silent link is retried
+// with capped backoff and jitter. The calls of a lost link are kept for
+// the grace period; after a reconnect within it the resync settles them
+// (legs still up go on, calls FreeSWITCH no longer has end as failed
+// "ended while disconnected"); a link down longer ends them as failed
+// "link lost".
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	tr := NewTracker(s.cfg.Name, sink, s.counters)
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()
-	s.status(sink, monitor.LinkConnecting, nil)
-	failures := 0
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			s.counters.Reconnects.Add(1)
-		}
-		up, err := s.session(ctx, tr, sink)
-		if ctx.Err() != nil {
-			tr.endAll("monitor stopped")
-			s.status(sink, monitor.LinkStopped, nil)
-			return nil
-		}
-		if up {
-			failures = 0
-		} else {
-			failures++
-			if tr.endAll("link lost") > 0 {
-				s.log.Info("esl: calls ended after failed reconnect")
-			}
-		}
-		s.status(sink, monitor.LinkDown, err)
-		s.log.Info("esl link down", "err", err)
-		select {
-		case <-ctx.Done():
-			tr.endAll("monitor stopped")
-			s.status(sink, monitor.LinkStopped, nil)
-			return nil
-		case <-time.After(monitor.Backoff(s.cfg.ReconnectMin, s.cfg.ReconnectMax, failures)):
-		}
-	}
+	return s.link.Run(ctx, sink, &protocol{s: s, tr: tr})
 }
 
-// endAll ends every call and forgets every leg.
-func (tr *Tracker) endAll(cause string) int {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.legs = map[string]*leg{}
-	tr.calls = map[string]*callInfo{}
-	return tr.t.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: cause})
+// protocol is the inbound event socket as a monitor.Protocol.
+type protocol struct {
+	s  *Source
+	tr *Tracker
 }
 
-// session is one connection's life; up says whether it got as far as
-// following events.
-func (s *Source) session(ctx context.Context, tr *Tracker, sink monitor.Sink) (up bool, err error) {
-	dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	var d net.Dialer
-	nc, err := d.DialContext(dctx, "tcp", s.cfg.Address)
+// Connect dials, authenticates and subscribes.
+func (p *protocol) Connect(ctx context.Context) (monitor.Session, error) {
+	sess, err := p.connect(ctx)
 	if err != nil {
-		return false, err
+		return nil, &operatorError{msg: plainError(err), err: err}
+	}
+	return sess, nil
+}
+
+func (p *protocol) connect(ctx context.Context) (*session, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", p.s.cfg.Address)
+	if err != nil {
+		return nil, err
 	}
 	events := make(chan Event, 4096)
-	conn, err := Auth(dctx, nc, s.password, func(e Event) {
+	conn, err := Auth(ctx, nc, p.s.password, func(e Event) {
 		select {
 		case events <- e:
 		default:
@@ -267,55 +253,88 @@ func (s *Source) session(ctx context.Context, tr *Tracker, sink monitor.Sink) (u
 			// rather than block the reader.
 			nc.Close()
 		}
-	})
+	}, WithCounters(p.s.counters), WithLogger(p.s.log))
 	if err != nil {
 		nc.Close()
-		return false, err
+		return nil, err
 	}
-	defer conn.Close()
-	if err := s.subscribe(dctx, conn); err != nil {
-		return false, err
+	if err := p.s.subscribe(ctx, conn); err != nil {
+		conn.Close()
+		return nil, err
 	}
-	s.status(sink, monitor.LinkResyncing, nil)
-	out, err := conn.API(dctx, "show", "channels as json")
+	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
+}
+
+// EndCalls ends every call and forgets every leg.
+func (p *protocol) EndCalls(e monitor.Ending) int { return p.tr.endAll(e) }
+
+// session is one authenticated, subscribed event socket.
+type session struct {
+	p      *protocol
+	conn   *Conn
+	events chan Event
+}
+
+// Resync lists the channels FreeSWITCH has now.
+func (ss *session) Resync(ctx context.Context) error {
+	out, err := ss.conn.API(ctx, "show", "channels as json")
 	if err != nil {
-		return false, fmt.Errorf("resync: %w", err)
+		return err
 	}
 	rows, err := parseChannels(out)
 	if err != nil {
-		return false, fmt.Errorf("resync: %w", err)
+		return err
 	}
-	tr.resync(rows)
-	s.mu.Lock()
-	s.conn = conn
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		s.conn = nil
-		s.mu.Unlock()
-	}()
-	s.status(sink, monitor.LinkConnected, nil)
-	watchdog := time.NewTimer(s.cfg.HeartbeatTimeout)
+	ss.p.tr.resync(rows)
+	return nil
+}
+
+// Follow hands events to the tracker; a link that sends nothing, not even
+// HEARTBEAT, for HeartbeatTimeout is dead.
+func (ss *session) Follow(ctx context.Context) error {
+	s, tr := ss.p.s, ss.p.tr
+	watchdog := s.newWatchdog(s.cfg.HeartbeatTimeout)
 	defer watchdog.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return true, ctx.Err()
-		case <-conn.Done():
+			return ctx.Err()
+		case <-ss.conn.Done():
 			// Apply what arrived before the link broke.
-			for len(events) > 0 {
-				tr.Handle(<-events)
+			for len(ss.events) > 0 {
+				tr.Handle(<-ss.events)
 			}
-			return true, conn.Err()
-		case e := <-events:
+			err := ss.conn.Err()
+			return &operatorError{msg: plainError(err), err: err}
+		case e := <-ss.events:
 			// Any event proves the link alive; HEARTBEAT is the one a quiet
 			// switch still sends.
 			watchdog.Reset(s.cfg.HeartbeatTimeout)
 			tr.Handle(e)
-		case <-watchdog.C:
-			return true, fmt.Errorf("%w for %v", errSilent, s.cfg.HeartbeatTimeout)
+		case <-watchdog.C():
+			return fmt.Errorf("%w for %v", errSilent, s.cfg.HeartbeatTimeout)
 		}
 	}
+}
+
+// Close ends the connection; call control has none until the next.
+func (ss *session) Close() error {
+	s := ss.p.s
+	s.mu.Lock()
+	if s.conn == ss.conn {
+		s.conn = nil
+	}
+	s.mu.Unlock()
+	return ss.conn.Close()
+}
+
+// attach makes ss's connection the one call control uses: from login
+// on, so an action taken as soon as the status says connected finds it.
+func (s *Source) attach(ss *session) *session {
+	s.mu.Lock()
+	s.conn = ss.conn
+	s.mu.Unlock()
+	return ss
 }
 
 // subscribe asks for the events the tracker needs, then applies the
@@ -375,7 +394,9 @@ func (s *Source) Hangup(ctx context.Context, id monitor.CallID) error {
 		return err
 	}
 	for _, uid := range legs {
-		if _, err := conn.API(ctx, "uuid_kill", uid+" NORMAL_CLEARING"); err != nil && !strings.Contains(err.Error(), "No such channel") {
+		// A leg that hung up meanwhile is what hangup wanted.
+		if _, err := conn.API(ctx, "uuid_kill", uid+" NORMAL_CLEARING"); err != nil &&
+			!(errors.Is(err, monitor.ErrRefused) && strings.Contains(err.Error(), "No such channel")) {
 			return err
 		}
 	}
@@ -393,6 +414,10 @@ func (s *Source) Transfer(ctx context.Context, id monitor.CallID, number string)
 		return err
 	}
 	_, err = conn.API(ctx, "uuid_transfer", fmt.Sprintf("%s %s XML %s", legs[0], number, s.cfg.Context))
+	if errors.Is(err, monitor.ErrRefused) && strings.Contains(err.Error(), "No such channel") {
+		// The leg hung up meanwhile: the call is gone, nothing refused.
+		return fmt.Errorf("%w: %w", monitor.ErrNoSuchCall, err)
+	}
 	return err
 }
 

@@ -3,15 +3,18 @@ package esl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/esl/esltest"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 func fixtureEvents(t *testing.T, name string) []esltest.Event {
@@ -19,10 +22,10 @@ func fixtureEvents(t *testing.T, name string) []esltest.Event {
 }
 
 // startSource runs an inbound source against srv until the test ends.
-func startSource(t *testing.T, srv *esltest.Server, mod func(*Config)) (*Source, *recorder) {
+func startSource(t *testing.T, srv *esltest.Server, mod func(*Config), prep ...func(*Source)) (*Source, *monitortest.Recorder) {
 	t.Helper()
-	cfg := Config{Name: "fs", Type: "esl", Address: srv.Addr(), Password: "ClueCon",
-		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, HeartbeatTimeout: 5 * time.Second}
+	cfg := Config{Name: "fs", Type: "esl", Password: "ClueCon", HeartbeatTimeout: 5 * time.Second,
+		LinkConfig: monitor.LinkConfig{Address: srv.Addr(), ReconnectMin: 10 * time.Millisecond, ReconnectMax: 50 * time.Millisecond, LinkGrace: time.Hour}}
 	if mod != nil {
 		mod(&cfg)
 	}
@@ -30,21 +33,11 @@ func startSource(t *testing.T, srv *esltest.Server, mod func(*Config)) (*Source,
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, p := range prep {
+		p(s)
+	}
 	rec := newRecorder()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
+	monitortest.Start(t, func(ctx context.Context) error { return s.Run(ctx, rec) })
 	return s, rec
 }
 
@@ -54,38 +47,15 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-func (r *recorder) lastStatus() monitor.SourceStatus {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.statuses) == 0 {
-		return monitor.SourceStatus{}
-	}
-	return r.statuses[len(r.statuses)-1]
-}
-
-func (r *recorder) sawStatus(state monitor.LinkState, errPart string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, s := range r.statuses {
+// sawStatus reports whether rec saw a status in state whose error holds
+// errPart.
+func sawStatus(rec *monitortest.Recorder, state monitor.LinkState, errPart string) bool {
+	for _, s := range rec.Statuses() {
 		if s.State == state && strings.Contains(s.Error, errPart) {
 			return true
 		}
 	}
 	return false
-}
-
-func (r *recorder) active() map[monitor.CallID]monitor.Call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	m := map[monitor.CallID]monitor.Call{}
-	for _, c := range r.changes {
-		if c.State == monitor.Ended {
-			delete(m, c.ID)
-		} else {
-			m[c.ID] = c
-		}
-	}
-	return m
 }
 
 func TestInboundSubscribesAndTracks(t *testing.T) {
@@ -100,7 +70,7 @@ func TestInboundSubscribesAndTracks(t *testing.T) {
 			if err := srv.WaitSubscribed(ctx, 1); err != nil {
 				t.Fatal(err)
 			}
-			rec.waitFor(t, ctx, "connected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
+			rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 			cmds := strings.Join(srv.Commands(), "\n")
 			for _, want := range []string{"auth ClueCon", "event json CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE HEARTBEAT BACKGROUND_JOB CUSTOM sofia::transferor",
 				"filter Caller-Context default", "nixevent CHANNEL_CALLSTATE", "api show channels as json"} {
@@ -114,12 +84,12 @@ func TestInboundSubscribesAndTracks(t *testing.T) {
 				srv.SetPlain(true)
 			}
 			srv.Push(fixtureEvents(t, "held.jsonl")...)
-			rec.waitFor(t, ctx, "call ended", func() bool { return len(rec.ended()) == 1 })
-			c := rec.ended()[0]
+			rec.WaitFor(t, "call ended", func() bool { return len(rec.Ended()) == 1 })
+			c := rec.Ended()[0]
 			if c.From.Number != "+4930123456" || c.From.Name != "ACME GmbH" || c.Reason != monitor.ReasonCompleted {
 				t.Errorf("call %+v", c)
 			}
-			if got := rec.states(c.ID); len(got) != 5 || got[2] != monitor.Held {
+			if got := rec.States(c.ID); len(got) != 5 || got[2] != monitor.Held {
 				t.Errorf("states %v", got)
 			}
 		})
@@ -129,23 +99,21 @@ func TestInboundSubscribesAndTracks(t *testing.T) {
 func TestWrongPasswordIsClearAndRetried(t *testing.T) {
 	srv := esltest.New(t)
 	srv.SetPassword("secret")
-	ctx := testCtx(t)
 	_, rec := startSource(t, srv, nil)
-	rec.waitFor(t, ctx, "auth failure status", func() bool {
-		return rec.sawStatus(monitor.LinkDown, "authentication failed: the event socket password was refused")
+	rec.WaitFor(t, "auth failure status", func() bool {
+		return sawStatus(rec, monitor.LinkDown, "authentication failed: the event socket password was refused")
 	})
 	// It keeps trying: with the right password it comes up.
 	srv.SetPassword("ClueCon")
-	rec.waitFor(t, ctx, "connected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
+	rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 }
 
 func TestRudeRejectionIsClear(t *testing.T) {
 	srv := esltest.New(t)
 	srv.SetReject(true)
-	ctx := testCtx(t)
 	_, rec := startSource(t, srv, nil)
-	rec.waitFor(t, ctx, "rejection status", func() bool {
-		return rec.sawStatus(monitor.LinkDown, "rejected by FreeSWITCH's event socket ACL")
+	rec.WaitFor(t, "rejection status", func() bool {
+		return sawStatus(rec, monitor.LinkDown, "rejected by FreeSWITCH's event socket ACL")
 	})
 }
 
@@ -155,7 +123,7 @@ func TestRefusedConnectionIsClear(t *testing.T) {
 	srv.Stop()
 	ctx := testCtx(t)
 	s, rec := startSource(t, srv, func(c *Config) { c.Address = addr })
-	rec.waitFor(t, ctx, "refused status", func() bool { return rec.sawStatus(monitor.LinkDown, "cannot connect") })
+	rec.WaitFor(t, "refused status", func() bool { return sawStatus(rec, monitor.LinkDown, "cannot connect") })
 	if err := s.Hangup(ctx, "fs:x"); !errors.Is(err, monitor.ErrNotConnected) {
 		t.Errorf("Hangup while down = %v, want ErrNotConnected", err)
 	}
@@ -163,31 +131,59 @@ func TestRefusedConnectionIsClear(t *testing.T) {
 
 func TestSilentPeerIsDroppedAndReconnected(t *testing.T) {
 	srv := esltest.New(t)
-	ctx := testCtx(t)
 	_, rec := startSource(t, srv, func(c *Config) { c.HeartbeatTimeout = 200 * time.Millisecond })
-	rec.waitFor(t, ctx, "connected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
+	rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 	srv.Silent()
-	rec.waitFor(t, ctx, "health check status", func() bool { return rec.sawStatus(monitor.LinkDown, "no HEARTBEAT") })
+	rec.WaitFor(t, "health check status", func() bool { return sawStatus(rec, monitor.LinkDown, "no HEARTBEAT") })
 	// The silent connection is abandoned and a fresh one subscribes.
-	rec.waitFor(t, ctx, "reconnected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
+	rec.WaitFor(t, "reconnected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 }
 
+// fakeWatchdog is a heartbeat watchdog the test fires; every Reset is
+// reported.
+type fakeWatchdog struct {
+	c      chan time.Time
+	resets chan time.Duration
+}
+
+func (w *fakeWatchdog) C() <-chan time.Time { return w.c }
+func (w *fakeWatchdog) Reset(d time.Duration) {
+	w.resets <- d
+}
+func (w *fakeWatchdog) Stop() {}
+
+// TestHeartbeatsKeepLinkUp: every HEARTBEAT re-arms the watchdog for the
+// full timeout, and only the watchdog running out drops the link.
 func TestHeartbeatsKeepLinkUp(t *testing.T) {
 	srv := esltest.New(t)
 	ctx := testCtx(t)
-	_, rec := startSource(t, srv, func(c *Config) { c.HeartbeatTimeout = 300 * time.Millisecond })
+	w := &fakeWatchdog{c: make(chan time.Time), resets: make(chan time.Duration, 64)}
+	_, rec := startSource(t, srv, func(c *Config) { c.HeartbeatTimeout = 45 * time.Second },
+		func(s *Source) { s.newWatchdog = func(time.Duration) watchdog { return w } })
 	if err := srv.WaitSubscribed(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for i := 0; i < 16; i++ { // 800 ms, well past the timeout
-		<-tick.C
+	rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
+	for i := 0; i < 16; i++ {
 		srv.Heartbeat()
+		select {
+		case d := <-w.resets:
+			if d != 45*time.Second {
+				t.Fatalf("heartbeat %d re-armed the watchdog for %v, want 45s", i, d)
+			}
+		case <-ctx.Done():
+			t.Fatalf("heartbeat %d did not re-arm the watchdog", i)
+		}
 	}
-	if rec.sawStatus(monitor.LinkDown, "") {
-		t.Fatalf("link went down despite heartbeats: %+v", rec.statuses)
+	if sawStatus(rec, monitor.LinkDown, "") {
+		t.Fatalf("link went down despite heartbeats: %+v", rec.Statuses())
 	}
+	select {
+	case w.c <- time.Now():
+	case <-ctx.Done():
+		t.Fatal("the session does not watch its watchdog")
+	}
+	rec.WaitFor(t, "down as silent", func() bool { return sawStatus(rec, monitor.LinkDown, "no HEARTBEAT") })
 }
 
 // TestReconnectResyncs drops the link mid-call: on the new connection
@@ -203,9 +199,9 @@ func TestReconnectResyncs(t *testing.T) {
 	held := fixtureEvents(t, "held.jsonl")
 	srv.Push(simple[:8]...) // answered and bridged
 	srv.Push(held[:9]...)   // answered and bridged
-	rec.waitFor(t, ctx, "two connected calls", func() bool {
+	rec.WaitFor(t, "two connected calls", func() bool {
 		n := 0
-		for _, c := range rec.active() {
+		for _, c := range rec.Active() {
 			if c.State == monitor.Connected {
 				n++
 			}
@@ -219,13 +215,13 @@ func TestReconnectResyncs(t *testing.T) {
 	}
 	srv.SetChannels(string(channels))
 	srv.CloseConns()
-	rec.waitFor(t, ctx, "stale call ended", func() bool { return len(rec.ended()) == 1 })
-	ended := rec.ended()[0]
-	if ended.From.Number != "1000" || ended.Cause != "ended while disconnected" {
+	rec.WaitFor(t, "stale call ended", func() bool { return len(rec.Ended()) == 1 })
+	ended := rec.Ended()[0]
+	if ended.From.Number != "1000" || ended.Reason != monitor.ReasonFailed || ended.Cause != monitor.CauseEndedWhileDisconnected {
 		t.Errorf("ended %+v", ended)
 	}
-	rec.waitFor(t, ctx, "reconnected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
-	act := rec.active()
+	rec.WaitFor(t, "reconnected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
+	act := rec.Active()
 	if len(act) != 2 {
 		t.Fatalf("active calls %+v", act)
 	}
@@ -245,9 +241,13 @@ func TestReconnectResyncs(t *testing.T) {
 	}
 	// The kept call goes on being followed.
 	srv.Push(held[9:]...)
-	rec.waitFor(t, ctx, "kept call ended", func() bool { return len(rec.ended()) == 2 })
-	if got := rec.ended()[1]; got.ID != live.ID || got.Reason != monitor.ReasonCompleted {
+	rec.WaitFor(t, "kept call ended", func() bool { return len(rec.Ended()) == 2 })
+	if got := rec.Ended()[1]; got.ID != live.ID || got.Reason != monitor.ReasonCompleted {
 		t.Errorf("kept call ended %+v", got)
+	}
+	// One call throughout: never ended and begun again by the drop.
+	if got := rec.States(live.ID); got[len(got)-1] != monitor.Ended || slices.Index(got, monitor.Ended) != len(got)-1 || got[0] != monitor.Ringing {
+		t.Errorf("kept call went through %v", got)
 	}
 }
 
@@ -259,8 +259,8 @@ func TestDisconnectNoticeReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv.Disconnect()
-	rec.waitFor(t, ctx, "down", func() bool { return rec.sawStatus(monitor.LinkDown, "goodbye") })
-	rec.waitFor(t, ctx, "reconnected", func() bool { return rec.lastStatus().State == monitor.LinkConnected })
+	rec.WaitFor(t, "down", func() bool { return sawStatus(rec, monitor.LinkDown, "goodbye") })
+	rec.WaitFor(t, "reconnected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 }
 
 func TestCallControl(t *testing.T) {
@@ -272,9 +272,9 @@ func TestCallControl(t *testing.T) {
 	}
 	simple := fixtureEvents(t, "simple.jsonl")
 	srv.Push(simple[:8]...)
-	rec.waitFor(t, ctx, "connected call", func() bool { return len(rec.active()) == 1 })
+	rec.WaitFor(t, "connected call", func() bool { return len(rec.Active()) == 1 })
 	var id monitor.CallID
-	for k := range rec.active() {
+	for k := range rec.Active() {
 		id = k
 	}
 	a, b := simple[0]["Unique-ID"], simple[1]["Unique-ID"]
@@ -317,16 +317,16 @@ func TestCallControl(t *testing.T) {
 		t.Errorf("originate command %q", cmd)
 	}
 	err = s.Originate(ctx, "1009", "1002")
-	if !errors.Is(err, ErrCommandFailed) || !strings.Contains(err.Error(), "USER_NOT_REGISTERED") {
+	if !errors.Is(err, ErrCommandFailed) || !errors.Is(err, monitor.ErrRefused) || !strings.Contains(err.Error(), "USER_NOT_REGISTERED") {
 		t.Errorf("originate to an unregistered phone = %v", err)
 	}
-	if st := rec.lastStatus(); len(st.Actions) != 3 {
+	if st := rec.LastStatus(); len(st.Actions) != 3 {
 		t.Errorf("actions %v", st.Actions)
 	}
 }
 
 func TestDefaultPasswordOnlyWhenNoneConfigured(t *testing.T) {
-	s, err := New(Config{Name: "fs", Address: "127.0.0.1"})
+	s, err := New(Config{Name: "fs", LinkConfig: monitor.LinkConfig{Address: "127.0.0.1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -335,14 +335,102 @@ func TestDefaultPasswordOnlyWhenNoneConfigured(t *testing.T) {
 	}
 	f := filepath.Join(t.TempDir(), "pw")
 	os.WriteFile(f, []byte("s3cret\n"), 0o600)
-	s, err = New(Config{Name: "fs", Address: "127.0.0.1:8021", PasswordFile: f})
+	s, err = New(Config{Name: "fs", LinkConfig: monitor.LinkConfig{Address: "127.0.0.1:8021"}, PasswordFile: f})
 	if err != nil || s.password != "s3cret" {
 		t.Errorf("password file: %q %v", s.password, err)
 	}
-	for _, bad := range []Config{{Address: "x"}, {Name: "fs"}, {Name: "fs", Address: "x", Filters: []string{"nospace"}},
-		{Name: "fs", Address: "x", Password: "a", PasswordFile: "b"}} {
+	for _, bad := range []Config{{LinkConfig: monitor.LinkConfig{Address: "x"}}, {Name: "fs"}, {Name: "fs", LinkConfig: monitor.LinkConfig{Address: "x"}, Filters: []string{"nospace"}},
+		{Name: "fs", LinkConfig: monitor.LinkConfig{Address: "x"}, Password: "a", PasswordFile: "b"}} {
 		if _, err := New(bad); err == nil {
 			t.Errorf("New(%+v) accepted", bad)
+		}
+	}
+}
+
+// TestBadInputKeepsTheLink: events the reader cannot take (an absurd but
+// readable Content-Length, an over-long header line, a header line
+// without a colon, a body that is no event) are skipped and counted, and
+// the link stays up; input after which the next message cannot be found
+// drops the link, which comes back.
+func TestBadInputKeepsTheLink(t *testing.T) {
+	event := func(extra string, body string) string {
+		return fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-json\n%s\n%s", len(body), extra, body)
+	}
+	heartbeat := `{"Event-Name":"HEARTBEAT","Core-UUID":"x"}`
+	tests := []struct {
+		name  string
+		raw   string
+		drops bool
+	}{
+		{"body over the limit", fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-json\n\n%s", maxBody+1, strings.Repeat("x", maxBody+1)), false},
+		{"over-long header line", event("X-Junk: "+strings.Repeat("j", maxLine+1)+"\n", heartbeat), false},
+		{"header line without a colon", event("no colon here\n", heartbeat), false},
+		{"body that is no event", event("", `{"Event-Name": "HEARTB`), false},
+		{"unreadable Content-Length", "Content-Length: many\nContent-Type: text/event-json\n\n{}", true},
+		{"absurd Content-Length", fmt.Sprintf("Content-Length: %d\nContent-Type: text/event-json\n\n", maxSkip+1), true},
+		{"unreadable reply", "Content-Type: command/reply\nno colon\n\n", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := esltest.New(t)
+			ctx := testCtx(t)
+			counters := new(monitor.Counters)
+			_, rec := startSource(t, srv, nil, func(s *Source) { s.counters = counters })
+			if err := srv.WaitSubscribed(ctx, 1); err != nil {
+				t.Fatal(err)
+			}
+			rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
+			srv.PushRaw([]byte(tt.raw))
+			if tt.drops {
+				rec.WaitFor(t, "down", func() bool { return sawStatus(rec, monitor.LinkDown, "") })
+				rec.WaitFor(t, "back", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
+				return
+			}
+			simple := fixtureEvents(t, "simple.jsonl")
+			srv.Push(simple...)
+			rec.WaitFor(t, "the call after the bad input", func() bool { return len(rec.Ended()) == 1 })
+			if n := counters.ParseErrors.Load(); n != 1 {
+				t.Errorf("parse errors = %d, want 1", n)
+			}
+			if n := rec.CountStatus(monitor.LinkConnected); n != 1 || sawStatus(rec, monitor.LinkDown, "") {
+				t.Errorf("statuses %v: bad input touched the link", rec.LinkStates())
+			}
+		})
+	}
+}
+
+// TestRefusedCommands: FreeSWITCH's -ERR is monitor.ErrRefused with its
+// words; "No such channel" on a transfer means the call is gone.
+func TestRefusedCommands(t *testing.T) {
+	srv := esltest.New(t)
+	ctx := testCtx(t)
+	s, rec := startSource(t, srv, nil)
+	if err := srv.WaitSubscribed(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	srv.Push(fixtureEvents(t, "simple.jsonl")[:8]...)
+	rec.WaitFor(t, "connected call", func() bool { return len(rec.Active()) == 1 })
+	var id monitor.CallID
+	for k := range rec.Active() {
+		id = k
+	}
+	tests := []struct {
+		reply string
+		want  error
+	}{
+		{"-ERR Cannot transfer while bridged to a conference\n", monitor.ErrRefused},
+		{"-ERR No such channel!\n", monitor.ErrNoSuchCall},
+	}
+	for _, tt := range tests {
+		srv.SetAPI(func(cmd, args string) string {
+			if cmd == "uuid_transfer" {
+				return tt.reply
+			}
+			return ""
+		})
+		err := s.Transfer(ctx, id, "1005")
+		if !errors.Is(err, tt.want) || !strings.Contains(err.Error(), strings.TrimSpace(strings.TrimPrefix(tt.reply, "-ERR"))) {
+			t.Errorf("%q: Transfer = %v, want %v with FreeSWITCH's words", tt.reply, err, tt.want)
 		}
 	}
 }

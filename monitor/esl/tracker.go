@@ -86,10 +86,6 @@ var handlers = map[string]func(*Tracker, Event){
 func (tr *Tracker) Handle(e Event) {
 	tr.counters.Events.Add(1)
 	name := e.Name()
-	if name == "SWITCHBOARD_PARSE_ERROR" {
-		tr.counters.ParseErrors.Add(1)
-		return
-	}
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	if h, ok := handlers[name]; ok {

@@ -6,90 +6,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
-// recorder keeps every call change and status a source publishes.
-type recorder struct {
-	mu       sync.Mutex
-	changes  []monitor.Call
-	statuses []monitor.SourceStatus
-	users    []monitor.UserEvent
-	notify   chan struct{}
-}
+func newRecorder() *monitortest.Recorder { return monitortest.NewRecorder() }
 
-func newRecorder() *recorder { return &recorder{notify: make(chan struct{}, 1)} }
-
-func (r *recorder) poke() {
-	select {
-	case r.notify <- struct{}{}:
-	default:
-	}
-}
-
-func (r *recorder) Call(c monitor.Call) {
-	r.mu.Lock()
-	r.changes = append(r.changes, c)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *recorder) SourceStatus(s monitor.SourceStatus) {
-	r.mu.Lock()
-	r.statuses = append(r.statuses, s)
-	r.mu.Unlock()
-	r.poke()
-}
-
-func (r *recorder) UserEvent(e monitor.UserEvent) {
-	r.mu.Lock()
-	r.users = append(r.users, e)
-	r.mu.Unlock()
-	r.poke()
-}
-
-// ended returns the calls that ended, in order.
-func (r *recorder) ended() []monitor.Call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []monitor.Call
-	for _, c := range r.changes {
-		if c.State == monitor.Ended {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
-// states returns the states call id went through, repeats folded.
-func (r *recorder) states(id monitor.CallID) []monitor.State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []monitor.State
-	for _, c := range r.changes {
-		if c.ID == id && (len(out) == 0 || out[len(out)-1] != c.State) {
-			out = append(out, c.State)
-		}
-	}
-	return out
-}
-
-// waitFor waits until cond holds over the recorder's state.
-func (r *recorder) waitFor(t *testing.T, ctx context.Context, what string, cond func() bool) {
-	t.Helper()
-	for !cond() {
-		select {
-		case <-r.notify:
-		case <-ctx.Done():
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
-func replayFile(t *testing.T, name string) *recorder {
+func replayFile(t *testing.T, name string) *monitortest.Recorder {
 	t.Helper()
 	f, err := os.Open(filepath.Join("testdata", name))
 	if err != nil {
@@ -145,7 +70,7 @@ func TestFixtures(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			rec := replayFile(t, tt.file)
-			ended := rec.ended()
+			ended := rec.Ended()
 			var c monitor.Call
 			for _, e := range ended {
 				if !strings.Contains(e.Cause, "joined by attended transfer") {
@@ -156,7 +81,7 @@ func TestFixtures(t *testing.T) {
 				}
 			}
 			if c.ID == "" {
-				t.Fatalf("no call ended; changes: %+v", rec.changes)
+				t.Fatalf("no call ended; changes: %+v", rec.Calls())
 			}
 			if c.Direction != tt.direction || c.From.Number != tt.from || c.To.Number != tt.to {
 				t.Errorf("call %s %s -> %s, want %s %s -> %s", c.Direction, c.From.Number, c.To.Number, tt.direction, tt.from, tt.to)
@@ -178,12 +103,12 @@ func TestFixtures(t *testing.T) {
 				t.Errorf("line %q, want %q", c.Line, tt.line)
 			}
 			if tt.states != nil {
-				if got := rec.states(c.ID); !slices.Equal(got, tt.states) {
+				if got := rec.States(c.ID); !slices.Equal(got, tt.states) {
 					t.Errorf("states %v, want %v", got, tt.states)
 				}
 			}
 			rang := false
-			for _, ch := range rec.changes {
+			for _, ch := range rec.Calls() {
 				rang = rang || len(ch.Ringing) > 0
 			}
 			if rang != tt.ringing {
@@ -213,7 +138,7 @@ func TestFixtures(t *testing.T) {
 // TestFixtureTimesComeFromEvents checks that a replay keeps FreeSWITCH's
 // own times: the simple call talked for 42 s.
 func TestFixtureTimesComeFromEvents(t *testing.T) {
-	c := replayFile(t, "simple.jsonl").ended()[0]
+	c := replayFile(t, "simple.jsonl").Ended()[0]
 	if c.Duration < 42 || c.Duration > 43 {
 		t.Errorf("duration %d s, want 42", c.Duration)
 	}
@@ -223,7 +148,7 @@ func TestFixtureTimesComeFromEvents(t *testing.T) {
 }
 
 func TestAttendedTransferEndsConsultation(t *testing.T) {
-	ended := replayFile(t, "attended.jsonl").ended()
+	ended := replayFile(t, "attended.jsonl").Ended()
 	if len(ended) != 2 || ended[0].Cause != "joined by attended transfer" {
 		t.Fatalf("ended %+v", ended)
 	}
@@ -236,10 +161,10 @@ func TestUserEventsPassThrough(t *testing.T) {
 	rec := newRecorder()
 	tr := NewTracker("fs", rec, nil)
 	tr.Handle(Event{hEventName: "CUSTOM", hSubclass: "callcenter::info", "Cc-Queue": "support@default", "Variable_secret": "x"})
-	if len(rec.users) != 1 || rec.users[0].Name != "callcenter::info" || rec.users[0].Fields["Cc-Queue"] != "support@default" {
-		t.Fatalf("user events %+v", rec.users)
+	if len(rec.Users()) != 1 || rec.Users()[0].Name != "callcenter::info" || rec.Users()[0].Fields["Cc-Queue"] != "support@default" {
+		t.Fatalf("user events %+v", rec.Users())
 	}
-	if _, ok := rec.users[0].Fields["Variable_secret"]; ok {
+	if _, ok := rec.Users()[0].Fields["Variable_secret"]; ok {
 		t.Error("channel variables passed on")
 	}
 }

@@ -2,9 +2,6 @@ package fritz
 
 import (
 	"fmt"
-	"net"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -20,14 +17,10 @@ type Config struct {
 	Name monitor.SourceName `yaml:"name"`
 	// Type is "fritz".
 	Type string `yaml:"type"`
-	// Address is the router as host or host:port; the port defaults to
-	// 1012.
-	Address string `yaml:"address"`
-	// ReconnectMin is the first wait after a failed or lost connection;
-	// it doubles per failure up to ReconnectMax, with jitter. Defaults
-	// 1s and 1m.
-	ReconnectMin time.Duration `yaml:"reconnect_min"`
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	// LinkConfig holds the keys every source shares: address (host or
+	// host:port, the port defaulting to 1012), reconnect_min,
+	// reconnect_max, dial_timeout and link_grace.
+	monitor.LinkConfig `yaml:",inline"`
 	// HealthInterval is how long the stream may stay silent before the
 	// router is probed by opening a second connection to the same port,
 	// as fritzconnection's FritzMonitor does (its socket timeout).
@@ -36,8 +29,6 @@ type Config struct {
 	// HealthTimeout bounds that probe connection (fritzconnection's
 	// health-check timeout). Default 10s.
 	HealthTimeout time.Duration `yaml:"health_timeout"`
-	// DialTimeout bounds connecting. Default 10s.
-	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// KeepAlive is the TCP keep-alive idle time; probes follow every
 	// KeepAlive/3, and the kernel drops the link after 3 unanswered ones.
 	// Default 30s.
@@ -62,29 +53,14 @@ func (c Config) withDefaults() Config {
 			*d = v
 		}
 	}
-	def(&c.ReconnectMin, time.Second)
-	def(&c.ReconnectMax, time.Minute)
+	c.LinkConfig = c.LinkConfig.WithDefaults(DefaultPort)
 	def(&c.HealthInterval, 10*time.Second)
 	def(&c.HealthTimeout, 10*time.Second)
-	def(&c.DialTimeout, 10*time.Second)
 	def(&c.KeepAlive, 30*time.Second)
 	if c.InternalPrefixes == nil {
 		c.InternalPrefixes = DefaultInternalPrefixes
 	}
-	c.Address = withPort(c.Address)
 	return c
-}
-
-// withPort adds DefaultPort to an address without one.
-func withPort(addr string) string {
-	addr = strings.TrimSpace(addr)
-	if addr == "" {
-		return ""
-	}
-	if _, _, err := net.SplitHostPort(addr); err == nil {
-		return addr
-	}
-	return net.JoinHostPort(strings.Trim(addr, "[]"), DefaultPort)
 }
 
 // Validate reports the first setting that cannot work. Unset fields are
@@ -96,19 +72,11 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: name is required", ErrInvalidConfig)
 	case d.Type != "fritz":
 		return fmt.Errorf("%w: type %q, want fritz", ErrInvalidConfig, d.Type)
-	case d.Address == "":
-		return fmt.Errorf("%w: address is required", ErrInvalidConfig)
-	case d.ReconnectMin < 0 || d.ReconnectMax < d.ReconnectMin:
-		return fmt.Errorf("%w: reconnect_min %s, reconnect_max %s", ErrInvalidConfig, d.ReconnectMin, d.ReconnectMax)
-	case d.HealthInterval < 0 || d.HealthTimeout < 0 || d.DialTimeout < 0 || d.KeepAlive < 0:
+	case d.HealthInterval < 0 || d.HealthTimeout < 0 || d.KeepAlive < 0:
 		return fmt.Errorf("%w: negative timeout", ErrInvalidConfig)
 	}
-	host, port, err := net.SplitHostPort(d.Address)
-	if err != nil {
-		return fmt.Errorf("%w: address %q: %w", ErrInvalidConfig, c.Address, err)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 || host == "" {
-		return fmt.Errorf("%w: address %q: want host or host:port", ErrInvalidConfig, c.Address)
+	if err := c.LinkConfig.Validate(DefaultPort); err != nil {
+		return err
 	}
 	if _, err := d.location(); err != nil {
 		return err

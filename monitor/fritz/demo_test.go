@@ -26,7 +26,7 @@ func TestDemoRecording(t *testing.T) {
 	seen := map[string]bool{}
 	lines := map[string]bool{}
 	var longest int64
-	for _, c := range rec.ended() {
+	for _, c := range rec.Ended() {
 		seen[string(c.Direction)+" "+string(c.Reason)] = true
 		lines[c.Line] = true
 		longest = max(longest, c.Duration)
@@ -47,8 +47,7 @@ func TestDemoRecording(t *testing.T) {
 	}
 	// Two calls at once: some moment with two or more active.
 	active, most := 0, 0
-	rec.mu.Lock()
-	for _, c := range rec.calls {
+	for _, c := range rec.Calls() {
 		switch c.State {
 		case monitor.Ringing, monitor.Dialing:
 			active++
@@ -57,7 +56,6 @@ func TestDemoRecording(t *testing.T) {
 		}
 		most = max(most, active)
 	}
-	rec.mu.Unlock()
 	if most < 3 {
 		t.Errorf("at most %d calls at once, want 3", most)
 	}
@@ -88,39 +86,27 @@ func TestDemoRunsInRealTimeAtNow(t *testing.T) {
 	go func() { done <- d.Run(ctx, rec) }()
 	// Wait for a full loop and the start of the next one: the first call
 	// (connection id 0) starting a second time.
-	timeout := time.After(20 * time.Second)
-	for {
-		rec.mu.Lock()
+	rec.WaitFor(t, "the demo to loop", func() bool {
 		starts := 0
-		for _, c := range rec.calls {
+		for _, c := range rec.Calls() {
 			if isKey(c.ID, "demo", "0") && c.State == monitor.Ringing {
 				starts++
 			}
 		}
-		ch := rec.changed
-		rec.mu.Unlock()
-		if starts >= 2 {
-			break
-		}
-		select {
-		case <-ch:
-		case <-timeout:
-			t.Fatal("the demo did not loop")
-		}
-	}
+		return starts >= 2
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("Run = %v", err)
 	}
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if s := rec.statuses[0]; s.Type != "demo" || s.State != monitor.LinkConnected || s.Name != "demo" {
+	statuses := rec.Statuses()
+	if s := statuses[0]; s.Type != "demo" || s.State != monitor.LinkConnected || s.Name != "demo" {
 		t.Errorf("first status %+v", s)
 	}
-	if s := rec.statuses[len(rec.statuses)-1]; s.State != monitor.LinkStopped {
+	if s := statuses[len(statuses)-1]; s.State != monitor.LinkStopped {
 		t.Errorf("last status %+v, want stopped", s)
 	}
-	for _, c := range rec.calls {
+	for _, c := range rec.Calls() {
 		if c.Started.Before(before) {
 			t.Fatalf("call %s started %v, before the demo ran: times are not shifted to now", c.ID, c.Started)
 		}

@@ -6,6 +6,8 @@
 // [ParseLine] (the wire format). [Tracker] maps parsed lines onto the
 // shared call model, [Replay] feeds a recorded stream through it as fast
 // as it can, and [Demo] loops a bundled recording in real time for a
-// server that has no router to watch. [Lines] is the raw line client the
-// Source and the fritzmonitor command share.
+// server that has no router to watch. The Source and [Lines] (the raw
+// line client of the fritzmonitor command) both run on monitor.Link, the
+// connection loop every source shares; this package gives it the call
+// monitor's session (dial, read lines, probe a quiet router).
 package fritz

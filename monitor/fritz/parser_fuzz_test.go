@@ -25,6 +25,8 @@ func FuzzParseLine(f *testing.F) {
 		}
 		f.Add(b, len(b)/2)
 	}
+	long := bytes.Repeat([]byte("9"), MaxLineLength+1)
+	f.Add(append(append([]byte("23.11.26 10:15:03;RING;0;"), long...), "\r\n23.11.26 10:15:09;DISCONNECT;0;0;\n"...), 30)
 	f.Fuzz(func(t *testing.T, in []byte, split int) {
 		l, err := ParseLine(in, time.UTC)
 		if err != nil {
@@ -48,6 +50,25 @@ func FuzzParseLine(f *testing.F) {
 		r := &twoReads{a: in[:split], b: in[split:]}
 		if err := readLines(r, func(line []byte) error { _ = tr.Handle(line); return nil }); err != nil {
 			t.Fatalf("readLines: %v", err)
+		}
+		// The live connection's splitter: the same lines whichever way
+		// the bytes arrive, none over MaxLineLength, none blank.
+		split2 := func(parts ...[]byte) (lines []string, long int) {
+			var ls lineSplitter
+			for _, p := range parts {
+				ls.feed(p, func(b []byte) { lines = append(lines, string(b)) }, func(error) { long++ })
+			}
+			return lines, long
+		}
+		whole, wholeLong := split2(in)
+		parts, partsLong := split2(in[:split], in[split:])
+		if len(whole) != len(parts) || wholeLong != partsLong {
+			t.Fatalf("splitter: %d lines (%d too long) whole, %d (%d) in two reads", len(whole), wholeLong, len(parts), partsLong)
+		}
+		for i, l := range whole {
+			if l != parts[i] || len(l) > MaxLineLength || len(bytes.TrimSpace([]byte(l))) == 0 {
+				t.Fatalf("splitter line %d: %q whole, %q in two reads", i, l, parts[i])
+			}
 		}
 	})
 }

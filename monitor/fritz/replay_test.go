@@ -22,7 +22,7 @@ func TestReplay(t *testing.T) {
 		t.Fatal(err)
 	}
 	var reasons []monitor.Reason
-	for _, c := range rec.ended() {
+	for _, c := range rec.Ended() {
 		reasons = append(reasons, c.Reason)
 	}
 	want := []monitor.Reason{monitor.ReasonCancelled, monitor.ReasonCompleted, monitor.ReasonNoAnswer}
@@ -51,7 +51,7 @@ func TestReplaySurvivesLongLines(t *testing.T) {
 	if err := ReplayWith(context.Background(), "rec", strings.NewReader(in), rec, WithCounters(&counters)); err != nil {
 		t.Fatal(err)
 	}
-	if got := rec.ended(); len(got) != 1 || got[0].Reason != monitor.ReasonNoAnswer {
+	if got := rec.Ended(); len(got) != 1 || got[0].Reason != monitor.ReasonNoAnswer {
 		t.Fatalf("ended %+v", got)
 	}
 	if got := counters.ParseErrors.Load(); got != 1 {

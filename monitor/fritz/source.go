@@ -10,10 +10,11 @@ import (
 
 // Source watches one Fritz!Box call monitor. It implements monitor.Source.
 type Source struct {
-	cfg Config
-	loc *time.Location
-	o   options
-	raw []Option
+	cfg  Config
+	loc  *time.Location
+	o    options
+	raw  []Option
+	link *monitor.Link
 }
 
 var _ monitor.Source = (*Source)(nil)
@@ -28,7 +29,14 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Source{cfg: cfg, loc: loc, o: newOptions(opts), raw: opts}, nil
+	o := newOptions(opts)
+	log := o.log.With("component", "fritz", "source", cfg.Name, "address", cfg.Address)
+	link, err := monitor.NewLink(monitor.LinkInfo{Name: cfg.Name, Type: "fritz"}, cfg.LinkConfig, DefaultPort,
+		monitor.WithLinkLogger(log), monitor.WithLinkCounters(o.counters), monitor.WithLinkClock(o.now))
+	if err != nil {
+		return nil, fmt.Errorf("fritz source %s: %w", cfg.Name, err)
+	}
+	return &Source{cfg: cfg, loc: loc, o: o, raw: opts, link: link}, nil
 }
 
 // Name returns the configured name.
@@ -37,57 +45,28 @@ func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
 // Config returns the configuration in effect, defaults filled in.
 func (s *Source) Config() Config { return s.cfg }
 
-// Run follows the router until ctx ends and returns nil then. It publishes
-// the source's status on every change (connecting, connected, down with
-// the error) and every call change to sink. When the link breaks, the
-// calls that were active end as failed ("link lost"): the router will not
-// report their end to a new connection.
+// Run follows the router until ctx ends and returns nil then. It
+// publishes the source's status on every change (connecting, connected,
+// down with the error) and every call change to sink.
+//
+// A lost link keeps its calls for the grace period (link_grace): the
+// router sends every event to each connection open at the time, so a
+// DISCONNECT that comes after the reconnect ends its call as usual. The
+// call monitor cannot list calls, so nothing can be resynced: a call
+// whose DISCONNECT fell into the gap ends, as failed "ended while
+// disconnected", once the router reuses its connection id for a new
+// call (it hands out the ids of ended calls again, from 0). A link down
+// longer than the grace period ends every call as failed "link lost":
+// whether they are still up can no longer be known.
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	tr := NewTracker(s.cfg.Name, sink, s.loc, s.cfg.InternalPrefixes, s.raw...)
-	log := s.o.log.With("component", "fritz", "source", s.cfg.Name, "address", s.cfg.Address)
-	var last monitor.SourceStatus
-	status := func(st monitor.LinkState, err error) {
-		ss := monitor.SourceStatus{Name: s.cfg.Name, Type: "fritz", State: st, Address: s.cfg.Address, Since: s.o.now()}
-		if err != nil {
-			ss.Error = err.Error()
-		}
-		if st == last.State {
-			if ss.Error == last.Error {
-				return
-			}
-			// Still down, for another reason: down since the first.
-			ss.Since = last.Since
-		}
-		last = ss
-		sink.SourceStatus(ss)
+	p := &lineProtocol{
+		cfg:       s.cfg,
+		dialer:    s.o.dialerFor(s.cfg),
+		onLine:    func(line []byte) { _ = tr.Handle(line) },
+		bad:       tr.bad,
+		connected: tr.carryOver,
+		endCalls:  tr.endCalls,
 	}
-	onLink := func(ev LinkEvent) {
-		switch ev.State {
-		case monitor.LinkConnected:
-			log.Info("fritz: connected", "attempt", ev.Attempt)
-		case monitor.LinkDown:
-			if n := tr.EndAll("link lost"); n > 0 {
-				log.Info("fritz: ended calls of the lost link", "calls", n)
-			}
-			if last.State != monitor.LinkDown {
-				log.Warn("fritz: link down", "error", ev.Err, "retry", ev.Retry)
-			} else {
-				log.Debug("fritz: still down", "error", ev.Err, "retry", ev.Retry)
-			}
-		case monitor.LinkConnecting:
-			if last.State == monitor.LinkDown {
-				// Stay "down, with the last error" while retrying: a
-				// wallboard should show why, not flicker to connecting.
-				return
-			}
-		}
-		status(ev.State, ev.Err)
-	}
-	onLine := func(line []byte) { _ = tr.Handle(line) }
-	err := Lines(ctx, s.cfg, onLine, onLink, s.raw...)
-	if n := tr.EndAll("monitor stopped"); n > 0 {
-		log.Info("fritz: ended calls at stop", "calls", n)
-	}
-	status(monitor.LinkStopped, nil)
-	return err
+	return s.link.Run(ctx, sink, p)
 }

@@ -34,15 +34,18 @@ var DefaultInternalPrefixes = []string{"**"}
 // (**610) is internal. Duplicate and
 // out-of-order lines are counted as unknown and ignored; the router
 // reusing a connection id whose DISCONNECT never came ends the old call
-// first.
+// first (as failed "ended while disconnected" when the call was carried
+// over a reconnect, whose gap the DISCONNECT fell into).
 //
 // A Tracker is used by one goroutine at a time.
 type Tracker struct {
 	calls    *monitor.Tracker
 	keys     map[string]string // connection id → key of its active call
+	carried  map[string]bool   // keys of calls active across a reconnect
 	loc      *time.Location
 	internal []string
 	o        options
+	bad      *monitor.ParseErrorLog
 }
 
 // NewTracker returns a tracker publishing source's calls to sink. loc is
@@ -55,7 +58,9 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, loc *time.Location
 	if internal == nil {
 		internal = DefaultInternalPrefixes
 	}
-	t := &Tracker{calls: monitor.NewTracker(source, sink), keys: map[string]string{}, loc: loc, internal: internal, o: newOptions(opts)}
+	o := newOptions(opts)
+	t := &Tracker{calls: monitor.NewTracker(source, sink), keys: map[string]string{}, carried: map[string]bool{},
+		loc: loc, internal: internal, o: o, bad: monitor.NewParseErrorLog(o.counters, o.log)}
 	t.calls.SetClock(t.o.now)
 	return t
 }
@@ -64,8 +69,9 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, loc *time.Location
 func (t *Tracker) Calls() *monitor.Tracker { return t.calls }
 
 // Handle parses raw and applies it. A malformed line counts as a parse
-// error, a line of an unknown kind as unknown; both are logged and
-// returned, and the tracker carries on.
+// error (logged at most once a minute), a line of an unknown kind as
+// unknown (logged at Debug); both are returned, and the tracker carries
+// on.
 func (t *Tracker) Handle(raw []byte) error {
 	t.o.counters.Events.Add(1)
 	l, err := ParseLine(raw, t.loc)
@@ -74,8 +80,7 @@ func (t *Tracker) Handle(raw []byte) error {
 			t.o.counters.Unknown.Add(1)
 			t.o.log.Debug("fritz: unknown line", "error", err)
 		} else {
-			t.o.counters.ParseErrors.Add(1)
-			t.o.log.Info("fritz: malformed line", "error", err)
+			t.bad.Note(err)
 		}
 		return err
 	}
@@ -97,6 +102,7 @@ func (t *Tracker) Apply(l Line) bool {
 	case KindDisconnect:
 		if key, found := t.keys[l.ID]; found {
 			delete(t.keys, l.ID)
+			delete(t.carried, key)
 			ok = t.calls.End(key, monitor.Ending{At: l.Time, Duration: time.Duration(l.Seconds) * time.Second})
 		}
 	}
@@ -110,8 +116,25 @@ func (t *Tracker) Apply(l Line) bool {
 // EndAll ends every active call as failed with cause, for a link that
 // broke: its calls can no longer be followed. It returns how many ended.
 func (t *Tracker) EndAll(cause string) int {
+	return t.endCalls(monitor.Ending{Reason: monitor.ReasonFailed, Cause: cause})
+}
+
+// endCalls ends every active call with e (at now unless e says when).
+func (t *Tracker) endCalls(e monitor.Ending) int {
 	clear(t.keys)
-	return t.calls.EndAll(monitor.Ending{Reason: monitor.ReasonFailed, Cause: cause, At: t.o.now()})
+	clear(t.carried)
+	if e.At.IsZero() {
+		e.At = t.o.now()
+	}
+	return t.calls.EndAll(e)
+}
+
+// carryOver marks the active calls as carried over a reconnect: their
+// DISCONNECT may have been sent while the link was down.
+func (t *Tracker) carryOver() {
+	for _, key := range t.keys {
+		t.carried[key] = true
+	}
 }
 
 func (t *Tracker) ringCall(l Line) monitor.Call {
@@ -154,9 +177,17 @@ func (t *Tracker) start(l Line, c monitor.Call) bool {
 		if old.Started.Equal(c.Started) && old.From == c.From && old.To == c.To && old.Line == c.Line {
 			return false
 		}
-		t.o.log.Info("fritz: connection id reused before its DISCONNECT", "id", l.ID)
-		t.calls.End(oldKey, monitor.Ending{At: l.Time, Cause: "connection id reused"})
+		e := monitor.Ending{At: l.Time, Cause: "connection id reused"}
+		if t.carried[oldKey] {
+			// The router ended the call while we were disconnected.
+			e = monitor.EndedWhileDisconnected
+			e.At = l.Time
+		} else {
+			t.o.log.Info("fritz: connection id reused before its DISCONNECT", "id", l.ID)
+		}
+		t.calls.End(oldKey, e)
 		delete(t.keys, l.ID)
+		delete(t.carried, oldKey)
 	}
 	key := l.ID + "-" + strconv.FormatInt(l.Time.Unix(), 10)
 	if !t.calls.Start(key, c) {

@@ -3,69 +3,25 @@ package fritz
 import (
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
-// recorder is a Sink that keeps everything it is given and signals each
-// change on a channel the test may wait on.
-type recorder struct {
-	mu       sync.Mutex
-	calls    []monitor.Call
-	statuses []monitor.SourceStatus
-	changed  chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{changed: make(chan struct{})} }
-
-func (r *recorder) Call(c monitor.Call) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls = append(r.calls, c)
-	r.notifyLocked()
-}
-
-func (r *recorder) SourceStatus(s monitor.SourceStatus) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.statuses = append(r.statuses, s)
-	r.notifyLocked()
-}
-
-func (r *recorder) UserEvent(monitor.UserEvent) {}
-
-func (r *recorder) notifyLocked() {
-	close(r.changed)
-	r.changed = make(chan struct{})
-}
-
-// ended returns the ended calls in the order they ended.
-func (r *recorder) ended() []monitor.Call {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []monitor.Call
-	for _, c := range r.calls {
-		if c.State == monitor.Ended {
-			out = append(out, c)
-		}
-	}
-	return out
-}
+func newRecorder() *monitortest.Recorder { return monitortest.NewRecorder() }
 
 // isKey reports whether id is a call of source on connection conn.
 func isKey(id monitor.CallID, source, conn string) bool {
 	return strings.HasPrefix(string(id), source+":"+conn+"-")
 }
 
-// states returns the states the calls on connection conn went through.
-func (r *recorder) states(conn string) []monitor.State {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+// connStates returns the states the calls on connection conn went
+// through.
+func connStates(rec *monitortest.Recorder, conn string) []monitor.State {
 	var out []monitor.State
-	for _, c := range r.calls {
+	for _, c := range rec.Calls() {
 		if isKey(c.ID, "home", conn) {
 			out = append(out, c.State)
 		}
@@ -218,7 +174,7 @@ func TestTrackerLines(t *testing.T) {
 			var counters monitor.Counters
 			tr := NewTracker("home", rec, berlin, nil, WithCounters(&counters))
 			feed(t, tr, tt.lines)
-			got := rec.ended()
+			got := rec.Ended()
 			if len(got) != len(tt.want) {
 				t.Fatalf("%d calls ended, want %d: %+v", len(got), len(tt.want), got)
 			}
@@ -251,7 +207,7 @@ func TestTrackerLines(t *testing.T) {
 				}
 			}
 			for key, want := range tt.states {
-				if got := rec.states(key); !equalStates(got, want) {
+				if got := connStates(rec, key); !equalStates(got, want) {
 					t.Errorf("call %s went through %v, want %v", key, got, want)
 				}
 			}
@@ -312,7 +268,7 @@ func TestTrackerEndAll(t *testing.T) {
 	if n := tr.EndAll("link lost"); n != 2 {
 		t.Fatalf("EndAll ended %d, want 2", n)
 	}
-	for _, c := range rec.ended() {
+	for _, c := range rec.Ended() {
 		if c.Reason != monitor.ReasonFailed || c.Cause != "link lost" || !c.Ended.Equal(now) {
 			t.Errorf("call %s: reason %s cause %q ended %v", c.ID, c.Reason, c.Cause, c.Ended)
 		}
@@ -330,7 +286,7 @@ func TestTrackerCallIDsStayUniqueWhenTheRouterReusesIDs(t *testing.T) {
 23.11.26 10:00:09;DISCONNECT;0;0;
 23.11.26 10:01:00;RING;0;0302;1234567;SIP0;
 23.11.26 10:01:09;DISCONNECT;0;0;`)
-	got := rec.ended()
+	got := rec.Ended()
 	if len(got) != 2 || got[0].ID == got[1].ID {
 		t.Fatalf("two calls on connection 0 share an id: %+v", got)
 	}

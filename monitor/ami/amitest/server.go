@@ -1,7 +1,9 @@
 // Package amitest is a protocol-faithful Asterisk manager (AMI) server for
 // tests: banner, Login (plain and MD5 challenge), Challenge, Events, Ping,
-// CoreShowChannels, any other action recorded and answered, and events
-// pushed to every logged-in connection.
+// CoreShowChannels, any other action recorded and answered (or refused
+// with "Response: Error"), and events pushed to every logged-in
+// connection. The connection plumbing (dropping connections, stopping
+// and restarting on the same port) is monitortest.Server's.
 package amitest
 
 import (
@@ -23,30 +25,28 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor/ami"
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
-// Server is a manager interface on 127.0.0.1.
+// Server is a manager interface on 127.0.0.1. Besides its own methods it
+// has monitortest.Server's: Addr, CloseConns (an Asterisk restart that
+// keeps its calls), Stop, Restart, Close and the waits.
 type Server struct {
+	*monitortest.Server
 	Username, Secret string
-
-	ln net.Listener
-	wg sync.WaitGroup
 
 	mu       sync.Mutex
 	conns    map[net.Conn]bool // value: logged in
 	actions  []ami.Message
 	channels []ami.Message
+	refuse   map[string]string // action → the Message of its Error
 	silent   bool
 }
 
 // New starts a server accepting user/secret; it stops with the test.
 func New(tb testing.TB, user, secret string) *Server {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return start(tb, ln, user, secret)
+	return start(tb, nil, user, secret)
 }
 
 // NewTLS starts a server speaking TLS with a fresh self-signed
@@ -54,11 +54,7 @@ func New(tb testing.TB, user, secret string) *Server {
 func NewTLS(tb testing.TB, user, secret string) (*Server, []byte) {
 	tb.Helper()
 	cert, pemCert := selfSigned(tb)
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return start(tb, ln, user, secret), pemCert
+	return start(tb, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, user, secret), pemCert
 }
 
 func selfSigned(tb testing.TB) (tls.Certificate, []byte) {
@@ -86,16 +82,22 @@ func selfSigned(tb testing.TB) (tls.Certificate, []byte) {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, pemCert
 }
 
-func start(tb testing.TB, ln net.Listener, user, secret string) *Server {
-	s := &Server{Username: user, Secret: secret, ln: ln, conns: map[net.Conn]bool{}}
-	s.wg.Add(1)
-	go s.accept()
-	tb.Cleanup(s.Close)
+func start(tb testing.TB, conf *tls.Config, user, secret string) *Server {
+	tb.Helper()
+	s := &Server{Username: user, Secret: secret, conns: map[net.Conn]bool{}, refuse: map[string]string{}}
+	s.Server = monitortest.NewServer(tb, conf)
+	s.Serve(s.serve)
 	return s
 }
 
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
+// Refuse makes the server answer every action named action with
+// "Response: Error" and message, as Asterisk refuses an action it cannot
+// carry out.
+func (s *Server) Refuse(action, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.refuse[action] = message
+}
 
 // SetChannels sets the CoreShowChannel events CoreShowChannels lists.
 func (s *Server) SetChannels(ch ...ami.Message) {
@@ -125,6 +127,12 @@ func (s *Server) Push(ev ami.Message) int {
 	if err != nil {
 		return 0
 	}
+	return s.PushRaw(b)
+}
+
+// PushRaw sends b as it is to every logged-in connection (a broken or
+// hostile manager's bytes) and returns how many got it.
+func (s *Server) PushRaw(b []byte) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
@@ -138,44 +146,14 @@ func (s *Server) Push(ev ami.Message) int {
 	return n
 }
 
-// CloseConns drops every connection, as an Asterisk restart does.
-func (s *Server) CloseConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.Close()
-	}
-}
-
-// Close stops the server and waits for its goroutines.
-func (s *Server) Close() {
-	s.ln.Close()
-	s.CloseConns()
-	s.wg.Wait()
-}
-
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns[c] = false
-		s.mu.Unlock()
-		s.wg.Add(1)
-		go s.serve(c)
-	}
-}
-
 func (s *Server) serve(c net.Conn) {
-	defer s.wg.Done()
+	s.mu.Lock()
+	s.conns[c] = false
+	s.mu.Unlock()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
-		c.Close()
 	}()
 	if _, err := c.Write([]byte("Asterisk Call Manager/5.0.1\r\n")); err != nil {
 		return
@@ -194,13 +172,17 @@ func (s *Server) serve(c net.Conn) {
 		s.mu.Lock()
 		s.actions = append(s.actions, act)
 		silent, loggedIn := s.silent, s.conns[c]
+		refusal, refused := s.refuse[act.Get("Action")]
 		s.mu.Unlock()
+		s.Notify()
 		if silent {
 			continue
 		}
 		aid := act.Get("ActionID")
 		ok := ami.M("Response", "Success", "ActionID", aid)
 		switch name := act.Get("Action"); {
+		case refused && loggedIn:
+			s.reply(c, ami.M("Response", "Error", "ActionID", aid, "Message", refusal))
 		case name == "Challenge":
 			challenge = strconv.Itoa(len(s.Actions())*7919 + 104729)
 			s.reply(c, append(ok, ami.M("Challenge", challenge)...))

@@ -3,7 +3,9 @@
 // api/response, text/event-json and text/event-plain with Content-Length,
 // text/disconnect-notice, text/rude-rejection) on 127.0.0.1, replays
 // event streams to subscribed connections, and dials outbound-mode
-// listeners the way the dialplan's socket application does.
+// listeners the way the dialplan's socket application does. The
+// connection plumbing (dropping connections, stopping and restarting on
+// the same port) is monitortest.Server's.
 package esltest
 
 import (
@@ -20,6 +22,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/monitor/monitortest"
 )
 
 // Event is one event as FreeSWITCH's JSON format carries it.
@@ -27,10 +31,11 @@ type Event map[string]string
 
 // Server is a fake mod_event_socket. The zero configuration accepts the
 // password "ClueCon", answers `show channels as json` with no channels and
-// every other api command with "+OK".
+// every other api command with "+OK". Besides its own methods it has
+// monitortest.Server's: Addr, CloseConns (a crash: connections dropped
+// without a word), Stop, Restart, Close and Wait.
 type Server struct {
-	t  testing.TB
-	ln net.Listener
+	*monitortest.Server
 
 	mu       sync.Mutex
 	password string
@@ -41,8 +46,6 @@ type Server struct {
 	jobs     func(cmd, args string) string
 	conns    map[*conn]bool
 	commands []string
-	changed  chan struct{} // closed and replaced on every change
-	wg       sync.WaitGroup
 }
 
 type conn struct {
@@ -57,30 +60,10 @@ type conn struct {
 // New starts a server on 127.0.0.1 and stops it in t.Cleanup.
 func New(t testing.TB) *Server {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("esltest: %v", err)
-	}
-	s := &Server{t: t, ln: ln, password: "ClueCon", channels: `{"row_count":0}`, conns: map[*conn]bool{}, changed: make(chan struct{})}
-	s.wg.Add(1)
-	go s.accept()
-	t.Cleanup(s.Stop)
+	s := &Server{password: "ClueCon", channels: `{"row_count":0}`, conns: map[*conn]bool{}}
+	s.Server = monitortest.NewServer(t, nil)
+	s.Serve(s.serve)
 	return s
-}
-
-// Addr is the server's host:port.
-func (s *Server) Addr() string { return s.ln.Addr().String() }
-
-// Stop closes the listener and every connection.
-func (s *Server) Stop() {
-	s.ln.Close()
-	s.CloseConns()
-	s.wg.Wait()
-}
-
-func (s *Server) notify() {
-	close(s.changed)
-	s.changed = make(chan struct{})
 }
 
 // SetPassword changes the password connections must give.
@@ -147,54 +130,42 @@ func (s *Server) Commands() []string {
 // WaitCommand waits until a command starting with prefix has been
 // received and returns it.
 func (s *Server) WaitCommand(ctx context.Context, prefix string) (string, error) {
-	for {
+	var got string
+	err := s.Wait(ctx, func() bool {
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		for _, c := range s.commands {
 			if strings.HasPrefix(c, prefix) {
-				s.mu.Unlock()
-				return c, nil
+				got = c
+				return true
 			}
 		}
-		ch := s.changed
-		s.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return "", fmt.Errorf("esltest: no %q command: %w", prefix, ctx.Err())
-		}
+		return false
+	})
+	if err != nil {
+		return "", fmt.Errorf("esltest: no %q command: %w", prefix, err)
 	}
+	return got, nil
 }
 
 // WaitSubscribed waits until n connections have subscribed to events.
 func (s *Server) WaitSubscribed(ctx context.Context, n int) error {
-	for {
+	got := 0
+	err := s.Wait(ctx, func() bool {
 		s.mu.Lock()
-		got := 0
+		defer s.mu.Unlock()
+		got = 0
 		for c := range s.conns {
 			if c.format != "" {
 				got++
 			}
 		}
-		ch := s.changed
-		s.mu.Unlock()
-		if got >= n {
-			return nil
-		}
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("esltest: %d of %d connections subscribed: %w", got, n, ctx.Err())
-		}
+		return got >= n
+	})
+	if err != nil {
+		return fmt.Errorf("esltest: %d of %d connections subscribed: %w", got, n, err)
 	}
-}
-
-// CloseConns drops every connection without a word, as a crash would.
-func (s *Server) CloseConns() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for c := range s.conns {
-		c.nc.Close()
-	}
+	return nil
 }
 
 // Disconnect says goodbye with text/disconnect-notice, as FreeSWITCH does
@@ -218,6 +189,20 @@ func (s *Server) Push(events ...Event) {
 			if c.format != "" && !c.silent {
 				c.sendEvent(e, s.plain)
 			}
+		}
+	}
+}
+
+// PushRaw writes b as it is to every subscribed connection (a broken or
+// hostile switch's bytes).
+func (s *Server) PushRaw(b []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.format != "" && !c.silent {
+			c.wmu.Lock()
+			_, _ = c.nc.Write(b)
+			c.wmu.Unlock()
 		}
 	}
 }
@@ -249,36 +234,20 @@ func ReadRecording(t testing.TB, path string) []Event {
 	}
 }
 
-func (s *Server) accept() {
-	defer s.wg.Done()
-	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.wg.Add(1)
-		go func() {
-			defer s.wg.Done()
-			s.serve(nc)
-		}()
-	}
-}
-
 func (s *Server) serve(nc net.Conn) {
 	c := &conn{nc: nc}
-	defer nc.Close()
 	s.mu.Lock()
 	reject := s.reject
 	if !reject {
 		s.conns[c] = true
-		s.notify()
 	}
 	s.mu.Unlock()
+	s.Notify()
 	defer func() {
 		s.mu.Lock()
 		delete(s.conns, c)
-		s.notify()
 		s.mu.Unlock()
+		s.Notify()
 	}()
 	if reject {
 		// mod_event_socket's answer to a peer its ACL refuses.
@@ -294,9 +263,9 @@ func (s *Server) serve(nc net.Conn) {
 		}
 		s.mu.Lock()
 		s.commands = append(s.commands, cmd)
-		s.notify()
 		silent := c.silent
 		s.mu.Unlock()
+		s.Notify()
 		if silent {
 			continue
 		}
@@ -355,8 +324,8 @@ func (s *Server) handle(c *conn, cmd string) bool {
 		}
 		s.mu.Lock()
 		c.format = format
-		s.notify()
 		s.mu.Unlock()
+		s.Notify()
 		c.reply("+OK event listener enabled " + format)
 	case "filter":
 		c.reply("+OK filter added. [" + args + "]")
