@@ -1,0 +1,235 @@
+package monitor
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// OutboxConfig tunes an Outbox. The zero value is usable.
+type OutboxConfig struct {
+	// Name names the outbox in errors ("history", a webhook URL).
+	Name string
+	// Size is how many events may wait. Default 1024.
+	Size int
+}
+
+// OutboxStats are an outbox's running totals, for metrics and /healthz.
+type OutboxStats struct {
+	// Queued is how many events wait, not counting the one in hand.
+	Queued int
+	// Size is the queue's capacity.
+	Size int
+	// Behind is the age (since its At) of the event being handled now;
+	// zero while the worker is idle.
+	Behind time.Duration
+	// Handled counts events the handler took without an error.
+	Handled uint64
+	// Failed counts events the handler returned an error for.
+	Failed uint64
+	// Overflow counts events refused because the queue was full.
+	Overflow uint64
+	// Abandoned counts events offered after Close, or still queued when
+	// Close's ctx ended.
+	Abandoned uint64
+}
+
+// Outbox is a durable consumer's own bounded queue and the one worker
+// goroutine that hands its events, in order, to the consumer's handler, so
+// that the consumer's I/O (a disk, an HTTP endpoint) never runs in the
+// publishing path. Offer never blocks and does no I/O; an event that cannot
+// be queued goes to the outbox's unhandled function instead (see
+// WithUnhandled), as does one the handler fails.
+//
+// NewOutbox starts the worker; its owner stops it with Close, which drains
+// the queue first.
+type Outbox struct {
+	name      string
+	handle    func(ctx context.Context, ev Event) error
+	unhandled func(ev Event, err error)
+
+	// mu guards closed against a send on the closed queue: Offer holds it
+	// for reading, Close for writing.
+	mu     sync.RWMutex
+	closed bool
+	queue  chan Event
+
+	accepted                             atomic.Uint64
+	handled, failed, overflow, abandoned atomic.Uint64
+	busy                                 atomic.Int64 // At of the event in hand, Unix ns; 0 when idle
+	cancel                               context.CancelFunc
+	exited                               chan struct{}
+	closeOnce                            sync.Once
+	progress                             sync.Mutex // guards finished and waiters
+	finished                             uint64
+	waiters                              []flushWaiter
+}
+
+// flushWaiter is a Flush waiting for the worker to have finished upto
+// events.
+type flushWaiter struct {
+	upto uint64
+	done chan struct{}
+}
+
+// OutboxOption sets a rare knob of an Outbox.
+type OutboxOption func(*Outbox)
+
+// WithUnhandled sets fn, called once for every event the outbox took and
+// will not hand over, or the handler failed: err is ErrOutboxFull (queue
+// full; called in the offering goroutine, so fn must not block), wraps
+// ErrOutboxClosed (offered after Close, or still queued when Close's ctx
+// ended), or is the handler's error. Default: nothing (the totals still
+// count it).
+func WithUnhandled(fn func(ev Event, err error)) OutboxOption {
+	return func(o *Outbox) { o.unhandled = fn }
+}
+
+// NewOutbox returns a running outbox handing events to handle. handle runs
+// in the outbox's one goroutine, one event at a time, and must return when
+// ctx ends (Close's ctx ran out).
+func NewOutbox(cfg OutboxConfig, handle func(ctx context.Context, ev Event) error, opts ...OutboxOption) *Outbox {
+	if cfg.Size <= 0 {
+		cfg.Size = 1024
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	o := &Outbox{
+		name:      cfg.Name,
+		handle:    handle,
+		unhandled: func(Event, error) {},
+		queue:     make(chan Event, cfg.Size),
+		cancel:    cancel,
+		exited:    make(chan struct{}),
+	}
+	for _, opt := range opts {
+		opt(o)
+	}
+	go o.run(ctx)
+	return o
+}
+
+// Offer queues ev and reports whether it fit. It never blocks: a full
+// queue or a closed outbox hands ev to the unhandled function instead.
+func (o *Outbox) Offer(ev Event) bool {
+	o.mu.RLock()
+	if o.closed {
+		o.mu.RUnlock()
+		o.abandoned.Add(1)
+		o.unhandled(ev, fmt.Errorf("outbox %s: %w", o.name, ErrOutboxClosed))
+		return false
+	}
+	select {
+	case o.queue <- ev:
+		o.accepted.Add(1)
+		o.mu.RUnlock()
+		return true
+	default:
+		o.mu.RUnlock()
+		o.overflow.Add(1)
+		o.unhandled(ev, ErrOutboxFull)
+		return false
+	}
+}
+
+func (o *Outbox) run(ctx context.Context) {
+	defer close(o.exited)
+	for ev := range o.queue {
+		if ctx.Err() != nil {
+			// Close ran out of time: what is left is not handed over.
+			o.abandoned.Add(1)
+			o.unhandled(ev, fmt.Errorf("outbox %s: %w: %w", o.name, ErrOutboxClosed, ctx.Err()))
+			o.finish()
+			continue
+		}
+		at := ev.At
+		if at.IsZero() {
+			at = time.Now()
+		}
+		o.busy.Store(at.UnixNano())
+		err := o.handle(ctx, ev)
+		o.busy.Store(0)
+		if err != nil {
+			o.failed.Add(1)
+			o.unhandled(ev, err)
+		} else {
+			o.handled.Add(1)
+		}
+		o.finish()
+	}
+}
+
+// finish counts one event done and wakes the flushes it completes.
+func (o *Outbox) finish() {
+	o.progress.Lock()
+	defer o.progress.Unlock()
+	o.finished++
+	kept := o.waiters[:0]
+	for _, w := range o.waiters {
+		if o.finished >= w.upto {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	o.waiters = kept
+}
+
+// Flush waits until every event queued before the call has been handed
+// over (or given up), or ctx ends.
+func (o *Outbox) Flush(ctx context.Context) error {
+	upto := o.accepted.Load()
+	o.progress.Lock()
+	if o.finished >= upto {
+		o.progress.Unlock()
+		return nil
+	}
+	w := flushWaiter{upto: upto, done: make(chan struct{})}
+	o.waiters = append(o.waiters, w)
+	o.progress.Unlock()
+	select {
+	case <-w.done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("outbox %s flush: %w", o.name, ctx.Err())
+	}
+}
+
+// Close stops taking events, lets the worker hand over what is queued and
+// waits for it. When ctx ends first, the handler's ctx is cancelled, what
+// is still queued goes to the unhandled function, and Close returns ctx's
+// error once the worker is gone. Close is idempotent.
+func (o *Outbox) Close(ctx context.Context) error {
+	o.closeOnce.Do(func() {
+		o.mu.Lock()
+		o.closed = true
+		close(o.queue)
+		o.mu.Unlock()
+	})
+	select {
+	case <-o.exited:
+		o.cancel()
+		return nil
+	case <-ctx.Done():
+		o.cancel()
+		<-o.exited
+		return fmt.Errorf("outbox %s close: %w", o.name, ctx.Err())
+	}
+}
+
+// Stats returns the outbox's running totals.
+func (o *Outbox) Stats() OutboxStats {
+	st := OutboxStats{
+		Queued:    len(o.queue),
+		Size:      cap(o.queue),
+		Handled:   o.handled.Load(),
+		Failed:    o.failed.Load(),
+		Overflow:  o.overflow.Load(),
+		Abandoned: o.abandoned.Load(),
+	}
+	if b := o.busy.Load(); b != 0 {
+		st.Behind = max(time.Since(time.Unix(0, b)), 0)
+	}
+	return st
+}
