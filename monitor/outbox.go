@@ -27,12 +27,13 @@ type OutboxStats struct {
 	Behind time.Duration
 	// Handled counts events the handler took without an error.
 	Handled uint64
-	// Failed counts events the handler returned an error for.
+	// Failed counts events the handler returned an error for (other than
+	// one it returned because Close ran out of time).
 	Failed uint64
 	// Overflow counts events refused because the queue was full.
 	Overflow uint64
-	// Abandoned counts events offered after Close, or still queued when
-	// Close's ctx ended.
+	// Abandoned counts events offered after Close, or still queued or in
+	// hand when Close's ctx ended.
 	Abandoned uint64
 }
 
@@ -80,8 +81,8 @@ type OutboxOption func(*Outbox)
 // WithUnhandled sets fn, called once for every event the outbox took and
 // will not hand over, or the handler failed: err is ErrOutboxFull (queue
 // full; called in the offering goroutine, so fn must not block), wraps
-// ErrOutboxClosed (offered after Close, or still queued when Close's ctx
-// ended), or is the handler's error. Default: nothing (the totals still
+// ErrOutboxClosed (offered after Close, or still queued or in hand when
+// Close's ctx ended), or is the handler's error. Default: nothing (the totals still
 // count it).
 func WithUnhandled(fn func(ev Event, err error)) OutboxOption {
 	return func(o *Outbox) { o.unhandled = fn }
@@ -150,11 +151,16 @@ func (o *Outbox) run(ctx context.Context) {
 		o.busy.Store(at.UnixNano())
 		err := o.handle(ctx, ev)
 		o.busy.Store(0)
-		if err != nil {
+		switch {
+		case err == nil:
+			o.handled.Add(1)
+		case ctx.Err() != nil:
+			// The handler gave up because Close ran out of time.
+			o.abandoned.Add(1)
+			o.unhandled(ev, fmt.Errorf("outbox %s: %w: %w", o.name, ErrOutboxClosed, err))
+		default:
 			o.failed.Add(1)
 			o.unhandled(ev, err)
-		} else {
-			o.handled.Add(1)
 		}
 		o.finish()
 	}
