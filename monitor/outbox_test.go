@@ -118,6 +118,17 @@ func TestOutboxOfferNeverBlocksAndCountsOverflow(t *testing.T) {
 	if st.Queued != 2 || st.Overflow != 7 || st.Behind < time.Hour {
 		t.Fatalf("stats %+v, want 2 queued, 7 overflowed, an hour behind", st)
 	}
+	close(g.release)
+	if err := o.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if h := g.handled(); len(h) != 3 || h[0] != 1 || h[2] != 3 {
+		t.Fatalf("handled %v, want 1 2 3", h)
+	}
+	// Close waits for the reports, which run in their own goroutine.
+	if err := o.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	seqs, errs := lost.get()
 	if len(seqs) != 7 || seqs[0] != 4 || seqs[6] != 10 {
 		t.Fatalf("unhandled %v", seqs)
@@ -127,12 +138,37 @@ func TestOutboxOfferNeverBlocksAndCountsOverflow(t *testing.T) {
 			t.Fatalf("unhandled with %v, want ErrOutboxFull", err)
 		}
 	}
+}
+
+// TestOutboxReportsOffThePublishingPath blocks the unhandled function:
+// Offer still returns at once, and what does not fit in the report queue
+// is counted as unreported.
+func TestOutboxReportsOffThePublishingPath(t *testing.T) {
+	g := newGate()
+	reporting := make(chan struct{})
+	stuck := make(chan struct{})
+	var once sync.Once
+	o := NewOutbox(OutboxConfig{Size: 1, ReportSize: 1}, g.handle, WithUnhandled(func(Event, error) {
+		once.Do(func() { close(reporting) })
+		<-stuck
+	}))
+	o.Offer(ev(1))
+	<-g.started
+	o.Offer(ev(2)) // queued
+	o.Offer(ev(3)) // overflows; the reporter takes it and is stuck
+	<-reporting
+	o.Offer(ev(4)) // overflows; waits in the report queue
+	o.Offer(ev(5)) // overflows; no room to report it
+	if st := o.Stats(); st.Overflow != 3 || st.Unreported != 1 {
+		t.Fatalf("stats %+v, want 3 overflowed, 1 unreported", st)
+	}
+	close(stuck)
 	close(g.release)
-	if err := o.Flush(context.Background()); err != nil {
+	if err := o.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if h := g.handled(); len(h) != 3 || h[0] != 1 || h[2] != 3 {
-		t.Fatalf("handled %v, want 1 2 3", h)
+	if h := g.handled(); len(h) != 2 {
+		t.Fatalf("handled %v", h)
 	}
 }
 
@@ -187,9 +223,10 @@ func TestOutboxCloseDrainsThenGivesUp(t *testing.T) {
 			t.Fatal("offer after Close accepted")
 		}
 		seqs, errs := lost.get()
-		// 1 was in hand (its handler saw ctx end), 2..4 were left queued,
-		// 5 came after Close.
-		if len(seqs) != 5 || !errors.Is(errs[0], context.Canceled) {
+		// 1 was in hand (its handler saw ctx end), 2..4 were left queued;
+		// 5 came after Close, when nothing reports any more: it is only
+		// counted.
+		if len(seqs) != 4 || !errors.Is(errs[0], context.Canceled) {
 			t.Fatalf("unhandled %v %v", seqs, errs)
 		}
 		for _, err := range errs {
@@ -197,7 +234,7 @@ func TestOutboxCloseDrainsThenGivesUp(t *testing.T) {
 				t.Fatalf("unhandled with %v, want ErrOutboxClosed", err)
 			}
 		}
-		if st := o.Stats(); st.Failed != 0 || st.Abandoned != 5 || st.Handled != 0 {
+		if st := o.Stats(); st.Failed != 0 || st.Abandoned != 5 || st.Unreported != 1 || st.Handled != 0 {
 			t.Fatalf("stats %+v", st)
 		}
 	})

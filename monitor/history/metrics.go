@@ -10,11 +10,12 @@ var (
 	descBehind   = prometheus.NewDesc("switchboard_history_behind_seconds", "Age of the call being saved now; 0 when the queue is idle.", nil, nil)
 	descSaved    = prometheus.NewDesc("switchboard_history_saved_total", "Ended calls saved.", nil, nil)
 	descUnsaved  = prometheus.NewDesc("switchboard_history_unsaved_total", "Ended calls not saved, by reason: overflow (queue full), error (the save failed), shutdown (still queued when the store closed).", []string{"reason"}, nil)
+	descUnlogged = prometheus.NewDesc("switchboard_history_unsaved_unlogged_total", "Unsaved calls not even logged, because too many were waiting to be logged.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (s *Store) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descQueued, descCapacity, descBehind, descSaved, descUnsaved} {
+	for _, d := range []*prometheus.Desc{descQueued, descCapacity, descBehind, descSaved, descUnsaved, descUnlogged} {
 		ch <- d
 	}
 }
@@ -30,6 +31,7 @@ func (s *Store) Collect(ch chan<- prometheus.Metric) {
 	send(ch, descUnsaved, prometheus.CounterValue, float64(st.Overflow), unsavedOverflow)
 	send(ch, descUnsaved, prometheus.CounterValue, float64(st.Failed), unsavedError)
 	send(ch, descUnsaved, prometheus.CounterValue, float64(st.Abandoned), unsavedShutdown)
+	send(ch, descUnlogged, prometheus.CounterValue, float64(st.Unreported))
 }
 
 // send emits one sample; the label counts are fixed above, so an error

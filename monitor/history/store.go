@@ -224,10 +224,10 @@ func unsavedReason(err error) string {
 }
 
 // unsaved is where every ended call the history could not keep ends up:
-// one that did not fit in the queue (called then in the publishing
-// goroutine, so it must not block), one whose save failed, one still
-// queued at shutdown. It logs the call at Error; the totals are counted by
-// the outbox. A spool for such calls belongs here.
+// one that did not fit in the queue, one whose save failed, one still
+// queued at shutdown. It runs in the outbox's reporting goroutine, never
+// in the publishing path, one call at a time. It logs the call at Error;
+// the outbox counts it. A spool for such calls belongs here.
 func (s *Store) unsaved(c monitor.Call, reason string, err error) {
 	s.log.Error("history: call not saved", "call", c.ID, "started", c.Started, "reason", reason, "error", err)
 }
