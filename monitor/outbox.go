@@ -150,7 +150,7 @@ func (o *Outbox) Offer(ev Event) bool {
 	defer o.mu.RUnlock()
 	if o.closed {
 		o.abandoned.Add(1)
-		o.lose(ev, fmt.Errorf("outbox %s: %w", o.name, ErrOutboxClosed))
+		o.lose(ev, ErrOutboxClosed)
 		return false
 	}
 	select {
@@ -159,7 +159,8 @@ func (o *Outbox) Offer(ev Event) bool {
 		return true
 	default:
 		o.overflow.Add(1)
-		o.lose(ev, fmt.Errorf("outbox %s: %w", o.name, ErrOutboxFull))
+		// The bare sentinel: an overflow costs no allocation.
+		o.lose(ev, ErrOutboxFull)
 		return false
 	}
 }
