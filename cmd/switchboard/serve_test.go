@@ -188,7 +188,7 @@ func TestServeEndToEnd(t *testing.T) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		status, body := historyPage(t, ctx, url+"api/history?number=0170")
+		status, body := getWithToken(t, ctx, url+"api/history?number=0170")
 		if status != http.StatusOK {
 			t.Fatalf("history: %d %s", status, body)
 		}
@@ -203,8 +203,8 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
-// historyPage GETs a history page with the test token.
-func historyPage(t *testing.T, ctx context.Context, url string) (int, string) {
+// historyPage GETs a page (history, metrics) with the test token.
+func getWithToken(t *testing.T, ctx context.Context, url string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	req.Header.Set("Authorization", "Bearer "+testToken)
