@@ -203,7 +203,7 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 }
 
-// historyPage GETs a page (history, metrics) with the test token.
+// getWithToken GETs url with the test token.
 func getWithToken(t *testing.T, ctx context.Context, url string) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
