@@ -94,7 +94,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")))
 	if err != nil {
-		store.Close()
+		_ = store.Close() // nothing was queued yet; the webhook error is the one to report
 		return err
 	}
 	// Runs after the hub has closed (the defer below): nothing is queued
