@@ -70,6 +70,7 @@ func TestBrowserSoftphone(t *testing.T) {
 	select {
 	case <-bridge.Ready():
 	case err := <-bridgeDone:
+		bridgeDone <- err // for the deferred wait, which would hang otherwise
 		t.Fatalf("sip bridge: %v", err)
 	}
 
