@@ -7,6 +7,7 @@ export SWITCHBOARD_E2E ?= require
 
 # Every parser's fuzz target, as package:Target.
 FUZZ_TARGETS := \
+	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \

@@ -22,6 +22,22 @@ var (
 	// ErrInvalidConfig is wrapped by LinkConfig.Validate and by the
 	// sources' Validate for a configuration that cannot work.
 	ErrInvalidConfig = errors.New("invalid source configuration")
-	// ErrHubClosed is returned by Subscribe after the hub was closed.
+	// ErrHubClosed is returned by Subscribe and Publish after the hub was
+	// closed.
 	ErrHubClosed = errors.New("hub closed")
+	// ErrUnknownKind is returned for an event kind that is not in the kind
+	// table: publishing it, encoding it, or decoding an envelope that
+	// names it (a newer node's kind, say).
+	ErrUnknownKind = errors.New("unknown event kind")
+	// ErrBadEnvelope is returned when an event or snapshot cannot be
+	// encoded or decoded: a missing payload, a payload of the wrong type
+	// for its kind, malformed JSON.
+	ErrBadEnvelope = errors.New("malformed event envelope")
+	// ErrOutboxFull is what an Outbox hands its unhandled function for an
+	// event that did not fit in its queue.
+	ErrOutboxFull = errors.New("outbox queue full")
+	// ErrOutboxClosed is what an Outbox hands its unhandled function for
+	// an event offered after Close, or left in the queue when Close's ctx
+	// ended.
+	ErrOutboxClosed = errors.New("outbox closed")
 )

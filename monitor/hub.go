@@ -3,43 +3,12 @@ package monitor
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 )
-
-// EventType names what an Event carries.
-type EventType string
-
-// Event types.
-const (
-	EventCall   EventType = "call"
-	EventSource EventType = "source"
-	EventUser   EventType = "user"
-)
-
-// Event is one change, numbered by the hub. Exactly one of Call, Source
-// and User is set, as Type says.
-type Event struct {
-	Seq    uint64        `json:"seq"`
-	Type   EventType     `json:"type"`
-	At     time.Time     `json:"at"`
-	Call   *Call         `json:"call,omitempty"`
-	Source *SourceStatus `json:"source,omitempty"`
-	User   *UserEvent    `json:"user,omitempty"`
-}
-
-// Snapshot is the hub's present: the active calls and every source's
-// status, as of event Seq.
-type Snapshot struct {
-	// Epoch changes every time a hub starts, so a client never resumes
-	// sequence numbers of a previous process.
-	Epoch   string         `json:"epoch"`
-	Seq     uint64         `json:"seq"`
-	Calls   []Call         `json:"calls"`
-	Sources []SourceStatus `json:"sources"`
-}
 
 // CloseReason says why a subscription ended.
 type CloseReason string
@@ -85,25 +54,30 @@ type HubStats struct {
 	Dropped     map[CloseReason]uint64
 }
 
-// Hub keeps the active calls, every source's status and a ring of recent
-// events, and fans each change out to subscribers. It implements Sink.
+// Hub keeps the present (the items of every kept kind: active calls,
+// source statuses, …) and a ring of recent events, and fans each change out
+// to subscribers. It implements Sink.
 //
-// One mutex guards all state; publishing never waits on a subscriber: each
-// has a bounded channel and is closed as slow when it is full.
+// One mutex guards all state; publishing never waits: each subscriber has a
+// bounded channel and is closed as slow when it is full, and observers only
+// enqueue (durable consumers hand events to their own Outbox). Sources
+// publish while holding their tracker's lock, so the lock order is
+// tracker → hub, and nothing the hub calls may block.
 type Hub struct {
 	cfg   HubConfig
 	epoch string
 
-	// observers run synchronously, outside mu, for every event, in the
-	// publishing goroutine; they must not block for long (history, a
-	// webhook queue).
+	// observers run for every event in the publishing goroutine, outside
+	// mu but often under the publisher's tracker lock: they must not block
+	// or do I/O.
 	observers []func(Event)
 
-	mu       sync.Mutex
-	closed   bool
-	seq      uint64
-	calls    map[CallID]Call
-	sources  map[SourceName]SourceStatus
+	mu     sync.Mutex
+	closed bool
+	seq    uint64
+	// state holds the items of each kept kind by key, indexed like the
+	// kind table (nil for a passing kind).
+	state    []map[string]Payload
 	ring     []Event // circular, len == cfg.RingSize once full
 	ringNext int
 	subs     map[*Subscription]struct{}
@@ -117,8 +91,10 @@ var _ Sink = (*Hub)(nil)
 type HubOption func(*Hub)
 
 // WithObserver adds fn, called with every event in publishing order per
-// source. The history store and webhooks use it: they must see every
-// event, so they cannot be ordinary (droppable) subscribers.
+// source, in the publishing goroutine. fn must return at once and never
+// block or do I/O: a durable consumer (the history, a webhook) offers the
+// event to its own Outbox and does its work there. Observers see every
+// event, unlike subscribers, which are dropped when slow.
 func WithObserver(fn func(Event)) HubOption {
 	return func(h *Hub) { h.observers = append(h.observers, fn) }
 }
@@ -136,11 +112,13 @@ func NewHub(cfg HubConfig, opts ...HubOption) *Hub {
 	h := &Hub{
 		cfg:      cfg,
 		epoch:    hex.EncodeToString(b[:]),
-		calls:    make(map[CallID]Call),
-		sources:  make(map[SourceName]SourceStatus),
+		state:    make([]map[string]Payload, len(kinds.list)),
 		subs:     make(map[*Subscription]struct{}),
 		dropped:  make(map[CloseReason]uint64),
 		counters: make(map[SourceName]*Counters),
+	}
+	for _, s := range kinds.kept {
+		h.state[s.index] = make(map[string]Payload)
 	}
 	for _, o := range opts {
 		o(h)
@@ -151,25 +129,52 @@ func NewHub(cfg HubConfig, opts ...HubOption) *Hub {
 // Epoch identifies this hub's run.
 func (h *Hub) Epoch() string { return h.epoch }
 
-// Call publishes a call change.
-func (h *Hub) Call(c Call) {
-	h.publish(Event{Type: EventCall, Call: &c})
+// boxed holds a payload the hub copied together with its event's JSON
+// cache, so publishing a call costs one allocation, not two.
+type boxed[T any] struct {
+	v   T
+	enc encoding
 }
 
-// SourceStatus publishes a source status change.
+// Call publishes a call change.
+func (h *Hub) Call(c Call) {
+	b := &boxed[Call]{v: c}
+	h.publish(callSpec, &b.v, &b.enc)
+}
+
+// SourceStatus publishes a source status change; a zero Since is now.
 func (h *Hub) SourceStatus(s SourceStatus) {
 	if s.Since.IsZero() {
 		s.Since = time.Now()
 	}
-	h.publish(Event{Type: EventSource, Source: &s})
+	b := &boxed[SourceStatus]{v: s}
+	h.publish(sourceSpec, &b.v, &b.enc)
 }
 
-// UserEvent publishes a source's custom event.
+// UserEvent publishes a source's custom event; a zero At is now.
 func (h *Hub) UserEvent(e UserEvent) {
 	if e.At.IsZero() {
 		e.At = time.Now()
 	}
-	h.publish(Event{Type: EventUser, User: &e})
+	b := &boxed[UserEvent]{v: e}
+	h.publish(userSpec, &b.v, &b.enc)
+}
+
+// Publish publishes a payload of any kind in the kind table, for kinds
+// that have no method of their own. The hub keeps p itself (for a kept
+// kind) and shares it with every subscriber: the caller must not change it
+// afterwards. It returns ErrUnknownKind for a kind the table lacks,
+// ErrBadEnvelope for a nil payload or one of the wrong type, and
+// ErrHubClosed after Close.
+func (h *Hub) Publish(p Payload) error {
+	spec, err := specOf(p)
+	if err != nil {
+		return fmt.Errorf("hub publish: %w", err)
+	}
+	if !h.publish(spec, p, new(encoding)) {
+		return ErrHubClosed
+	}
+	return nil
 }
 
 // Counters returns the running totals of source, creating them.
@@ -195,26 +200,25 @@ func (h *Hub) AllCounters() map[SourceName]*Counters {
 	return out
 }
 
-func (h *Hub) publish(ev Event) {
-	if ev.At.IsZero() {
-		ev.At = time.Now()
-	}
+// publish numbers p, applies it to the state, keeps it in the ring and
+// hands it to every subscriber and observer. It reports false when the
+// hub is closed.
+func (h *Hub) publish(spec *kindSpec, p Payload, enc *encoding) bool {
+	at := time.Now()
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		return
+		return false
 	}
 	h.seq++
-	ev.Seq = h.seq
-	switch ev.Type {
-	case EventCall:
-		if ev.Call.Active() {
-			h.calls[ev.Call.ID] = *ev.Call
+	ev := Event{Seq: h.seq, At: at, Payload: p, enc: enc}
+	if spec.key != nil {
+		m := h.state[spec.index]
+		if spec.active == nil || spec.active(p) {
+			m[spec.key(p)] = p
 		} else {
-			delete(h.calls, ev.Call.ID)
+			delete(m, spec.key(p))
 		}
-	case EventSource:
-		h.sources[ev.Source.Name] = *ev.Source
 	}
 	if len(h.ring) < h.cfg.RingSize {
 		h.ring = append(h.ring, ev)
@@ -233,6 +237,7 @@ func (h *Hub) publish(ev Event) {
 	for _, o := range h.observers {
 		o(ev)
 	}
+	return true
 }
 
 // dropLocked ends s; h.mu held on entry.
@@ -248,23 +253,16 @@ func (h *Hub) dropLocked(s *Subscription, why CloseReason) {
 
 // snapshotLocked returns the present; h.mu held on entry.
 func (h *Hub) snapshotLocked() Snapshot {
-	s := Snapshot{Epoch: h.epoch, Seq: h.seq, Calls: make([]Call, 0, len(h.calls)), Sources: make([]SourceStatus, 0, len(h.sources))}
-	for _, c := range h.calls {
-		s.Calls = append(s.Calls, c)
-	}
-	slices.SortFunc(s.Calls, func(a, b Call) int { return a.Started.Compare(b.Started) })
-	for _, st := range h.sources {
-		s.Sources = append(s.Sources, st)
-	}
-	slices.SortFunc(s.Sources, func(a, b SourceStatus) int {
-		if a.Name < b.Name {
-			return -1
+	s := Snapshot{Epoch: h.epoch, Seq: h.seq, Now: time.Now(), State: make(map[Kind][]Payload, len(kinds.kept))}
+	for _, spec := range kinds.kept {
+		m := h.state[spec.index]
+		items := make([]Payload, 0, len(m))
+		for _, p := range m {
+			items = append(items, p)
 		}
-		if a.Name > b.Name {
-			return 1
-		}
-		return 0
-	})
+		slices.SortFunc(items, spec.order)
+		s.State[spec.kind] = items
+	}
 	return s
 }
 
@@ -276,7 +274,7 @@ func (h *Hub) Snapshot() Snapshot {
 }
 
 // Sources returns every source's status.
-func (h *Hub) Sources() []SourceStatus { return h.Snapshot().Sources }
+func (h *Hub) Sources() []SourceStatus { return h.Snapshot().Sources() }
 
 // Resume asks Subscribe to continue after event Since of hub run Epoch.
 type Resume struct {

@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"testing"
@@ -101,4 +102,40 @@ func BenchmarkTrackerLifecycle(b *testing.B) {
 		tr.End(k, Ending{})
 	}
 	b.ReportMetric(float64(b.N*3)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkPublishDurable publishes call changes to a hub whose observer
+// offers every event to an Outbox, as the history and webhooks do: with a
+// handler that keeps up, and with one stuck for good (a dead disk), where
+// every offer overflows. Publishing must cost about the same either way.
+func BenchmarkPublishDurable(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		stuck bool
+	}{{"keeping-up", false}, {"stuck", true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			release := make(chan struct{})
+			o := NewOutbox(OutboxConfig{Size: 1024}, func(ctx context.Context, _ Event) error {
+				if tc.stuck {
+					select {
+					case <-release:
+					case <-ctx.Done():
+					}
+				}
+				return nil
+			})
+			h := NewHub(HubConfig{}, WithObserver(func(ev Event) { o.Offer(ev) }))
+			c := call("s:1", Connected)
+			b.ReportAllocs()
+			for b.Loop() {
+				h.Call(c)
+			}
+			b.StopTimer()
+			close(release)
+			h.Close()
+			_ = o.Close(context.Background())
+			st := o.Stats()
+			b.ReportMetric(float64(st.Overflow)/float64(b.N), "overflow/op")
+		})
+	}
 }

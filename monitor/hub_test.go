@@ -38,16 +38,16 @@ func TestHubSnapshotThenDeltas(t *testing.T) {
 	}
 	defer sub.Close()
 	snap := sub.Snapshot
-	if snap == nil || snap.Seq != 4 || len(snap.Calls) != 1 || snap.Calls[0].ID != "s:2" || len(snap.Sources) != 1 {
+	if snap == nil || snap.Seq != 4 || len(snap.Calls()) != 1 || snap.Calls()[0].ID != "s:2" || len(snap.Sources()) != 1 {
 		t.Fatalf("snapshot = %+v", snap)
 	}
 	h.Call(call("s:2", Connected))
 	ev := recv(t, sub)
-	if ev.Seq != 5 || ev.Type != EventCall || ev.Call.State != Connected {
+	if c, ok := ev.Payload.(*Call); ev.Seq != 5 || ev.Kind() != KindCall || !ok || c.State != Connected {
 		t.Fatalf("event = %+v", ev)
 	}
 	h.UserEvent(UserEvent{Source: "s", Name: "Queue"})
-	if ev := recv(t, sub); ev.Type != EventUser || ev.User.Name != "Queue" {
+	if ev := recv(t, sub); ev.Kind() != KindUser || ev.Payload.(*UserEvent).Name != "Queue" {
 		t.Fatalf("event = %+v", ev)
 	}
 }
@@ -108,7 +108,7 @@ func TestHubResumeAfterRingWrapped(t *testing.T) {
 	}
 	old, _ := h.Subscribe(&Resume{Epoch: h.Epoch(), Since: 5})
 	defer old.Close()
-	if old.Snapshot == nil || len(old.Snapshot.Calls) != 10 {
+	if old.Snapshot == nil || len(old.Snapshot.Calls()) != 10 {
 		t.Fatalf("a resume beyond the ring must get a snapshot, got %+v", old)
 	}
 	edge, _ := h.Subscribe(&Resume{Epoch: h.Epoch(), Since: 6})
@@ -200,7 +200,7 @@ func TestHubConcurrentPublishers(t *testing.T) {
 		}
 		last = ev.Seq
 	}
-	if n := len(h.Snapshot().Calls); n != 4000 {
+	if n := len(h.Snapshot().Calls()); n != 4000 {
 		t.Fatalf("active calls = %d", n)
 	}
 }

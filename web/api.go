@@ -23,8 +23,10 @@ const controlTimeout = 10 * time.Second
 var dialable = regexp.MustCompile(`^[0-9A-Za-z+*#@._:/-]{1,64}$`)
 
 func (s *Server) apiCalls(w http.ResponseWriter, r *http.Request) error {
+	// The same snapshot /events starts with.
 	snap := s.deps.Hub.Snapshot()
-	writeJSON(w, http.StatusOK, snapshotMessage{Type: "snapshot", Epoch: snap.Epoch, Seq: snap.Seq, Now: s.now(), Calls: snap.Calls, Sources: snap.Sources})
+	snap.Now = s.now()
+	writeJSON(w, http.StatusOK, snap)
 	return nil
 }
 
@@ -74,7 +76,7 @@ func checkNumber(field, n string) error {
 
 // activeCall finds an active call by id.
 func (s *Server) activeCall(id monitor.CallID) (monitor.Call, error) {
-	for _, c := range s.deps.Hub.Snapshot().Calls {
+	for _, c := range s.deps.Hub.Snapshot().Calls() {
 		if c.ID == id {
 			return c, nil
 		}
@@ -88,7 +90,7 @@ func (s *Server) controller(source monitor.SourceName) (monitor.Controller, erro
 	if c, ok := s.deps.Controllers[source]; ok && c != nil {
 		return c, nil
 	}
-	for _, st := range s.deps.Hub.Snapshot().Sources {
+	for _, st := range s.deps.Hub.Snapshot().Sources() {
 		if st.Name == source {
 			return nil, fmt.Errorf("source %s: %w", source, monitor.ErrUnsupported)
 		}

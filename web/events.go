@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,33 +15,17 @@ import (
 )
 
 // The /events WebSocket protocol (server to client only; see the README):
+// first a snapshot, then one event envelope per change, both in the JSON
+// form monitor defines (monitor.Snapshot, monitor.Event):
 //
 //	{"type":"snapshot","epoch":E,"seq":N,"now":T,"calls":[...],"sources":[...]}
-//	{"type":"call","seq":N,"call":{...}}
-//	{"type":"source","seq":N,"source":{...}}
-//	{"type":"user","seq":N,"event":{...}}
+//	{"type":"call","seq":N,"at":T,"call":{...}}
+//	{"type":"source","seq":N,"at":T,"source":{...}}
+//	{"type":"user","seq":N,"at":T,"event":{...}}
 //
-// A client that reconnects with ?since=SEQ&epoch=E gets the events after
-// SEQ, or a fresh snapshot when they are no longer kept.
-
-// snapshotMessage is the first message of a stream that does not resume.
-type snapshotMessage struct {
-	Type    string                 `json:"type"`
-	Epoch   string                 `json:"epoch"`
-	Seq     uint64                 `json:"seq"`
-	Now     time.Time              `json:"now"`
-	Calls   []monitor.Call         `json:"calls"`
-	Sources []monitor.SourceStatus `json:"sources"`
-}
-
-// eventMessage is one change.
-type eventMessage struct {
-	Type   monitor.EventType     `json:"type"`
-	Seq    uint64                `json:"seq"`
-	Call   *monitor.Call         `json:"call,omitempty"`
-	Source *monitor.SourceStatus `json:"source,omitempty"`
-	Event  *monitor.UserEvent    `json:"event,omitempty"`
-}
+// and whatever else the kind table lists. A client that reconnects with
+// ?since=SEQ&epoch=E gets the events after SEQ, or a fresh snapshot when
+// they are no longer kept.
 
 // Close reasons sent to clients.
 const (
@@ -50,33 +33,6 @@ const (
 	closeShutdown = "server shutting down"
 	closeExpired  = "session expired"
 )
-
-// encodeCache keeps the JSON of recent events so that a change fanned out
-// to thousands of subscribers is encoded once, not once per subscriber.
-type encodeCache struct {
-	slots [1024]atomic.Pointer[encoded]
-}
-
-type encoded struct {
-	seq uint64
-	b   []byte
-}
-
-func newEncodeCache() *encodeCache { return new(encodeCache) }
-
-func (c *encodeCache) encode(ev monitor.Event) ([]byte, error) {
-	slot := &c.slots[ev.Seq%uint64(len(c.slots))]
-	if e := slot.Load(); e != nil && e.seq == ev.Seq {
-		return e.b, nil
-	}
-	m := eventMessage{Type: ev.Type, Seq: ev.Seq, Call: ev.Call, Source: ev.Source, Event: ev.User}
-	b, err := json.Marshal(m)
-	if err != nil {
-		return nil, fmt.Errorf("encode event %d: %w", ev.Seq, err)
-	}
-	slot.Store(&encoded{seq: ev.Seq, b: b})
-	return b, nil
-}
 
 // resumeFrom reads ?since=SEQ&epoch=E; nil when absent or malformed, which
 // gets the client a snapshot.
@@ -136,8 +92,9 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 // subscription or the connection ends, and says why it ended.
 func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.Subscription, p principal) (monitor.CloseReason, error) {
 	if sub.Snapshot != nil {
-		snap := sub.Snapshot
-		b, err := json.Marshal(snapshotMessage{Type: "snapshot", Epoch: snap.Epoch, Seq: snap.Seq, Now: s.now(), Calls: snap.Calls, Sources: snap.Sources})
+		snap := *sub.Snapshot
+		snap.Now = s.now()
+		b, err := json.Marshal(snap)
 		if err != nil {
 			return monitor.CloseClientClosed, fmt.Errorf("encode snapshot: %w", err)
 		}
@@ -188,8 +145,10 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.
 	}
 }
 
+// writeEvent sends ev's envelope, encoded once for every subscriber (the
+// event caches its JSON).
 func (s *Server) writeEvent(ctx context.Context, conn *websocket.Conn, ev monitor.Event) (monitor.CloseReason, error) {
-	b, err := s.encoded.encode(ev)
+	b, err := ev.JSON()
 	if err != nil {
 		return monitor.CloseClientClosed, err
 	}

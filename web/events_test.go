@@ -141,6 +141,45 @@ func TestEventsMessageTypes(t *testing.T) {
 	}
 }
 
+// TestEventsCarryTheEnvelope checks /events sends each change as the
+// hub's envelope, byte for byte, and a snapshot that decodes as one.
+func TestEventsCarryTheEnvelope(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(t), monitor.HubConfig{})
+	e.hub.Call(testCall("home", "0", monitor.Ringing))
+	ctx := testCtx(t)
+	conn := dialEvents(t, ctx, e.ts.URL, "", nil)
+	_, raw, err := conn.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var snap monitor.Snapshot
+	if err := json.Unmarshal(raw, &snap); err != nil || snap.Epoch != e.hub.Epoch() || len(snap.Calls()) != 1 || len(snap.Sources()) != 2 {
+		t.Fatalf("snapshot %s: %+v %v", raw, snap, err)
+	}
+	sub, err := e.hub.Subscribe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	e.hub.Call(testCall("home", "0", monitor.Connected))
+	want, err := (<-sub.Events()).JSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, raw, err = conn.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != string(want) {
+		t.Fatalf("/events sent %s\nwant the envelope %s", raw, want)
+	}
+	var ev monitor.Event
+	if err := json.Unmarshal(raw, &ev); err != nil || ev.Kind() != monitor.KindCall || ev.Seq != snap.Seq+1 || ev.At.IsZero() {
+		t.Fatalf("decoded %+v, %v", ev, err)
+	}
+}
+
 func TestEventsResume(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testConfig(t), monitor.HubConfig{RingSize: 8})

@@ -55,7 +55,7 @@ func redactURL(raw string) string {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
-	for _, st := range s.deps.Hub.Snapshot().Sources {
+	for _, st := range s.deps.Hub.Snapshot().Sources() {
 		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: st.Error, Since: st.Since})
 		if !st.State.Up() {
 			resp.Status = "degraded"

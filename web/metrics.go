@@ -50,10 +50,10 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	snap := c.hub.Snapshot()
 	active := map[monitor.SourceName]int{}
-	for _, call := range snap.Calls {
+	for _, call := range snap.Calls() {
 		active[call.Source]++
 	}
-	for _, st := range snap.Sources {
+	for _, st := range snap.Sources() {
 		v := 0.0
 		if st.State.Up() {
 			v = 1

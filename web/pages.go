@@ -33,17 +33,17 @@ func (s *Server) wallboard(w http.ResponseWriter, r *http.Request) error {
 	u, _ := UserFrom(r.Context())
 	now := s.now()
 	snap := s.deps.Hub.Snapshot()
-	acts := controlActions(u.Role, snap.Sources)
+	acts := controlActions(u.Role, snap.Sources())
 	v := WallboardView{
 		Meta:      s.meta(r, "Wallboard", "wallboard", "wallboard.js"),
 		Admin:     u.Role.Allows(RoleAdmin),
-		Originate: originateSources(u.Role, snap.Sources),
+		Originate: originateSources(u.Role, snap.Sources()),
 		Boot:      WallboardBoot{Now: now, Admin: u.Role.Allows(RoleAdmin), Recent: []monitor.Call{}, Limit: recentLimit},
 	}
-	for _, c := range snap.Calls {
+	for _, c := range snap.Calls() {
 		v.Calls = append(v.Calls, callView(c, now, acts[c.Source]))
 	}
-	for _, st := range snap.Sources {
+	for _, st := range snap.Sources() {
 		v.Sources = append(v.Sources, sourceView(st, now))
 	}
 	if s.deps.History != nil {
@@ -107,7 +107,7 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) error {
 		Meta:  s.meta(r, "History", "history"),
 		Query: HistoryQuery{Number: q.Get("number"), Source: q.Get("source"), Outcome: q.Get("outcome")},
 	}
-	for _, st := range s.deps.Hub.Snapshot().Sources {
+	for _, st := range s.deps.Hub.Snapshot().Sources() {
 		v.Sources = append(v.Sources, string(st.Name))
 	}
 	f, err := historyFilter(q)

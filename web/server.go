@@ -92,7 +92,6 @@ type Server struct {
 	// dummyHash is compared against for unknown user names, so that a
 	// missing user costs as much time as a wrong password.
 	dummyHash []byte
-	encoded   *encodeCache
 
 	writeTimeout time.Duration
 	pingInterval time.Duration
@@ -124,7 +123,6 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		now:          time.Now,
 		mux:          http.NewServeMux(),
 		users:        make(map[string]User, len(cfg.Users)),
-		encoded:      newEncodeCache(),
 		writeTimeout: 10 * time.Second,
 		pingInterval: 30 * time.Second,
 		ready:        make(chan struct{}),

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -20,10 +19,16 @@ import (
 type replayFunc func(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error
 
 func init() {
-	register(command{name: "replay", summary: "replay a recorded stream (--source fritz|ami|esl FILE) and print every call change as JSON", run: runReplay})
+	register(command{name: "replay", summary: "replay a recorded stream (--source fritz|ami|esl FILE) and print every change as an event envelope (JSON)", run: runReplay})
 }
 
 func runReplay(ctx context.Context, args []string) error {
+	return replay(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+}
+
+// replay runs the replay command reading stdin for "-", printing the
+// envelopes to stdout and the summary to stderr.
+func replay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	kind := fs.String("source", "fritz", "recording type: "+strings.Join(replayKinds(), ", "))
 	name := fs.String("name", "", "source name in the printed calls (default: the recording type)")
@@ -37,7 +42,7 @@ func runReplay(ctx context.Context, args []string) error {
 	if !ok {
 		return fmt.Errorf("unknown --source %q (want one of %s)", *kind, strings.Join(replayKinds(), ", "))
 	}
-	in := io.Reader(os.Stdin)
+	in := stdin
 	if p := fs.Arg(0); p != "-" {
 		f, err := os.Open(p)
 		if err != nil {
@@ -49,9 +54,10 @@ func runReplay(ctx context.Context, args []string) error {
 	if *name == "" {
 		*name = *kind
 	}
-	out := bufio.NewWriter(os.Stdout)
+	out := bufio.NewWriter(stdout)
 	defer out.Flush()
 	p := newPrintSink(out)
+	defer p.Close()
 	start := time.Now()
 	if err := fn(ctx, monitor.SourceName(*name), bufio.NewReaderSize(in, 64<<10), p); err != nil {
 		return fmt.Errorf("replay %s: %w", fs.Arg(0), err)
@@ -59,7 +65,7 @@ func runReplay(ctx context.Context, args []string) error {
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	p.summary(os.Stderr, time.Since(start))
+	p.summary(stderr, time.Since(start))
 	return p.err
 }
 
@@ -72,33 +78,43 @@ func replayKinds() []string {
 	return ks
 }
 
-// printSink writes each call change as one JSON line, the same call object
-// /events carries.
+// printSink writes every change as one line: the event envelope, exactly
+// as /events carries it. It is a Sink through its own hub, which numbers
+// and stamps the changes as serve's hub does.
 type printSink struct {
-	enc     *json.Encoder
+	*monitor.Hub
+	w       io.Writer
 	err     error
-	changes int
+	changes map[monitor.Kind]int
 	ended   map[monitor.Reason]int
-	users   int
 }
 
 func newPrintSink(w io.Writer) *printSink {
-	return &printSink{enc: json.NewEncoder(w), ended: map[monitor.Reason]int{}}
+	p := &printSink{w: w, changes: map[monitor.Kind]int{}, ended: map[monitor.Reason]int{}}
+	// A ring of one: the replay never resumes anyone. The observer writes,
+	// which an observer of a live hub must not: here the replay is the
+	// hub's only publisher and waiting for the output is the point.
+	p.Hub = monitor.NewHub(monitor.HubConfig{RingSize: 1}, monitor.WithObserver(p.print))
+	return p
 }
 
-func (p *printSink) Call(c monitor.Call) {
-	p.changes++
-	if c.State == monitor.Ended {
+func (p *printSink) print(ev monitor.Event) {
+	p.changes[ev.Kind()]++
+	if c, ok := ev.Payload.(*monitor.Call); ok && c.State == monitor.Ended {
 		p.ended[c.Reason]++
 	}
-	if err := p.enc.Encode(c); err != nil && p.err == nil {
-		p.err = err
+	if p.err != nil {
+		return
 	}
+	b, err := ev.JSON()
+	if err == nil {
+		_, err = p.w.Write(b)
+	}
+	if err == nil {
+		_, err = io.WriteString(p.w, "\n")
+	}
+	p.err = err
 }
-
-func (p *printSink) SourceStatus(monitor.SourceStatus) {}
-
-func (p *printSink) UserEvent(monitor.UserEvent) { p.users++ }
 
 func (p *printSink) summary(w io.Writer, took time.Duration) {
 	total := 0
@@ -109,6 +125,12 @@ func (p *printSink) summary(w io.Writer, took time.Duration) {
 			parts = append(parts, fmt.Sprintf("%s=%d", r, n))
 		}
 	}
-	fmt.Fprintf(w, "replayed in %s: %d call changes, %d calls ended (%s), %d user events\n",
-		took.Round(time.Millisecond), p.changes, total, strings.Join(parts, " "), p.users)
+	fmt.Fprintf(w, "replayed in %s: %d call changes, %d calls ended (%s), %d user events",
+		took.Round(time.Millisecond), p.changes[monitor.KindCall], total, strings.Join(parts, " "), p.changes[monitor.KindUser])
+	for _, k := range monitor.Kinds() {
+		if n := p.changes[k.Kind]; n > 0 && k.Kind != monitor.KindCall && k.Kind != monitor.KindUser {
+			fmt.Fprintf(w, ", %d %s changes", n, k.Kind)
+		}
+	}
+	fmt.Fprintln(w)
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -81,25 +82,33 @@ func demoConfig() (*config, string, error) {
 	return cfg, pass, err
 }
 
-// serve wires the hub, the history, the sources and the web server, runs
-// them until ctx ends and shuts them down in order: sources first, then
-// the web server, then the history.
+// serve wires the hub, the history, the webhooks, the sources and the web
+// server, runs them until ctx ends and shuts them down in order: sources
+// first, then the web server, then the hub, then the history and the
+// webhooks save and deliver what is queued for them.
 // onReady is called with the server's URL once it listens.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
 	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-
 	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")))
 	if err != nil {
+		_ = store.Close() // nothing was queued yet; the webhook error is the one to report
 		return err
 	}
+	// Runs after the hub has closed (the defer below): nothing is queued
+	// any more, so what is waiting is saved and delivered, then the
+	// history closes.
+	defer drainConsumers(store, hooks, log)
 	registry := prometheus.NewRegistry()
-	if err := registry.Register(hooks); err != nil {
-		return err
+	for _, c := range []prometheus.Collector{hooks, store} {
+		if err := registry.Register(c); err != nil {
+			return err
+		}
 	}
+	// The history and the webhooks only queue what the hub hands them;
+	// their own goroutines save and post.
 	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hooks.Observe))
 	defer hub.Close()
 
@@ -147,11 +156,6 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	srcCtx, stopSources := context.WithCancel(ctx)
 	defer stopSources()
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = hooks.Run(srcCtx)
-	}()
 	if bridge != nil {
 		wg.Add(1)
 		go func() {
@@ -187,4 +191,25 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	stopSources()
 	wg.Wait()
 	return err
+}
+
+// drainTimeout bounds how long shutdown waits for the history and the
+// webhooks to take what is queued for them.
+const drainTimeout = 10 * time.Second
+
+// drainConsumers saves the queued calls and closes the history, then
+// delivers what the webhooks still have, within drainTimeout; what is left
+// is logged and counted by each.
+func drainConsumers(store *history.Store, hooks *webhook.Dispatcher, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	if err := store.Flush(ctx); err != nil {
+		log.Error("history not flushed at shutdown", "err", err)
+	}
+	if err := store.Close(); err != nil {
+		log.Error("history close", "err", err)
+	}
+	if err := hooks.Close(ctx); err != nil {
+		log.Warn("webhooks not drained at shutdown", "err", err)
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +52,7 @@ func TestServeWebhook(t *testing.T) {
 					t.Fatalf("webhook got reason %s, want no-answer", c.Reason)
 				}
 				checkHealthzWebhook(t, url, hook.URL)
+				checkConsumerMetrics(t, ctx, url)
 				return
 			}
 		case <-ctx.Done():
@@ -77,5 +79,21 @@ func checkHealthzWebhook(t *testing.T, base, hookURL string) {
 	}
 	if len(h.Webhooks) != 1 || h.Webhooks[0].URL != hookURL {
 		t.Fatalf("healthz webhooks = %+v, want %s without its query", h.Webhooks, hookURL)
+	}
+}
+
+// checkConsumerMetrics finds the history's and the webhooks' queue metrics
+// on /metrics: serve registers both.
+func checkConsumerMetrics(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	status, body := getWithToken(t, ctx, base+"metrics")
+	if status != http.StatusOK {
+		t.Fatalf("metrics: %d", status)
+	}
+	for _, want := range []string{"switchboard_history_queued ", "switchboard_history_behind_seconds ", `switchboard_history_unsaved_total{reason="overflow"}`,
+		"switchboard_webhook_behind_seconds{", "switchboard_webhook_dropped_total{"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -45,18 +46,38 @@ CREATE INDEX IF NOT EXISTS calls_by_source ON calls (source, started DESC);
 `
 
 // Store is the call history. It is safe for concurrent use.
+//
+// Ended calls reach it from the hub through Observe, which only queues
+// them: the store's own Outbox saves them in its own goroutine, so a slow
+// disk never holds up the hub, its subscribers, or the source whose
+// tracker published the call. Flush waits for the queue; Close drains it.
 type Store struct {
 	db  *sql.DB
 	log *slog.Logger
-	// saveTimeout bounds one Save from Observe, which has no caller ctx.
+	// saveTimeout bounds one save from the queue, which has no caller ctx.
 	saveTimeout time.Duration
+	// drainTimeout bounds how long Close waits for the queue.
+	drainTimeout time.Duration
+	queueSize    int
+	// save stores one call; Save, except in tests that need a slow disk.
+	save func(ctx context.Context, c monitor.Call) error
+	out  *monitor.Outbox
 }
 
 // Option sets a rare knob of a Store.
 type Option func(*Store)
 
-// WithLogger sets the logger of Observe's failures. Default: discard.
+// WithLogger sets the logger of the queue's failures. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
+// WithQueueSize sets how many ended calls may wait to be saved before
+// further ones are refused (and logged and counted as unsaved). Default
+// 4096.
+func WithQueueSize(n int) Option { return func(s *Store) { s.queueSize = n } }
+
+// WithDrainTimeout sets how long Close waits for queued calls to be
+// saved. Default 10s.
+func WithDrainTimeout(d time.Duration) Option { return func(s *Store) { s.drainTimeout = d } }
 
 // Open opens (creating when needed, with its directory) the history
 // database at path and brings its schema up to date.
@@ -77,7 +98,8 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
-	s := &Store{db: db, log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second}
+	s := &Store{db: db, log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second, queueSize: 4096}
+	s.save = s.Save
 	for _, o := range opts {
 		o(s)
 	}
@@ -85,6 +107,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
+	s.out = monitor.NewOutbox(monitor.OutboxConfig{Name: "history", Size: s.queueSize}, s.saveQueued, monitor.WithUnhandled(s.unhandled))
 	return s, nil
 }
 
@@ -105,10 +128,26 @@ func (s *Store) migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the database. Saved calls are already on disk.
+// Close saves what is queued (for at most the drain timeout; what is left
+// is logged as unsaved) and closes the database. It is idempotent.
 func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+	defer cancel()
+	qerr := s.out.Close(ctx)
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("history close: %w", err)
+	}
+	if qerr != nil {
+		return fmt.Errorf("history close: %w", qerr)
+	}
+	return nil
+}
+
+// Flush waits until every call queued before it has been saved (or given
+// up on), or ctx ends.
+func (s *Store) Flush(ctx context.Context) error {
+	if err := s.out.Flush(ctx); err != nil {
+		return fmt.Errorf("history flush: %w", err)
 	}
 	return nil
 }
@@ -143,17 +182,52 @@ ON CONFLICT (id, started) DO UPDATE SET
 	return nil
 }
 
-// Observe saves every ended call of ev, synchronously; it suits
-// monitor.WithObserver, so that a call is on disk before the hub
-// publishes the next change of its source. Failures are logged, never
-// returned: the live view must go on when the disk is full.
+// Observe queues every ended call of ev to be saved, and ignores
+// everything else; it suits monitor.WithObserver. It never blocks and does
+// no I/O: the store's own goroutine saves the call. A call that does not
+// fit in the queue is logged and counted as unsaved, never waited for: the
+// live view must go on when the disk is stuck.
 func (s *Store) Observe(ev monitor.Event) {
-	if ev.Type != monitor.EventCall || ev.Call == nil || ev.Call.State != monitor.Ended {
-		return
+	if c, ok := ev.Payload.(*monitor.Call); ok && c.State == monitor.Ended {
+		s.out.Offer(ev)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.saveTimeout)
+}
+
+// saveQueued saves one queued call, in the outbox's goroutine.
+func (s *Store) saveQueued(ctx context.Context, ev monitor.Event) error {
+	ctx, cancel := context.WithTimeout(ctx, s.saveTimeout)
 	defer cancel()
-	if err := s.Save(ctx, *ev.Call); err != nil {
-		s.log.Error("history: call not saved", "call", ev.Call.ID, "error", err)
+	return s.save(ctx, *ev.Payload.(*monitor.Call))
+}
+
+// unhandled is the outbox's word on a call it did not save.
+func (s *Store) unhandled(ev monitor.Event, err error) {
+	s.unsaved(*ev.Payload.(*monitor.Call), unsavedReason(err), err)
+}
+
+// Why an ended call was not saved, as unsaved and the metrics name it.
+const (
+	unsavedOverflow = "overflow" // the queue was full
+	unsavedError    = "error"    // the save failed
+	unsavedShutdown = "shutdown" // the store closed before it got to it
+)
+
+func unsavedReason(err error) string {
+	switch {
+	case errors.Is(err, monitor.ErrOutboxFull):
+		return unsavedOverflow
+	case errors.Is(err, monitor.ErrOutboxClosed):
+		return unsavedShutdown
+	default:
+		return unsavedError
 	}
+}
+
+// unsaved is where every ended call the history could not keep ends up:
+// one that did not fit in the queue, one whose save failed, one still
+// queued at shutdown. It runs in the outbox's reporting goroutine, never
+// in the publishing path, one call at a time. It logs the call at Error;
+// the outbox counts it. A spool for such calls belongs here.
+func (s *Store) unsaved(c monitor.Call, reason string, err error) {
+	s.log.Error("history: call not saved", "call", c.ID, "started", c.Started, "reason", reason, "error", err)
 }

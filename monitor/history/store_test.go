@@ -230,7 +230,9 @@ func TestObserveSavesEndedCallsFromTheHub(t *testing.T) {
 		t.Fatalf("active call saved: %+v %v", p, err)
 	}
 	tr.End("0", monitor.Ending{At: t0.Add(63 * time.Second)})
-	// Observers run synchronously: the call is on disk now.
+	if err := s.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	p, err = s.Query(context.Background(), Filter{})
 	if err != nil || p.Total != 1 || p.Calls[0].Duration != 60 || p.Calls[0].Reason != monitor.ReasonCompleted {
 		t.Fatalf("after end: %+v %v", p, err)
@@ -244,7 +246,7 @@ func TestObserveSurvivesAClosedStore(t *testing.T) {
 	}
 	s.Close()
 	c := ended("home", "0", 0, monitor.Inbound, false, "1", "2")
-	s.Observe(monitor.Event{Type: monitor.EventCall, Call: &c}) // logs, must not panic
+	s.Observe(monitor.NewEvent(1, t0, &c)) // logs, must not panic
 }
 
 func TestOpenRejectsBadPaths(t *testing.T) {

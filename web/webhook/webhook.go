@@ -1,7 +1,8 @@
-// Package webhook posts every call change to configured URLs: JSON bodies
-// signed with HMAC-SHA256, a bounded queue per endpoint, retries with
-// backoff. A dead or slow endpoint never slows the monitor: when its queue
-// is full, events for it are dropped and counted.
+// Package webhook posts every call change to configured URLs: the event
+// envelope's JSON (monitor.Event) as the body, signed with HMAC-SHA256, a
+// bounded queue per endpoint (a monitor.Outbox), retries with backoff. A
+// dead or slow endpoint never slows the monitor: when its queue is full,
+// events for it are dropped and counted.
 package webhook
 
 import (
@@ -10,7 +11,6 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +19,6 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,7 +29,7 @@ import (
 // SignatureHeader carries "sha256=<hex HMAC-SHA256 of the body>".
 const SignatureHeader = "X-Switchboard-Signature"
 
-// EventHeader carries the event type: call, source or user.
+// EventHeader carries the event's kind (its "type"): call, source, user.
 const EventHeader = "X-Switchboard-Event"
 
 // Config is one endpoint in the `webhooks:` list.
@@ -39,7 +38,8 @@ type Config struct {
 	// Secret is the HMAC key; SecretFile reads it from a file.
 	Secret     string `yaml:"secret"`
 	SecretFile string `yaml:"secret_file"`
-	// Events selects event types: call, source, user. Default [call].
+	// Events selects event kinds (monitor.Kinds: call, source, user, …).
+	// Default [call].
 	Events []string `yaml:"events"`
 	// Timeout bounds one POST. Default 5s.
 	Timeout time.Duration `yaml:"timeout"`
@@ -61,13 +61,14 @@ type EndpointStatus struct {
 	Dropped   uint64    `json:"dropped"`
 }
 
+// endpoint is one configured URL with its outbox. The outbox's totals are
+// the status's Queued, Delivered (handled), Failed and Dropped (refused as
+// the queue was full, or still queued at shutdown).
 type endpoint struct {
 	cfg    Config
 	secret []byte
-	events map[monitor.EventType]bool
-	queue  chan []byte // encoded bodies, each with its type in front
-
-	delivered, failed, dropped atomic.Uint64
+	kinds  map[monitor.Kind]bool
+	out    *monitor.Outbox
 
 	mu      sync.Mutex
 	ok      bool
@@ -75,7 +76,8 @@ type endpoint struct {
 	lastTry time.Time
 }
 
-// Dispatcher sends events to every endpoint.
+// Dispatcher sends events to every endpoint. New starts one worker per
+// endpoint; Close stops them.
 type Dispatcher struct {
 	endpoints []*endpoint
 	client    *http.Client
@@ -92,7 +94,8 @@ func WithLogger(l *slog.Logger) Option { return func(d *Dispatcher) { d.log = l 
 // WithRetryBase sets the first retry wait (default 1s), for tests.
 func WithRetryBase(b time.Duration) Option { return func(d *Dispatcher) { d.retryBase = b } }
 
-// New returns a dispatcher for cfgs.
+// New checks cfgs and returns a dispatcher whose endpoint workers run
+// until Close.
 func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
 	d := &Dispatcher{client: &http.Client{}, log: slog.Default(), retryBase: time.Second}
 	for _, o := range opts {
@@ -123,85 +126,96 @@ func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
 			c.QueueSize = 1000
 		}
 		if len(c.Events) == 0 {
-			c.Events = []string{string(monitor.EventCall)}
+			c.Events = []string{string(monitor.KindCall)}
 		}
-		ev := map[monitor.EventType]bool{}
-		for _, e := range c.Events {
-			switch t := monitor.EventType(e); t {
-			case monitor.EventCall, monitor.EventSource, monitor.EventUser:
-				ev[t] = true
-			default:
-				return nil, fmt.Errorf("webhooks[%d]: unknown event type %q (want call, source or user)", i, e)
+		kinds := map[monitor.Kind]bool{}
+		for _, k := range c.Events {
+			if _, ok := monitor.LookupKind(monitor.Kind(k)); !ok {
+				return nil, fmt.Errorf("webhooks[%d]: unknown event type %q (want %s)", i, k, kindNames())
 			}
+			kinds[monitor.Kind(k)] = true
 		}
-		d.endpoints = append(d.endpoints, &endpoint{cfg: c, secret: []byte(secret), events: ev, queue: make(chan []byte, c.QueueSize), ok: true})
+		d.endpoints = append(d.endpoints, &endpoint{cfg: c, secret: []byte(secret), kinds: kinds, ok: true})
+	}
+	// Every endpoint is checked before any worker starts, so an error
+	// leaves nothing running.
+	for _, e := range d.endpoints {
+		e.out = monitor.NewOutbox(monitor.OutboxConfig{Name: "webhook " + e.cfg.URL, Size: e.cfg.QueueSize},
+			func(ctx context.Context, ev monitor.Event) error { return d.deliver(ctx, e, ev) },
+			monitor.WithUnhandled(func(ev monitor.Event, err error) { d.undelivered(e, ev, err) }))
 	}
 	return d, nil
 }
 
-// message is the body: the same shape as an /events message.
-type message struct {
-	Type   monitor.EventType     `json:"type"`
-	Seq    uint64                `json:"seq"`
-	Call   *monitor.Call         `json:"call,omitempty"`
-	Source *monitor.SourceStatus `json:"source,omitempty"`
-	Event  *monitor.UserEvent    `json:"event,omitempty"`
+// kindNames lists the kinds an endpoint may select.
+func kindNames() string {
+	var names []string
+	for _, k := range monitor.Kinds() {
+		names = append(names, string(k.Kind))
+	}
+	return strings.Join(names, ", ")
 }
 
-// Observe queues ev for every endpoint that wants it; it never blocks.
-// Use it with monitor.WithObserver.
+// Observe queues ev for every endpoint that wants its kind; it never
+// blocks and does no I/O. Use it with monitor.WithObserver.
 func (d *Dispatcher) Observe(ev monitor.Event) {
-	var body []byte
 	for _, e := range d.endpoints {
-		if !e.events[ev.Type] {
-			continue
-		}
-		if body == nil {
-			b, err := json.Marshal(message{Type: ev.Type, Seq: ev.Seq, Call: ev.Call, Source: ev.Source, Event: ev.User})
-			if err != nil {
-				d.log.Error("webhook encode", "err", err)
-				return
-			}
-			body = append([]byte(string(ev.Type)+"\n"), b...)
-		}
-		select {
-		case e.queue <- body:
-		default:
-			e.dropped.Add(1)
+		if e.kinds[ev.Kind()] {
+			e.out.Offer(ev)
 		}
 	}
 }
 
-// Run delivers queued events until ctx ends.
-func (d *Dispatcher) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+// Flush waits until every endpoint has tried every event queued before
+// the call, or ctx ends.
+func (d *Dispatcher) Flush(ctx context.Context) error {
 	for _, e := range d.endpoints {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d.worker(ctx, e)
-		}()
+		if err := e.out.Flush(ctx); err != nil {
+			return fmt.Errorf("webhook flush: %w", err)
+		}
 	}
-	wg.Wait()
 	return nil
 }
 
-func (d *Dispatcher) worker(ctx context.Context, e *endpoint) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case item := <-e.queue:
-			typ, body, _ := bytes.Cut(item, []byte("\n"))
-			d.deliver(ctx, e, string(typ), body)
-		}
+// Close stops taking events and delivers what is queued, every endpoint at
+// once, until ctx ends; then what is left is dropped and counted. It
+// waits for the workers and is idempotent.
+func (d *Dispatcher) Close(ctx context.Context) error {
+	errs := make([]error, len(d.endpoints))
+	var wg sync.WaitGroup
+	for i, e := range d.endpoints {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = e.out.Close(ctx)
+		}()
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("webhook close: %w", err)
+	}
+	return nil
+}
+
+// undelivered notes an event an endpoint will not get; the outbox counts
+// it. A full queue is counted only: a dead endpoint must not flood the log.
+func (d *Dispatcher) undelivered(e *endpoint, ev monitor.Event, err error) {
+	if errors.Is(err, monitor.ErrOutboxFull) {
+		return
+	}
+	d.log.Info("webhook delivery failed", "url", e.cfg.URL, "type", ev.Kind(), "seq", ev.Seq, "err", err)
 }
 
 // errPermanent marks a refusal that retrying cannot fix (4xx).
 var errPermanent = errors.New("refused")
 
-func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ string, body []byte) {
+// deliver posts ev to e, retrying with backoff, in e's outbox worker.
+func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, ev monitor.Event) error {
+	body, err := ev.JSON()
+	if err != nil {
+		return err
+	}
+	typ := string(ev.Kind())
 	wait := d.retryBase
 	for try := 0; ; try++ {
 		err := d.post(ctx, e, typ, body)
@@ -213,19 +227,17 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ string, body 
 		}
 		e.mu.Unlock()
 		if err == nil {
-			e.delivered.Add(1)
-			return
+			return nil
 		}
 		if errors.Is(err, errPermanent) || try >= e.cfg.MaxRetries || ctx.Err() != nil {
-			e.failed.Add(1)
-			d.log.Info("webhook delivery failed", "url", e.cfg.URL, "err", err, "tries", try+1)
-			return
+			return fmt.Errorf("after %d tries: %w", try+1, err)
 		}
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
-			e.failed.Add(1)
-			return
-		case <-time.After(wait):
+			t.Stop()
+			return fmt.Errorf("after %d tries: %w", try+1, ctx.Err())
+		case <-t.C:
 		}
 		wait = min(wait*2, 30*time.Second)
 	}
@@ -269,13 +281,20 @@ func (d *Dispatcher) post(ctx context.Context, e *endpoint, typ string, body []b
 func (d *Dispatcher) Status() []EndpointStatus {
 	out := make([]EndpointStatus, 0, len(d.endpoints))
 	for _, e := range d.endpoints {
-		e.mu.Lock()
-		st := EndpointStatus{URL: e.cfg.URL, OK: e.ok, LastError: e.lastErr, LastTry: e.lastTry}
-		e.mu.Unlock()
-		st.Queued, st.Delivered, st.Failed, st.Dropped = len(e.queue), e.delivered.Load(), e.failed.Load(), e.dropped.Load()
+		st, _ := e.status()
 		out = append(out, st)
 	}
 	return out
+}
+
+// status is e's state and how far behind its worker is.
+func (e *endpoint) status() (EndpointStatus, time.Duration) {
+	e.mu.Lock()
+	st := EndpointStatus{URL: e.cfg.URL, OK: e.ok, LastError: e.lastErr, LastTry: e.lastTry}
+	e.mu.Unlock()
+	q := e.out.Stats()
+	st.Queued, st.Delivered, st.Failed, st.Dropped = q.Queued, q.Handled, q.Failed, q.Overflow+q.Abandoned
+	return st, q.Behind
 }
 
 var (
@@ -284,26 +303,37 @@ var (
 	descDropped   = prometheus.NewDesc("switchboard_webhook_dropped_total", "Events dropped because the endpoint's queue was full.", []string{"url"}, nil)
 	descQueued    = prometheus.NewDesc("switchboard_webhook_queued", "Events waiting for an endpoint.", []string{"url"}, nil)
 	descUp        = prometheus.NewDesc("switchboard_webhook_up", "1 when the endpoint's last delivery succeeded.", []string{"url"}, nil)
+	descBehind    = prometheus.NewDesc("switchboard_webhook_behind_seconds", "Age of the event being delivered to the endpoint now; 0 when its queue is idle.", []string{"url"}, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (d *Dispatcher) Describe(ch chan<- *prometheus.Desc) {
-	for _, x := range []*prometheus.Desc{descDelivered, descFailed, descDropped, descQueued, descUp} {
+	for _, x := range []*prometheus.Desc{descDelivered, descFailed, descDropped, descQueued, descUp, descBehind} {
 		ch <- x
 	}
 }
 
 // Collect implements prometheus.Collector.
 func (d *Dispatcher) Collect(ch chan<- prometheus.Metric) {
-	for _, st := range d.Status() {
+	for _, e := range d.endpoints {
+		st, behind := e.status()
 		up := 0.0
 		if st.OK {
 			up = 1
 		}
-		ch <- prometheus.MustNewConstMetric(descDelivered, prometheus.CounterValue, float64(st.Delivered), st.URL)
-		ch <- prometheus.MustNewConstMetric(descFailed, prometheus.CounterValue, float64(st.Failed), st.URL)
-		ch <- prometheus.MustNewConstMetric(descDropped, prometheus.CounterValue, float64(st.Dropped), st.URL)
-		ch <- prometheus.MustNewConstMetric(descQueued, prometheus.GaugeValue, float64(st.Queued), st.URL)
-		ch <- prometheus.MustNewConstMetric(descUp, prometheus.GaugeValue, up, st.URL)
+		send(ch, descDelivered, prometheus.CounterValue, float64(st.Delivered), st.URL)
+		send(ch, descFailed, prometheus.CounterValue, float64(st.Failed), st.URL)
+		send(ch, descDropped, prometheus.CounterValue, float64(st.Dropped), st.URL)
+		send(ch, descQueued, prometheus.GaugeValue, float64(st.Queued), st.URL)
+		send(ch, descUp, prometheus.GaugeValue, up, st.URL)
+		send(ch, descBehind, prometheus.GaugeValue, behind.Seconds(), st.URL)
+	}
+}
+
+// send emits one sample; the label counts are fixed above, so an error
+// (a programming mistake) drops the sample instead of panicking.
+func send(ch chan<- prometheus.Metric, d *prometheus.Desc, t prometheus.ValueType, v float64, labels ...string) {
+	if m, err := prometheus.NewConstMetric(d, t, v, labels...); err == nil {
+		ch <- m
 	}
 }

@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -14,16 +15,21 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
+var at = time.Date(2026, 11, 23, 10, 15, 3, 0, time.UTC)
+
 func callEvent(seq uint64) monitor.Event {
-	return monitor.Event{Seq: seq, Type: monitor.EventCall, Call: &monitor.Call{ID: "home:1", Source: "home", State: monitor.Ended, Reason: monitor.ReasonCompleted}}
+	return monitor.NewEvent(seq, at, &monitor.Call{ID: "home:1", Source: "home", State: monitor.Ended, Reason: monitor.ReasonCompleted})
 }
 
+// start makes the dispatcher's workers stop with the test, giving up on
+// whatever is still queued.
 func start(t *testing.T, d *Dispatcher) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { _ = d.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = d.Close(ctx)
+	})
 }
 
 func TestDeliverySignedAndRetried(t *testing.T) {
@@ -45,8 +51,9 @@ func TestDeliverySignedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	start(t, d)
-	d.Observe(monitor.Event{Seq: 1, Type: monitor.EventSource, Source: &monitor.SourceStatus{Name: "home"}}) // not subscribed
-	d.Observe(callEvent(2))
+	d.Observe(monitor.NewEvent(1, at, &monitor.SourceStatus{Name: "home"})) // not subscribed
+	ev := callEvent(2)
+	d.Observe(ev)
 	var r *http.Request
 	select {
 	case r = <-got:
@@ -57,13 +64,18 @@ func TestDeliverySignedAndRetried(t *testing.T) {
 	if r.Header.Get(SignatureHeader) != Sign([]byte("k3y"), body) || r.Header.Get(EventHeader) != "call" {
 		t.Fatalf("headers = %v", r.Header)
 	}
+	// The body is the envelope, as /events carries it.
 	var m struct {
 		Type string       `json:"type"`
 		Seq  uint64       `json:"seq"`
+		At   time.Time    `json:"at"`
 		Call monitor.Call `json:"call"`
 	}
-	if err := json.Unmarshal(body, &m); err != nil || m.Type != "call" || m.Seq != 2 || m.Call.ID != "home:1" {
+	if err := json.Unmarshal(body, &m); err != nil || m.Type != "call" || m.Seq != 2 || !m.At.Equal(at) || m.Call.ID != "home:1" {
 		t.Fatalf("body = %s (%v)", body, err)
+	}
+	if want, _ := ev.JSON(); string(body) != string(want) {
+		t.Fatalf("body = %s, want the envelope %s", body, want)
 	}
 	if hits.Load() != 2 {
 		t.Fatalf("hits = %d, want a failure then a retry", hits.Load())
@@ -120,6 +132,79 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := New([]Config{c}); err == nil {
 			t.Errorf("%+v accepted", c)
 		}
+	}
+	d, err := New([]Config{{URL: "http://x", Secret: "k", Events: []string{"call", "source", "user"}}})
+	if err != nil {
+		t.Fatalf("every kind: %v", err)
+	}
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestCloseDeliversWhatIsQueued holds the endpoint's first request, queues
+// more behind it, and checks Close returns only once all were delivered.
+func TestCloseDeliversWhatIsQueued(t *testing.T) {
+	var hits atomic.Int32
+	first := make(chan struct{})
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if hits.Add(1) == 1 {
+			close(first)
+			<-release
+		}
+	}))
+	defer srv.Close()
+	d, err := New([]Config{{URL: srv.URL, Secret: "k"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		d.Observe(callEvent(i))
+	}
+	<-first
+	close(release)
+	if err := d.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := d.Status()[0]; hits.Load() != 3 || st.Delivered != 3 || st.Queued != 0 {
+		t.Fatalf("after Close: %d hits, status %+v", hits.Load(), st)
+	}
+	d.Observe(callEvent(4)) // after Close: dropped, never blocks
+	if st := d.Status()[0]; st.Dropped != 1 {
+		t.Fatalf("status %+v, want the late event dropped", st)
+	}
+}
+
+// TestCloseGivesUpWhenCtxEnds stops a dispatcher stuck on a hanging
+// endpoint: Close returns with the ctx's error and counts what it left.
+func TestCloseGivesUpWhenCtxEnds(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 10)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	d, err := New([]Config{{URL: srv.URL, Secret: "k", Timeout: time.Hour}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := uint64(1); i <= 3; i++ {
+		d.Observe(callEvent(i))
+	}
+	<-entered
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := d.Close(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Close = %v, want the ctx's error", err)
+	}
+	if st := d.Status()[0]; st.Dropped != 3 || st.Delivered != 0 || st.Failed != 0 {
+		t.Fatalf("status %+v, want all three dropped", st)
 	}
 }
 
