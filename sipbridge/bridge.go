@@ -32,6 +32,17 @@ type Bridge struct {
 	callsWG    sync.WaitGroup
 
 	sip *sipStack
+
+	// stopReq is closed by Shutdown: Run then ends the calls,
+	// un-REGISTERs and returns. stopped is closed when Run has returned.
+	stopOnce sync.Once
+	stopReq  chan struct{}
+	stopped  chan struct{}
+	// forceCtx is the parent of the SIP exchanges that have no caller of
+	// their own (BYE, ACK, un-REGISTER, shutdown hang-ups); cancelled when
+	// a shutdown is forced, so that none of them outlasts the deadline.
+	forceCtx context.Context //nolint:containedctx // lifetime of the bridge, not of a request
+	force    context.CancelFunc
 }
 
 // Option sets a rarely needed knob of New.
@@ -68,7 +79,10 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		byName:   make(map[string]*account, len(cfg.Accounts)),
 		ready:    make(chan struct{}),
 		calls:    make(map[string]*Call),
+		stopReq:  make(chan struct{}),
+		stopped:  make(chan struct{}),
 	}
+	b.forceCtx, b.force = context.WithCancel(context.Background())
 	for _, ac := range cfg.Accounts {
 		a, err := newAccount(b, ac)
 		if err != nil {
@@ -110,8 +124,9 @@ func (b *Bridge) Tracker(account string) *monitor.Tracker {
 }
 
 // Run listens for SIP, registers every account and keeps the
-// registrations fresh until ctx ends; then it hangs up every call,
-// un-REGISTERs and returns. It returns nil on a clean stop.
+// registrations fresh until ctx ends or Shutdown is called; then it stops
+// as Shutdown describes (bounded by a few seconds when only ctx ended)
+// and returns. It returns nil on a clean stop.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.running {
@@ -120,7 +135,45 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.running = true
 	b.mu.Unlock()
+	defer close(b.stopped)
+	defer b.force()
 	return b.run(ctx)
+}
+
+// StopAccepting makes the bridge take no new calls: incoming INVITEs are
+// answered 503 Service Unavailable (RFC 3261 section 21.5.4) and Dial
+// fails with ErrNotReady. Calls in progress go on. It is idempotent.
+func (b *Bridge) StopAccepting() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+}
+
+// Shutdown stops the bridge in order: no new calls (StopAccepting), every
+// live call ended — BYE once answered, CANCEL while an outgoing call
+// rings, 480 for an incoming one that rings — and its transaction waited
+// for, then every account un-REGISTERed and the SIP listeners closed; Run
+// returns. When ctx ends first, what is left is forced: the SIP exchanges
+// still waiting are given up, calls end here without waiting for the far
+// end, and Shutdown returns ctx's error once Run has returned. Called
+// before Run, it makes Run return at once. Safe to call more than once.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.StopAccepting()
+	b.stopOnce.Do(func() { close(b.stopReq) })
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-b.stopped:
+		return nil
+	case <-ctx.Done():
+	}
+	b.force()
+	<-b.stopped
+	return fmt.Errorf("sip shutdown: %w", ctx.Err())
 }
 
 // Dial calls target from account: a number or user (sent to the

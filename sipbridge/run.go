@@ -9,11 +9,17 @@ import (
 	"github.com/emiago/sipgo"
 )
 
-// shutdownGrace bounds hanging up calls and un-REGISTERing on shutdown.
+// shutdownGrace bounds hanging up calls when Run's ctx ends without a
+// Shutdown to bound the stop.
 const shutdownGrace = 5 * time.Second
 
 // run is Run after the once-only check.
 func (b *Bridge) run(ctx context.Context) error {
+	select {
+	case <-b.stopReq:
+		return nil
+	default:
+	}
 	st, err := startStack(b.cfg, b.log, b.handlers)
 	if err != nil {
 		return fmt.Errorf("sip bridge: %w", err)
@@ -24,6 +30,10 @@ func (b *Bridge) run(ctx context.Context) error {
 	b.readyOnce.Do(func() { close(b.ready) })
 	b.log.Info("sip listening", "addr", st.udpC.LocalAddr().String())
 
+	// The registrations outlive ctx: they end after the calls, while the
+	// registrar still routes in-dialog requests to us.
+	regCtx, stopRegs := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRegs()
 	var regs sync.WaitGroup
 	for _, a := range b.accounts {
 		if b.sink != nil {
@@ -32,31 +42,76 @@ func (b *Bridge) run(ctx context.Context) error {
 		regs.Add(1)
 		go func() {
 			defer regs.Done()
-			a.runRegistration(ctx)
+			a.runRegistration(regCtx)
 		}()
 	}
-	<-ctx.Done()
+	grace := time.Duration(0)
+	select {
+	case <-ctx.Done():
+		// Nobody bounds this stop but us.
+		grace = shutdownGrace
+	case <-b.stopReq:
+	}
+	b.StopAccepting()
 
-	// Hang up every call before un-REGISTERing, while the registrar still
-	// routes in-dialog requests for us.
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	start := time.Now()
+	n := b.endCalls(grace)
+	b.waitCalls(st)
+	b.log.Info("sip calls ended", "calls", n, "took", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
+	stopRegs()
+	regs.Wait()
+	b.log.Info("sip accounts unregistered", "accounts", len(b.accounts), "took", time.Since(start).Round(time.Millisecond))
+	st.close()
+	return nil
+}
+
+// waitCalls waits for the goroutines of every call. A forced shutdown
+// closes the SIP stack first: that terminates the transactions still
+// waiting (for an ACK that does not come, say), so their handlers return.
+func (b *Bridge) waitCalls(st *sipStack) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.callsWG.Wait()
+	}()
+	select {
+	case <-done:
+		return
+	case <-b.forceCtx.Done():
+	}
+	st.close()
+	<-done
+}
+
+// endCalls hangs up every live call at once and waits until each has
+// ended, for at most grace when it is not zero, or until a forced
+// shutdown. It returns how many calls there were.
+func (b *Bridge) endCalls(grace time.Duration) int {
+	hctx, cancel := b.forceCtx, context.CancelFunc(func() {})
+	if grace > 0 {
+		hctx, cancel = context.WithTimeout(b.forceCtx, grace)
+	}
+	defer cancel()
 	b.mu.Lock()
-	b.closing = true
 	calls := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		calls = append(calls, c)
 	}
 	b.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, c := range calls {
-		if err := c.Hangup(hctx); err != nil {
-			b.log.Info("sip hangup on shutdown", "call", c.id, "err", err)
-		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Hangup(hctx); err != nil {
+				b.log.Info("sip hangup on shutdown", "call", c.id, "err", err)
+			}
+		}()
 	}
-	cancel()
-	b.callsWG.Wait()
-	regs.Wait()
-	st.close()
-	return nil
+	wg.Wait()
+	return len(calls)
 }
 
 // handlers routes incoming requests.
