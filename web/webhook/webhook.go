@@ -81,6 +81,16 @@ type Dispatcher struct {
 	client    *http.Client
 	log       *slog.Logger
 	retryBase time.Duration
+	spool     string
+
+	// drain is closed by Shutdown: the workers deliver what is queued,
+	// then stop.
+	drainOnce sync.Once
+	drain     chan struct{}
+	mu        sync.Mutex
+	running   bool
+	cancel    context.CancelFunc // ends Run's deliveries: a forced Shutdown
+	done      chan struct{}      // closed when Run has returned
 }
 
 // Option sets a rare knob.
@@ -94,7 +104,7 @@ func WithRetryBase(b time.Duration) Option { return func(d *Dispatcher) { d.retr
 
 // New returns a dispatcher for cfgs.
 func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
-	d := &Dispatcher{client: &http.Client{}, log: slog.Default(), retryBase: time.Second}
+	d := &Dispatcher{client: &http.Client{}, log: slog.Default(), retryBase: time.Second, drain: make(chan struct{}), done: make(chan struct{})}
 	for _, o := range opts {
 		o(d)
 	}
@@ -136,6 +146,9 @@ func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
 		}
 		d.endpoints = append(d.endpoints, &endpoint{cfg: c, secret: []byte(secret), events: ev, queue: make(chan []byte, c.QueueSize), ok: true})
 	}
+	if err := d.loadSpool(); err != nil {
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -172,28 +185,77 @@ func (d *Dispatcher) Observe(ev monitor.Event) {
 	}
 }
 
-// Run delivers queued events until ctx ends.
+// Run delivers queued events until ctx ends or Shutdown has delivered
+// what was queued. Events still queued when ctx ends (and deliveries cut
+// short) are saved to the spool (WithSpool) or counted as failed.
 func (d *Dispatcher) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	d.mu.Lock()
+	if d.running {
+		d.mu.Unlock()
+		return errors.New("webhook: already running")
+	}
+	d.running, d.cancel = true, cancel
+	d.mu.Unlock()
+	defer close(d.done)
+	cut := make([][]byte, len(d.endpoints))
 	var wg sync.WaitGroup
-	for _, e := range d.endpoints {
+	for i, e := range d.endpoints {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.worker(ctx, e)
+			cut[i] = d.worker(ctx, e)
 		}()
 	}
 	wg.Wait()
+	d.keep(cut)
 	return nil
 }
 
-func (d *Dispatcher) worker(ctx context.Context, e *endpoint) {
+// Shutdown makes Run deliver what is queued, retrying as usual, and
+// return. When ctx ends first, the deliveries in flight are cut short and
+// what is left is saved to the spool (WithSpool) to be sent after the
+// next start, or counted as failed without one; Shutdown then returns
+// ctx's error. Events observed meanwhile are queued as usual. Safe to
+// call more than once; without Run it does nothing.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	d.drainOnce.Do(func() { close(d.drain) })
+	d.mu.Lock()
+	running, cancel := d.running, d.cancel
+	d.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-d.done:
+		return nil
+	case <-ctx.Done():
+	}
+	cancel()
+	<-d.done
+	return fmt.Errorf("webhook shutdown: %w", ctx.Err())
+}
+
+// worker delivers e's events until ctx ends, or until the queue is empty
+// once draining. It returns the event whose delivery ctx cut short.
+func (d *Dispatcher) worker(ctx context.Context, e *endpoint) []byte {
 	for {
+		var item []byte
 		select {
 		case <-ctx.Done():
-			return
-		case item := <-e.queue:
-			typ, body, _ := bytes.Cut(item, []byte("\n"))
-			d.deliver(ctx, e, string(typ), body)
+			return nil
+		case <-d.drain:
+			select {
+			case item = <-e.queue:
+			default:
+				return nil
+			}
+		case item = <-e.queue:
+		}
+		typ, body, _ := bytes.Cut(item, []byte("\n"))
+		if !d.deliver(ctx, e, string(typ), body) {
+			return item
 		}
 	}
 }
@@ -201,10 +263,15 @@ func (d *Dispatcher) worker(ctx context.Context, e *endpoint) {
 // errPermanent marks a refusal that retrying cannot fix (4xx).
 var errPermanent = errors.New("refused")
 
-func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ string, body []byte) {
+// deliver posts one event, retrying; false when ctx ended first (the event
+// is neither delivered nor given up on).
+func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ string, body []byte) bool {
 	wait := d.retryBase
 	for try := 0; ; try++ {
 		err := d.post(ctx, e, typ, body)
+		if err != nil && ctx.Err() != nil {
+			return false
+		}
 		e.mu.Lock()
 		e.lastTry = time.Now()
 		e.ok = err == nil
@@ -214,17 +281,16 @@ func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ string, body 
 		e.mu.Unlock()
 		if err == nil {
 			e.delivered.Add(1)
-			return
+			return true
 		}
-		if errors.Is(err, errPermanent) || try >= e.cfg.MaxRetries || ctx.Err() != nil {
+		if errors.Is(err, errPermanent) || try >= e.cfg.MaxRetries {
 			e.failed.Add(1)
 			d.log.Info("webhook delivery failed", "url", e.cfg.URL, "err", err, "tries", try+1)
-			return
+			return true
 		}
 		select {
 		case <-ctx.Done():
-			e.failed.Add(1)
-			return
+			return false
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 30*time.Second)
