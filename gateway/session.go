@@ -136,14 +136,15 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 
 	err = s.loop(ctx)
 	close(s.done)
-	g.removeSession(s, s.call)
 	cancel()
 	if errors.Is(err, context.Canceled) {
-		// Sent away by the server, not gone by itself: the close
-		// handshake tells the page (RFC 6455 section 7.4.1).
+		// Sent away by the server, not gone by itself: the page hears
+		// it first (RFC 6455 section 7.4.1), then its call is hung up.
 		_ = conn.Close(websocket.StatusGoingAway, closeGoingAway)
+		g.removeSession(s, s.call)
 		err = nil
 	} else {
+		g.removeSession(s, s.call)
 		_ = conn.Close(websocket.StatusNormalClosure, "")
 	}
 	ioCancel()

@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -81,10 +80,11 @@ func demoConfig() (*config, string, error) {
 	return cfg, pass, err
 }
 
-// serve wires the hub, the history, the sources and the web server, runs
-// them until ctx ends and shuts them down in order: sources first, then
-// the web server, then the history.
-// onReady is called with the server's URL once it listens.
+// serve wires the hub, the history, the sources, the SIP side and the web
+// server, runs them until ctx ends and then stops them in order within
+// cfg.ShutdownTimeout (see stopInOrder); the forceContext of ctx (a second
+// signal) cuts that short. It returns nil after a stop on ctx, clean or
+// forced. onReady is called with the server's URL once it listens.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
 	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
 	if err != nil {
@@ -92,7 +92,8 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	defer store.Close()
 
-	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")))
+	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")),
+		webhook.WithSpool(filepath.Join(cfg.DataDir, "webhook-queue.jsonl")))
 	if err != nil {
 		return err
 	}
@@ -118,6 +119,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 
 	var (
 		bridge *sipbridge.Bridge
+		gw     *gateway.Gateway
 		phone  web.PhoneService
 	)
 	if len(cfg.Accounts) > 0 {
@@ -129,7 +131,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 		// The gateway takes the bridge's incoming calls, so it exists
 		// before the bridge runs.
-		gw, err := gateway.New(cfg.Gateway, gateway.FromBridge(bridge), gateway.WithLogger(log.With("component", "gateway")),
+		gw, err = gateway.New(cfg.Gateway, gateway.FromBridge(bridge), gateway.WithLogger(log.With("component", "gateway")),
 			gateway.WithRegisterer(registry))
 		if err != nil {
 			return err
@@ -144,47 +146,41 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		return err
 	}
 
-	srcCtx, stopSources := context.WithCancel(ctx)
-	defer stopSources()
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = hooks.Run(srcCtx)
-	}()
+	// Every part runs on a context of its own: ctx ending only starts the
+	// ordered stop, which ends them one after the other.
+	p := &parts{hooks: hooks, hub: hub, store: store, bridge: bridge, gw: gw, srv: srv}
+	p.hooksRun = startTask("webhooks", hooks.Run)
 	if bridge != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := bridge.Run(srcCtx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("sip stopped", "err", err)
-			}
-		}()
+		p.bridgeRun = startTask("sip", bridge.Run)
 	}
 	for _, src := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := src.Run(srcCtx, hub); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("source stopped", "source", src.Name(), "err", err)
-			}
-		}()
+		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), func(ctx context.Context) error {
+			return src.Run(ctx, hub)
+		}))
 	}
+	p.webRun = startTask("web", srv.Run)
 
-	webErr := make(chan error, 1)
-	go func() { webErr <- srv.Run(ctx) }()
+	var webErr error
 	select {
 	case <-srv.Ready():
 		if onReady != nil {
 			onReady("http://" + srv.Addr().String() + "/")
 		}
-	case err := <-webErr:
-		stopSources()
-		wg.Wait()
-		return err
+		select {
+		case <-ctx.Done():
+		case <-p.webRun.done:
+			webErr = p.webRun.err
+		}
+	case <-p.webRun.done:
+		webErr = p.webRun.err
 	}
-	err = <-webErr
-	stopSources()
-	wg.Wait()
-	return err
+	if webErr == nil && ctx.Err() == nil {
+		webErr = errors.New("web server stopped by itself")
+	}
+	cause := context.Cause(ctx)
+	if webErr != nil {
+		cause = webErr
+	}
+	p.stopInOrder(ctx, log, cause, cfg.ShutdownTimeout)
+	return webErr
 }

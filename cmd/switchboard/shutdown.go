@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/history"
+	"github.com/switchboard/switchboard/sipbridge"
+	"github.com/switchboard/switchboard/web"
+	"github.com/switchboard/switchboard/web/webhook"
+)
+
+// errShutdownDeadline is the cause of a stop forced by shutdown_timeout.
+var errShutdownDeadline = errors.New("shutdown_timeout reached")
+
+// task is one long-running part of the server: its Run on a context of
+// its own, which stop cancels.
+type task struct {
+	name   string
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error // set before done is closed
+}
+
+// startTask runs run in a goroutine that the task owns: done says it has
+// returned.
+func startTask(name string, run func(context.Context) error) *task {
+	ctx, cancel := context.WithCancel(context.Background())
+	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(t.done)
+		t.err = run(ctx)
+	}()
+	return t
+}
+
+// stop cancels the task's context and waits for its Run until ctx ends;
+// false when it is still running then. Such a task is left to the end of
+// the process, which is only moments away.
+func (t *task) stop(ctx context.Context) bool {
+	t.cancel()
+	return t.wait(ctx)
+}
+
+// wait waits for the task's Run until ctx ends; false when it is still
+// running then.
+func (t *task) wait(ctx context.Context) bool {
+	select {
+	case <-t.done:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// parts are what serve runs, in the order they are stopped.
+type parts struct {
+	srv    *web.Server
+	webRun *task
+
+	gw        *gateway.Gateway  // nil without SIP accounts
+	bridge    *sipbridge.Bridge // nil without SIP accounts
+	bridgeRun *task
+
+	sourceRuns []*task
+	hub        *monitor.Hub
+
+	hooks    *webhook.Dispatcher
+	hooksRun *task
+	store    *history.Store
+}
+
+// stopInOrder stops the server the way a good telephone server stops,
+// bounded by timeout (the second signal, forceContext(ctx), cuts it short):
+//
+//  1. stop accepting: the HTTP listener closes, no new /events or /phone
+//     socket, new SIP INVITEs are answered 503;
+//  2. tell pages and wallboards: every /events and /phone socket is closed
+//     with 1001 (going away) and a reason;
+//  3. end the softphone calls (BYE, CANCEL, 480 for ringing ones), wait
+//     for their transactions, then un-REGISTER every account;
+//  4. stop the sources (their calls end as "monitor stopped"), flush the
+//     webhook queues (delivered, or saved for the next start) and close
+//     the history.
+//
+// Once the deadline has passed, each step that is left forces its part at
+// once (connections closed, contexts cancelled). Every step is logged at
+// Info with how long it took, what was forced at Warn.
+func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, timeout time.Duration) {
+	start := time.Now()
+	log.Info("shutting down", "cause", cause, "timeout", timeout)
+	sctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	deadline := time.AfterFunc(timeout, func() { cancel(errShutdownDeadline) })
+	defer deadline.Stop()
+	force := forceContext(ctx)
+	stopForce := context.AfterFunc(force, func() { cancel(context.Cause(force)) })
+	defer stopForce()
+	stopWarn := context.AfterFunc(sctx, func() {
+		if c := context.Cause(sctx); !errors.Is(c, context.Canceled) {
+			log.Warn("shutdown forced: what still runs is stopped now", "cause", c, "after", time.Since(start).Round(time.Millisecond))
+		}
+	})
+	defer stopWarn()
+
+	var forced []string
+	step := func(name string, fn func(ctx context.Context) error) {
+		t := time.Now()
+		err := fn(sctx)
+		took := time.Since(t).Round(time.Millisecond)
+		if err != nil {
+			forced = append(forced, name)
+			log.Warn("shutdown step forced or failed", "step", name, "took", took, "err", err)
+			return
+		}
+		log.Info("shutdown step done", "step", name, "took", took)
+	}
+	// waitTask waits for a part's Run after its own Shutdown.
+	waitTask := func(t *task) error {
+		if t == nil || t.wait(sctx) {
+			return nil
+		}
+		return errors.New(t.name + " still running")
+	}
+
+	step("stop accepting", func(context.Context) error {
+		p.srv.StopAccepting()
+		if p.bridge != nil {
+			p.bridge.StopAccepting()
+		}
+		return nil
+	})
+	step("close pages and wallboards", func(ctx context.Context) error {
+		err := p.srv.Shutdown(ctx)
+		return errors.Join(err, waitTask(p.webRun))
+	})
+	if p.gw != nil {
+		step("end softphone calls", p.gw.Shutdown)
+	}
+	if p.bridge != nil {
+		step("end sip calls and unregister", func(ctx context.Context) error {
+			err := p.bridge.Shutdown(ctx)
+			return errors.Join(err, waitTask(p.bridgeRun))
+		})
+	}
+	step("stop sources", func(ctx context.Context) error {
+		for _, t := range p.sourceRuns {
+			t.cancel()
+		}
+		var still []string
+		for _, t := range p.sourceRuns {
+			if !t.wait(ctx) {
+				still = append(still, t.name)
+			}
+		}
+		// Nothing publishes any more: the history has every ended call
+		// and the webhook queues every change.
+		p.hub.Close()
+		if len(still) > 0 {
+			return errors.New("still running: " + strings.Join(still, ", "))
+		}
+		return nil
+	})
+	step("flush webhooks", func(ctx context.Context) error {
+		err := p.hooks.Shutdown(ctx)
+		return errors.Join(err, waitTask(p.hooksRun))
+	})
+	step("close history", func(context.Context) error { return p.store.Close() })
+
+	if len(forced) > 0 {
+		log.Warn("shutdown complete, forced", "took", time.Since(start).Round(time.Millisecond), "forced", strings.Join(forced, ", "))
+		return
+	}
+	log.Info("shutdown complete", "took", time.Since(start).Round(time.Millisecond))
+}
