@@ -141,6 +141,11 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 		// Sent away by the server, not gone by itself: the page hears
 		// it first (RFC 6455 section 7.4.1), then its call is hung up.
 		_ = conn.Close(websocket.StatusGoingAway, closeGoingAway)
+		if s.call != nil && s.call.sip != nil {
+			s.log.Info("page sent away, hanging up its call", "call", s.call.sip.ID())
+		} else {
+			s.log.Debug("page sent away")
+		}
 		g.removeSession(s, s.call)
 		err = nil
 	} else {

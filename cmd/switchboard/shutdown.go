@@ -28,7 +28,8 @@ type task struct {
 }
 
 // startTask runs run in a goroutine that the task owns: done says it has
-// returned.
+// returned. A task still running after a forced stop is left to the end
+// of the process, which is only moments away, and named in the log.
 func startTask(name string, run func(context.Context) error) *task {
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &task{name: name, cancel: cancel, done: make(chan struct{})}
@@ -39,21 +40,24 @@ func startTask(name string, run func(context.Context) error) *task {
 	return t
 }
 
-// stop cancels the task's context and waits for its Run until ctx ends;
-// false when it is still running then. Such a task is left to the end of
-// the process, which is only moments away.
-func (t *task) stop(ctx context.Context) bool {
-	t.cancel()
-	return t.wait(ctx)
-}
+// forcedReturn is how long a part told to stop at once (its context
+// cancelled, its connections closed) may take to return.
+const forcedReturn = time.Second
 
-// wait waits for the task's Run until ctx ends; false when it is still
-// running then.
+// wait waits for the task's Run until ctx ends, and then forcedReturn
+// more; false when it is still running then.
 func (t *task) wait(ctx context.Context) bool {
 	select {
 	case <-t.done:
 		return true
 	case <-ctx.Done():
+	}
+	timer := time.NewTimer(forcedReturn)
+	defer timer.Stop()
+	select {
+	case <-t.done:
+		return true
+	case <-timer.C:
 		return false
 	}
 }
