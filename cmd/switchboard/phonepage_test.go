@@ -33,8 +33,8 @@ type phonePage struct {
 
 // phoneMsg is a server message as the page reads it.
 type phoneMsg struct {
-	Type    string `json:"type"`
-	Message string `json:"message"`
+	Type    string                     `json:"type"`
+	Message string                     `json:"message"`
 	Call    json.RawMessage            `json:"call"`
 	SDP     *webrtc.SessionDescription `json:"sdp"`
 }
