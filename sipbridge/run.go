@@ -62,7 +62,7 @@ func (b *Bridge) run(ctx context.Context) error {
 	start = time.Now()
 	stopRegs()
 	regs.Wait()
-	b.log.Info("sip accounts unregistered", "accounts", len(b.accounts), "took", time.Since(start).Round(time.Millisecond))
+	b.log.Info("sip registrations ended", "accounts", len(b.accounts), "took", time.Since(start).Round(time.Millisecond))
 	st.close()
 	return nil
 }

@@ -108,8 +108,9 @@ type Server struct {
 	stop    chan struct{}
 	streams sync.WaitGroup
 	// conns are the raw connections of the open streams, closed when a
-	// shutdown is forced.
-	conns map[*hijackRecorder]struct{}
+	// shutdown is forced; forced says that has happened.
+	conns  map[*hijackRecorder]struct{}
+	forced bool
 
 	// runMu guards what Run sets up for Shutdown.
 	runMu      sync.Mutex
@@ -371,9 +372,10 @@ func (s *Server) force() {
 	s.runMu.Unlock()
 	s.streamMu.Lock()
 	defer s.streamMu.Unlock()
-	if len(s.conns) > 0 {
+	if len(s.conns) > 0 && !s.forced {
 		s.log.Warn("web shutdown forced: closing connections", "streams", len(s.conns))
 	}
+	s.forced = true
 	for h := range s.conns {
 		h.closeNow()
 	}

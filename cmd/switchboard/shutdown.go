@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/switchboard/switchboard/gateway"
@@ -105,12 +106,30 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 	force := forceContext(ctx)
 	stopForce := context.AfterFunc(force, func() { cancel(context.Cause(force)) })
 	defer stopForce()
-	stopWarn := context.AfterFunc(sctx, func() {
-		if c := context.Cause(sctx); !errors.Is(c, context.Canceled) {
-			log.Warn("shutdown forced: what still runs is stopped now", "cause", c, "after", time.Since(start).Round(time.Millisecond))
+	// Once forced, the order no longer matters, and the parts that wait on
+	// one another are forced together: a page's session waits for its
+	// call's media to close, the call for its BYE. The steps below then
+	// find them done.
+	var forcing sync.WaitGroup
+	forcedAll := make(chan struct{})
+	stopForcing := context.AfterFunc(sctx, func() {
+		defer close(forcedAll)
+		log.Warn("shutdown forced: what still runs is stopped now", "cause", context.Cause(sctx), "after", time.Since(start).Round(time.Millisecond))
+		shutdowns := []func(context.Context) error{p.srv.Shutdown}
+		if p.gw != nil {
+			shutdowns = append(shutdowns, p.gw.Shutdown, p.bridge.Shutdown)
+		}
+		for _, fn := range shutdowns {
+			forcing.Add(1)
+			go func() {
+				defer forcing.Done()
+				_ = fn(sctx)
+			}()
+		}
+		for _, t := range p.sourceRuns {
+			t.cancel()
 		}
 	})
-	defer stopWarn()
 
 	var forced []string
 	step := func(name string, fn func(ctx context.Context) error) {
@@ -176,6 +195,10 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 	})
 	step("close history", func(context.Context) error { return p.store.Close() })
 
+	if !stopForcing() {
+		<-forcedAll
+		forcing.Wait()
+	}
 	if len(forced) > 0 {
 		log.Warn("shutdown complete, forced", "took", time.Since(start).Round(time.Millisecond), "forced", strings.Join(forced, ", "))
 		return

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -449,5 +450,81 @@ func TestServeDeadlineForces(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dataDir, "webhook-queue.jsonl")); err != nil {
 		t.Errorf("undelivered webhook events not saved: %v", err)
+	}
+}
+
+// TestServeDeadlineForcesLiveCall: the far phone never answers the BYE,
+// so the page's session waits for its call and the call for the BYE; at
+// shutdown_timeout everything is forced together, and the process exits
+// with status 0, the page told with 1001 and the call in the history.
+func TestServeDeadlineForcesLiveCall(t *testing.T) {
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	port := strconv.Itoa(siptest.FreePort(t))
+	if err := siptest.RunSipp(ctx, t, "register.xml", k.Addr(), "-p", port, "-s", "1003", "-au", "1003", "-ap", siptest.Password("1003")); err != nil {
+		t.Fatal(err)
+	}
+	deaf, err := filepath.Abs(filepath.Join("testdata", "sipp-uas-deaf-to-bye.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	siptest.StartSipp(t, deaf, "-p", port, "-d", "0", "-default_behaviors", "none")
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtp := siptest.FreePorts(t, 20)
+	dataDir := t.TempDir()
+	p := startSwitchboard(t, fmt.Sprintf(`listen: 127.0.0.1:0
+data_dir: %s
+shutdown_timeout: 2s
+users:
+  - name: paula
+    password_hash: %q
+    role: user
+    accounts: [office]
+tokens:
+  - name: wall
+    token: %s
+    role: viewer
+sip:
+  listen: 127.0.0.1:0
+  rtp_port_min: %d
+  rtp_port_max: %d
+accounts:
+  - name: office
+    registrar: %s
+    username: "1001"
+    password: %s
+    expires: 60
+gateway:
+  include_loopback: true
+`, dataDir, hash, e2eToken, rtp, rtp+19, k.Addr(), siptest.Password("1001")))
+	subscribeEvents(t, ctx, p.url, e2eToken, map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered})
+	page := openPhonePage(t, ctx, p.url, signIn(t, ctx, p.url, "paula", "pw-paula"))
+	page.send(ctx, map[string]any{"type": "dial", "account": "office", "to": "1003"})
+	call := page.expectCall(ctx, "connected")
+
+	p.signal(syscall.SIGTERM)
+	if code := p.waitExit(30 * time.Second); code != 0 {
+		t.Errorf("exit status %d, want 0", code)
+	}
+	checkGoingAway(t, "/phone", page.waitClosed(ctx))
+	logText := p.log()
+	if !strings.Contains(logText, "shutdown_timeout reached") || !strings.Contains(logText, `msg="shutdown complete, forced"`) {
+		t.Errorf("log does not say the deadline forced the stop:\n%s", grepLines(logText, "level=WARN"))
+	}
+	store, err := history.Open(ctx, filepath.Join(dataDir, "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	pg, err := store.Query(ctx, history.Filter{Source: "office"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pg.Calls) != 1 || pg.Calls[0].ID != monitor.CallID(call.ID) || pg.Calls[0].State != monitor.Ended {
+		t.Errorf("history = %+v, want the forced call %s ended", pg.Calls, call.ID)
 	}
 }
