@@ -322,6 +322,11 @@
         setStatus('offline', 'The server is restarting or shutting down' + (hadCall ? ' and ended your call' : '') + `. Reconnecting in ${secs} s…`);
       } else {
         setStatus('offline', `Disconnected from the server — reconnecting in ${secs} s…`);
+        // A refused handshake hides its status: after a restart the
+        // sign-in may be gone, and the page must ask for it again.
+        fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+          .then((r) => { if (r.status === 401) location.href = '/login?next=/softphone'; })
+          .catch(() => { /* the server is not back yet: keep trying */ });
       }
       el.call.disabled = true;
       document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = 'offline'; li.querySelector('.state').textContent = 'Offline'; });
