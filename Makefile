@@ -13,6 +13,7 @@ FUZZ_TARGETS := \
 	./monitor/esl:FuzzReader \
 	./sipbridge:FuzzParseSDP \
 	./gateway:FuzzParseClientMessage \
+	./web/webhook:FuzzParseSpool \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring
 

@@ -95,6 +95,8 @@ type testBrowser struct {
 	iceStates []webrtc.ICEConnectionState
 	offers    []string // the server's SDP, first answer then offers
 	stopTone  chan struct{}
+	// closeErr is why the connection ended; set before msgs closes.
+	closeErr error
 }
 
 // wireMessage decodes both message shapes ("call" is an object or an id).
@@ -200,6 +202,9 @@ func (b *testBrowser) readLoop() {
 	for {
 		_, buf, err := b.conn.Read(context.Background())
 		if err != nil {
+			b.mu.Lock()
+			b.closeErr = err
+			b.mu.Unlock()
 			return
 		}
 		var m wireMessage

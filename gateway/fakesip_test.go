@@ -92,6 +92,9 @@ type fakeCall struct {
 	answered chan []sipbridge.Codec
 	rejected chan int
 	hungUp   chan struct{}
+	// stuck makes Hangup wait for its ctx, as a SIP side whose far end
+	// never answers the BYE.
+	stuck bool
 }
 
 func newFakeCall(t *testing.T, id monitor.CallID, account string, dir monitor.Direction, remote monitor.Party) *fakeCall {
@@ -176,10 +179,14 @@ func (c *fakeCall) Reject(_ context.Context, code int) error {
 	return nil
 }
 
-func (c *fakeCall) Hangup(context.Context) error {
+func (c *fakeCall) Hangup(ctx context.Context) error {
 	select {
 	case c.hungUp <- struct{}{}:
 	default:
+	}
+	if c.stuck {
+		<-ctx.Done()
+		return ctx.Err()
 	}
 	c.end(monitor.ReasonCompleted, 0)
 	return nil

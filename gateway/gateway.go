@@ -74,13 +74,18 @@ type Gateway struct {
 	ctx    context.Context //nolint:containedctx // lifetime of the gateway, not of a request
 	cancel context.CancelFunc
 
-	// mu guards sessions, ringing and closed. Lock order: Gateway.mu, then
-	// callHandle.mu.
+	// mu guards sessions, ringing, calls, closed and stopping. Lock order:
+	// Gateway.mu, then callHandle.mu.
 	mu       sync.Mutex
 	sessions map[*Session]struct{}
 	ringing  map[monitor.CallID]*callHandle
 	calls    map[monitor.CallID]*callHandle
 	closed   bool
+	// stopping are the sessions open when the shutdown began, whose
+	// connections a forced shutdown closes; shutDone is closed once the
+	// shutdown has finished.
+	stopping []*Session
+	shutDone chan struct{}
 
 	// wg counts call watchers and SIP operations.
 	wg sync.WaitGroup
@@ -101,6 +106,7 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 		cfg: cfg, sip: sip, api: api, log: slog.Default(), codecs: cfg.codecs(),
 		statusEvery: time.Second, writeTimeout: 5 * time.Second,
 		sessions: map[*Session]struct{}{}, ringing: map[monitor.CallID]*callHandle{}, calls: map[monitor.CallID]*callHandle{},
+		shutDone: make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(g)
@@ -117,37 +123,69 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 	return g, nil
 }
 
-// Close ends every session, hangs up their calls and waits for the
-// gateway's goroutines. Sessions in ServeSession return. Idempotent.
-func (g *Gateway) Close() error {
+// Close is Shutdown without a deadline: it returns once every session
+// has ended and every SIP operation is done. Idempotent.
+func (g *Gateway) Close() error { return g.Shutdown(context.Background()) }
+
+// Shutdown ends the gateway in order: no new sessions; every open page is
+// told the server is going away (its WebSocket closed with 1001) and its
+// session ends; every call is hung up — BYE once answered, CANCEL while an
+// outgoing call rings, 480 for an incoming one that rings — and Shutdown
+// waits for those SIP operations. When ctx ends first, what is left is
+// forced: the sessions' connections are closed, SIP operations started
+// here are cancelled, and Shutdown returns ctx's error once every
+// goroutine of the gateway has returned. Safe to call more than once and
+// from several goroutines.
+func (g *Gateway) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		g.wg.Wait()
-		return nil
+	if !g.closed {
+		g.closed = true
+		g.stopping = make([]*Session, 0, len(g.sessions))
+		for s := range g.sessions {
+			g.stopping = append(g.stopping, s)
+		}
+		calls := make([]*callHandle, 0, len(g.calls))
+		for _, c := range g.calls {
+			calls = append(calls, c)
+		}
+		// Owned by the gateway: shutDone says it has returned.
+		go g.stop(g.stopping, calls)
 	}
-	g.closed = true
-	sessions := make([]*Session, 0, len(g.sessions))
-	for s := range g.sessions {
-		sessions = append(sessions, s)
-	}
-	calls := make([]*callHandle, 0, len(g.calls))
-	for _, c := range g.calls {
-		calls = append(calls, c)
-	}
+	stopping := g.stopping
 	g.mu.Unlock()
+	select {
+	case <-g.shutDone:
+		return nil
+	case <-ctx.Done():
+	}
+	g.cancel()
+	for _, s := range stopping {
+		s.forceIO()
+	}
+	<-g.shutDone
+	return fmt.Errorf("gateway shutdown: %w", ctx.Err())
+}
+
+// stop is the orderly part of Shutdown.
+func (g *Gateway) stop(sessions []*Session, calls []*callHandle) {
+	defer close(g.shutDone)
+	start := time.Now()
 	for _, s := range sessions {
 		s.stop()
 	}
 	for _, s := range sessions {
 		<-s.finished
 	}
+	// The sessions hung up their own calls; these are the rest (ringing
+	// ones, dials on their way). Hanging up twice is harmless.
 	for _, c := range calls {
-		g.async(func(ctx context.Context) { _ = c.sip.Hangup(ctx) })
+		if c.sip != nil {
+			g.async(func(ctx context.Context) { _ = c.sip.Hangup(ctx) })
+		}
 	}
 	g.wg.Wait()
 	g.cancel()
-	return nil
+	g.log.Info("gateway stopped", "sessions", len(sessions), "calls", len(calls), "took", time.Since(start).Round(time.Millisecond))
 }
 
 // async runs a SIP operation that must not block a session's loop; it
@@ -240,7 +278,15 @@ func (g *Gateway) drain(c SIPCall) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		for range c.Events() {
+		for {
+			select {
+			case _, ok := <-c.Events():
+				if !ok {
+					return
+				}
+			case <-g.ctx.Done():
+				return
+			}
 		}
 	}()
 }
@@ -251,16 +297,29 @@ func (g *Gateway) watch(ch *callHandle) {
 	g.wg.Add(1)
 	go func() {
 		defer g.wg.Done()
-		for ev := range ch.sip.Events() {
+		defer func() {
+			g.mu.Lock()
+			delete(g.ringing, ch.sip.ID())
+			delete(g.calls, ch.sip.ID())
+			g.mu.Unlock()
+		}()
+		for {
+			var ev sipbridge.CallEvent
+			var ok bool
+			select {
+			case ev, ok = <-ch.sip.Events():
+			case <-g.ctx.Done():
+				// A forced shutdown: the SIP side ends the call on its own.
+				return
+			}
+			if !ok {
+				return
+			}
 			view, to := ch.apply(ev)
 			for _, s := range to {
 				s.post(func() { s.onCallEvent(ch, view, ev) })
 			}
 		}
-		g.mu.Lock()
-		delete(g.ringing, ch.sip.ID())
-		delete(g.calls, ch.sip.ID())
-		g.mu.Unlock()
 	}()
 }
 

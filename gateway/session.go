@@ -37,7 +37,10 @@ type Session struct {
 	done     chan struct{} // closed when the main loop has returned
 	finished chan struct{} // closed when ServeSession has cleaned up
 	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	// forceIO ends the reads and writes on conn, and with them a close
+	// handshake the page does not answer.
+	forceIO context.CancelFunc
+	wg      sync.WaitGroup
 
 	// Owned by the main loop.
 	ready     bool             // the page's first offer has been answered
@@ -66,16 +69,29 @@ type outMessage struct {
 	written func()
 }
 
+// closeGoingAway is the close reason the page gets when the server ends
+// its session (close code 1001, going away): shutdown or restart.
+const closeGoingAway = "server shutting down"
+
 // ServeSession runs the /phone protocol on conn for user until the page
-// goes, ctx ends or the gateway closes. The caller has authenticated the
-// user and checked the Origin; ServeSession closes conn.
+// goes, ctx ends or the gateway shuts down. The caller has authenticated
+// the user and checked the Origin; ServeSession closes conn: with 1001
+// (going away) and "server shutting down" when ctx ended or the gateway
+// shut down, so the page knows to come back later. The session's call is
+// hung up when the session ends; a call it placed does not depend on ctx
+// otherwise.
 func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websocket.Conn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Reads and writes have a context of their own: when the context of a
+	// coder/websocket Read ends, the connection is closed at once, and a
+	// page sent away must get the close frame first.
+	ioCtx, ioCancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer ioCancel()
 	s := &Session{
 		g: g, user: user, conn: conn, log: g.log.With("user", user.Name),
 		in: make(chan clientMessage, 8), tasks: make(chan func(), 64), outbox: make(chan outMessage, 64),
-		fail: make(chan error, 1), done: make(chan struct{}), finished: make(chan struct{}), cancel: cancel,
+		fail: make(chan error, 1), done: make(chan struct{}), finished: make(chan struct{}), cancel: cancel, forceIO: ioCancel,
 		ringing: map[monitor.CallID]*callHandle{},
 	}
 	defer close(s.finished)
@@ -107,12 +123,12 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 	ring, err := g.addSession(s)
 	if err != nil {
 		_ = pc.Close()
-		_ = conn.Close(websocket.StatusGoingAway, "server shutting down")
+		_ = conn.Close(websocket.StatusGoingAway, closeGoingAway)
 		return err
 	}
 	s.wg.Add(2)
-	go s.readLoop(ctx)
-	go s.writeLoop(ctx)
+	go s.readLoop(ioCtx)
+	go s.writeLoop(ioCtx)
 	s.statuses = g.accountStatuses(user)
 	s.send(serverMessage{Type: msgWelcome, User: user.Name, Accounts: s.statuses, ICEServers: g.cfg.ICEServers}, nil)
 	for _, c := range ring {
@@ -121,21 +137,32 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 
 	err = s.loop(ctx)
 	close(s.done)
-	g.removeSession(s, s.call)
 	cancel()
-	_ = conn.Close(websocket.StatusNormalClosure, "")
+	if errors.Is(err, context.Canceled) {
+		// Sent away by the server, not gone by itself: the page hears
+		// it first (RFC 6455 section 7.4.1), then its call is hung up.
+		_ = conn.Close(websocket.StatusGoingAway, closeGoingAway)
+		if s.call != nil && s.call.sip != nil {
+			s.log.Info("page sent away, hanging up its call", "call", s.call.sip.ID())
+		} else {
+			s.log.Debug("page sent away")
+		}
+		g.removeSession(s, s.call)
+		err = nil
+	} else {
+		g.removeSession(s, s.call)
+		_ = conn.Close(websocket.StatusNormalClosure, "")
+	}
+	ioCancel()
 	// GracefulClose here, outside any pion callback: it waits for them.
 	if cerr := pc.GracefulClose(); cerr != nil {
 		s.log.Debug("close peer connection", "err", cerr)
 	}
 	s.wg.Wait()
-	if errors.Is(err, context.Canceled) {
-		return nil
-	}
 	return err
 }
 
-// stop ends the session from outside.
+// stop ends the session from outside; the page is told it is sent away.
 func (s *Session) stop() { s.cancel() }
 
 // post runs fn on the session's loop; false once the session is gone.

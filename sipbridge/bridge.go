@@ -38,6 +38,17 @@ type Bridge struct {
 	listenUDP listenPacketFunc
 	// grace bounds waiting for calls to end on shutdown; shutdownGrace.
 	grace time.Duration
+
+	// stopReq is closed by Shutdown: Run then ends the calls,
+	// un-REGISTERs and returns. stopped is closed when Run has returned.
+	stopOnce sync.Once
+	stopReq  chan struct{}
+	stopped  chan struct{}
+	// forceCtx is the parent of the SIP exchanges that have no caller of
+	// their own (BYE, ACK, un-REGISTER, shutdown hang-ups); cancelled when
+	// a shutdown is forced, so that none of them outlasts the deadline.
+	forceCtx context.Context //nolint:containedctx // lifetime of the bridge, not of a request
+	force    context.CancelFunc
 }
 
 // Option sets a rarely needed knob of New.
@@ -77,7 +88,10 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		// A method value of a zero ListenConfig: plain listening.
 		listenUDP: (&net.ListenConfig{}).ListenPacket,
 		grace:     shutdownGrace,
+		stopReq:   make(chan struct{}),
+		stopped:   make(chan struct{}),
 	}
+	b.forceCtx, b.force = context.WithCancel(context.Background())
 	for _, ac := range cfg.Accounts {
 		a, err := newAccount(b, ac)
 		if err != nil {
@@ -120,12 +134,12 @@ func (b *Bridge) Tracker(account string) *monitor.Tracker {
 }
 
 // Run listens for SIP, registers every account and keeps the
-// registrations fresh until ctx ends; then it hangs up every call,
-// un-REGISTERs and returns. It returns nil on a clean stop (ctx ending
-// during start-up included) and the error at once when the listeners
-// cannot be opened. Shutdown is bounded: calls get a few seconds to end,
-// un-REGISTER a few more, then the SIP stack is closed under whatever is
-// left.
+// registrations fresh until ctx ends or Shutdown is called; then it hangs
+// up every call, un-REGISTERs and returns. It returns nil on a clean stop
+// (ctx ending during start-up included) and the error at once when the
+// listeners cannot be opened. A stop by ctx alone is bounded by itself:
+// calls get a few seconds to end, un-REGISTER a few more, then the SIP
+// stack is closed under whatever is left; Shutdown's ctx bounds its own.
 func (b *Bridge) Run(ctx context.Context) error {
 	b.mu.Lock()
 	if b.running {
@@ -134,7 +148,45 @@ func (b *Bridge) Run(ctx context.Context) error {
 	}
 	b.running = true
 	b.mu.Unlock()
+	defer close(b.stopped)
+	defer b.force()
 	return b.run(ctx)
+}
+
+// StopAccepting makes the bridge take no new calls: incoming INVITEs are
+// answered 503 Service Unavailable (RFC 3261 section 21.5.4) and Dial
+// fails with ErrNotReady. Calls in progress go on. It is idempotent.
+func (b *Bridge) StopAccepting() {
+	b.mu.Lock()
+	b.closing = true
+	b.mu.Unlock()
+}
+
+// Shutdown stops the bridge in order: no new calls (StopAccepting), every
+// live call ended — BYE once answered, CANCEL while an outgoing call
+// rings, 480 for an incoming one that rings — and its transaction waited
+// for, then every account un-REGISTERed and the SIP listeners closed; Run
+// returns. When ctx ends first, what is left is forced: the SIP exchanges
+// still waiting are given up, calls end here without waiting for the far
+// end, and Shutdown returns ctx's error once Run has returned. Called
+// before Run, it makes Run return at once. Safe to call more than once.
+func (b *Bridge) Shutdown(ctx context.Context) error {
+	b.StopAccepting()
+	b.stopOnce.Do(func() { close(b.stopReq) })
+	b.mu.Lock()
+	running := b.running
+	b.mu.Unlock()
+	if !running {
+		return nil
+	}
+	select {
+	case <-b.stopped:
+		return nil
+	case <-ctx.Done():
+	}
+	b.force()
+	<-b.stopped
+	return fmt.Errorf("sip shutdown: %w", ctx.Err())
 }
 
 // Dial calls target from account: a number or user (sent to the

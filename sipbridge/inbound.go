@@ -250,7 +250,7 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 
 // inboundBye sends BYE on an incoming dialog.
 func (c *Call) inboundBye() {
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := context.WithTimeout(c.b.forceCtx, byeTimeout)
 	defer cancel()
 	if err := c.in.dss.Bye(ctx); err != nil {
 		c.b.log.Info("sip bye failed", "call", c.id, "err", err)

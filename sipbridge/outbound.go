@@ -155,7 +155,7 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 
 	// Hangup or the ring timeout cancel the wait, and WaitAnswer then
 	// sends CANCEL (RFC 3261 section 9.1).
-	wctx, cancel := context.WithCancel(context.Background())
+	wctx, cancel := context.WithCancel(c.b.forceCtx)
 	defer cancel()
 	stopWatch := make(chan struct{})
 	watchDone := make(chan monitor.Reason, 1)
@@ -194,7 +194,7 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 		c.outboundFailed(dcs, leg, context.Canceled, why)
 		return
 	}
-	actx, acancel := context.WithTimeout(context.Background(), byeTimeout)
+	actx, acancel := context.WithTimeout(c.b.forceCtx, byeTimeout)
 	ackErr := dcs.Ack(actx)
 	acancel()
 	if ackErr != nil {
@@ -274,7 +274,7 @@ func (c *Call) outboundFailed(dcs *sipgo.DialogClientSession, leg *RTPLeg, err e
 		// A 200 that crossed our CANCEL still made a dialog: close it
 		// (RFC 3261 section 15).
 		if res := dcs.InviteResponse; res != nil && res.IsSuccess() {
-			actx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+			actx, cancel := context.WithTimeout(c.b.forceCtx, byeTimeout)
 			if dcs.Ack(actx) == nil {
 				c.bye(dcs)
 			}
@@ -294,7 +294,7 @@ func (c *Call) outboundFailed(dcs *sipgo.DialogClientSession, leg *RTPLeg, err e
 
 // bye sends BYE on an outgoing dialog.
 func (c *Call) bye(dcs *sipgo.DialogClientSession) {
-	ctx, cancel := context.WithTimeout(context.Background(), byeTimeout)
+	ctx, cancel := context.WithTimeout(c.b.forceCtx, byeTimeout)
 	defer cancel()
 	if err := dcs.Bye(ctx); err != nil {
 		c.b.log.Info("sip bye failed", "call", c.id, "err", err)

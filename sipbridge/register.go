@@ -221,8 +221,8 @@ func (a *account) runRegistration(ctx context.Context) {
 	}
 	if everRegistered {
 		// Un-REGISTER (Expires: 0, RFC 3261 section 10.2.2) on a context
-		// of its own: ctx is already done.
-		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+		// of its own: ctx is already done. A forced shutdown cuts it short.
+		uctx, cancel := context.WithTimeout(a.b.forceCtx, 3*time.Second)
 		if _, err := a.register(uctx, 0); err != nil {
 			a.b.log.Info("sip unregister failed", "account", a.cfg.Name, "err", err)
 		}

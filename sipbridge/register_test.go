@@ -105,6 +105,9 @@ func startFakeRegistrar(t *testing.T, minExpires int, grant int) *fakeRegistrar 
 		}
 		var res *sip.Response
 		switch {
+		case user == "deaf" && exp == 0:
+			// Never answers an un-REGISTER, for forced shutdowns.
+			return
 		case user == "forbidden":
 			res = sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
 		case exp > 0 && exp < minExpires:

@@ -10,12 +10,17 @@ import (
 	"github.com/emiago/sipgo"
 )
 
-// shutdownGrace bounds waiting for calls to end on shutdown (BYE, CANCEL
-// and their answers); un-REGISTER has its own bound.
+// shutdownGrace bounds hanging up calls when Run's ctx ends without a
+// Shutdown to bound the stop.
 const shutdownGrace = 5 * time.Second
 
 // run is Run after the once-only check.
 func (b *Bridge) run(ctx context.Context) error {
+	select {
+	case <-b.stopReq:
+		return nil
+	default:
+	}
 	st, err := startStack(ctx, b.cfg, b.log, b.handlers, b.listenUDP)
 	if err != nil {
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -29,8 +34,8 @@ func (b *Bridge) run(ctx context.Context) error {
 	b.readyOnce.Do(func() { close(b.ready) })
 	b.log.Info("sip listening", "addr", st.udpC.LocalAddr().String())
 
-	// Registrations stop after the calls are hung up, not with ctx: the
-	// registrar must still route in-dialog requests (BYE) for us.
+	// The registrations outlive ctx: they end after the calls, while the
+	// registrar still routes in-dialog requests to us.
 	regCtx, stopRegs := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopRegs()
 	var regs sync.WaitGroup
@@ -44,40 +49,81 @@ func (b *Bridge) run(ctx context.Context) error {
 			a.runRegistration(regCtx)
 		}()
 	}
-	<-ctx.Done()
+	grace := time.Duration(0)
+	select {
+	case <-ctx.Done():
+		// Nobody bounds this stop but us.
+		grace = b.grace
+	case <-b.stopReq:
+	}
+	b.StopAccepting()
 
-	b.hangupAll(ctx)
+	start := time.Now()
+	n := b.endCalls(grace)
+	if grace == 0 {
+		// Shutdown's ctx bounds the wait: when it is forced, the stack
+		// closes under the calls still waiting.
+		b.waitCalls(st)
+	}
+	b.log.Info("sip calls ended", "calls", n, "took", time.Since(start).Round(time.Millisecond))
+
+	start = time.Now()
 	stopRegs()
 	regs.Wait()
+	b.log.Info("sip registrations ended", "accounts", len(b.accounts), "took", time.Since(start).Round(time.Millisecond))
 	// Closing the stack ends the transactions of calls that did not end
-	// in the grace period, so their goroutines return now.
+	// in the grace period of a stop nobody bounded, so their goroutines
+	// return now.
 	st.close()
 	b.callsWG.Wait()
 	return nil
 }
 
-// hangupAll refuses new calls and hangs up every live one, waiting for
-// them at most b.grace.
-func (b *Bridge) hangupAll(ctx context.Context) {
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.grace)
+// waitCalls waits for the goroutines of every call. A forced shutdown
+// closes the SIP stack first: that terminates the transactions still
+// waiting (for an ACK that does not come, say), so their handlers return.
+func (b *Bridge) waitCalls(st *sipStack) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.callsWG.Wait()
+	}()
+	select {
+	case <-done:
+		return
+	case <-b.forceCtx.Done():
+	}
+	st.close()
+	<-done
+}
+
+// endCalls hangs up every live call at once and waits until each has
+// ended, for at most grace when it is not zero, or until a forced
+// shutdown. It returns how many calls there were.
+func (b *Bridge) endCalls(grace time.Duration) int {
+	hctx, cancel := b.forceCtx, context.CancelFunc(func() {})
+	if grace > 0 {
+		hctx, cancel = context.WithTimeout(b.forceCtx, grace)
+	}
 	defer cancel()
 	b.mu.Lock()
-	b.closing = true
 	calls := make([]*Call, 0, len(b.calls))
 	for _, c := range b.calls {
 		calls = append(calls, c)
 	}
 	b.mu.Unlock()
-	// Every call is asked first, so that they end in parallel; Hangup
-	// then only waits.
+	var wg sync.WaitGroup
 	for _, c := range calls {
-		c.askHangup()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.Hangup(hctx); err != nil {
+				b.log.Info("sip hangup on shutdown", "call", c.id, "err", err)
+			}
+		}()
 	}
-	for _, c := range calls {
-		if err := c.Hangup(hctx); err != nil {
-			b.log.Info("sip hangup on shutdown", "call", c.id, "err", err)
-		}
-	}
+	wg.Wait()
+	return len(calls)
 }
 
 // handlers routes incoming requests.

@@ -26,6 +26,7 @@ type sipStack struct {
 	host   string // announced in Via and Contact
 	port   int    // the listen port, UDP and TCP
 	serves sync.WaitGroup
+	closed sync.Once
 }
 
 // listenAttempts bounds the ports tried when the port is the kernel's
@@ -193,11 +194,13 @@ func (s *sipStack) contact(user, transport string) sip.ContactHeader {
 }
 
 // close stops serving and releases the sockets; it waits for the serve
-// goroutines.
+// goroutines. It is idempotent.
 func (s *sipStack) close() {
-	s.srv.Close()
-	s.ua.Close()
-	s.udpC.Close()
-	s.tcpL.Close()
+	s.closed.Do(func() {
+		s.srv.Close()
+		s.ua.Close()
+		s.udpC.Close()
+		s.tcpL.Close()
+	})
 	s.serves.Wait()
 }

@@ -293,6 +293,11 @@
     switch (m.type) {
       case 'welcome':
         retry = 1000;
+        if (el.status.dataset.state === 'offline') {
+          // Back after a disconnect: the page is ready to call again.
+          el.call.disabled = false; el.hangup.disabled = true; el.mute.disabled = true;
+          setStatus('idle', 'Ready');
+        }
         (m.accounts || []).forEach(setAccount);
         startMedia(m.ice_servers);
         break;
@@ -319,14 +324,30 @@
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/phone';
     ws = new WebSocket(url);
     ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError('The server sent something this page does not understand.'); } };
-    ws.onclose = () => {
+    ws.onclose = (e) => {
+      const hadCall = current !== null;
       if (pc) { pc.close(); pc = null; sender = null; }
       stopRinging(); stopTimer();
       current = null;
-      setStatus(PageState.OFFLINE, 'Disconnected from the server — reconnecting…');
-      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = 'Offline'; });
-      setTimeout(connect, retry);
+      // Capped exponential backoff with jitter, so that the pages of an
+      // office do not all come back at the same moment after a restart.
+      const delay = Math.round(retry * (0.75 + Math.random() / 2));
       retry = Math.min(retry * 2, 30000);
+      const secs = Math.max(1, Math.round(delay / 1000));
+      if (e.code === 1001) {
+        // Going away: the server is shutting down or restarting.
+        setStatus(PageState.OFFLINE, 'The server is restarting or shutting down' + (hadCall ? ' and ended your call' : '') + `. Reconnecting in ${secs} s…`);
+      } else {
+        setStatus(PageState.OFFLINE, `Disconnected from the server — reconnecting in ${secs} s…`);
+        // A refused handshake hides its status: after a restart the
+        // sign-in may be gone, and the page must ask for it again.
+        fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
+          .then((r) => { if (r.status === 401) location.href = '/login?next=/softphone'; })
+          .catch(() => { /* the server is not back yet: keep trying */ });
+      }
+      el.call.disabled = true;
+      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = 'Offline'; });
+      setTimeout(connect, delay);
     };
   }
 

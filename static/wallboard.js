@@ -203,6 +203,8 @@
       ws = null;
       if (e.reason === 'session expired') { location.href = '/login?next=/'; return; }
       if (e.code === 1008 && e.reason === 'too slow') showError('The connection was too slow and was reset; catching up.');
+      // 1001 (going away): the server is shutting down or restarting.
+      if (e.code === 1001) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
       scheduleReconnect();
     };
   }

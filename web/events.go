@@ -52,17 +52,11 @@ func resumeFrom(r *http.Request) *monitor.Resume {
 // events serves the /events WebSocket. The caller is authenticated; the
 // upgrade checks Origin against the server's host and allowed_origins.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		// Accept has answered (403 for a foreign origin).
-		s.log.Info("events upgrade refused", "remote", clientIP(r), "origin", r.Header.Get("Origin"), "err", err)
+	conn, end, ok := s.acceptStream(w, r, "events")
+	if !ok {
 		return nil
 	}
-	if !s.startStream() {
-		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
-		return nil
-	}
-	defer s.streams.Done()
+	defer end()
 	sub, err := s.deps.Hub.Subscribe(resumeFrom(r))
 	if err != nil {
 		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)

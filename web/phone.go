@@ -47,18 +47,17 @@ func (s *Server) phone(w http.ResponseWriter, r *http.Request) error {
 		return ErrNotFound
 	}
 	u, _ := UserFrom(r.Context())
-	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
-	if err != nil {
-		// Accept has answered (403 for a foreign origin).
-		s.log.Info("phone upgrade refused", "remote", clientIP(r), "origin", r.Header.Get("Origin"), "err", err)
+	conn, end, ok := s.acceptStream(w, r, "phone")
+	if !ok {
 		return nil
 	}
-	if !s.startStream() {
-		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
-		return nil
-	}
-	defer s.streams.Done()
-	if err := s.deps.Phone.ServeSession(r.Context(), gateway.PhoneUser{Name: u.Name, Accounts: u.Accounts}, conn); err != nil {
+	defer end()
+	// The session ends, and the page is told to come back later (1001),
+	// when the server shuts down. The request's own context lives on: a
+	// forced shutdown ends it.
+	ctx, stop := s.untilStop(r.Context())
+	defer stop()
+	if err := s.deps.Phone.ServeSession(ctx, gateway.PhoneUser{Name: u.Name, Accounts: u.Accounts}, conn); err != nil {
 		s.log.Info("phone session ended", "user", u.Name, "err", err)
 	}
 	return nil

@@ -99,13 +99,32 @@ type Server struct {
 	ready chan struct{}
 	addr  net.Addr // set before ready is closed
 
-	// streamMu guards stopping and streams.Add, so that no stream starts
-	// after shutdown waited for them.
+	// streamMu guards stopping, conns and streams.Add, so that no stream
+	// starts after shutdown waited for them.
 	streamMu sync.Mutex
 	stopping bool
-	stop     chan struct{}
-	streams  sync.WaitGroup
+	// stop is closed when the shutdown tells the streams to end.
+	stop    chan struct{}
+	streams sync.WaitGroup
+	// conns are the raw connections of the open streams, closed when a
+	// shutdown is forced; forced says that has happened.
+	conns  map[*hijackRecorder]struct{}
+	forced bool
+
+	// runMu guards what Run sets up for Shutdown.
+	runMu      sync.Mutex
+	ln         net.Listener
+	srv        *http.Server
+	cancelBase context.CancelFunc // ends the contexts of all requests
+
+	shutOnce sync.Once
+	shutDone chan struct{}
+	shutErr  error // set before shutDone is closed
 }
+
+// runShutdownTimeout bounds the shutdown Run does by itself when its ctx
+// ends (without a Shutdown of the caller's).
+const runShutdownTimeout = 10 * time.Second
 
 // New builds a server from a validated configuration.
 func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
@@ -127,6 +146,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		pingInterval: 30 * time.Second,
 		ready:        make(chan struct{}),
 		stop:         make(chan struct{}),
+		conns:        map[*hijackRecorder]struct{}{},
+		shutDone:     make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
@@ -175,32 +196,45 @@ func (s *Server) Addr() net.Addr {
 	}
 }
 
-// Run listens on the configured address and serves until ctx ends, then
-// closes every /events stream with "going away" and shuts down
-// gracefully. It returns nil on a clean stop.
+// Run listens on the configured address and serves until ctx ends or
+// Shutdown is called. When ctx ends, Run shuts down as Shutdown does,
+// bounded by 10 s. It returns nil on a clean stop, and once a Shutdown
+// called elsewhere has finished.
 func (s *Server) Run(ctx context.Context) error {
 	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	raw, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
 	if err != nil {
 		return fmt.Errorf("web listen %s: %w", s.cfg.Listen, err)
 	}
+	// Requests run on a context of their own that only a forced shutdown
+	// ends: a softphone call must not end because ctx did.
+	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelBase()
 	scheme := "http"
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		BaseContext:       func(net.Listener) context.Context { return base },
 	}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
 		if err != nil {
-			_ = ln.Close()
+			_ = raw.Close()
 			return fmt.Errorf("web tls: %w", err)
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-		ln = tls.NewListener(ln, srv.TLSConfig)
+		raw = tls.NewListener(raw, srv.TLSConfig)
 		scheme = "https"
+	}
+	ln := &onceCloseListener{Listener: raw}
+	s.runMu.Lock()
+	s.ln, s.srv, s.cancelBase = ln, srv, cancelBase
+	s.runMu.Unlock()
+	if s.isStopping() {
+		// StopAccepting came first.
+		_ = ln.Close()
 	}
 	s.addr = ln.Addr()
 	close(s.ready)
@@ -208,44 +242,166 @@ func (s *Server) Run(ctx context.Context) error {
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	var serveErr error
+	served := false
 	select {
-	case err := <-errc:
-		s.stopStreams()
-		return fmt.Errorf("web serve: %w", err)
+	case serveErr = <-errc:
+		served = true
+		if s.isStopping() || errors.Is(serveErr, http.ErrServerClosed) {
+			// StopAccepting closed the listener: wait for the Shutdown
+			// that goes with it.
+			serveErr = nil
+			select {
+			case <-s.shutDone:
+				return nil
+			case <-ctx.Done():
+			}
+		}
 	case <-ctx.Done():
 	}
-	s.stopStreams()
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), runShutdownTimeout)
 	defer cancel()
-	err = srv.Shutdown(sctx)
-	if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
-		err = serr
+	err = s.Shutdown(sctx)
+	if !served {
+		if e := <-errc; !errors.Is(e, http.ErrServerClosed) && !s.isStopping() {
+			serveErr = e
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("web shutdown: %w", err)
+	if serveErr != nil {
+		return fmt.Errorf("web serve: %w", serveErr)
+	}
+	return err
+}
+
+// StopAccepting closes the listener and refuses new /events and /phone
+// streams (an upgrade still on its way is closed at once with 1001 going
+// away); requests and streams in progress go on. It is idempotent.
+func (s *Server) StopAccepting() {
+	s.streamMu.Lock()
+	s.stopping = true
+	s.streamMu.Unlock()
+	s.runMu.Lock()
+	ln := s.ln
+	s.runMu.Unlock()
+	if ln != nil {
+		_ = ln.Close()
+	}
+}
+
+// Shutdown stops the server in order: it stops accepting
+// (StopAccepting); closes every /events and /phone stream with 1001
+// (going away) and "server shutting down" — a softphone session hangs up
+// its call as it ends; then waits for the streams and the requests in
+// progress. When ctx ends first, the rest is forced: every connection is
+// closed and every request's context cancelled, and Shutdown returns
+// ctx's error. Run returns once Shutdown has. Later calls wait for the
+// first and return its result; their ctx can force it too.
+func (s *Server) Shutdown(ctx context.Context) error {
+	first := false
+	s.shutOnce.Do(func() { first = true })
+	if !first {
+		select {
+		case <-s.shutDone:
+		case <-ctx.Done():
+			s.force()
+			<-s.shutDone
+		}
+		return s.shutErr
+	}
+	defer close(s.shutDone)
+	s.shutErr = s.shutdown(ctx)
+	return s.shutErr
+}
+
+func (s *Server) shutdown(ctx context.Context) error {
+	start := time.Now()
+	s.StopAccepting()
+	s.streamMu.Lock()
+	open := len(s.conns)
+	close(s.stop)
+	s.streamMu.Unlock()
+	s.runMu.Lock()
+	srv := s.srv
+	s.runMu.Unlock()
+
+	httpDone := make(chan error, 1)
+	if srv == nil {
+		httpDone <- nil
+	} else {
+		go func() { httpDone <- srv.Shutdown(ctx) }()
+	}
+	streamsDone := make(chan struct{})
+	go func() {
+		defer close(streamsDone)
+		s.streams.Wait()
+	}()
+	forced := false
+	select {
+	case <-streamsDone:
+	case <-ctx.Done():
+		forced = true
+		s.force()
+		<-streamsDone
+	}
+	if err := <-httpDone; err != nil {
+		// Requests still running at the deadline.
+		forced = true
+		_ = srv.Close()
+	}
+	s.runMu.Lock()
+	if s.cancelBase != nil {
+		s.cancelBase()
+	}
+	s.runMu.Unlock()
+	s.log.Info("web server stopped", "streams", open, "took", time.Since(start).Round(time.Millisecond))
+	if forced {
+		return fmt.Errorf("web shutdown: %w", ctx.Err())
 	}
 	return nil
 }
 
-// stopStreams ends every /events stream with "going away" and waits for
-// them; it is idempotent.
-func (s *Server) stopStreams() {
-	s.streamMu.Lock()
-	if !s.stopping {
-		s.stopping = true
-		close(s.stop)
+// force closes the raw connection of every open stream and cancels every
+// request's context.
+func (s *Server) force() {
+	s.runMu.Lock()
+	if s.cancelBase != nil {
+		s.cancelBase()
 	}
-	s.streamMu.Unlock()
-	s.streams.Wait()
+	s.runMu.Unlock()
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if len(s.conns) > 0 && !s.forced {
+		s.log.Warn("web shutdown forced: closing connections", "streams", len(s.conns))
+	}
+	s.forced = true
+	for h := range s.conns {
+		h.closeNow()
+	}
 }
 
-// startStream registers a stream; false once the server is stopping.
-func (s *Server) startStream() bool {
+func (s *Server) isStopping() bool {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	return s.stopping
+}
+
+// startStream registers a stream and its raw connection; false once the
+// server is stopping.
+func (s *Server) startStream(h *hijackRecorder) bool {
 	s.streamMu.Lock()
 	defer s.streamMu.Unlock()
 	if s.stopping {
 		return false
 	}
 	s.streams.Add(1)
+	s.conns[h] = struct{}{}
 	return true
+}
+
+// endStream is the end of a stream startStream accepted.
+func (s *Server) endStream(h *hijackRecorder) {
+	s.streamMu.Lock()
+	delete(s.conns, h)
+	s.streamMu.Unlock()
+	s.streams.Done()
 }

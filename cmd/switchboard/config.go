@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -34,8 +35,11 @@ type config struct {
 	Web     web.Config `yaml:",inline"`
 	DataDir string     `yaml:"data_dir"`
 	// LogLevel is debug, info, warn or error. Default info.
-	LogLevel string      `yaml:"log_level"`
-	Sources  []yaml.Node `yaml:"sources"`
+	LogLevel string `yaml:"log_level"`
+	// ShutdownTimeout bounds the orderly stop on SIGTERM or SIGINT; what
+	// still runs then is forced. Default 10s.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Sources         []yaml.Node   `yaml:"sources"`
 	// Webhooks receive every call change as a signed JSON POST.
 	Webhooks []webhook.Config `yaml:"webhooks"`
 	// SIP is the softphone's SIP user agent; Accounts are the SIP accounts
@@ -71,6 +75,9 @@ func parseConfig(raw []byte, path string) (*config, error) {
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = defaultShutdownTimeout
 	}
 	if path != "" && !filepath.IsAbs(c.DataDir) {
 		// Relative paths are relative to the working directory, as a user
@@ -124,9 +131,20 @@ func (c *config) logLevel() (slog.Level, error) {
 	return l, nil
 }
 
+// defaultShutdownTimeout is shutdown_timeout when the configuration has
+// none.
+const defaultShutdownTimeout = 10 * time.Second
+
+// minShutdownTimeout is the shortest shutdown_timeout: less leaves no
+// time to tell anyone anything.
+const minShutdownTimeout = 100 * time.Millisecond
+
 func (c *config) validate() error {
 	if _, err := c.logLevel(); err != nil {
 		return err
+	}
+	if c.ShutdownTimeout < minShutdownTimeout {
+		return fmt.Errorf("shutdown_timeout %s is too short: at least %s", c.ShutdownTimeout, minShutdownTimeout)
 	}
 	seen := map[string]bool{}
 	for i := range c.Sources {

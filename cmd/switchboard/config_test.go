@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 )
 
 // issueConfig is the configuration the product promises works as written.
@@ -38,6 +39,13 @@ func TestParseConfig(t *testing.T) {
 	if !strings.HasPrefix(c.Web.Users[0].PasswordHash, "$2a$10$") {
 		t.Fatalf("bcrypt hash was mangled: %q", c.Web.Users[0].PasswordHash)
 	}
+	if c.ShutdownTimeout != defaultShutdownTimeout {
+		t.Errorf("shutdown_timeout default = %s, want %s", c.ShutdownTimeout, defaultShutdownTimeout)
+	}
+	c, err = parseConfig([]byte(issueConfig+"shutdown_timeout: 1m30s\n"), "test.yaml")
+	if err != nil || c.ShutdownTimeout != 90*time.Second {
+		t.Errorf("shutdown_timeout: 1m30s = %v (%v)", c.ShutdownTimeout, err)
+	}
 }
 
 func TestParseConfigErrors(t *testing.T) {
@@ -48,6 +56,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{"unknown key", issueConfig + "colour: red\n", "colour"},
 		{"duplicate source", strings.Replace(issueConfig, "users:", "  - name: home\n    type: fritz\nusers:", 1), "duplicate"},
 		{"bad log level", issueConfig + "log_level: loud\n", "log_level"},
+		{"shutdown timeout without unit", issueConfig + "shutdown_timeout: 10\n", "time.Duration"},
+		{"shutdown timeout too short", issueConfig + "shutdown_timeout: 5ms\n", "shutdown_timeout"},
+		{"negative shutdown timeout", issueConfig + "shutdown_timeout: -1s\n", "shutdown_timeout"},
 	}
 	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
 	for _, tc := range tests {

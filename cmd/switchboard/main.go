@@ -9,9 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/signal"
 	"slices"
-	"syscall"
 )
 
 // command is one subcommand. run gets the arguments after its name.
@@ -50,9 +48,11 @@ func main() {
 		usage()
 		os.Exit(2)
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT or SIGTERM asks the command to stop in order, the
+	// second to stop now (see notifyShutdown).
+	ctx, stop := notifyShutdown()
 	err := c.run(ctx, os.Args[2:])
+	stop()
 	if errors.Is(err, flag.ErrHelp) {
 		os.Exit(2)
 	}

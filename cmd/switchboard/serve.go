@@ -11,8 +11,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -82,25 +80,31 @@ func demoConfig() (*config, string, error) {
 	return cfg, pass, err
 }
 
-// serve wires the hub, the history, the webhooks, the sources and the web
-// server, runs them until ctx ends and shuts them down in order: sources
-// first, then the web server, then the hub, then the history and the
-// webhooks save and deliver what is queued for them.
-// onReady is called with the server's URL once it listens.
+// serve wires the hub, the history, the sources, the SIP side and the web
+// server, runs them until ctx ends and then stops them in order within
+// cfg.ShutdownTimeout (see stopInOrder); the forceContext of ctx (a second
+// signal) cuts that short. It returns nil after a stop on ctx, clean or
+// forced. onReady is called with the server's URL once it listens.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
 	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
 	if err != nil {
 		return err
 	}
-	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")))
+	hooks, err := webhook.New(cfg.Webhooks, webhook.WithLogger(log.With("component", "webhook")),
+		webhook.WithSpool(filepath.Join(cfg.DataDir, "webhook-queue.jsonl")))
 	if err != nil {
 		_ = store.Close() // nothing was queued yet; the webhook error is the one to report
 		return err
 	}
-	// Runs after the hub has closed (the defer below): nothing is queued
-	// any more, so what is waiting is saved and delivered, then the
-	// history closes.
-	defer drainConsumers(store, hooks, log)
+	// Until the ordered stop owns them, a failed start closes the durable
+	// consumers here (nothing can have been published to them).
+	started := false
+	defer func() {
+		if !started {
+			_ = hooks.Close(context.Background())
+			_ = store.Close()
+		}
+	}()
 	registry := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{hooks, store} {
 		if err := registry.Register(c); err != nil {
@@ -127,6 +131,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 
 	var (
 		bridge *sipbridge.Bridge
+		gw     *gateway.Gateway
 		phone  web.PhoneService
 	)
 	if len(cfg.Accounts) > 0 {
@@ -138,7 +143,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 		// The gateway takes the bridge's incoming calls, so it exists
 		// before the bridge runs.
-		gw, err := gateway.New(cfg.Gateway, gateway.FromBridge(bridge), gateway.WithLogger(log.With("component", "gateway")),
+		gw, err = gateway.New(cfg.Gateway, gateway.FromBridge(bridge), gateway.WithLogger(log.With("component", "gateway")),
 			gateway.WithRegisterer(registry))
 		if err != nil {
 			return err
@@ -153,63 +158,41 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		return err
 	}
 
-	srcCtx, stopSources := context.WithCancel(ctx)
-	defer stopSources()
-	var wg sync.WaitGroup
+	// Every part runs on a context of its own: ctx ending only starts the
+	// ordered stop, which ends them one after the other.
+	p := &parts{hooks: hooks, hub: hub, store: store, bridge: bridge, gw: gw, srv: srv}
+	started = true
 	if bridge != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := bridge.Run(srcCtx); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("sip stopped", "err", err)
-			}
-		}()
+		p.bridgeRun = startTask("sip", bridge.Run)
 	}
 	for _, src := range sources {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := src.Run(srcCtx, hub); err != nil && !errors.Is(err, context.Canceled) {
-				log.Error("source stopped", "source", src.Name(), "err", err)
-			}
-		}()
+		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), func(ctx context.Context) error {
+			return src.Run(ctx, hub)
+		}))
 	}
+	p.webRun = startTask("web", srv.Run)
 
-	webErr := make(chan error, 1)
-	go func() { webErr <- srv.Run(ctx) }()
+	var webErr error
 	select {
 	case <-srv.Ready():
 		if onReady != nil {
 			onReady("http://" + srv.Addr().String() + "/")
 		}
-	case err := <-webErr:
-		stopSources()
-		wg.Wait()
-		return err
+		select {
+		case <-ctx.Done():
+		case <-p.webRun.done:
+			webErr = p.webRun.err
+		}
+	case <-p.webRun.done:
+		webErr = p.webRun.err
 	}
-	err = <-webErr
-	stopSources()
-	wg.Wait()
-	return err
-}
-
-// drainTimeout bounds how long shutdown waits for the history and the
-// webhooks to take what is queued for them.
-const drainTimeout = 10 * time.Second
-
-// drainConsumers saves the queued calls and closes the history, then
-// delivers what the webhooks still have, within drainTimeout; what is left
-// is logged and counted by each.
-func drainConsumers(store *history.Store, hooks *webhook.Dispatcher, log *slog.Logger) {
-	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
-	defer cancel()
-	if err := store.Flush(ctx); err != nil {
-		log.Error("history not flushed at shutdown", "err", err)
+	if webErr == nil && ctx.Err() == nil {
+		webErr = errors.New("web server stopped by itself")
 	}
-	if err := store.Close(); err != nil {
-		log.Error("history close", "err", err)
+	cause := context.Cause(ctx)
+	if webErr != nil {
+		cause = webErr
 	}
-	if err := hooks.Close(ctx); err != nil {
-		log.Warn("webhooks not drained at shutdown", "err", err)
-	}
+	p.stopInOrder(ctx, log, cause, cfg.ShutdownTimeout)
+	return webErr
 }

@@ -83,6 +83,13 @@ type Dispatcher struct {
 	client    *http.Client
 	log       *slog.Logger
 	retryBase time.Duration
+	// spool is where events left undelivered by a Close that ran out of
+	// time are saved for the next start (WithSpool); empty: none.
+	spool string
+
+	// mu guards left.
+	mu   sync.Mutex
+	left []spooled
 }
 
 // Option sets a rare knob.
@@ -144,6 +151,10 @@ func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
 			func(ctx context.Context, ev monitor.Event) error { return d.deliver(ctx, e, ev) },
 			monitor.WithUnhandled(func(ev monitor.Event, err error) { d.undelivered(e, ev, err) }))
 	}
+	if err := d.loadSpool(); err != nil {
+		_ = d.Close(context.Background())
+		return nil, err
+	}
 	return d, nil
 }
 
@@ -178,9 +189,12 @@ func (d *Dispatcher) Flush(ctx context.Context) error {
 }
 
 // Close stops taking events and delivers what is queued, every endpoint at
-// once, until ctx ends; then what is left is dropped and counted. It
-// waits for the workers and is idempotent.
+// once, until ctx ends; then the deliveries in flight are cut short and
+// what is left is saved to the spool (WithSpool), to be sent after the
+// next start, or dropped and counted without one. It waits for the
+// workers and is idempotent.
 func (d *Dispatcher) Close(ctx context.Context) error {
+	defer d.keep()
 	errs := make([]error, len(d.endpoints))
 	var wg sync.WaitGroup
 	for i, e := range d.endpoints {
@@ -202,6 +216,15 @@ func (d *Dispatcher) Close(ctx context.Context) error {
 func (d *Dispatcher) undelivered(e *endpoint, ev monitor.Event, err error) {
 	if errors.Is(err, monitor.ErrOutboxFull) {
 		return
+	}
+	if d.spool != "" && errors.Is(err, monitor.ErrOutboxClosed) {
+		// Left by a Close that ran out of time: kept for the next start.
+		if body, jerr := ev.JSON(); jerr == nil {
+			d.mu.Lock()
+			d.left = append(d.left, spooled{URL: e.cfg.URL, Type: string(ev.Kind()), Body: body})
+			d.mu.Unlock()
+			return
+		}
 	}
 	d.log.Info("webhook delivery failed", "url", e.cfg.URL, "type", ev.Kind(), "seq", ev.Seq, "err", err)
 }

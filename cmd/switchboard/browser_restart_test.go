@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/switchboard/switchboard/sipbridge/siptest"
+)
+
+// TestBrowserSoftphoneAcrossRestart has headless Chromium keep the
+// softphone page open while the real binary is stopped with SIGTERM and
+// started again on the same address: the page says the server is going
+// away, keeps trying, finds its sign-in gone and asks for it, and is
+// registered again afterwards.
+func TestBrowserSoftphoneAcrossRestart(t *testing.T) {
+	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
+	_, errNode := exec.LookPath("node")
+	_, errChromium := os.Stat("/usr/bin/chromium")
+	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
+	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rtp := siptest.FreePorts(t, 20)
+	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
+data_dir: %s
+users:
+  - name: paula
+    password_hash: %q
+    role: user
+    accounts: [office]
+sip:
+  listen: 127.0.0.1:0
+  rtp_port_min: %d
+  rtp_port_max: %d
+accounts:
+  - name: office
+    registrar: %s
+    username: "1001"
+    password: %s
+    expires: 60
+gateway:
+  include_loopback: true
+`, siptest.FreePort(t), t.TempDir(), hash, rtp, rtp+19, k.Addr(), siptest.Password("1001"))
+	p := startSwitchboard(t, cfg)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", "phone_restart.js", p.url, "paula", "pw-paula")
+	cmd.Dir = e2e
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
+		if !ok {
+			continue
+		}
+		name, arg, _ := strings.Cut(line, " ")
+		steps = append(steps, name)
+		t.Logf("step %s %s", name, arg)
+		if name == "registered" {
+			p.signal(syscall.SIGTERM)
+			if code := p.waitExit(30 * time.Second); code != 0 {
+				t.Errorf("exit status %d, want 0", code)
+			}
+			p = startSwitchboard(t, cfg)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
+	}
+	if got := strings.Join(steps, ","); got != "registered,going-away,signed-out,registered-again" {
+		t.Fatalf("steps = %s\n%s", got, stderr.String())
+	}
+}
