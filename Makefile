@@ -17,7 +17,7 @@ FUZZ_TARGETS := \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring
 
-.PHONY: run build generate test install-test-deps vet unit fuzz bench templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench templ-check
 
 run:
 	$(GO) run ./cmd/switchboard serve
@@ -50,3 +50,6 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 test: install-test-deps vet unit fuzz
+
+lint:
+	.tools/golangci-lint run ./...

@@ -45,5 +45,16 @@ else
 	echo "testbed/e2e/package.json not found: skipping npm packages"
 fi
 
+# golangci-lint, pinned, built from the Go module proxy into .tools/ (not
+# on PATH; `make lint` calls it). Rebuilt only when the version changes.
+GOLANGCI_LINT_VERSION=v2.15.0
+tools="$(cd .. && pwd)/.tools"
+if [ "$("$tools/golangci-lint" version --short 2>/dev/null)" != "${GOLANGCI_LINT_VERSION#v}" ]; then
+	echo "installing golangci-lint $GOLANGCI_LINT_VERSION into .tools/"
+	mkdir -p "$tools"
+	GOBIN="$tools" GOFLAGS=-mod=mod go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
-echo "test peers ready: kamailio $(ver kamailio), baresip $(ver baresip-core), sipp $(ver sip-tester), sox $(ver sox), chromium $(ver chromium), node $(node --version 2>/dev/null || echo '?')"
+echo "test peers ready: golangci-lint $("$tools/golangci-lint" version --short), kamailio $(ver kamailio), baresip $(ver baresip-core), sipp $(ver sip-tester), sox $(ver sox), chromium $(ver chromium), node $(node --version 2>/dev/null || echo '?')"
+
