@@ -140,6 +140,11 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	return func(s *Store) { s.retryMin, s.retryMax = minWait, maxWait }
 }
 
+// withBusyTimeout sets how long a write waits for a lock another
+// connection holds before it fails (SQLite's busy_timeout). Default 10s;
+// tests of a locked database shorten it.
+func withBusyTimeout(d time.Duration) Option { return func(s *Store) { s.busyTimeout = d } }
+
 // SpoolPath is the retry spool of the database at path: beside it, named
 // after it ("history.db" → "history.spool").
 func SpoolPath(path string) string {
