@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // issueConfig is the configuration the product promises works as written.
@@ -65,7 +67,7 @@ func TestBuildSourceRejectsUnknownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+	_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 	if err == nil || !strings.Contains(err.Error(), "adress") {
 		t.Fatalf("err = %v", err)
 	}
@@ -122,7 +124,7 @@ func TestBuildEverySourceType(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range c.Sources {
-		src, err := buildSource(&c.Sources[i], newTestHub(t), newLogger(0))
+		src, err := buildSource(&c.Sources[i], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 		if err != nil {
 			t.Fatalf("source %d: %v", i, err)
 		}
@@ -151,7 +153,7 @@ func TestSharedSourceKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+			_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
