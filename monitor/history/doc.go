@@ -11,7 +11,7 @@
 // killed and the machine losing power.
 //
 // A change the database does not take (its save failed, the queue was
-// full, shutdown came first) goes through [Store.unsaved] into the retry
+// full, shutdown came first) goes through the store's one function for unsaved changes into the retry
 // spool, a file beside the database, synced before it counts; the
 // store's retry loop writes the spool once the database can be written
 // again, and [Store.Health] says meanwhile that the history is degraded.

@@ -354,10 +354,11 @@ func (s *Store) saveQueued(ctx context.Context, ev monitor.Event) error {
 	if s.down.Load() {
 		return ErrUnavailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.saveTimeout)
+	wctx, cancel := context.WithTimeout(ctx, s.saveTimeout)
 	defer cancel()
-	err := s.write(ctx, []change{{At: ev.At, Call: *ev.Payload.(*monitor.Call)}})
-	if err != nil {
+	err := s.write(wctx, []change{{At: ev.At, Call: *ev.Payload.(*monitor.Call)}})
+	if err != nil && ctx.Err() == nil {
+		// Failed or timed out on its own, not cut short by Close.
 		s.failed(err)
 	}
 	return err
