@@ -114,9 +114,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	// The calls a crashed run left active reach the sources through a
 	// Restart: a resync takes over those the PBX still has, the rest end
 	// as failed "server restarted" and are saved.
-	kept, err := store.ActiveCalls(ctx)
-	if err != nil {
-		log.Error("history: the calls active when the server last stopped cannot be read; they are tried again at the next start", "err", err)
+	kept, kerr := store.ActiveCalls(ctx)
+	if kerr != nil {
+		log.Error("history: the calls active when the server last stopped cannot be read; they are tried again at the next start", "err", kerr)
 	}
 	restart := monitor.NewRestart(hub, kept)
 
