@@ -76,6 +76,8 @@ CREATE TABLE IF NOT EXISTS meta (
 // to the retry spool (unsaved), and the store's retry loop writes the
 // spool once the database can be written again. Flush waits for the
 // queue; Close drains it.
+//
+// Lock order: drainMu, then the spool's own lock; errMu is taken alone.
 type Store struct {
 	db  *sql.DB
 	log *slog.Logger
