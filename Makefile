@@ -9,6 +9,7 @@ export SWITCHBOARD_E2E ?= require
 FUZZ_TARGETS := \
 	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
+	./monitor/history:FuzzReadSpool \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./sipbridge:FuzzParseSDP \

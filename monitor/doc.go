@@ -12,7 +12,10 @@
 // Sources live in sub-packages (monitor/fritz, monitor/ami, monitor/esl)
 // and implement [Source]; the networked ones run on [Link], the one
 // connection loop (reconnect, status, the calls of a lost link), and give
-// it only their [Protocol] and [Session].
+// it only their [Protocol] and [Session]. A source whose own ids repeat
+// takes call keys from a [KeyAllocator]; after a crash, a [Restart] in
+// front of the hub hands the calls the last run left active to the
+// sources of this one.
 //
 // The package knows nothing of HTTP, SIP or WebRTC.
 package monitor

@@ -108,10 +108,18 @@ type linkRun struct {
 
 func startLink(t *testing.T, cfg monitor.LinkConfig, wait time.Duration) *linkRun {
 	t.Helper()
+	return startLinkVia(t, cfg, wait, func(s monitor.Sink) monitor.Sink { return s })
+}
+
+// startLinkVia is startLink with the tracker and the link publishing
+// through via(the recorder).
+func startLinkVia(t *testing.T, cfg monitor.LinkConfig, wait time.Duration, via func(monitor.Sink) monitor.Sink) *linkRun {
+	t.Helper()
 	clock := &fakeClock{ns: atomic.Int64{}}
 	clock.advance(time.Hour)
 	r := &linkRun{rec: monitortest.NewRecorder()}
-	r.p = newFakeProto(r.rec, clock)
+	sink := via(r.rec)
+	r.p = newFakeProto(sink, clock)
 	if cfg.Address == "" {
 		cfg.Address = "127.0.0.1"
 	}
@@ -125,7 +133,7 @@ func startLink(t *testing.T, cfg monitor.LinkConfig, wait time.Duration) *linkRu
 		r.mu.Unlock()
 		return wait
 	})
-	r.run = monitortest.Start(t, func(ctx context.Context) error { return l.Run(ctx, r.rec, r.p) })
+	r.run = monitortest.Start(t, func(ctx context.Context) error { return l.Run(ctx, sink, r.p) })
 	return r
 }
 

@@ -22,14 +22,22 @@ type Tracker struct {
 	source SourceName
 	sink   Sink
 	now    func() time.Time
+	// restart is the sink when it is a Restart: calls started under an
+	// id an earlier run had active are taken over from it.
+	restart adopter
 
 	mu    sync.Mutex
 	calls map[string]*Call
 }
 
-// NewTracker returns a tracker publishing source's calls to sink.
+// NewTracker returns a tracker publishing source's calls to sink. When
+// sink is a Restart, a call started under the id of a call the previous
+// run had active (a PBX's own id, re-created by the first resync) goes on
+// as that call: with its first start and answer times.
 func NewTracker(source SourceName, sink Sink) *Tracker {
-	return &Tracker{source: source, sink: sink, now: time.Now, calls: make(map[string]*Call)}
+	t := &Tracker{source: source, sink: sink, now: time.Now, calls: make(map[string]*Call)}
+	t.restart, _ = sink.(adopter)
+	return t
 }
 
 // SetClock replaces time.Now, for tests and replays.
@@ -76,6 +84,11 @@ func (t *Tracker) Start(key string, c Call) bool {
 		}
 	}
 	nc.Started = t.at(nc.Started)
+	if t.restart != nil {
+		if prev, ok := t.restart.adopt(nc.ID, t.source); ok {
+			resume(&nc, prev)
+		}
+	}
 	if nc.State == Connected && nc.Answered.IsZero() {
 		nc.Answered = nc.Started
 	}
@@ -176,9 +189,12 @@ func (t *Tracker) End(key string, e Ending) bool {
 }
 
 // end fills in the ended call; t.mu held on entry.
-func (t *Tracker) end(c *Call, e Ending) {
+func (t *Tracker) end(c *Call, e Ending) { endCall(c, e, t.at(e.At)) }
+
+// endCall fills in c as ended at at as e says.
+func endCall(c *Call, e Ending, at time.Time) {
 	c.State = Ended
-	c.Ended = t.at(e.At)
+	c.Ended = at
 	if c.Ended.Before(c.Started) {
 		c.Ended = c.Started
 	}

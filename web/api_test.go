@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/history"
 )
 
 func TestCallControl(t *testing.T) {
@@ -151,6 +152,41 @@ func TestHealthz(t *testing.T) {
 	check("degraded")
 	if _, body := get(t, c, e.ts.URL+"/healthz"); strings.Contains(body, "192.0.2.1:1012") {
 		t.Error("healthz shows a source address without sign-in")
+	}
+}
+
+// TestHealthzHistoryDegraded: a history that cannot save makes /healthz
+// degraded, with the problem in plain words and never the database's own
+// error (which names files).
+func TestHealthzHistoryDegraded(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(t), monitor.HubConfig{})
+	c := e.client(t)
+	for _, st := range []monitor.SourceStatus{{Name: "home", State: monitor.LinkConnected}, {Name: "pbx", State: monitor.LinkConnected}} {
+		e.hub.SourceStatus(st)
+	}
+	read := func() healthResponse {
+		t.Helper()
+		_, body := get(t, c, e.ts.URL+"/healthz")
+		if strings.Contains(body, "/var/lib") {
+			t.Errorf("healthz shows a path: %s", body)
+		}
+		var h healthResponse
+		if err := json.Unmarshal([]byte(body), &h); err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	if h := read(); h.Status != "ok" || h.History == nil || !h.History.OK {
+		t.Fatalf("healthz %+v, want ok with the history ok", h)
+	}
+	e.hist.mu.Lock()
+	e.hist.health = history.Health{Problem: "the call history cannot be written; 3 call changes are kept in the retry spool and saved once it can",
+		Spooled: 3, Error: "disk I/O error: /var/lib/switchboard/history.db"}
+	e.hist.mu.Unlock()
+	h := read()
+	if h.Status != "degraded" || h.History.OK || h.History.Spooled != 3 || !strings.Contains(h.History.Problem, "cannot be written") {
+		t.Fatalf("healthz %+v (history %+v), want degraded", h, h.History)
 	}
 }
 

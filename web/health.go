@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/web/webhook"
 )
 
@@ -25,12 +26,29 @@ type healthSource struct {
 }
 
 // healthResponse is /healthz: "ok" when every source delivers events,
-// else "degraded". The status code is 200 either way: the server itself
+// every webhook endpoint takes them and the history saves them, else
+// "degraded". The status code is 200 either way: the server itself
 // works, and a load balancer must not take it out because a PBX is down.
 type healthResponse struct {
 	Status   string          `json:"status"`
 	Sources  []healthSource  `json:"sources"`
 	Webhooks []healthWebhook `json:"webhooks,omitempty"`
+	History  *healthHistory  `json:"history,omitempty"`
+}
+
+// historyHealth is a History that can say whether it saves (the history
+// store: history.Store.Health).
+type historyHealth interface {
+	Health() history.Health
+}
+
+// healthHistory is the history in /healthz: the problem in plain words,
+// never the database's own error, which names files (it is logged).
+type healthHistory struct {
+	OK      bool   `json:"ok"`
+	Problem string `json:"problem,omitempty"`
+	Spooled int    `json:"spooled"`
+	Lost    uint64 `json:"lost"`
 }
 
 // healthWebhook is a webhook endpoint in /healthz, its URL without query
@@ -67,6 +85,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 			if !st.OK {
 				resp.Status = "degraded"
 			}
+		}
+	}
+	if hh, ok := s.deps.History.(historyHealth); ok {
+		h := hh.Health()
+		resp.History = &healthHistory{OK: h.OK, Problem: h.Problem, Spooled: h.Spooled, Lost: h.Lost}
+		if !h.OK {
+			resp.Status = "degraded"
 		}
 	}
 	writeJSON(w, http.StatusOK, resp)

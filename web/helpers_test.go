@@ -53,9 +53,20 @@ func testConfig(t testing.TB) Config {
 
 // fakeHistory is an in-memory history store.
 type fakeHistory struct {
-	mu    sync.Mutex
-	calls []monitor.Call // newest first
-	err   error
+	mu     sync.Mutex
+	calls  []monitor.Call // newest first
+	err    error
+	health history.Health
+}
+
+// Health returns the health the test set; the zero value is ok.
+func (h *fakeHistory) Health() history.Health {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.health.Problem == "" {
+		return history.Health{OK: true}
+	}
+	return h.health
 }
 
 func (h *fakeHistory) add(c monitor.Call) {

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // issueConfig is the configuration the product promises works as written.
@@ -76,7 +78,7 @@ func TestBuildSourceRejectsUnknownKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+	_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 	if err == nil || !strings.Contains(err.Error(), "adress") {
 		t.Fatalf("err = %v", err)
 	}
@@ -133,7 +135,7 @@ func TestBuildEverySourceType(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range c.Sources {
-		src, err := buildSource(&c.Sources[i], newTestHub(t), newLogger(0))
+		src, err := buildSource(&c.Sources[i], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 		if err != nil {
 			t.Fatalf("source %d: %v", i, err)
 		}
@@ -162,7 +164,7 @@ func TestSharedSourceKeys(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = buildSource(&c.Sources[0], newTestHub(t), newLogger(0))
+			_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}

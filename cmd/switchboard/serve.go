@@ -115,18 +115,34 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	// their own goroutines save and post.
 	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hooks.Observe))
 	defer hub.Close()
+	// The calls a crashed run left active reach the sources through a
+	// Restart: a resync takes over those the PBX still has, the rest end
+	// as failed "server restarted" and are saved.
+	kept, kerr := store.ActiveCalls(ctx)
+	if kerr != nil {
+		log.Error("history: the calls active when the server last stopped cannot be read; they are tried again at the next start", "err", kerr)
+	}
+	restart := monitor.NewRestart(hub, kept)
 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
 	controllers := map[monitor.SourceName]monitor.Controller{}
+	running := make([]monitor.SourceName, 0, len(cfg.Sources)+len(cfg.Accounts))
 	for i := range cfg.Sources {
-		src, err := buildSource(&cfg.Sources[i], hub, log)
+		src, err := buildSource(&cfg.Sources[i], hub, store, log)
 		if err != nil {
 			return err
 		}
 		sources = append(sources, src)
+		running = append(running, src.Name())
 		if c, ok := src.(monitor.Controller); ok {
 			controllers[src.Name()] = c
 		}
+	}
+	for _, a := range cfg.Accounts {
+		running = append(running, monitor.SourceName(a.Name))
+	}
+	if n := restart.SettleAllBut(running...); n > 0 {
+		log.Info("calls of sources no longer configured ended as failed, server restarted", "calls", n)
 	}
 
 	var (
@@ -137,7 +153,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
-		bridge, err = sipbridge.New(sc, hub, sipbridge.WithLogger(log.With("component", "sip")))
+		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log.With("component", "sip")))
 		if err != nil {
 			return err
 		}
@@ -167,7 +183,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	for _, src := range sources {
 		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), func(ctx context.Context) error {
-			return src.Run(ctx, hub)
+			return src.Run(ctx, restart)
 		}))
 	}
 	p.webRun = startTask("web", srv.Run)

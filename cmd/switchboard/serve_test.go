@@ -28,6 +28,12 @@ func startServer(t *testing.T, router *fritztest.Server) string {
 // startServerWith adds extra YAML (users, say) to the test configuration.
 func startServerWith(t *testing.T, router *fritztest.Server, extra string) string {
 	t.Helper()
+	return startServerIn(t, router, extra, t.TempDir())
+}
+
+// startServerIn is startServerWith keeping its data in dataDir.
+func startServerIn(t *testing.T, router *fritztest.Server, extra, dataDir string) string {
+	t.Helper()
 	text := fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 sources:
@@ -43,7 +49,7 @@ tokens:
   - name: test
     token: %s
     role: viewer
-`, t.TempDir(), router.Addr(), testToken) + extra
+`, dataDir, router.Addr(), testToken) + extra
 	cfg, err := parseConfig([]byte(text), "test.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -20,8 +20,9 @@ var replayers = map[string]replayFunc{
 }
 
 // buildSource makes the source one `sources:` entry describes, decoding
-// the entry strictly into its package's Config.
-func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Source, error) {
+// the entry strictly into its package's Config. keys hands out the call
+// keys of sources whose own ids repeat (the Fritz!Box's).
+func buildSource(n *yaml.Node, hub *monitor.Hub, keys monitor.KeyAllocator, log *slog.Logger) (monitor.Source, error) {
 	var head struct {
 		Name string `yaml:"name"`
 		Type string `yaml:"type"`
@@ -37,13 +38,13 @@ func buildSource(n *yaml.Node, hub *monitor.Hub, log *slog.Logger) (monitor.Sour
 		if err := decodeNode(n, &cfg); err != nil {
 			return nil, fmt.Errorf("source %s: %w", head.Name, err)
 		}
-		return fritz.New(cfg, fritz.WithLogger(l), fritz.WithCounters(counters))
+		return fritz.New(cfg, fritz.WithLogger(l), fritz.WithCounters(counters), fritz.WithKeys(keys))
 	case "demo":
 		var cfg fritz.DemoConfig
 		if err := decodeNode(n, &cfg); err != nil {
 			return nil, fmt.Errorf("source %s: %w", head.Name, err)
 		}
-		return fritz.NewDemo(cfg, fritz.WithLogger(l), fritz.WithCounters(counters))
+		return fritz.NewDemo(cfg, fritz.WithLogger(l), fritz.WithCounters(counters), fritz.WithKeys(keys))
 	case "ami":
 		var cfg ami.Config
 		if err := decodeNode(n, &cfg); err != nil {

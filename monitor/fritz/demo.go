@@ -94,7 +94,7 @@ func (d *Demo) Name() monitor.SourceName { return d.cfg.Name }
 
 // Run plays the recording until ctx ends and returns nil then.
 func (d *Demo) Run(ctx context.Context, sink monitor.Sink) error {
-	tr := NewTracker(d.cfg.Name, sink, time.UTC, nil, d.raw...)
+	tr := NewTracker(d.cfg.Name, sink, time.UTC, nil, append(d.raw, WithKeys(d.o.keys))...)
 	sink.SourceStatus(monitor.SourceStatus{Name: d.cfg.Name, Type: "demo", State: monitor.LinkConnected, Address: "bundled recording", Since: d.o.now()})
 	defer func() {
 		tr.EndAll("demo stopped")

@@ -16,6 +16,7 @@ type options struct {
 	counters *monitor.Counters
 	now      func() time.Time
 	dialer   *net.Dialer
+	keys     monitor.KeyAllocator
 }
 
 func newOptions(opts []Option) options {
@@ -28,6 +29,9 @@ func newOptions(opts []Option) options {
 	}
 	if o.counters == nil {
 		o.counters = new(monitor.Counters)
+	}
+	if o.keys == nil {
+		o.keys = monitor.NewSequence("")
 	}
 	return o
 }
@@ -47,3 +51,9 @@ func WithClock(now func() time.Time) Option { return func(o *options) { o.now = 
 // connections. Default: a net.Dialer with Config.DialTimeout and
 // Config.KeepAlive.
 func WithDialer(d *net.Dialer) Option { return func(o *options) { o.dialer = d } }
+
+// WithKeys sets where the tracker gets the keys of new calls (see
+// monitor.KeyAllocator): the server passes the history, whose keys stay
+// unique across restarts. Default: a monitor.Sequence of the source's (or
+// the replay's) own, whose keys are unique while it runs.
+func WithKeys(k monitor.KeyAllocator) Option { return func(o *options) { o.keys = k } }

@@ -59,7 +59,9 @@ func (s *Source) Config() Config { return s.cfg }
 // longer than the grace period ends every call as failed "link lost":
 // whether they are still up can no longer be known.
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
-	tr := NewTracker(s.cfg.Name, sink, s.loc, s.cfg.InternalPrefixes, s.raw...)
+	// Every run's tracker takes its keys from the source's one allocator,
+	// so a second Run never hands out a key again.
+	tr := NewTracker(s.cfg.Name, sink, s.loc, s.cfg.InternalPrefixes, append(s.raw, WithKeys(s.o.keys))...)
 	p := &lineProtocol{
 		cfg:       s.cfg,
 		dialer:    s.o.dialerFor(s.cfg),

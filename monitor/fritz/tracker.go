@@ -2,7 +2,6 @@ package fritz
 
 import (
 	"errors"
-	"strconv"
 	"strings"
 	"time"
 
@@ -28,10 +27,14 @@ var DefaultInternalPrefixes = []string{"**"}
 //     when outbound.
 //
 // The router numbers connections from 0 and reuses a number as soon as
-// its call ended, so a call's key is its connection id and its start
-// time ("3-1795428903"): call ids stay unique in the history and on a
-// wallboard's list of recent calls. A call to or from an internal number
-// (**610) is internal. Duplicate and
+// its call ended, and its times have whole seconds, so neither the
+// connection id nor its start time tells calls apart (a missed call and
+// an instant redial share both). A call's key is its connection id and a
+// key from the tracker's monitor.KeyAllocator ("3-17.42": connection 3,
+// the 42nd call of server run 17): unique for ever, so call ids never
+// collide in the history, a webhook receiver or on a wallboard's list of
+// recent calls. A call to or from an internal number (**610) is
+// internal. Duplicate and
 // out-of-order lines are counted as unknown and ignored; the router
 // reusing a connection id whose DISCONNECT never came ends the old call
 // first (as failed "ended while disconnected" when the call was carried
@@ -189,7 +192,7 @@ func (t *Tracker) start(l Line, c monitor.Call) bool {
 		delete(t.keys, l.ID)
 		delete(t.carried, oldKey)
 	}
-	key := l.ID + "-" + strconv.FormatInt(l.Time.Unix(), 10)
+	key := l.ID + "-" + t.o.keys.NextKey(t.calls.Source())
 	if !t.calls.Start(key, c) {
 		return false
 	}

@@ -1,7 +1,7 @@
 package fritz
 
 import (
-	"strconv"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -290,7 +290,44 @@ func TestTrackerCallIDsStayUniqueWhenTheRouterReusesIDs(t *testing.T) {
 	if len(got) != 2 || got[0].ID == got[1].ID {
 		t.Fatalf("two calls on connection 0 share an id: %+v", got)
 	}
-	if want := monitor.MakeCallID("home", "0-"+strconv.FormatInt(got[0].Started.Unix(), 10)); got[0].ID != want {
-		t.Errorf("id %q, want %q", got[0].ID, want)
+	if got[0].ID != "home:0-1" || got[1].ID != "home:0-2" {
+		t.Errorf("ids %q %q, want home:0-1 home:0-2 (connection id and a key of the allocator)", got[0].ID, got[1].ID)
+	}
+}
+
+// TestTrackerTellsApartTwoCallsInOneSecond: a missed call and an instant
+// redial on the same connection id within the same second (the router's
+// times have whole seconds) are two calls with two ids.
+func TestTrackerTellsApartTwoCallsInOneSecond(t *testing.T) {
+	rec := newRecorder()
+	tr := NewTracker("home", rec, berlin, nil)
+	feed(t, tr, `
+23.11.26 10:00:00;RING;0;0301;1234567;SIP0;
+23.11.26 10:00:00;DISCONNECT;0;0;
+23.11.26 10:00:00;RING;0;0301;1234567;SIP0;
+23.11.26 10:00:00;CONNECT;0;10;0301;
+23.11.26 10:00:30;DISCONNECT;0;30;`)
+	got := rec.Ended()
+	if len(got) != 2 || got[0].ID == got[1].ID || !got[0].Started.Equal(got[1].Started) {
+		t.Fatalf("want two calls with one start time and two ids, got %+v", got)
+	}
+	if got[0].Reason != monitor.ReasonNoAnswer || got[1].Reason != monitor.ReasonCompleted {
+		t.Errorf("reasons %s %s, want no-answer completed", got[0].Reason, got[1].Reason)
+	}
+}
+
+// TestTrackerKeysComeFromTheAllocator: the key after the connection id is
+// the allocator's, so a persistent allocator (the history's) keeps ids
+// unique across runs.
+func TestTrackerKeysComeFromTheAllocator(t *testing.T) {
+	keys := monitor.NewSequence("17.")
+	for run := range 2 {
+		rec := newRecorder()
+		tr := NewTracker("home", rec, berlin, nil, WithKeys(keys))
+		feed(t, tr, `23.11.26 10:00:00;RING;3;0301;1234567;SIP0;`)
+		want := monitor.CallID(fmt.Sprintf("home:3-17.%d", run+1))
+		if got := rec.Calls()[0].ID; got != want {
+			t.Errorf("run %d: id %q, want %q", run, got, want)
+		}
 	}
 }

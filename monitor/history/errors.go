@@ -11,4 +11,14 @@ var (
 	// ErrBadFilter is returned by Query for a filter that cannot select
 	// anything (an unknown outcome, a negative offset).
 	ErrBadFilter = errors.New("invalid history filter")
+	// ErrSpoolFull is why a call change the database did not take was
+	// lost: the retry spool had reached its size limit.
+	ErrSpoolFull = errors.New("history retry spool full")
+	// ErrSpoolLine is returned for a retry spool line that cannot be read
+	// (cut short by a crash, damaged) or a change too big for one.
+	ErrSpoolLine = errors.New("unreadable history spool line")
+	// ErrUnavailable is what a call change gets, instead of a save, while
+	// the database cannot be written: it goes straight to the retry
+	// spool, in order, until the retry loop has written the spool.
+	ErrUnavailable = errors.New("history database cannot be written")
 )

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -17,8 +18,8 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
-// slowDisk is a saver that holds every save until released, as a stuck
-// disk would, then saves for real.
+// slowDisk holds every write until released, as a stuck disk would,
+// then lets it go through.
 type slowDisk struct {
 	entered chan monitor.CallID
 	release chan struct{}
@@ -26,14 +27,16 @@ type slowDisk struct {
 
 func withSlowDisk(d *slowDisk) Option {
 	return func(s *Store) {
-		s.save = func(ctx context.Context, c monitor.Call) error {
-			d.entered <- c.ID
+		s.hook = func(ctx context.Context, chs []change) error {
+			for _, ch := range chs {
+				d.entered <- ch.Call.ID
+			}
 			select {
 			case <-d.release:
+				return nil
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-			return s.Save(ctx, c)
 		}
 	}
 }
@@ -115,8 +118,9 @@ func TestStuckDiskDelaysNoOne(t *testing.T) {
 	if st := hub.Stats(); st.Dropped[monitor.CloseSlow] != 0 {
 		t.Fatalf("hub dropped %v", st.Dropped)
 	}
-	if st := s.out.Stats(); st.Queued != 49 || st.Handled != 0 || st.Overflow != 0 {
-		t.Fatalf("queue %+v, want 49 waiting behind the stuck one", st)
+	// Each call is two changes, its start and its end.
+	if st := s.out.Stats(); st.Queued != 99 || st.Handled != 0 || st.Overflow != 0 {
+		t.Fatalf("queue %+v, want 99 waiting behind the stuck one", st)
 	}
 
 	close(disk.release)
@@ -127,15 +131,16 @@ func TestStuckDiskDelaysNoOne(t *testing.T) {
 	if err != nil || p.Total != 50 {
 		t.Fatalf("after Flush: %d calls, %v; want 50", p.Total, err)
 	}
-	if st := s.out.Stats(); st.Handled != 50 || st.Queued != 0 {
+	if st := s.out.Stats(); st.Handled != 100 || st.Queued != 0 {
 		t.Fatalf("queue %+v", st)
 	}
 }
 
-// TestOverflowIsLoggedAndCounted fills a small queue behind a stuck disk:
-// the calls that do not fit are logged at Error with their ids and
-// counted, and the ones that did are saved once the disk moves.
-func TestOverflowIsLoggedAndCounted(t *testing.T) {
+// TestOverflowGoesToTheSpool fills a small queue behind a stuck disk:
+// the changes that do not fit go to the retry spool (counted, logged
+// once), and once the disk moves every call is saved, the spooled ones
+// by the retry loop.
+func TestOverflowGoesToTheSpool(t *testing.T) {
 	disk := newSlowDisk()
 	var logs logBuffer
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
@@ -148,35 +153,48 @@ func TestOverflowIsLoggedAndCounted(t *testing.T) {
 	defer hub.Close()
 	tr := monitor.NewTracker("home", hub)
 	endCalls(tr, 0, 1)
-	<-disk.entered
-	endCalls(tr, 1, 5) // 1 and 2 fit; 3, 4 and 5 do not
-	if got := gather(t, s)["switchboard_history_unsaved_total{reason=overflow}"]; got != 3 {
-		t.Fatalf("unsaved overflow = %v, want 3", got)
+	<-disk.entered     // the start of call 0
+	endCalls(tr, 1, 5) // the end of call 0 and the start of 1 fit; 9 changes do not
+	if got := gather(t, s)["switchboard_history_unsaved_total{reason=overflow}"]; got != 9 {
+		t.Fatalf("unsaved overflow = %v, want 9", got)
+	}
+	waitFor(t, "the overflow spooled", func() bool { return gather(t, s)["switchboard_history_spooled_total"] == 9 })
+	if h := s.Health(); h.OK || h.Spooled == 0 || strings.Contains(h.Problem, "h.db") {
+		t.Fatalf("health with a spool: %+v", h)
 	}
 
 	close(disk.release)
 	if err := s.Flush(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, "the spool written", func() bool { return s.Health().OK })
+	p, err := s.Query(context.Background(), Filter{})
+	if err != nil || p.Total != 6 {
+		t.Fatalf("%d calls saved, %v; want all 6", p.Total, err)
+	}
 	m := gather(t, s)
-	if m["switchboard_history_saved_total"] != 3 || m["switchboard_history_queued"] != 0 || m["switchboard_history_queue_capacity"] != 2 ||
-		m["switchboard_history_behind_seconds"] != 0 || m["switchboard_history_unsaved_total{reason=error}"] != 0 {
+	if m["switchboard_history_saved_total"] != 3 || m["switchboard_history_spool_saved_total"] != 9 || m["switchboard_history_queued"] != 0 ||
+		m["switchboard_history_queue_capacity"] != 2 || m["switchboard_history_spooled"] != 0 || m["switchboard_history_writable"] != 1 ||
+		m["switchboard_history_lost_total{reason=spool-full}"] != 0 {
 		t.Fatalf("metrics %v", m)
 	}
-	// The log lines are written off the publishing path; Close waits for
-	// them.
+	if active, err := s.ActiveCalls(context.Background()); err != nil || len(active) != 0 {
+		t.Fatalf("active calls left: %v %v", active, err)
+	}
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var lost []string
+	var warned int
 	for _, r := range logs.records(t) {
-		if r["level"] != "ERROR" || r["msg"] != "history: call not saved" || r["reason"] != unsavedOverflow {
-			t.Fatalf("log record %v", r)
+		if r["level"] == "WARN" && r["msg"] == "history: save queue full; spooling calls" {
+			warned++
 		}
-		lost = append(lost, r["call"].(string))
+		if r["level"] == "ERROR" {
+			t.Errorf("error logged: %v", r)
+		}
 	}
-	if fmt.Sprint(lost) != "[home:3 home:4 home:5]" {
-		t.Fatalf("logged as lost: %v", lost)
+	if warned != 1 {
+		t.Errorf("queue full logged %d times, want once", warned)
 	}
 }
 
@@ -198,7 +216,8 @@ func TestBehindShowsTheStuckCall(t *testing.T) {
 }
 
 // TestCloseSavesWhatIsQueued closes right after queueing: Close drains
-// the queue, so a reopened store has every call.
+// the queue, so a reopened store has every call, and the call still
+// active as active.
 func TestCloseSavesWhatIsQueued(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "h.db")
 	s, err := Open(context.Background(), path)
@@ -211,21 +230,27 @@ func TestCloseSavesWhatIsQueued(t *testing.T) {
 	}
 	active := ended("home", "x", 0, monitor.Inbound, false, "1", "2")
 	active.State = monitor.Ringing
-	s.Observe(monitor.NewEvent(99, time.Now(), &active)) // not ended: ignored
+	s.Observe(monitor.NewEvent(99, time.Now(), &active))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if p, err := open(t, path).Query(context.Background(), Filter{}); err != nil || p.Total != 20 {
+	s2 := open(t, path)
+	if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 20 {
 		t.Fatalf("after reopen: %d calls, %v", p.Total, err)
+	}
+	if kept, err := s2.ActiveCalls(context.Background()); err != nil || len(kept) != 1 || kept[0].ID != active.ID {
+		t.Fatalf("active after reopen: %v %v", kept, err)
 	}
 }
 
-// TestCloseGivesUpOnAStuckDisk bounds Close by the drain timeout: the
-// calls still queued are logged as unsaved at shutdown.
-func TestCloseGivesUpOnAStuckDisk(t *testing.T) {
+// TestCloseSpoolsWhatAStuckDiskHolds bounds Close by the drain timeout:
+// the calls still queued go to the spool, which survives the restart, and
+// the next Open saves them.
+func TestCloseSpoolsWhatAStuckDiskHolds(t *testing.T) {
 	disk := newSlowDisk()
 	var logs logBuffer
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), withSlowDisk(disk),
+	path := filepath.Join(t.TempDir(), "h.db")
+	s, err := Open(context.Background(), path, withSlowDisk(disk),
 		WithDrainTimeout(time.Nanosecond), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
 	if err != nil {
 		t.Fatal(err)
@@ -238,14 +263,62 @@ func TestCloseGivesUpOnAStuckDisk(t *testing.T) {
 	if err := s.Close(); err == nil {
 		t.Fatal("Close with a stuck disk reported nothing")
 	}
-	reasons := map[string]int{}
+	var warned int
 	for _, r := range logs.records(t) {
-		reasons[r["reason"].(string)]++
+		if r["reason"] != nil || r["level"] == "ERROR" {
+			t.Errorf("log %v", r)
+		}
+		if r["level"] == "WARN" && strings.Contains(r["msg"].(string), "shutdown") {
+			warned++
+		}
+	}
+	if warned != 1 {
+		t.Errorf("shutdown spooling logged %d times, want once", warned)
 	}
 	// The save in hand saw its ctx end; the two behind it were never
-	// tried: all three are lost to the shutdown.
-	if reasons[unsavedShutdown] != 3 || len(reasons) != 1 {
-		t.Fatalf("unsaved by reason %v", reasons)
+	// tried: all three wait in the spool for the next start.
+	if n := spoolLines(t, SpoolPath(path)); n != 3 {
+		t.Fatalf("%d changes in the spool file, want 3", n)
+	}
+	s2 := open(t, path)
+	if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 3 {
+		t.Fatalf("after the restart: %d calls, %v; want the 3 spooled", p.Total, err)
+	}
+	if h := s2.Health(); !h.OK || h.Spooled != 0 {
+		t.Fatalf("health after the restart %+v", h)
+	}
+	if n := spoolLines(t, SpoolPath(path)); n != 0 {
+		t.Fatalf("%d changes still in the spool file", n)
+	}
+}
+
+// spoolLines counts the changes in the spool file at path.
+func spoolLines(t *testing.T, path string) int {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, bad, _, err := readSpool(bytes.NewReader(b))
+	if err != nil || bad != 0 {
+		t.Fatalf("spool file: %d bad lines, %v", bad, err)
+	}
+	return len(lines)
+}
+
+// waitFor waits, at most 10 s (a stuck test), until cond holds; it
+// asks again every few milliseconds, as a test of a loop that runs on
+// its own timer must.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	tick := time.NewTicker(2 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		<-tick.C
 	}
 }
 

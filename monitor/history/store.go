@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -19,12 +21,20 @@ import (
 )
 
 // schemaVersion is stored in PRAGMA user_version; a database from a newer
-// Switchboard is refused rather than misread.
-const schemaVersion = 1
+// Switchboard is refused rather than misread. Version 2 added
+// active_calls and meta; a version 1 database gains them on open.
+const schemaVersion = 2
 
 // schema is the call table: the whole call as JSON, plus the columns the
 // history page filters and sorts on. A call is identified by its id and
-// start time together: some sources reuse keys across calls.
+// start time together: every source's ids are unique for ever (see
+// monitor.KeyAllocator), so a call saved twice is one row, and a source
+// that reuses an id all the same (a remote SIP peer choosing a Call-ID, a
+// recording replayed in a loop) cannot overwrite another call's row.
+//
+// active_calls holds the calls active now, one row each, so that after a
+// crash the next run can reconcile them with the sources (see
+// monitor.Restart). meta holds the server-run counter behind call keys.
 const schema = `
 CREATE TABLE IF NOT EXISTS calls (
 	id          TEXT    NOT NULL,
@@ -43,14 +53,31 @@ CREATE TABLE IF NOT EXISTS calls (
 );
 CREATE INDEX IF NOT EXISTS calls_by_start ON calls (started DESC);
 CREATE INDEX IF NOT EXISTS calls_by_source ON calls (source, started DESC);
+CREATE TABLE IF NOT EXISTS active_calls (
+	id      TEXT    NOT NULL PRIMARY KEY,
+	started INTEGER NOT NULL, -- Unix nanoseconds
+	source  TEXT    NOT NULL,
+	at      INTEGER NOT NULL, -- Unix nanoseconds the hub published this state
+	call    TEXT    NOT NULL  -- the monitor.Call as JSON
+);
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT    NOT NULL PRIMARY KEY,
+	value INTEGER NOT NULL
+);
 `
 
 // Store is the call history. It is safe for concurrent use.
 //
-// Ended calls reach it from the hub through Observe, which only queues
-// them: the store's own Outbox saves them in its own goroutine, so a slow
-// disk never holds up the hub, its subscribers, or the source whose
-// tracker published the call. Flush waits for the queue; Close drains it.
+// Call changes reach it from the hub through Observe, which only queues
+// them: the store's own Outbox writes them in its own goroutine (an
+// ended call into the history, an active one into active_calls), so a
+// slow disk never holds up the hub, its subscribers, or the source whose
+// tracker published the call. A change the database does not take goes
+// to the retry spool (unsaved), and the store's retry loop writes the
+// spool once the database can be written again. Flush waits for the
+// queue; Close drains it.
+//
+// Lock order: drainMu, then the spool's own lock; errMu is taken alone.
 type Store struct {
 	db  *sql.DB
 	log *slog.Logger
@@ -58,10 +85,35 @@ type Store struct {
 	saveTimeout time.Duration
 	// drainTimeout bounds how long Close waits for the queue.
 	drainTimeout time.Duration
+	busyTimeout  time.Duration
 	queueSize    int
-	// save stores one call; Save, except in tests that need a slow disk.
-	save func(ctx context.Context, c monitor.Call) error
+	spoolLimit   int64
+	retryMin     time.Duration
+	retryMax     time.Duration
+	// hook, when set, runs before every write transaction with the
+	// changes it writes, and fails it with its error: a test's stuck or
+	// failing disk.
+	hook func(ctx context.Context, chs []change) error
 	out  *monitor.Outbox
+	keys *monitor.Sequence
+	run  int64
+
+	spool *spool
+	// down is set when a write failed and cleared by the retry loop once
+	// it has written the spool and the database took a write again: while
+	// it is set, changes go straight to the spool, in order, instead of
+	// each waiting for a database that does not answer.
+	down     atomic.Bool
+	errMu    sync.Mutex
+	lastErr  error
+	kick     chan struct{} // wakes the retry loop
+	drainMu  sync.Mutex    // one spool drain at a time; ActiveCalls reads between them
+	retryEnd context.CancelFunc
+	retried  chan struct{} // closed when the retry loop returns
+
+	spooled, spoolSaved, lostFull, lostError atomic.Uint64
+	closeOnce                                sync.Once
+	closeErr                                 error
 }
 
 // Option sets a rare knob of a Store.
@@ -70,17 +122,43 @@ type Option func(*Store)
 // WithLogger sets the logger of the queue's failures. Default: discard.
 func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
 
-// WithQueueSize sets how many ended calls may wait to be saved before
-// further ones are refused (and logged and counted as unsaved). Default
-// 4096.
+// WithQueueSize sets how many call changes may wait to be saved before
+// further ones go to the retry spool. Default 4096.
 func WithQueueSize(n int) Option { return func(s *Store) { s.queueSize = n } }
 
 // WithDrainTimeout sets how long Close waits for queued calls to be
-// saved. Default 10s.
+// saved; what is left goes to the retry spool. Default 10s.
 func WithDrainTimeout(d time.Duration) Option { return func(s *Store) { s.drainTimeout = d } }
 
+// WithSpoolLimit sets the retry spool's size limit in bytes; a change
+// that does not fit is lost, logged at Error and counted. Default 64 MiB
+// (some hundred thousand changes).
+func WithSpoolLimit(n int64) Option { return func(s *Store) { s.spoolLimit = n } }
+
+// WithRetryBackoff sets how long the retry loop waits after a failed
+// attempt to write the spool: min, doubling up to max, jittered.
+// Defaults 1s and 1m.
+func WithRetryBackoff(minWait, maxWait time.Duration) Option {
+	return func(s *Store) { s.retryMin, s.retryMax = minWait, maxWait }
+}
+
+// withBusyTimeout sets how long a write waits for a lock another
+// connection holds before it fails (SQLite's busy_timeout). Default 10s;
+// tests of a locked database shorten it.
+func withBusyTimeout(d time.Duration) Option { return func(s *Store) { s.busyTimeout = d } }
+
+// SpoolPath is the retry spool of the database at path: beside it, named
+// after it ("history.db" → "history.spool").
+func SpoolPath(path string) string {
+	return strings.TrimSuffix(path, filepath.Ext(path)) + ".spool"
+}
+
 // Open opens (creating when needed, with its directory) the history
-// database at path and brings its schema up to date.
+// database at path and brings its schema up to date, counts a new server
+// run (the prefix of the call keys it hands out), and opens the retry
+// spool beside it, writing what an earlier run left there if it can
+// (if it cannot, the retry loop goes on trying). The database must be
+// writable at Open; later failures go to the spool.
 func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("history open %q: %w", path, ErrBadPath)
@@ -88,25 +166,49 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
+	s := &Store{log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second,
+		busyTimeout: 10 * time.Second, queueSize: 4096, spoolLimit: 64 << 20, retryMin: time.Second, retryMax: time.Minute,
+		kick: make(chan struct{}, 1), retried: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
 	// WAL lets the wallboard read while a call is saved; synchronous=FULL
 	// syncs the WAL on every commit, so a saved call survives a crash of
 	// the process and of the machine (https://sqlite.org/pragma.html#pragma_synchronous).
-	// Every write is one statement, so writers only ever wait on
-	// busy_timeout and never fail upgrading a read lock.
-	dsn := path + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=FULL"
+	// A write transaction starts with its write, so writers only ever
+	// wait on busy_timeout and never fail upgrading a read lock.
+	dsn := fmt.Sprintf("%s?_busy_timeout=%d&_journal_mode=WAL&_synchronous=FULL", path, s.busyTimeout.Milliseconds())
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
-	s := &Store{db: db, log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second, queueSize: 4096}
-	s.save = s.Save
-	for _, o := range opts {
-		o(s)
-	}
+	s.db = db
 	if err := s.migrate(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
+	if err := s.startRun(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history open %s: %w", path, err)
+	}
+	sp, bad, err := openSpool(SpoolPath(path), s.spoolLimit)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history open %s: %w", path, err)
+	}
+	s.spool = sp
+	if bad > 0 {
+		s.log.Error("history: spool lines that could not be read were dropped", "lines", bad)
+	}
+	if n, _, _ := sp.stats(); n > 0 {
+		s.log.Info("history: writing the calls an earlier run spooled", "changes", n)
+		if err := s.drain(ctx); err != nil {
+			s.log.Error("history: the spool could not be written yet; retrying", "error", err)
+		}
+	}
+	retryCtx, cancel := context.WithCancel(context.Background())
+	s.retryEnd = cancel
+	go s.retryLoop(retryCtx)
 	s.out = monitor.NewOutbox(monitor.OutboxConfig{Name: "history", Size: s.queueSize}, s.saveQueued, monitor.WithUnhandled(s.unhandled))
 	return s, nil
 }
@@ -129,22 +231,31 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 // Close saves what is queued (for at most the drain timeout; what is left
-// is logged as unsaved) and closes the database. It is idempotent.
+// goes to the retry spool), stops the retry loop after one last attempt
+// at the spool, and closes the database. What is still spooled stays in
+// the spool file and is saved by the next Open. It is idempotent.
 func (s *Store) Close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
-	defer cancel()
-	qerr := s.out.Close(ctx)
-	if err := s.db.Close(); err != nil {
-		return fmt.Errorf("history close: %w", err)
-	}
-	if qerr != nil {
-		return fmt.Errorf("history close: %w", qerr)
-	}
-	return nil
+	s.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.drainTimeout)
+		defer cancel()
+		qerr := s.out.Close(ctx)
+		s.retryEnd()
+		<-s.retried
+		if n, _, _ := s.spool.stats(); n > 0 && ctx.Err() == nil {
+			if err := s.drain(ctx); err != nil {
+				s.log.Error("history: calls left in the spool for the next start", "changes", n, "error", err)
+			}
+		}
+		errs := []error{qerr, s.spool.close(), s.db.Close()}
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("history close: %w", err)
+		}
+	})
+	return s.closeErr
 }
 
-// Flush waits until every call queued before it has been saved (or given
-// up on), or ctx ends.
+// Flush waits until every call change queued before it has been saved
+// (or spooled), or ctx ends.
 func (s *Store) Flush(ctx context.Context) error {
 	if err := s.out.Flush(ctx); err != nil {
 		return fmt.Errorf("history flush: %w", err)
@@ -153,20 +264,64 @@ func (s *Store) Flush(ctx context.Context) error {
 }
 
 // Save stores an ended call, replacing an earlier save of the same call
-// (same id and start). It returns once the call is durable.
+// (same id and start), and forgets it as active. It returns once the
+// call is durable.
 func (s *Store) Save(ctx context.Context, c monitor.Call) error {
 	if c.State != monitor.Ended {
 		return fmt.Errorf("history save %s: %w", c.ID, ErrNotEnded)
 	}
+	if err := s.write(ctx, []change{{At: time.Now(), Call: c}}); err != nil {
+		return fmt.Errorf("history save %s: %w", c.ID, err)
+	}
+	return nil
+}
+
+// write writes chs in one transaction.
+func (s *Store) write(ctx context.Context, chs []change) error {
+	if s.hook != nil {
+		if err := s.hook(ctx, chs); err != nil {
+			return err
+		}
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	for _, ch := range chs {
+		if err := apply(ctx, tx, ch); err != nil {
+			return err
+		}
+	}
+	return tx.Commit()
+}
+
+// apply writes one change: an ended call into calls (and out of
+// active_calls), an active one into active_calls unless it is older than
+// the state there or the call has already ended (a spooled change
+// written after the ones that followed it).
+func apply(ctx context.Context, tx *sql.Tx, ch change) error {
+	c := ch.Call
 	raw, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("history save %s: %w", c.ID, err)
+		return err
+	}
+	if c.State != monitor.Ended {
+		_, err = tx.ExecContext(ctx, `
+INSERT INTO active_calls (id, started, source, at, call)
+SELECT ?1, ?2, ?3, ?4, ?5
+WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = ?1 AND started = ?2)
+ON CONFLICT (id) DO UPDATE SET
+	started = excluded.started, source = excluded.source, at = excluded.at, call = excluded.call
+WHERE excluded.at >= active_calls.at`,
+			string(c.ID), c.Started.UnixNano(), string(c.Source), ch.At.UnixNano(), string(raw))
+		return err
 	}
 	var answered sql.NullInt64
 	if !c.Answered.IsZero() {
 		answered = sql.NullInt64{Int64: c.Answered.UnixNano(), Valid: true}
 	}
-	_, err = s.db.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, `
 INSERT INTO calls (id, started, source, direction, reason, answered, ended, from_number, from_name, to_number, to_name, call)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id, started) DO UPDATE SET
@@ -177,38 +332,50 @@ ON CONFLICT (id, started) DO UPDATE SET
 		string(c.ID), c.Started.UnixNano(), string(c.Source), string(c.Direction), string(c.Reason), answered, c.Ended.UnixNano(),
 		c.From.Number, c.From.Name, c.To.Number, c.To.Name, string(raw))
 	if err != nil {
-		return fmt.Errorf("history save %s: %w", c.ID, err)
+		return err
 	}
-	return nil
+	_, err = tx.ExecContext(ctx, `DELETE FROM active_calls WHERE id = ? AND started = ?`, string(c.ID), c.Started.UnixNano())
+	return err
 }
 
-// Observe queues every ended call of ev to be saved, and ignores
-// everything else; it suits monitor.WithObserver. It never blocks and does
-// no I/O: the store's own goroutine saves the call. A call that does not
-// fit in the queue is logged and counted as unsaved, never waited for: the
-// live view must go on when the disk is stuck.
+// Observe queues every call change of ev to be written, and ignores
+// everything else; it suits monitor.WithObserver. It never blocks and
+// does no I/O: the store's own goroutine writes the change. A change that
+// does not fit in the queue goes to the retry spool, never waited for:
+// the live view must go on when the disk is stuck.
 func (s *Store) Observe(ev monitor.Event) {
-	if c, ok := ev.Payload.(*monitor.Call); ok && c.State == monitor.Ended {
+	if _, ok := ev.Payload.(*monitor.Call); ok {
 		s.out.Offer(ev)
 	}
 }
 
-// saveQueued saves one queued call, in the outbox's goroutine.
+// saveQueued writes one queued change, in the outbox's goroutine. While
+// the database is down, the change goes straight on to the spool (the
+// outbox hands it to unhandled), behind the ones before it.
 func (s *Store) saveQueued(ctx context.Context, ev monitor.Event) error {
-	ctx, cancel := context.WithTimeout(ctx, s.saveTimeout)
+	if s.down.Load() {
+		return ErrUnavailable
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.saveTimeout)
 	defer cancel()
-	return s.save(ctx, *ev.Payload.(*monitor.Call))
+	err := s.write(wctx, []change{{At: ev.At, Call: *ev.Payload.(*monitor.Call)}})
+	if err != nil && ctx.Err() == nil {
+		// Failed or timed out on its own, not cut short by Close.
+		s.failed(err)
+	}
+	return err
 }
 
-// unhandled is the outbox's word on a call it did not save.
+// unhandled is the outbox's word on a change it did not write.
 func (s *Store) unhandled(ev monitor.Event, err error) {
-	s.unsaved(*ev.Payload.(*monitor.Call), unsavedReason(err), err)
+	s.unsaved(change{At: ev.At, Call: *ev.Payload.(*monitor.Call)}, unsavedReason(err), err)
 }
 
-// Why an ended call was not saved, as unsaved and the metrics name it.
+// Why a call change was not saved at once, as unsaved and the metrics
+// name it.
 const (
 	unsavedOverflow = "overflow" // the queue was full
-	unsavedError    = "error"    // the save failed
+	unsavedError    = "error"    // the save failed, or the database was down
 	unsavedShutdown = "shutdown" // the store closed before it got to it
 )
 
@@ -223,11 +390,41 @@ func unsavedReason(err error) string {
 	}
 }
 
-// unsaved is where every ended call the history could not keep ends up:
-// one that did not fit in the queue, one whose save failed, one still
-// queued at shutdown. It runs in the outbox's reporting goroutine, never
-// in the publishing path, one call at a time. It logs the call at Error;
-// the outbox counts it. A spool for such calls belongs here.
-func (s *Store) unsaved(c monitor.Call, reason string, err error) {
-	s.log.Error("history: call not saved", "call", c.ID, "started", c.Started, "reason", reason, "error", err)
+// unsaved is where every call change the database did not take ends up:
+// one that did not fit in the queue, one whose save failed or that came
+// while the database was down, one still queued at shutdown. It runs in
+// the outbox's reporting goroutine, never in the publishing path, one
+// change at a time, and puts the change in the retry spool (synced
+// before it returns), for the retry loop to write. A change the spool
+// cannot take (full, or its own write failed) is lost: logged at Error
+// with its call and counted.
+func (s *Store) unsaved(ch change, reason string, err error) {
+	wasEmpty := false
+	if n, _, _ := s.spool.stats(); n == 0 {
+		wasEmpty = true
+	}
+	if serr := s.spool.append(ch); serr != nil {
+		if errors.Is(serr, ErrSpoolFull) {
+			s.lostFull.Add(1)
+		} else {
+			s.lostError.Add(1)
+		}
+		s.log.Error("history: call lost", "call", ch.Call.ID, "state", ch.Call.State, "started", ch.Call.Started,
+			"reason", reason, "error", err, "spool_error", serr)
+		return
+	}
+	s.spooled.Add(1)
+	if wasEmpty {
+		switch reason {
+		case unsavedOverflow:
+			s.log.Warn("history: save queue full; spooling calls", "call", ch.Call.ID)
+		case unsavedShutdown:
+			s.log.Warn("history: calls still queued at shutdown spooled; they are saved at the next start", "call", ch.Call.ID)
+		default:
+			s.log.Error("history: the database cannot be written; spooling calls until it can", "call", ch.Call.ID, "error", err)
+		}
+	} else {
+		s.log.Debug("history: call spooled", "call", ch.Call.ID, "state", ch.Call.State, "reason", reason)
+	}
+	s.wake()
 }
