@@ -68,7 +68,7 @@ func (tr *Tracker) optimisationEnd(m Message) {
 	b.remove(dest)
 	dest.bridge = nil
 	tr.join(src, b)
-	tr.connected(src)
+	tr.connected(src, eventTime(m))
 }
 
 // masquerade follows an older Asterisk's channel masquerade (Masquerade:
@@ -111,7 +111,7 @@ func (tr *Tracker) masquerade(m Message) {
 			}
 		}
 	}
-	tr.connected(orig)
+	tr.connected(orig, eventTime(m))
 }
 
 // recount adjusts the live real channels of ch's call after ch stopped

@@ -788,7 +788,7 @@ func (tr *Tracker) bridgeEnter(m Message) {
 		swap.bridge = nil
 	}
 	tr.join(ch, b)
-	tr.connected(ch)
+	tr.connected(ch, eventTime(m))
 }
 
 // join puts ch into bridge b, out of any other.
@@ -824,13 +824,13 @@ func (tr *Tracker) bridgeDestroy(m Message) {
 
 // connected answers the call of ch when its caller is now joined to
 // another real channel through bridges and Local pairs.
-func (tr *Tracker) connected(ch *channel) {
+func (tr *Tracker) connected(ch *channel, at time.Time) {
 	ci := tr.callOf(ch)
 	if ci == nil || !ci.started || ci.answered || ci.caller == nil || ci.caller.gone {
 		return
 	}
 	if p := tr.farEnd(ci.caller, nil); p != nil {
-		tr.answer(ci, p, time.Time{})
+		tr.answer(ci, p, at)
 	}
 }
 
@@ -839,10 +839,18 @@ func (tr *Tracker) connected(ch *channel) {
 // still ringing are preferred over others in the same bridge only by
 // the order of the walk: the graph of one conversation is small.
 func (tr *Tracker) farEnd(from, not *channel) *channel {
+	return tr.walk(from, nil, not)
+}
+
+// walk is farEnd from start, never going through behind (already seen).
+func (tr *Tracker) walk(start, behind, not *channel) *channel {
 	var stack [32]*channel
 	var seen [32]*channel
-	todo := append(stack[:0], from)
-	visited := append(seen[:0], from)
+	todo := append(stack[:0], start)
+	visited := append(seen[:0], start)
+	if behind != nil {
+		visited = append(visited, behind)
+	}
 	for len(todo) > 0 {
 		ch := todo[len(todo)-1]
 		todo = todo[:len(todo)-1]

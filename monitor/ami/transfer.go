@@ -6,14 +6,21 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
-// realOf is the real channel a transfer event names: the channel itself,
-// or, for a Local half left in the media path, the real channel at the
-// far end of its chain (not not).
+// realOf is the real channel an event names: the channel itself, or,
+// for a Local half left in the media path, the party it stands for to
+// the channels it is bridged with: the real channel at the far end of
+// its chain, behind its other half (not not).
 func (tr *Tracker) realOf(ch, not *channel) *channel {
 	if ch == nil || ch.real() {
 		return ch
 	}
-	return tr.farEnd(ch, not)
+	if ch.peer == nil || ch.peer.gone {
+		return nil
+	}
+	if ch.peer.real() {
+		return ch.peer
+	}
+	return tr.walk(ch.peer, ch, not)
 }
 
 // newPhase starts the part of a call after a transfer: the transferred
