@@ -40,7 +40,7 @@ func render(objs [][]Member) string {
 func TestScanner(t *testing.T) {
 	tests := []struct {
 		name, in, want string
-		err        error
+		err            error
 	}{
 		{"lines", "{\"Event\":\"Hangup\",\"Cause\":\"16\"}\n{\"Event\":\"A\"}\n", "Event=0:Hangup;Cause=0:16;\nEvent=0:A;\n", nil},
 		{"array, spaces", " [\n  {\"a\": \"1\"},\n  {\"b\" : \"2\"}\n]\n", "a=0:1;\nb=0:2;\n", nil},
