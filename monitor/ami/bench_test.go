@@ -174,18 +174,24 @@ func BenchmarkReader(b *testing.B) {
 }
 
 // perEvent starts the timing of a benchmark whose op is events events;
-// the function it returns reports events per second and allocations and
-// bytes per event.
+// the function it returns reports events per second (wall time, and CPU
+// time of every core the process used: garbage collection included) and
+// allocations and bytes per event.
 func perEvent(b *testing.B, events int) func() {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()
+	cpu := cpuTime()
 	return func() {
+		cpu = cpuTime() - cpu
 		b.StopTimer()
 		var after runtime.MemStats
 		runtime.ReadMemStats(&after)
 		n := float64(events * b.N)
 		b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
+		if cpu > 0 {
+			b.ReportMetric(n/cpu.Seconds(), "events/cpu-s")
+		}
 		b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/event")
 		b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/event")
 	}

@@ -41,6 +41,8 @@ type Reader struct {
 	chunk string
 	cbase int
 	slab  []Field
+	// bareCR: the unread input may hold a CR that ends no line.
+	bareCR bool
 }
 
 type span struct{ k0, k1, v0, v1 int }
@@ -112,7 +114,7 @@ func (r *Reader) ReadMessage() (Message, error) {
 		if r.mark < 0 {
 			r.mark = a
 		}
-		sp, ok := parseField(r.buf[a:b])
+		sp, ok := parseField(r.buf[a:b], r.bareCR)
 		if !ok {
 			bad = fmt.Errorf("%w: %q", ErrMalformed, truncate(string(r.buf[a:b])))
 			r.mark = -1
@@ -170,7 +172,9 @@ const (
 // the colon is optional on the wire (some modules omit it); a value may
 // itself hold colons; the key is one word, white space around it
 // dropped.
-func parseField(line []byte) (span, bool) {
+// mayHaveCR says whether the line may hold a CR: the reader checks the
+// input it buffers at once, far cheaper than every line on its own.
+func parseField(line []byte, mayHaveCR bool) (span, bool) {
 	k0, k1, c := -1, -1, -1
 key:
 	for i, ch := range line {
@@ -202,10 +206,18 @@ key:
 	v0, v1 := c+1, len(line)
 	// A bare CR inside a line is no AMI framing; refusing it keeps every
 	// message re-encodable without smuggled line breaks.
-	for _, ch := range line[v0:] {
-		if ch == '\r' {
-			return span{}, false
+	if mayHaveCR {
+		for _, ch := range line[v0:] {
+			if ch == '\r' {
+				return span{}, false
+			}
 		}
+	}
+	if v0 < v1 && line[v0] == ' ' {
+		v0++
+	}
+	if v0 == v1 || (line[v0] > ' ' && line[v0] < 0x80 && line[v1-1] > ' ' && line[v1-1] < 0x80) {
+		return span{k0, k1, v0, v1}, true
 	}
 	v0, v1 = trimSpace(line, v0, v1)
 	return span{k0, k1, v0, v1}, true
@@ -303,6 +315,7 @@ func (r *Reader) fill() {
 		r.buf = nb
 		r.cbase = -1
 	}
+	defer r.checkCR()
 	for tries := 0; tries < 100; tries++ {
 		n, err := r.r.Read(r.buf[r.end:])
 		r.end += n
@@ -315,6 +328,19 @@ func (r *Reader) fill() {
 		}
 	}
 	r.err = io.ErrNoProgress
+}
+
+var (
+	cr   = []byte{'\r'}
+	crlf = []byte("\r\n")
+)
+
+// checkCR notes whether the unread input holds a CR that is not part of
+// a line's CRLF (or a line's end, which line trims).
+func (r *Reader) checkCR() {
+	in := r.buf[r.pos:r.end]
+	n := bytes.Count(in, cr)
+	r.bareCR = n > 0 && (n != bytes.Count(in, crlf) || bytes.Contains(in, []byte("\r\r")))
 }
 
 func truncate(s string) string {

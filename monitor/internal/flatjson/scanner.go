@@ -492,3 +492,28 @@ func skipNested(b []byte, i int) (int, error) {
 	}
 	return 0, errShort
 }
+
+// Decode decodes b, which must hold one JSON object and nothing else but
+// white space, appending its members to dst[:0]; their strings share one
+// copy of b.
+func Decode(dst []Member, b []byte) ([]Member, error) {
+	s := Scanner{buf: b, end: len(b), cbase: -1, members: dst[:0]}
+	i := skipSpace(b, 0)
+	if i >= len(b) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if b[i] != '{' {
+		return nil, fmt.Errorf("%w: %q where an object begins", ErrSyntax, b[i])
+	}
+	ms, next, err := s.object(i)
+	if errors.Is(err, errShort) {
+		return nil, io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j := skipSpace(b, next); j != len(b) {
+		return nil, fmt.Errorf("%w: %q after the object", ErrSyntax, b[j])
+	}
+	return ms, nil
+}

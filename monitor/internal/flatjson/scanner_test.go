@@ -123,3 +123,15 @@ func countKey(ms []Member, key string) int {
 	}
 	return n
 }
+
+func TestDecode(t *testing.T) {
+	ms, err := Decode(nil, []byte(` {"a":"b","c":["d"]} `))
+	if err != nil || render([][]Member{ms}) != "a=0:b;c=4:[\"d\"];\n" {
+		t.Fatalf("%v, %v", ms, err)
+	}
+	for _, in := range []string{``, `{`, `[]`, `{"a":"b"} {}`, `{"a":}`} {
+		if _, err := Decode(nil, []byte(in)); err == nil {
+			t.Errorf("Decode(%q) accepted", in)
+		}
+	}
+}
