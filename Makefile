@@ -10,6 +10,7 @@ FUZZ_TARGETS := \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
+	./monitor/internal/flatjson:FuzzScanner \
 	./sipbridge:FuzzParseSDP \
 	./gateway:FuzzParseClientMessage \
 	./sipbridge/siptest:FuzzParseWAV \

@@ -41,15 +41,16 @@ type Reader struct {
 	chunk string
 	cbase int
 	slab  []Field
-	// bareCR: the unread input may hold a CR that ends no line.
-	bareCR bool
+	// bareCR: the unread input may hold a CR that ends no line. full:
+	// the last read filled the buffer.
+	bareCR, full bool
 }
 
 type span struct{ k0, k1, v0, v1 int }
 
 // NewReader returns a reader of r.
 func NewReader(r io.Reader) *Reader {
-	return &Reader{r: r, buf: make([]byte, 32<<10), mark: -1, cbase: -1}
+	return &Reader{r: r, buf: make([]byte, 4<<10), mark: -1, cbase: -1}
 }
 
 // ReadBanner reads the greeting line every manager connection starts with,
@@ -268,6 +269,7 @@ func (r *Reader) line() (a, b int, long bool, err error) {
 			// so the stream stays in step.
 			skipping = true
 			r.pos = r.end
+			r.mark = -1 // its message is lost: keep none of it
 		}
 		if r.err != nil {
 			if r.pos < r.end && !skipping {
@@ -303,14 +305,16 @@ func (r *Reader) fill() {
 		}
 		r.cbase = -1
 	}
-	if r.end == len(r.buf) {
+	if r.end == len(r.buf) || (r.full && len(r.buf) < 64<<10) {
+		// Full of a message being read, or the input comes faster than it
+		// fits: read in larger pieces.
 		nb := make([]byte, 2*len(r.buf))
 		copy(nb, r.buf[:r.end])
 		r.buf = nb
 		r.cbase = -1
 	} else if len(r.buf) > 256<<10 && r.end < 16<<10 {
 		// A huge message made the buffer grow; shrink back once it is read.
-		nb := make([]byte, 32<<10)
+		nb := make([]byte, 64<<10)
 		copy(nb, r.buf[:r.end])
 		r.buf = nb
 		r.cbase = -1
@@ -318,6 +322,7 @@ func (r *Reader) fill() {
 	defer r.checkCR()
 	for tries := 0; tries < 100; tries++ {
 		n, err := r.r.Read(r.buf[r.end:])
+		r.full = r.end+n == len(r.buf)
 		r.end += n
 		if err != nil {
 			r.err = err
