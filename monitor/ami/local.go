@@ -47,7 +47,7 @@ func (tr *Tracker) localBridge(m Message) {
 // half (LocalOptimizationBegin: Source*, and DestUniqueId the half).
 func (tr *Tracker) optimisationBegin(m Message) {
 	if id := m.Get("Id"); id != "" {
-		tr.optims[id] = optimisation{source: m.Get("SourceUniqueid"), dest: m.Get("DestUniqueId")}
+		tr.optims[own(id)] = optimisation{source: own(m.Get("SourceUniqueid")), dest: own(m.Get("DestUniqueId"))}
 	}
 }
 
@@ -68,7 +68,7 @@ func (tr *Tracker) optimisationEnd(m Message) {
 	b.remove(dest)
 	dest.bridge = nil
 	tr.join(src, b)
-	tr.connected(src, eventTime(m))
+	tr.connected(src, m)
 }
 
 // masquerade follows an older Asterisk's channel masquerade (Masquerade:
@@ -111,7 +111,7 @@ func (tr *Tracker) masquerade(m Message) {
 			}
 		}
 	}
-	tr.connected(orig, eventTime(m))
+	tr.connected(orig, m)
 }
 
 // recount adjusts the live real channels of ch's call after ch stopped
@@ -135,7 +135,7 @@ func (tr *Tracker) rename(m Message) {
 	if ch == nil {
 		ch = tr.byName[m.Get("Channel")]
 	}
-	newName := m.Get("Newname")
+	newName := own(m.Get("Newname"))
 	if ch == nil || newName == "" {
 		return
 	}

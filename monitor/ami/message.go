@@ -29,7 +29,8 @@ func (m Message) Lookup(key string) (string, bool) {
 		}
 	}
 	for i := range m {
-		if len(m[i].Key) == len(key) && strings.EqualFold(m[i].Key, key) {
+		k := m[i].Key
+		if len(k) == len(key) && len(k) > 0 && k[0]|0x20 == key[0]|0x20 && strings.EqualFold(k, key) {
 			return m[i].Value, true
 		}
 	}

@@ -19,7 +19,7 @@ func (tr *Tracker) queueJoin(m Message) {
 	if ci == nil || !ci.started {
 		return
 	}
-	q := m.Get("Queue")
+	q := own(m.Get("Queue"))
 	ci.queue = q
 	tr.t.Update(ci.key, func(c *monitor.Call) { c.Queue = q })
 }
@@ -33,12 +33,12 @@ func (tr *Tracker) queueAbandon(m Message) {
 		return
 	}
 	ci.abandoned = true
-	ci.waited = m.Get("HoldTime")
+	ci.waited = own(m.Get("HoldTime"))
 	if _, err := strconv.Atoi(ci.waited); err != nil {
 		ci.waited = "0"
 	}
 	if q := m.Get("Queue"); q != "" {
-		ci.queue = q
+		ci.queue = own(q)
 	}
 	pos, orig, waited := m.Get("Position"), m.Get("OriginalPosition"), ci.waited
 	tr.t.Update(ci.key, func(c *monitor.Call) {
@@ -61,10 +61,10 @@ func (tr *Tracker) agentConnect(m Message) {
 		return
 	}
 	if name := m.Get("MemberName"); name != m.Get("Interface") {
-		ci.agent = name
+		ci.agent = own(name)
 	}
 	if q := m.Get("Queue"); q != "" {
-		ci.queue = q
+		ci.queue = own(q)
 	}
 	member := tr.realOf(tr.chans[m.Get("DestUniqueid")], ci.caller)
 	switch {

@@ -2,6 +2,7 @@ package ami
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -41,9 +42,10 @@ type Reader struct {
 	chunk string
 	cbase int
 	slab  []Field
-	// bareCR: the unread input may hold a CR that ends no line. full:
-	// the last read filled the buffer.
-	bareCR, full bool
+	// full: the last read filled the buffer.
+	full bool
+	// crs counts the CRs line trimmed off the ends of the message's lines.
+	crs int
 }
 
 type span struct{ k0, k1, v0, v1 int }
@@ -81,6 +83,7 @@ func (r *Reader) ReadMessage() (Message, error) {
 	r.spans = r.spans[:0]
 	var bad error
 	for {
+		before := r.crs
 		a, b, long, err := r.line()
 		if err != nil {
 			if errors.Is(err, io.EOF) && (len(r.spans) > 0 || bad != nil) {
@@ -102,6 +105,11 @@ func (r *Reader) ReadMessage() (Message, error) {
 			if bad != nil {
 				return nil, bad
 			}
+			// Every CR of the message must be one of its line ends: one
+			// count over the message instead of a search of every line.
+			if bytes.Count(r.buf[r.mark:r.pos], cr) != r.crs {
+				return nil, r.bareCR()
+			}
 			return r.build(), nil
 		}
 		if bad != nil {
@@ -114,8 +122,9 @@ func (r *Reader) ReadMessage() (Message, error) {
 		}
 		if r.mark < 0 {
 			r.mark = a
+			r.crs -= before // the CRs of this line only
 		}
-		sp, ok := parseField(r.buf[a:b], r.bareCR)
+		sp, ok := parseField(r.buf[a:b])
 		if !ok {
 			bad = fmt.Errorf("%w: %q", ErrMalformed, truncate(string(r.buf[a:b])))
 			r.mark = -1
@@ -124,6 +133,24 @@ func (r *Reader) ReadMessage() (Message, error) {
 		off := a - r.mark
 		r.spans = append(r.spans, span{sp.k0 + off, sp.k1 + off, sp.v0 + off, sp.v1 + off})
 	}
+}
+
+// bareCR is the error for the message at mark, read to pos, whose
+// lines hold a CR that ends none.
+func (r *Reader) bareCR() error {
+	rest := r.buf[r.mark:r.pos]
+	for len(rest) > 0 {
+		line := rest
+		if k := bytes.IndexByte(rest, '\n'); k >= 0 {
+			line, rest = rest[:k], rest[k+1:]
+		} else {
+			rest = nil
+		}
+		if t := bytes.TrimRight(line, "\r"); bytes.IndexByte(t, '\r') >= 0 {
+			return fmt.Errorf("%w: %q", ErrMalformed, truncate(string(t)))
+		}
+	}
+	return fmt.Errorf("%w: a CR inside a line", ErrMalformed)
 }
 
 // build makes the message whose fields are r.spans.
@@ -173,9 +200,14 @@ const (
 // the colon is optional on the wire (some modules omit it); a value may
 // itself hold colons; the key is one word, white space around it
 // dropped.
-// mayHaveCR says whether the line may hold a CR: the reader checks the
-// input it buffers at once, far cheaper than every line on its own.
-func parseField(line []byte, mayHaveCR bool) (span, bool) {
+// A bare CR inside a line is no AMI framing; refusing it keeps every
+// message re-encodable without smuggled line breaks. Only the key is
+// checked here: the reader checks a whole message's values at once.
+func parseField(line []byte) (span, bool) {
+	// The common case: a key of word characters right up to the colon.
+	if c := bytes.IndexByte(line, ':'); c > 0 && !anySpace(line[:c]) {
+		return valueSpan(line, 0, c, c)
+	}
 	k0, k1, c := -1, -1, -1
 key:
 	for i, ch := range line {
@@ -204,16 +236,13 @@ key:
 	if k1 < 0 {
 		k1 = c
 	}
+	return valueSpan(line, k0, k1, c)
+}
+
+// valueSpan completes the span of a field whose key is line[k0:k1] and
+// colon at c.
+func valueSpan(line []byte, k0, k1, c int) (span, bool) {
 	v0, v1 := c+1, len(line)
-	// A bare CR inside a line is no AMI framing; refusing it keeps every
-	// message re-encodable without smuggled line breaks.
-	if mayHaveCR {
-		for _, ch := range line[v0:] {
-			if ch == '\r' {
-				return span{}, false
-			}
-		}
-	}
 	if v0 < v1 && line[v0] == ' ' {
 		v0++
 	}
@@ -242,6 +271,27 @@ func trimSpace(line []byte, a, b int) (int, int) {
 	return a, b
 }
 
+// anySpace reports whether b holds a byte up to ' ' (white space, a CR,
+// any control character), eight bytes at a time.
+func anySpace(b []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		// A byte below 0x21 turns its high bit on in x - 0x21..21 where
+		// it was off in x.
+		if (x-0x21*ones)&^x&highs != 0 {
+			return true
+		}
+		b = b[8:]
+	}
+	for _, c := range b {
+		if c <= ' ' {
+			return true
+		}
+	}
+	return false
+}
+
 func asciiSpace(c byte) bool {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'
 }
@@ -261,6 +311,7 @@ func (r *Reader) line() (a, b int, long bool, err error) {
 			}
 			for b > a && r.buf[b-1] == '\r' {
 				b--
+				r.crs++
 			}
 			return a, b, b-a > MaxLineBytes, nil
 		}
@@ -277,6 +328,7 @@ func (r *Reader) line() (a, b int, long bool, err error) {
 				r.pos = r.end
 				for b > a && r.buf[b-1] == '\r' {
 					b--
+					r.crs++
 				}
 				return a, b, b-a > MaxLineBytes, nil
 			}
@@ -319,7 +371,6 @@ func (r *Reader) fill() {
 		r.buf = nb
 		r.cbase = -1
 	}
-	defer r.checkCR()
 	for tries := 0; tries < 100; tries++ {
 		n, err := r.r.Read(r.buf[r.end:])
 		r.full = r.end+n == len(r.buf)
@@ -335,18 +386,7 @@ func (r *Reader) fill() {
 	r.err = io.ErrNoProgress
 }
 
-var (
-	cr   = []byte{'\r'}
-	crlf = []byte("\r\n")
-)
-
-// checkCR notes whether the unread input holds a CR that is not part of
-// a line's CRLF (or a line's end, which line trims).
-func (r *Reader) checkCR() {
-	in := r.buf[r.pos:r.end]
-	n := bytes.Count(in, cr)
-	r.bareCR = n > 0 && (n != bytes.Count(in, crlf) || bytes.Contains(in, []byte("\r\r")))
-}
+var cr = []byte{'\r'}
 
 func truncate(s string) string {
 	if len(s) > 80 {

@@ -72,6 +72,7 @@ func (tr *Tracker) resync(list []Message) {
 		}
 		b := tr.bridges[id]
 		if b == nil {
+			id = own(id)
 			b = &bridge{id: id}
 			tr.bridges[id] = b
 		}

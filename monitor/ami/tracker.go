@@ -284,6 +284,7 @@ func localPair(name string) (string, int8) {
 	return "", 0
 }
 
+// cid cleans a caller ID pair.
 func cid(num, name string) (string, string) {
 	if num == "<unknown>" {
 		num = ""
@@ -292,6 +293,28 @@ func cid(num, name string) (string, string) {
 		name = ""
 	}
 	return num, name
+}
+
+// ownCID cleans a caller ID pair for keeping.
+func ownCID(num, name string) (string, string) {
+	num, name = cid(num, name)
+	return own(num), own(name)
+}
+
+// own returns a copy of s for the tracker to keep: a message's strings
+// share the memory of a whole stretch of input (Reader, the replay's
+// scanner), which a string kept in a call, and so in the hub's ring of
+// recent events, would otherwise hold on to.
+func own(s string) string { return strings.Clone(s) }
+
+// dialStatus returns DialStatus as one of app_dial's constants.
+func dialStatus(s string) string {
+	for _, k := range [...]string{"ANSWER", "BUSY", "NOANSWER", "CANCEL", "CONGESTION", "CHANUNAVAIL", "DONTCALL", "TORTURE", "INVALIDARGS"} {
+		if s == k {
+			return k
+		}
+	}
+	return own(s)
 }
 
 // account is the peer of a channel name: "SIP/150010002-00000005" → "150010002".
@@ -380,15 +403,22 @@ func (tr *Tracker) newChannel(m Message) {
 	if uid == "" || tr.chans[uid] != nil {
 		return
 	}
-	name, linked := m.Get("Channel"), m.Get("Linkedid")
-	if linked == "" {
+	uid = own(uid)
+	name, linked := own(m.Get("Channel")), m.Get("Linkedid")
+	if linked == "" || linked == uid {
 		linked = uid
+	} else {
+		linked = own(linked)
 	}
-	num, cname := cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
-	ch := &channel{uid: uid, name: name, key: linked, exten: m.Get("Exten"), local: isLocal(name), root: uid == linked,
-		party: monitor.Party{Number: num, Name: cname, Account: m.Get("AccountCode")},
+	ch := &channel{uid: uid, name: name, key: linked, local: isLocal(name), root: uid == linked,
 		state: parseState(m.Get("ChannelStateDesc"), m.Get("ChannelState"))}
-	ch.connected.Number, ch.connected.Name = cid(m.Get("ConnectedLineNum"), m.Get("ConnectedLineName"))
+	if !ch.local {
+		// Of a Local half only the graph counts.
+		ch.exten = own(m.Get("Exten"))
+		ch.party.Number, ch.party.Name = ownCID(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+		ch.party.Account = own(m.Get("AccountCode"))
+		ch.connected.Number, ch.connected.Name = ownCID(m.Get("ConnectedLineNum"), m.Get("ConnectedLineName"))
+	}
 	tr.chans[uid] = ch
 	tr.byName[name] = ch
 	if ch.local {
@@ -528,10 +558,10 @@ func (tr *Tracker) secondLeg(ci *callInfo, dest *channel) bool {
 
 func (tr *Tracker) newCallerID(m Message) {
 	ch := tr.chans[m.Get("Uniqueid")]
-	if ch == nil {
+	if ch == nil || ch.local {
 		return
 	}
-	ch.party.Number, ch.party.Name = cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+	ch.party.Number, ch.party.Name = ownCID(m.Get("CallerIDNum"), m.Get("CallerIDName"))
 	if p := m.Get("CID-CallingPres"); p != "" {
 		ch.party.Private = strings.Contains(p, "Prohibited") || strings.Contains(p, "Restricted")
 	}
@@ -562,10 +592,10 @@ func (tr *Tracker) newCallerID(m Message) {
 // dialplan sets on the other side.
 func (tr *Tracker) newConnectedLine(m Message) {
 	ch := tr.chans[m.Get("Uniqueid")]
-	if ch == nil {
+	if ch == nil || ch.local {
 		return
 	}
-	ch.connected.Number, ch.connected.Name = cid(m.Get("ConnectedLineNum"), m.Get("ConnectedLineName"))
+	ch.connected.Number, ch.connected.Name = ownCID(m.Get("ConnectedLineNum"), m.Get("ConnectedLineName"))
 	ci := tr.callOf(ch)
 	if ci == nil || !ci.started || !ch.real() || ch.connected.Name == "" {
 		return
@@ -587,8 +617,8 @@ func (tr *Tracker) newConnectedLine(m Message) {
 // dialTarget is the party a dial to a real channel reaches: its caller-ID
 // number as the dial begins, and its account.
 func dialTarget(m Message) monitor.Party {
-	num, name := cid(m.Get("DestCallerIDNum"), m.Get("DestCallerIDName"))
-	return monitor.Party{Number: num, Name: name, Account: account(m.Get("DestChannel"))}
+	num, name := ownCID(m.Get("DestCallerIDNum"), m.Get("DestCallerIDName"))
+	return monitor.Party{Number: num, Name: name, Account: own(account(m.Get("DestChannel")))}
 }
 
 // partyOf is the party on a real channel: as its dial named it, else its
@@ -694,7 +724,7 @@ func (tr *Tracker) dialEnd(m Message) {
 	if dest == nil {
 		return
 	}
-	status := m.Get("DialStatus")
+	status := dialStatus(m.Get("DialStatus"))
 	ci := tr.callOf(dest)
 	if ci == nil || !dest.real() {
 		return
@@ -779,6 +809,7 @@ func (tr *Tracker) bridgeEnter(m Message) {
 	id := m.Get("BridgeUniqueid")
 	b := tr.bridges[id]
 	if b == nil {
+		id = own(id)
 		b = &bridge{id: id}
 		tr.bridges[id] = b
 	}
@@ -788,7 +819,7 @@ func (tr *Tracker) bridgeEnter(m Message) {
 		swap.bridge = nil
 	}
 	tr.join(ch, b)
-	tr.connected(ch, eventTime(m))
+	tr.connected(ch, m)
 }
 
 // join puts ch into bridge b, out of any other.
@@ -823,14 +854,15 @@ func (tr *Tracker) bridgeDestroy(m Message) {
 }
 
 // connected answers the call of ch when its caller is now joined to
-// another real channel through bridges and Local pairs.
-func (tr *Tracker) connected(ch *channel, at time.Time) {
+// another real channel through bridges and Local pairs, at the time of
+// m.
+func (tr *Tracker) connected(ch *channel, m Message) {
 	ci := tr.callOf(ch)
 	if ci == nil || !ci.started || ci.answered || ci.caller == nil || ci.caller.gone {
 		return
 	}
 	if p := tr.farEnd(ci.caller, nil); p != nil {
-		tr.answer(ci, p, at)
+		tr.answer(ci, p, eventTime(m))
 	}
 }
 
@@ -939,7 +971,7 @@ func (tr *Tracker) hangup(m Message) {
 	if real {
 		ci.live--
 		if ch == ci.caller {
-			ci.callerCause, ci.callerText = m.Get("Cause"), m.Get("Cause-txt")
+			ci.callerCause, ci.callerText = own(m.Get("Cause")), own(m.Get("Cause-txt"))
 			for _, t := range ci.targets {
 				if t.ringing && !t.answeredDial && !t.gone {
 					ci.callerLeftRng = true
@@ -1071,15 +1103,15 @@ func (tr *Tracker) userEvent(m Message) {
 		switch f.Key {
 		case "Event", "UserEvent", "Privilege":
 		default:
-			fields[f.Key] = f.Value
+			fields[own(f.Key)] = own(f.Value)
 		}
 	}
-	tr.sink.UserEvent(monitor.UserEvent{Source: tr.source, Name: m.Get("UserEvent"), Fields: fields})
+	tr.sink.UserEvent(monitor.UserEvent{Source: tr.source, Name: own(m.Get("UserEvent")), Fields: fields})
 }
 
 // eventParty is the party a transfer event names by field prefix
 // ("Transferer", "Transferee", "OrigTransferer", "TransferTarget").
 func eventParty(m Message, prefix string) monitor.Party {
-	num, name := cid(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
-	return monitor.Party{Number: num, Name: name, Account: account(m.Get(prefix + "Channel"))}
+	num, name := ownCID(m.Get(prefix+"CallerIDNum"), m.Get(prefix+"CallerIDName"))
+	return monitor.Party{Number: num, Name: name, Account: own(account(m.Get(prefix + "Channel")))}
 }

@@ -54,7 +54,7 @@ func (tr *Tracker) blindTransfer(m Message) {
 		Kind:        monitor.TransferBlind,
 		Transferer:  eventParty(m, "Transferer"),
 		Transferred: eventParty(m, "Transferee"),
-		Targets:     []monitor.Party{{Number: m.Get("Extension")}},
+		Targets:     []monitor.Party{{Number: own(m.Get("Extension"))}},
 		At:          orNow(eventTime(m)),
 	}
 	if r := tr.realOf(transferer, transferee); r != nil && r != transferer {
@@ -241,8 +241,8 @@ func (tr *Tracker) pickup(m Message) {
 	target.ringing = false
 	picker := tr.chans[m.Get("Uniqueid")]
 	if picker == nil {
-		num, name := cid(m.Get("CallerIDNum"), m.Get("CallerIDName"))
-		by := monitor.Party{Number: num, Name: name, Account: account(m.Get("Channel"))}
+		num, name := ownCID(m.Get("CallerIDNum"), m.Get("CallerIDName"))
+		by := monitor.Party{Number: num, Name: name, Account: own(account(m.Get("Channel")))}
 		ci.answered, ci.everAnswered, ci.xfer = true, true, false
 		tr.t.Answer(ci.key, &by, eventTime(m))
 		ci.shown = ci.shown[:0]
