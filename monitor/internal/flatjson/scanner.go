@@ -10,6 +10,7 @@
 package flatjson
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Scanner struct {
 	// its substrings. cbase < 0 when buf moved since.
 	chunk string
 	cbase int
+
+	scratch  []byte
+	interned map[string]string
 
 	mode    byte // 0 unknown, '{' objects one after another, '[' one array
 	closed  bool // the array's ']' was read
@@ -351,7 +355,16 @@ func validNumber(b []byte) bool {
 // stringAt decodes the JSON string whose quote is at b[i] and returns
 // it and the offset after its closing quote.
 func (s *Scanner) stringAt(b []byte, i int) (string, int, error) {
-	for j := i + 1; j < len(b); j++ {
+	j := i + 1
+	// Eight bytes at a time while none is a quote, a backslash or a
+	// control character.
+	for ; j+8 <= len(b); j += 8 {
+		x := binary.LittleEndian.Uint64(b[j:])
+		if special(x) {
+			break
+		}
+	}
+	for ; j < len(b); j++ {
 		switch c := b[j]; {
 		case c == '"':
 			return s.str(i+1, j), j + 1, nil
@@ -361,7 +374,7 @@ func (s *Scanner) stringAt(b []byte, i int) (string, int, error) {
 			if err != nil {
 				return "", 0, err
 			}
-			v, err := unescape(b[i+1 : end])
+			v, err := s.unescape(b[i+1 : end])
 			if err != nil {
 				return "", 0, err
 			}
@@ -389,12 +402,49 @@ func stringEnd(b []byte, j int) (int, error) {
 	return 0, errShort
 }
 
-func unescape(b []byte) (string, error) {
-	out := make([]byte, 0, len(b))
+// special reports whether one of the eight bytes of x is a quote, a
+// backslash or a control character (the classic "has zero byte" test).
+func special(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return (x-0x20*ones)&^x&highs|zero(x^('"'*ones))|zero(x^('\\'*ones)) != 0
+}
+
+// maxInterned bounds the decoded strings a scanner keeps: short values
+// with escapes repeat ("<unknown>" as encoding/json writes it,
+// "\u003cunknown\u003e"), and each would otherwise be a string of its own.
+const maxInterned = 1024
+
+// unescape decodes an escaped string, sharing the copies of short ones.
+func (s *Scanner) unescape(b []byte) (string, error) {
+	out, err := unescapeTo(s.scratch[:0], b)
+	if err != nil {
+		return "", err
+	}
+	s.scratch = out
+	if len(out) > 32 || s.r == nil {
+		// Decode reads one object: nothing to share with.
+		return string(out), nil
+	}
+	if v, ok := s.interned[string(out)]; ok {
+		return v, nil
+	}
+	v := string(out)
+	if s.interned == nil {
+		s.interned = map[string]string{}
+	}
+	if len(s.interned) < maxInterned {
+		s.interned[v] = v
+	}
+	return v, nil
+}
+
+// unescapeTo appends the decoded b to out.
+func unescapeTo(out, b []byte) ([]byte, error) {
 	for i := 0; i < len(b); i++ {
 		c := b[i]
 		if c < 0x20 {
-			return "", fmt.Errorf("%w: control character in a string", ErrSyntax)
+			return nil, fmt.Errorf("%w: control character in a string", ErrSyntax)
 		}
 		if c != '\\' {
 			out = append(out, c)
@@ -402,7 +452,7 @@ func unescape(b []byte) (string, error) {
 		}
 		i++
 		if i >= len(b) {
-			return "", fmt.Errorf("%w: escape at the end of a string", ErrSyntax)
+			return nil, fmt.Errorf("%w: escape at the end of a string", ErrSyntax)
 		}
 		switch b[i] {
 		case '"', '\\', '/':
@@ -420,7 +470,7 @@ func unescape(b []byte) (string, error) {
 		case 'u':
 			r, ok := hex4(b[i+1:])
 			if !ok {
-				return "", fmt.Errorf("%w: bad \\u escape", ErrSyntax)
+				return nil, fmt.Errorf("%w: bad \\u escape", ErrSyntax)
 			}
 			i += 4
 			if utf16.IsSurrogate(r) {
@@ -440,10 +490,10 @@ func unescape(b []byte) (string, error) {
 			}
 			out = utf8.AppendRune(out, r)
 		default:
-			return "", fmt.Errorf("%w: bad escape \\%c", ErrSyntax, b[i])
+			return nil, fmt.Errorf("%w: bad escape \\%c", ErrSyntax, b[i])
 		}
 	}
-	return string(out), nil
+	return out, nil
 }
 
 // hex4 reads four hex digits.
