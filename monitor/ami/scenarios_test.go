@@ -266,6 +266,33 @@ var scenarios = map[string]func(p *pbx){
 		p.hangup(mob, 16, "Normal Clearing")
 		p.hangup(caller, 16, "Normal Clearing")
 	},
+	"redirect": func(p *pbx) {
+		// An answered call is redirected (AMI Redirect, as Switchboard's
+		// transfer does) to 202: the caller leaves the bridge, 201 hangs
+		// up, and the caller's channel dials on.
+		caller := inbound(p)
+		pa := p.chain(caller, "201@accounts")
+		ph1 := phone(p, "201", caller)
+		p.dial(pa[0][1], ph1)
+		p.ringing(ph1, pa)
+		p.wait(2)
+		p.answer(caller, ph1, pa)
+		p.optimise(pa[0][0], pa[0][1])
+		p.wait(20)
+		p.leave(caller)
+		p.hangup(ph1, 16, "Normal Clearing")
+		p.emit("NewExten", concat(caller.snap(""), []string{"Extension", "202", "Application", "Dial", "AppData", "Local/202@accounts"})...)
+		pb := p.chain(caller, "202@accounts")
+		ph2 := phone(p, "202", caller)
+		p.dial(pb[0][1], ph2)
+		p.ringing(ph2, pb)
+		p.wait(4)
+		p.answer(caller, ph2, pb)
+		p.optimise(pb[0][0], pb[0][1])
+		p.wait(30)
+		p.hangup(ph2, 16, "Normal Clearing")
+		p.hangup(caller, 16, "Normal Clearing")
+	},
 	"blonde_transfer":        func(p *pbx) { blonde(p, []string{"202"}, "") },
 	"blonde_transfer_group":  func(p *pbx) { blonde(p, []string{"202", "203"}, "203") },
 	"blonde_transfer_reject": func(p *pbx) { blonde(p, []string{"202"}, "reject") },
@@ -583,6 +610,7 @@ func TestScenarios(t *testing.T) {
 		}},
 		{"queue_abandoned", []wantCall{{from: customer, to: did, dir: monitor.Inbound, reason: monitor.ReasonAbandoned, cause: "waited 42 s in queue support"}}},
 		{"queue_agent", []wantCall{{from: customer, to: did, dir: monitor.Inbound, answeredBy: "202", name: "Bea Agent", reason: monitor.ReasonCompleted, duration: 50}}},
+		{"redirect", []wantCall{{from: customer, to: did, dir: monitor.Inbound, answeredBy: "202", reason: monitor.ReasonCompleted, duration: 54}}},
 		{"masquerade_optimisation", []wantCall{{from: customer, to: did, dir: monitor.Inbound, answeredBy: "201", reason: monitor.ReasonCompleted, duration: 12}}},
 	}
 	if len(tests) != len(scenarios) {

@@ -676,6 +676,13 @@ func (tr *Tracker) dialBegin(m Message) {
 	if dest == ci.caller {
 		return
 	}
+	if ci.answered && !ci.xfer && ci.caller != nil && tr.farEnd(ci.caller, nil) == nil {
+		// The caller, talking to no one now, dials again (Redirect to
+		// another extension, a dialplan that goes on after the first
+		// party hung up): who answers next takes the call.
+		ci.statuses = ci.statuses[:0]
+		ci.rang, ci.answered, ci.answeredBy, ci.callerLeftRng = false, false, nil, false
+	}
 	ci.targets = append(ci.targets, dest)
 	p := dest.target
 	if ci.to.Number == "" {
