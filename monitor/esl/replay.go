@@ -70,7 +70,7 @@ func decodeRecording(ctx context.Context, r io.Reader, trackedOnly bool, fn func
 				break
 			}
 		}
-		e := make(Event, 48)
+		e := make(Event, 32)
 		for _, m := range members {
 			h, ok := headers[m.Key]
 			if !ok {
