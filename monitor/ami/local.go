@@ -46,6 +46,10 @@ func (tr *Tracker) localBridge(m Message) {
 // optimisationBegin notes which channel will take the place of which
 // half (LocalOptimizationBegin: Source*, and DestUniqueId the half).
 func (tr *Tracker) optimisationBegin(m Message) {
+	if len(tr.optims) > 1024 {
+		// Begins whose End never came (events lost): forget them.
+		clear(tr.optims)
+	}
 	if id := m.Get("Id"); id != "" {
 		tr.optims[own(id)] = optimisation{source: own(m.Get("SourceUniqueid")), dest: own(m.Get("DestUniqueId"))}
 	}
