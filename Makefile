@@ -12,6 +12,7 @@ FUZZ_TARGETS := \
 	./monitor/history:FuzzReadSpool \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
+	./monitor/internal/flatjson:FuzzScanner \
 	./sipbridge:FuzzParseSDP \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \

@@ -57,6 +57,9 @@ const (
 	ReasonRejected Reason = "rejected"
 	// ReasonCancelled: the caller gave up before anyone answered.
 	ReasonCancelled Reason = "cancelled"
+	// ReasonAbandoned: the caller hung up while waiting in a queue (a
+	// missed call); the source says how long they waited in Cause.
+	ReasonAbandoned Reason = "abandoned"
 	// ReasonAnsweredElsewhere: another device took the call.
 	ReasonAnsweredElsewhere Reason = "answered-elsewhere"
 	// ReasonFailed: the call failed (network, congestion, unknown number,
@@ -65,7 +68,7 @@ const (
 )
 
 // Reasons lists every end reason, in documentation order.
-var Reasons = []Reason{ReasonCompleted, ReasonNoAnswer, ReasonBusy, ReasonRejected, ReasonCancelled, ReasonAnsweredElsewhere, ReasonFailed}
+var Reasons = []Reason{ReasonCompleted, ReasonNoAnswer, ReasonBusy, ReasonRejected, ReasonCancelled, ReasonAbandoned, ReasonAnsweredElsewhere, ReasonFailed}
 
 // Party is one end of a call.
 type Party struct {

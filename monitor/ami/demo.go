@@ -100,10 +100,16 @@ func relabel(m Message, loop int) Message {
 	out := make(Message, len(m))
 	suffix := "-" + strconv.Itoa(loop)
 	for i, f := range m {
-		if strings.HasSuffix(f.Key, "Uniqueid") || strings.HasSuffix(f.Key, "Linkedid") {
+		if hasSuffixFold(f.Key, "Uniqueid") || hasSuffixFold(f.Key, "Linkedid") {
 			f.Value += suffix
 		}
 		out[i] = f
 	}
 	return out
+}
+
+// hasSuffixFold is strings.HasSuffix ignoring case: LocalOptimizationBegin
+// spells its field DestUniqueId.
+func hasSuffixFold(s, suffix string) bool {
+	return len(s) >= len(suffix) && strings.EqualFold(s[len(s)-len(suffix):], suffix)
 }

@@ -21,9 +21,17 @@ func (m Message) Get(key string) string {
 // Lookup returns the value of the first field named key and whether it is
 // present.
 func (m Message) Lookup(key string) (string, bool) {
-	for _, f := range m {
-		if strings.EqualFold(f.Key, key) {
-			return f.Value, true
+	// Asterisk spells its keys one way: an exact match is the rule, the
+	// case-insensitive one the fallback.
+	for i := range m {
+		if m[i].Key == key {
+			return m[i].Value, true
+		}
+	}
+	for i := range m {
+		k := m[i].Key
+		if len(k) == len(key) && len(k) > 0 && k[0]|0x20 == key[0]|0x20 && strings.EqualFold(k, key) {
+			return m[i].Value, true
 		}
 	}
 	return "", false

@@ -56,6 +56,11 @@ func TestReadMessage(t *testing.T) {
 			want: []result{{err: ErrMalformed}, {msg: "Event: B\n"}, {err: io.EOF}},
 		},
 		{
+			name: "a bare CR inside a value spoils its message",
+			in:   "Event: A\r\nKey: v\rEvent: Smuggled\r\n\r\nEvent: B\r\nKey: w\r\r\n\r\n",
+			want: []result{{err: ErrMalformed}, {msg: "Event: B\nKey: w\n"}, {err: io.EOF}},
+		},
+		{
 			name: "cut inside a message",
 			in:   "Event: A\r\nKey: v",
 			want: []result{{err: io.ErrUnexpectedEOF}},

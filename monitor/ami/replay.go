@@ -1,15 +1,12 @@
 package ami
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"sort"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/internal/flatjson"
 )
 
 // Replay feeds a recording through a tracker as fast as it can. It reads
@@ -18,63 +15,46 @@ import (
 // "Key": "Value" members ("content" is ignored).
 func Replay(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error {
 	tr := NewTracker(name, sink, nil)
-	return decodeRecording(ctx, r, tr.Handle)
+	// The tracker keeps strings, never a message: one message's fields
+	// can be reused for the next.
+	return scanRecording(ctx, r, true, tr.Handle)
 }
 
-// decodeRecording calls fn with every event of a recording.
+// decodeRecording calls fn with every event of a recording; fn may keep
+// the messages.
 func decodeRecording(ctx context.Context, r io.Reader, fn func(Message)) error {
-	br := bufio.NewReader(r)
-	first, err := firstByte(br)
-	if err == io.EOF {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	dec := json.NewDecoder(br)
-	if first == '[' {
-		if _, err := dec.Token(); err != nil {
-			return fmt.Errorf("ami replay: %w", err)
-		}
-	}
-	for n := 1; dec.More(); n++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		var ev map[string]any
-		if err := dec.Decode(&ev); err != nil {
-			return fmt.Errorf("ami replay: event %d: %w", n, err)
-		}
-		fn(eventMessage(ev))
-	}
-	return nil
+	return scanRecording(ctx, r, false, fn)
 }
 
-func firstByte(br *bufio.Reader) (byte, error) {
+// scanRecording calls fn with every event of a recording, in the order
+// of the recording and of each event's members. With reuse, fn must not
+// keep the message past its call (its strings it may).
+func scanRecording(ctx context.Context, r io.Reader, reuse bool, fn func(Message)) error {
+	s := flatjson.NewScanner(r)
+	var m Message
 	for {
-		b, err := br.ReadByte()
+		members, err := s.Next()
+		if err == io.EOF {
+			return nil
+		}
 		if err != nil {
-			return 0, err
+			return fmt.Errorf("ami replay: event %d: %w", s.Count()+1, err)
 		}
-		if !bytes.ContainsRune([]byte(" \t\r\n"), rune(b)) {
-			return b, br.UnreadByte()
+		if s.Count()&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
-	}
-}
-
-// eventMessage turns a recorded object into a message, Event first and the
-// other keys sorted so a replay is deterministic.
-func eventMessage(ev map[string]any) Message {
-	m := M("Event", fmt.Sprint(ev["Event"]))
-	keys := make([]string, 0, len(ev))
-	for k := range ev {
-		if k != "Event" && k != "content" {
-			keys = append(keys, k)
+		if reuse {
+			m = m[:0]
+		} else {
+			m = make(Message, 0, len(members))
 		}
+		for _, mem := range members {
+			if mem.Key != "content" {
+				m = append(m, Field{Key: mem.Key, Value: mem.Value})
+			}
+		}
+		fn(m)
 	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		m = append(m, Field{k, fmt.Sprint(ev[k])})
-	}
-	return m
 }

@@ -8,10 +8,12 @@ import (
 
 // resync settles the calls after a (re)connect from the CoreShowChannel
 // events Asterisk lists: channels that hung up while the link was down
-// are forgotten, and the calls left without a channel end as failed
-// "ended while disconnected"; calls still up go on as the same calls
-// (answered meanwhile when their opening channel is Up now), and
-// channels not seen before join or start calls.
+// are forgotten, and the calls left without a real channel end as failed
+// "ended while disconnected"; calls still up go on as the same calls,
+// and channels not seen before join or start calls. The bridges are
+// rebuilt from each channel's BridgeId, and a call whose caller is now
+// joined to someone is answered; a listing without BridgeId (an older
+// Asterisk) answers a call whose caller is Up.
 func (tr *Tracker) resync(list []Message) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
@@ -19,44 +21,91 @@ func (tr *Tracker) resync(list []Message) {
 	for _, m := range list {
 		live[m.Get("Uniqueid")] = m
 	}
-	for uid := range tr.chans {
+	for uid, ch := range tr.chans {
 		if _, ok := live[uid]; !ok {
 			delete(tr.chans, uid)
+			if tr.byName[ch.name] == ch {
+				delete(tr.byName, ch.name)
+			}
+			ch.gone = true
+			if ch.peer != nil {
+				ch.peer.peer = nil
+			}
 		}
 	}
-	// A conversation lives while a channel of it does, grouped as this
-	// tracker grouped them (an attended transfer moves channels before
-	// Asterisk's Linkedid says so).
-	alive := map[string]bool{}
-	for uid, m := range live {
-		alive[tr.linkOf(uid, m.Get("Linkedid"))] = true
+	tr.bridges = map[string]*bridge{}
+	for _, ch := range tr.chans {
+		ch.bridge = nil
 	}
+	for _, m := range list {
+		if _, known := tr.chans[m.Get("Uniqueid")]; !known {
+			tr.newChannel(m)
+		}
+	}
+	// Count again what each conversation still has, grouped as this
+	// tracker grouped them (a transfer moves channels before Asterisk's
+	// Linkedid says so).
+	for _, ci := range tr.calls {
+		ci.n, ci.live = 0, 0
+	}
+	for _, ch := range tr.chans {
+		if ci := tr.calls[ch.key]; ci != nil {
+			ci.n++
+			if ch.real() {
+				ci.live++
+			}
+		}
+	}
+	bridged := false
+	for _, m := range list {
+		ch := tr.chans[m.Get("Uniqueid")]
+		if ch == nil {
+			continue
+		}
+		if st := parseState(m.Get("ChannelStateDesc"), m.Get("ChannelState")); st != stateUnknown {
+			ch.state = st
+		}
+		id, has := m.Lookup("BridgeId")
+		bridged = bridged || has
+		if id == "" {
+			continue
+		}
+		b := tr.bridges[id]
+		if b == nil {
+			id = own(id)
+			b = &bridge{id: id}
+			tr.bridges[id] = b
+		}
+		tr.join(ch, b)
+	}
+	alive := map[string]bool{}
 	for key, ci := range tr.calls {
-		if !alive[key] {
+		if ci.live == 0 {
 			delete(tr.calls, key)
 			continue
 		}
-		rang := len(ci.ringing)
-		for dest := range ci.ringing {
-			if _, ok := live[dest]; !ok {
-				delete(ci.ringing, dest)
-			}
+		alive[key] = true
+		if ci.caller != nil && ci.caller.gone {
+			ci.caller = nil
 		}
-		if len(ci.ringing) != rang {
-			tr.ring(key, ci)
+		if !ci.started && ci.caller != nil && ci.caller.state != stateDown {
+			tr.startAsCaller(ci, time.Time{})
 		}
 	}
 	tr.t.Retain(func(key string) bool { return alive[key] }, monitor.EndedWhileDisconnected)
-	for _, m := range list {
-		uid := m.Get("Uniqueid")
-		if _, known := tr.chans[uid]; !known {
-			tr.newChannel(m)
-		}
-		if m.Get("ChannelStateDesc") != "Up" || uid != m.Get("Linkedid") {
+	for _, ci := range tr.calls {
+		if !ci.started {
 			continue
 		}
-		if c, ok := tr.t.Get(uid); ok && c.Answered.IsZero() {
-			tr.t.Answer(uid, nil, time.Time{})
+		tr.ring(ci)
+		if ci.answered || ci.caller == nil {
+			continue
+		}
+		if p := tr.farEnd(ci.caller, nil); p != nil {
+			tr.answer(ci, p, time.Time{})
+		} else if !bridged && ci.caller.state == stateUp {
+			ci.answered, ci.everAnswered = true, true
+			tr.t.Answer(ci.key, nil, time.Time{})
 		}
 	}
 }
@@ -66,7 +115,6 @@ func (tr *Tracker) resync(list []Message) {
 func (tr *Tracker) endAll(e monitor.Ending) int {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
-	tr.chans = map[string]*channel{}
-	tr.calls = map[string]*callInfo{}
+	tr.reset()
 	return tr.t.EndAll(e)
 }

@@ -14,12 +14,17 @@ import (
 func TestQueueScenarios(t *testing.T) {
 	caller := M("Event", "Newchannel", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "CallerIDNum", "+4930123456", "Exten", "600")
 	join := M("Event", "QueueCallerJoin", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "Queue", "support", "Position", "1", "Count", "1")
-	agent := M("Event", "DialBegin", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201")
-	agentNew := M("Event", "Newchannel", "Channel", "PJSIP/201-00000002", "Uniqueid", "7.2", "Linkedid", "7.1", "CallerIDNum", "201")
-	answer := M("Event", "DialEnd", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201", "DialStatus", "ANSWER")
+	agent := M("Event", "DialBegin", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201")
+	agentNew := M("Event", "Newchannel", "Channel", "PJSIP/201-00000002", "Uniqueid", "7.2", "Linkedid", "7.1", "CallerIDNum", "201", "ChannelStateDesc", "Down")
+	answer := M("Event", "DialEnd", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DestLinkedid", "7.1", "DestCallerIDNum", "201", "DialStatus", "ANSWER")
+	agentIn := M("Event", "BridgeEnter", "BridgeUniqueid", "q1", "Channel", "PJSIP/201-00000002", "Uniqueid", "7.2")
+	callerIn := M("Event", "BridgeEnter", "BridgeUniqueid", "q1", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1")
+	connect := M("Event", "AgentConnect", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "Queue", "support", "MemberName", "Anna Agent", "Interface", "PJSIP/201", "HoldTime", "7", "RingTime", "3")
 	leave := M("Event", "QueueCallerLeave", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Queue", "support")
 	abandon := M("Event", "QueueCallerAbandon", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Queue", "support", "Position", "1", "OriginalPosition", "1", "HoldTime", "42")
 	hangup := M("Event", "Hangup", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "Linkedid", "7.1", "Cause", "16", "Cause-txt", "Normal Clearing")
+	agentCancel := M("Event", "DialEnd", "Channel", "PJSIP/trunk-00000001", "Uniqueid", "7.1", "DestChannel", "PJSIP/201-00000002", "DestUniqueid", "7.2", "DialStatus", "CANCEL")
+	agentHangup := M("Event", "Hangup", "Channel", "PJSIP/201-00000002", "Uniqueid", "7.2", "Linkedid", "7.1", "Cause", "16")
 	tests := []struct {
 		name      string
 		events    []Message
@@ -27,8 +32,8 @@ func TestQueueScenarios(t *testing.T) {
 		answered  bool
 		abandoned bool
 	}{
-		{"answered by an agent", []Message{caller, join, agentNew, agent, answer, leave, hangup}, monitor.ReasonCompleted, true, false},
-		{"caller abandons while an agent rings", []Message{caller, join, agentNew, agent, abandon, hangup}, monitor.ReasonNoAnswer, false, true},
+		{"answered by an agent", []Message{caller, join, agentNew, agent, answer, agentIn, callerIn, connect, leave, hangup, agentHangup}, monitor.ReasonCompleted, true, false},
+		{"caller abandons while an agent rings", []Message{caller, join, agentNew, agent, abandon, hangup, agentCancel, agentHangup}, monitor.ReasonAbandoned, false, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -41,8 +46,14 @@ func TestQueueScenarios(t *testing.T) {
 			if last.State != monitor.Ended || last.Reason != tc.reason || last.Queue != "support" || last.Direction != monitor.Inbound {
 				t.Fatalf("call = %+v", last)
 			}
-			if !last.Answered.IsZero() != tc.answered || (last.Vars["queue_abandoned"] != "") != tc.abandoned {
+			if !last.Answered.IsZero() != tc.answered || (last.Vars["queue_wait"] == "42") != tc.abandoned {
 				t.Fatalf("answered %v, vars %v", last.Answered, last.Vars)
+			}
+			if tc.answered && (last.AnsweredBy == nil || last.AnsweredBy.Name != "Anna Agent" || last.AnsweredBy.Number != "201") {
+				t.Fatalf("answered by %+v, want the agent by name", last.AnsweredBy)
+			}
+			if tc.abandoned && last.Cause != "waited 42 s in queue support" {
+				t.Fatalf("cause = %q", last.Cause)
 			}
 		})
 	}
@@ -57,6 +68,8 @@ func TestBlondeTransfer(t *testing.T) {
 		M("Event", "Newchannel", "Channel", "PJSIP/202-2", "Uniqueid", "1.2", "Linkedid", "1.1", "CallerIDNum", "202"),
 		M("Event", "DialBegin", "DestChannel", "PJSIP/202-2", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202"),
 		M("Event", "DialEnd", "DestChannel", "PJSIP/202-2", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202", "DialStatus", "ANSWER"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b1", "Channel", "PJSIP/202-2", "Uniqueid", "1.2"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b1", "Channel", "PJSIP/201-1", "Uniqueid", "1.1"),
 		// 201 puts 202 on hold and calls 203, who is still ringing when
 		// 201 completes the transfer.
 		M("Event", "Newchannel", "Channel", "PJSIP/201-3", "Uniqueid", "2.1", "Linkedid", "2.1", "CallerIDNum", "201", "Exten", "203"),
@@ -70,6 +83,8 @@ func TestBlondeTransfer(t *testing.T) {
 		M("Event", "Hangup", "Channel", "PJSIP/201-1", "Uniqueid", "1.1", "Linkedid", "1.1", "Cause", "16"),
 		M("Event", "Hangup", "Channel", "PJSIP/201-3", "Uniqueid", "2.1", "Linkedid", "1.1", "Cause", "16"),
 		M("Event", "DialEnd", "DestChannel", "PJSIP/203-4", "DestUniqueid", "2.2", "DestLinkedid", "2.1", "DestCallerIDNum", "203", "DialStatus", "ANSWER"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b2", "Channel", "PJSIP/203-4", "Uniqueid", "2.2"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b2", "Channel", "PJSIP/202-2", "Uniqueid", "1.2"),
 		M("Event", "Hangup", "Channel", "PJSIP/202-2", "Uniqueid", "1.2", "Linkedid", "1.1", "Cause", "16"),
 		M("Event", "Hangup", "Channel", "PJSIP/203-4", "Uniqueid", "2.2", "Linkedid", "1.1", "Cause", "16"),
 	} {
@@ -134,24 +149,35 @@ func TestReplaySourceLoops(t *testing.T) {
 	}
 }
 
-// TestOriginatedCall: click-to-dial (Originate) first rings the agent's
-// phone, then dials the customer from the dialplan.
+// TestOriginatedCall: click-to-dial by Originate of the phone itself
+// (Channel PJSIP/201, no Local channel): Asterisk dials the phone with no
+// calling channel, and once it answers runs the dialplan on it, which
+// dials the customer.
 func TestOriginatedCall(t *testing.T) {
 	sink := monitortest.NewRecorder()
 	tr := NewTracker("pbx", sink, nil)
-	for _, m := range []Message{
-		M("Event", "Newchannel", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "", "Exten", "", "Context", "from-internal"),
+	for i, m := range []Message{
+		M("Event", "Newchannel", "Channel", "PJSIP/201-00000010", "ChannelState", "0", "ChannelStateDesc", "Down", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "", "Exten", "s", "Context", "from-internal"),
+		M("Event", "DialBegin", "DestChannel", "PJSIP/201-00000010", "DestUniqueid", "8.1", "DestLinkedid", "8.1", "DialString", "201"),
 		M("Event", "NewCallerid", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "CallerIDNum", "201", "CID-CallingPres", "0 (Presentation Allowed, Not Screened)"),
-		M("Event", "Newstate", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "ChannelStateDesc", "Up"),
+		M("Event", "Newstate", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "ChannelState", "5", "ChannelStateDesc", "Ringing"),
+		M("Event", "Newstate", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "ChannelState", "6", "ChannelStateDesc", "Up"),
+		M("Event", "DialEnd", "DestChannel", "PJSIP/201-00000010", "DestUniqueid", "8.1", "DestLinkedid", "8.1", "DialStatus", "ANSWER"),
 		M("Event", "NewExten", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Exten", "0301234567", "Application", "Dial"),
-		M("Event", "Newchannel", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2", "Linkedid", "8.1", "CallerIDNum", "201"),
-		M("Event", "DialBegin", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567"),
-		M("Event", "DialEnd", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567", "DialStatus", "ANSWER"),
+		M("Event", "Newchannel", "Channel", "PJSIP/trunk-00000011", "ChannelState", "0", "ChannelStateDesc", "Down", "Uniqueid", "8.2", "Linkedid", "8.1", "CallerIDNum", "201"),
+		M("Event", "DialBegin", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567"),
+		M("Event", "Newstate", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2", "ChannelState", "6", "ChannelStateDesc", "Up"),
+		M("Event", "DialEnd", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "DestChannel", "PJSIP/trunk-00000011", "DestUniqueid", "8.2", "DestLinkedid", "8.1", "DestCallerIDNum", "0301234567", "DialStatus", "ANSWER"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b8", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b8", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1"),
 		M("Event", "OriginateResponse", "Response", "Success", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1"),
 		M("Event", "Hangup", "Channel", "PJSIP/trunk-00000011", "Uniqueid", "8.2", "Linkedid", "8.1", "Cause", "16"),
 		M("Event", "Hangup", "Channel", "PJSIP/201-00000010", "Uniqueid", "8.1", "Linkedid", "8.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
 	} {
 		tr.Handle(m)
+		if i == 7 && len(sink.Calls()) != 0 {
+			t.Fatalf("published before the second leg was dialled: %+v", sink.Calls())
+		}
 	}
 	last := sink.Calls()[len(sink.Calls())-1]
 	if last.State != monitor.Ended || last.Reason != monitor.ReasonCompleted || last.From.Number != "201" ||

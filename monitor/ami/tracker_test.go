@@ -111,10 +111,13 @@ func TestHoldAndUserEvents(t *testing.T) {
 		M("Event", "Newchannel", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "Linkedid", "1.1", "CallerIDNum", "202"),
 		M("Event", "DialBegin", "DestChannel", "PJSIP/202-00000002", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202"),
 		M("Event", "DialEnd", "DestChannel", "PJSIP/202-00000002", "DestUniqueid", "1.2", "DestLinkedid", "1.1", "DestCallerIDNum", "202", "DialStatus", "ANSWER"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b1", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2"),
+		M("Event", "BridgeEnter", "BridgeUniqueid", "b1", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1"),
 		M("Event", "Hold", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "MusicClass", "default"),
 		M("Event", "Unhold", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2"),
 		M("Event", "UserEvent", "Privilege", "user,all", "UserEvent", "SurveyDone", "Score", "5", "Uniqueid", "1.1"),
 		M("Event", "Hangup", "Channel", "PJSIP/201-00000001", "Uniqueid", "1.1", "Linkedid", "1.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
+		M("Event", "Hangup", "Channel", "PJSIP/202-00000002", "Uniqueid", "1.2", "Linkedid", "1.1", "Cause", "16", "Cause-txt", "Normal Clearing"),
 	} {
 		tr.Handle(m)
 	}

@@ -1,17 +1,19 @@
 package esl
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/percipia/eslgo"
+
+	"github.com/switchboard/switchboard/monitor/internal/flatjson"
 )
 
 // Event is one FreeSWITCH event: its headers, keys in canonical MIME form
@@ -87,30 +89,77 @@ func ParseEvent(msg *eslgo.RawResponse) (Event, error) {
 }
 
 // parseJSONEvent decodes FreeSWITCH's JSON event: an object of strings
-// (and, for some headers that repeat, arrays of strings).
+// (and, for some headers that repeat, arrays of strings, of which the
+// first counts).
 func parseJSONEvent(b []byte) (Event, error) {
-	// Nearly every event is all strings; decoding straight into strings
-	// is several times faster than into interfaces.
-	var flat map[string]string
-	if err := json.Unmarshal(b, &flat); err == nil {
-		return eventFromStrings(flat)
-	}
-	var raw map[string]any
-	if err := json.Unmarshal(b, &raw); err != nil {
+	buf := memberBufs.Get().(*[]flatjson.Member)
+	defer memberBufs.Put(buf)
+	members, err := flatjson.Decode(*buf, b)
+	if err != nil {
 		return nil, fmt.Errorf("esl: json event: %w", err)
 	}
-	return eventFromMap(raw)
-}
-
-func eventFromStrings(flat map[string]string) (Event, error) {
-	e := make(Event, len(flat))
-	for k, v := range flat {
-		e[textproto.CanonicalMIMEHeaderKey(k)] = v
+	*buf = members[:0]
+	e := make(Event, len(members))
+	for _, m := range members {
+		if v, ok := memberValue(m); ok {
+			e[canonicalKey(m.Key)] = v
+		}
 	}
 	if e[hEventName] == "" {
 		return nil, fmt.Errorf("esl: event without Event-Name")
 	}
 	return e, nil
+}
+
+// memberBufs keeps the members slices of decoded events for the next.
+var memberBufs = sync.Pool{New: func() any { return new([]flatjson.Member) }}
+
+// memberValue is the header value a JSON member gives: a string as it
+// is, the first of an array, a number or boolean as written; null none.
+func memberValue(m flatjson.Member) (string, bool) {
+	switch m.Kind {
+	case flatjson.String, flatjson.Number, flatjson.Bool:
+		return m.Value, true
+	case flatjson.Array:
+		var vs []any
+		if err := json.Unmarshal([]byte(m.Value), &vs); err != nil || len(vs) == 0 || vs[0] == nil {
+			return "", false
+		}
+		if s, ok := vs[0].(string); ok {
+			return s, true
+		}
+		return fmt.Sprint(vs[0]), true
+	}
+	return "", false
+}
+
+// canonical caches the canonical form of the header names FreeSWITCH
+// sends ("Unique-ID" → "Unique-Id", "variable_call_uuid" →
+// "Variable_call_uuid"): a few hundred names, asked for on every event.
+var canonical = struct {
+	sync.RWMutex
+	m map[string]string
+}{m: map[string]string{}}
+
+// maxCanonical bounds the cache: channel variables are the dialplan's to
+// name.
+const maxCanonical = 16 << 10
+
+// canonicalKey is textproto.CanonicalMIMEHeaderKey(k), cached.
+func canonicalKey[T string | []byte](k T) string {
+	canonical.RLock()
+	c, ok := canonical.m[string(k)]
+	canonical.RUnlock()
+	if ok {
+		return c
+	}
+	c = textproto.CanonicalMIMEHeaderKey(string(k))
+	canonical.Lock()
+	if len(canonical.m) < maxCanonical {
+		canonical.m[string(k)] = c
+	}
+	canonical.Unlock()
+	return c
 }
 
 func eventFromMap(raw map[string]any) (Event, error) {
@@ -137,29 +186,51 @@ func eventFromMap(raw map[string]any) (Event, error) {
 
 // parsePlainEvent decodes a text/event-plain body: URL-encoded header
 // lines, an empty line, and an optional body of Content-Length bytes.
+// The headers' values share one copy of b.
 func parsePlainEvent(b []byte) (Event, error) {
-	br := bufio.NewReaderSize(bytes.NewReader(b), maxLine)
-	h, bad, err := readHeader(br, false)
-	if err == nil {
-		err = bad
-	}
-	if err != nil {
-		return nil, err
-	}
-	e := make(Event, len(h))
-	for k, vs := range h {
-		e[k] = decodeValue(vs[0])
+	whole := string(b)
+	e := make(Event, 64)
+	i, n := 0, 0
+	for {
+		if i >= len(whole) {
+			break // the last block of a body may lack its blank line
+		}
+		j := strings.IndexByte(whole[i:], '\n')
+		line := whole[i:]
+		next := len(whole)
+		if j >= 0 {
+			line, next = whole[i:i+j], i+j+1
+		}
+		line = strings.TrimRight(line, "\r")
+		i = next
+		if line == "" {
+			break
+		}
+		if len(line) > maxLine {
+			return nil, fmt.Errorf("esl: header line over %d bytes: %w", maxLine, ErrTooLarge)
+		}
+		if n++; n > maxHeaders {
+			return nil, fmt.Errorf("esl: more than %d headers: %w", maxHeaders, ErrTooLarge)
+		}
+		k, v, ok := strings.Cut(line, ":")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("esl: %w: header line %q", ErrMalformed, truncate([]byte(line)))
+		}
+		key := canonicalKey(k)
+		if _, dup := e[key]; !dup {
+			e[key] = decodeValue(strings.TrimSpace(v))
+		}
 	}
 	if cl := e["Content-Length"]; cl != "" {
 		n, err := strconv.Atoi(cl)
 		if err != nil || n < 0 || n > len(b) {
 			return nil, fmt.Errorf("esl: plain event: bad Content-Length %q", cl)
 		}
-		body := make([]byte, n)
-		if _, err := io.ReadFull(br, body); err != nil {
-			return nil, fmt.Errorf("esl: plain event body: %w", noEOF(err))
+		if len(whole)-i < n {
+			return nil, fmt.Errorf("esl: plain event body: %w", io.ErrUnexpectedEOF)
 		}
-		e[hBody] = string(body)
+		e[hBody] = whole[i : i+n]
 		delete(e, "Content-Length")
 	}
 	if e[hEventName] == "" {
@@ -181,6 +252,9 @@ func headerEvent(h textproto.MIMEHeader) Event {
 // decodeValue undoes FreeSWITCH's URL encoding of plain header values
 // (switch_url_encode: %XX escapes, spaces as %20, '+' left alone).
 func decodeValue(v string) string {
+	if strings.IndexByte(v, '%') < 0 {
+		return v
+	}
 	if d, err := url.PathUnescape(v); err == nil {
 		return d
 	}

@@ -141,7 +141,7 @@ func readHeader(br *bufio.Reader, skipBlank bool) (h textproto.MIMEHeader, bad, 
 			}
 			continue
 		}
-		key := textproto.CanonicalMIMEHeaderKey(string(bytes.TrimSpace(k)))
+		key := canonicalKey(bytes.TrimSpace(k))
 		h[key] = append(h[key], string(bytes.TrimSpace(v)))
 	}
 }

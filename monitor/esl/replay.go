@@ -1,18 +1,17 @@
 package esl
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/percipia/eslgo/command"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/internal/flatjson"
 )
 
 // Replay feeds a recording (one JSON event object per line, as
@@ -21,28 +20,75 @@ import (
 // an event is an error naming the line.
 func Replay(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error {
 	tr := NewTracker(name, sink, nil)
-	return decodeRecording(ctx, r, tr.Handle)
+	return decodeRecording(ctx, r, true, tr.Handle)
 }
 
-// decodeRecording calls fn with every event of a recording.
-func decodeRecording(ctx context.Context, r io.Reader, fn func(Event)) error {
-	dec := json.NewDecoder(bufio.NewReader(r))
-	for n := 1; ; n++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		// Values that are not strings (FreeSWITCH sends arrays for a
-		// repeated header) are left out; the decoder still reads past them.
-		var flat map[string]string
-		var typeErr *json.UnmarshalTypeError
-		if err := dec.Decode(&flat); err == io.EOF {
+// tracked are the headers the tracker reads. A replay decodes only
+// these (and, of CUSTOM events, which pass on as user events, every
+// header but the channel variables): a FreeSWITCH channel event carries
+// a few hundred others.
+var tracked = map[string]bool{
+	hEventName: true, hSubclass: true, hTimestamp: true, hUniqueID: true, hCallUUID: true, hDirection: true,
+	hChannelName: true, hCallState: true, hOrigCallState: true, hAnswerState: true, hCallerNumber: true,
+	hCallerName: true, hCalleeNumber: true, hCalleeName: true, hDestination: true, hContext: true,
+	hUsername: true, hOtherLeg: true, hBridgeA: true, hBridgeB: true, hBridgedTo: true, hHangupCause: true,
+	hQ850: true, hTransferSource: true, hJobUUID: true, hPrivacy: true, hGateway: true,
+	"Variable_dialed_user": true, "Variable_privacy": true, "Variable_switchboard_to": true,
+	"Variable_cc_queue": true, "Variable_sofia_profile_name": true,
+	"Other-Leg-Callee-Id-Number": true, "Other-Leg-Destination-Number": true, "Other-Leg-Callee-Id-Name": true,
+}
+
+// header is what a replay knows of a header name as it is spelt.
+type header struct {
+	canonical string
+	tracked   bool
+	variable  bool
+}
+
+// decodeRecording calls fn with every event of a recording; with only
+// the tracker's headers when trackedOnly.
+func decodeRecording(ctx context.Context, r io.Reader, trackedOnly bool, fn func(Event)) error {
+	s := flatjson.NewScanner(r)
+	headers := map[string]header{}
+	for {
+		members, err := s.Next()
+		if err == io.EOF {
 			return nil
-		} else if err != nil && !errors.As(err, &typeErr) {
-			return fmt.Errorf("esl replay: event %d: %w", n, err)
 		}
-		e, err := eventFromStrings(flat)
 		if err != nil {
-			return fmt.Errorf("esl replay: event %d: %w", n, err)
+			return fmt.Errorf("esl replay: event %d: %w", s.Count()+1, err)
+		}
+		if s.Count()&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		custom := false
+		for _, m := range members {
+			if m.Key == "Event-Name" {
+				custom = m.Value == "CUSTOM"
+				break
+			}
+		}
+		e := make(Event, 32)
+		for _, m := range members {
+			h, ok := headers[m.Key]
+			if !ok {
+				c := canonicalKey(m.Key)
+				h = header{canonical: c, tracked: tracked[c], variable: strings.HasPrefix(c, "Variable_")}
+				if len(headers) < maxCanonical {
+					headers[m.Key] = h
+				}
+			}
+			if trackedOnly && !h.tracked && (!custom || h.variable) {
+				continue
+			}
+			if v, ok := memberValue(m); ok {
+				e[h.canonical] = v
+			}
+		}
+		if e[hEventName] == "" {
+			return fmt.Errorf("esl replay: event %d: esl: event without Event-Name", s.Count())
 		}
 		fn(e)
 	}
