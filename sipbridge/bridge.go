@@ -28,6 +28,8 @@ type Bridge struct {
 
 	mu         sync.Mutex
 	onIncoming func(c *Call)
+	// onTransferred is OnTransferred's handler (transfer.go).
+	onTransferred func(old, next *Call)
 	running    bool
 	closing    bool
 	calls      map[string]*Call

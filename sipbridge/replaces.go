@@ -1,8 +1,15 @@
 package sipbridge
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // replaces is the value of a Replaces header (RFC 3891 section 6.1): the
@@ -126,4 +133,109 @@ func escapeURIHeader(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// onReplacingInvite takes an INVITE with Replaces (RFC 3891 section 3):
+// it names one of our connected calls by Call-ID and tags, and the new
+// call takes that one over — answered here without ringing and without
+// asking OnIncoming, with the codec of the old call when offered; then
+// OnTransferred(old, new) is told and the old call ends with BYE. More
+// than one Replaces or a malformed one gets 400, an unknown dialog (or
+// one not yet answered) 481, an ended one 603, early-only on an answered
+// call 486. Knowing the dialog's Call-ID and both tags is what
+// authorises the take-over: they are only told to the parties of the
+// call and the transferor it chose.
+func (b *Bridge) onReplacingInvite(req *sip.Request, tx sip.ServerTransaction, hs []sip.Header) {
+	if len(hs) > 1 {
+		respond(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	r, err := parseReplaces(hs[0].Value())
+	if err != nil {
+		b.log.Info("sip replaces not understood", "err", err)
+		respond(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	old := b.lookupCall(r.callID)
+	if old == nil {
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	}
+	id, err := old.identity()
+	switch {
+	case errors.Is(err, ErrCallEnded):
+		respond(tx, req, sip.StatusGlobalDecline, "Decline")
+		return
+	case err != nil, id.localTag != r.toTag, id.remoteTag != r.fromTag:
+		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
+		return
+	case r.earlyOnly:
+		respond(tx, req, sip.StatusBusyHere, "Busy Here")
+		return
+	}
+	offer, err := ParseSDP(req.Body())
+	if err == nil {
+		_, _, err = Negotiate(offer, supportedCodecs)
+	}
+	if err != nil {
+		b.log.Info("sip replacing call refused", "call", old.id, "err", err)
+		respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	st := b.stack()
+	if st == nil {
+		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
+		return
+	}
+	a := old.acct
+	transport := strings.ToLower(req.Transport())
+	dua := &sipgo.DialogUA{Client: st.client(transport), ContactHDR: st.contact(a.cfg.Username, transport)}
+	dss, err := dua.ReadInvite(req, tx)
+	if err != nil {
+		respond(tx, req, sip.StatusBadRequest, "Bad Request")
+		return
+	}
+	defer dss.Close()
+	remote := monitor.Party{}
+	if from := req.From(); from != nil {
+		remote = monitor.Party{Number: from.Address.User, Name: strings.Trim(from.DisplayName, `"`)}
+	}
+	key := req.CallID().Value()
+	c := newCall(b, a, key, monitor.Inbound, remote)
+	c.offered = offer.Codecs
+	c.in = &inboundCall{dss: dss, offer: offer, decide: make(chan decision)}
+	codecs := old.transferCodecs()
+	c.ctl.transferredFrom, c.ctl.codecs = old.id, codecs
+	if !b.addCall(c) {
+		_ = dss.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
+		return
+	}
+	_ = dss.Respond(sip.StatusTrying, "Trying", nil)
+	a.tracker.Start(key, monitor.Call{
+		Direction: monitor.Inbound,
+		From:      remote,
+		To:        c.ourParty(),
+		Line:      a.cfg.Name,
+		Transfers: []monitor.Transfer{{Kind: monitor.TransferAttended, Transferer: old.remote, Transferred: remote, Targets: []monitor.Party{c.ourParty()}, At: time.Now()}},
+	})
+	accept := codecs
+	if len(codecs) > 0 && slices.ContainsFunc(offer.Codecs, codecs[0].SameFormat) {
+		// Keep the old call's codec: the page's track needs no change.
+		accept = codecs[:1]
+	}
+	_, leg, err := c.acceptInbound(accept)
+	if err != nil {
+		b.removeCall(c)
+		return
+	}
+	b.log.Info("sip call replaced", "call", old.id, "by", c.id)
+	old.mu.Lock()
+	old.ctl.ending = "Replaced by a call from " + partyName(remote)
+	old.mu.Unlock()
+	b.transferred(old, c)
+	old.askHangup()
+	go func() {
+		defer b.removeCall(c)
+		c.inCall(leg, c.inboundBye, dss.Context())
+	}()
 }

@@ -112,3 +112,58 @@ func (d *eventDetector) packet(ts uint32, e telephoneEvent) (string, bool) {
 	d.seen, d.ts, d.event, d.ended, d.duration = true, ts, e.event, e.end, e.duration
 	return eventDigit(e.event)
 }
+
+// setFormats sets the telephone-event payload type to send and to read
+// (nil: none negotiated) and the audio clock rate of the stream.
+func (l *RTPLeg) setFormats(audio Codec, dtmf *Codec) {
+	l.out.setClock(audio.ClockRate)
+	if dtmf == nil {
+		l.dtmfPT.Store(-1)
+		return
+	}
+	l.dtmfRate.Store(dtmf.ClockRate)
+	l.dtmfPT.Store(int32(dtmf.PayloadType))
+}
+
+// receivedEvent reports the key of a new press in the telephone-event
+// packet b to onDigit. It runs in ReadRTP and does not allocate.
+func (l *RTPLeg) receivedEvent(b []byte) {
+	ts, payload, ok := rtpPayload(b)
+	if !ok {
+		return
+	}
+	e, err := parseTelephoneEvent(payload)
+	if err != nil {
+		return
+	}
+	if k, ok := l.detect.packet(ts, e); ok {
+		if fn := l.onDigit.Load(); fn != nil {
+			(*fn)(k)
+		}
+	}
+}
+
+// rtpPayload returns the timestamp and payload of the RTP packet b,
+// skipping CSRCs, a header extension and padding (RFC 3550 section 5.1),
+// without allocating; false when b is too short for what its header says.
+func rtpPayload(b []byte) (uint32, []byte, bool) {
+	if len(b) < rtpHeader {
+		return 0, nil, false
+	}
+	off := rtpHeader + 4*int(b[0]&0x0f)
+	if b[0]&0x10 != 0 {
+		if len(b) < off+4 {
+			return 0, nil, false
+		}
+		off += 4 + 4*(int(b[off+2])<<8|int(b[off+3]))
+	}
+	end := len(b)
+	if b[0]&0x20 != 0 && end > 0 {
+		end -= int(b[end-1])
+	}
+	if off > end {
+		return 0, nil, false
+	}
+	ts := uint32(b[4])<<24 | uint32(b[5])<<16 | uint32(b[6])<<8 | uint32(b[7])
+	return ts, b[off:end], true
+}
