@@ -28,12 +28,13 @@ type Bridge struct {
 
 	mu         sync.Mutex
 	onIncoming func(c *Call)
-	// onTransferred is OnTransferred's handler (transfer.go).
-	onTransferred func(old, next *Call)
 	running    bool
 	closing    bool
 	calls      map[string]*Call
 	callsWG    sync.WaitGroup
+
+	// onTransferred is OnTransferred's handler (transfer.go), under mu.
+	onTransferred func(old, next *Call)
 
 	sip *sipStack
 	// listenUDP opens the SIP UDP socket; net.ListenConfig's by default.
