@@ -67,12 +67,41 @@ func (c *Call) ourParty() monitor.Party {
 
 // transfer is Transfer.
 func (c *Call) transfer(ctx context.Context, target string) error {
-	uri, err := c.acct.targetURI(target)
+	uri, err := c.acct.referURI(target)
 	if err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
 	x := &referOut{kind: monitor.TransferBlind, target: monitor.Party{Number: uri.User}}
 	return c.startTransfer(ctx, "<"+(&uri).String()+">", x)
+}
+
+// referURI is the Refer-To of a blind transfer to target. The far end
+// calls it itself, not through our registrar, so a number sent to the
+// account's domain names the registrar's port when the domain is the
+// registrar's host and the port is not the default.
+func (a *account) referURI(target string) (sip.Uri, error) {
+	uri, err := a.targetURI(target)
+	if err != nil {
+		return sip.Uri{}, err
+	}
+	t := strings.ToLower(strings.TrimSpace(target))
+	if strings.HasPrefix(t, "sip:") || strings.HasPrefix(t, "sips:") || strings.Contains(t, "@") {
+		return uri, nil
+	}
+	def := 5060
+	if a.transport == "tls" {
+		def = 5061
+	}
+	if uri.Port == 0 && strings.EqualFold(uri.Host, a.host) && a.port != def {
+		uri.Port = a.port
+	}
+	if a.transport == "tcp" {
+		if uri.UriParams == nil {
+			uri.UriParams = sip.NewParams()
+		}
+		uri.UriParams.Add("transport", "tcp")
+	}
+	return uri, nil
 }
 
 // transferTo is TransferTo: the Refer-To names the consultation's far
