@@ -15,11 +15,17 @@ import (
 )
 
 // ccBed is kamailio and a bridge registered there as 1000 (account
-// "office"), with the calls it is handed: incoming ones and the ones
-// that replace a call of ours (OnTransferred).
+// "office").
 type ccBed struct {
-	kam         *siptest.Kamailio
+	kam *siptest.Kamailio
+	*side
+}
+
+// side is one bridge of a test with the calls it is handed: incoming
+// ones and the ones that replace a call of its own (OnTransferred).
+type side struct {
 	br          *runningBridge
+	account     string
 	incoming    chan *Call
 	transferred chan [2]*Call
 }
@@ -27,19 +33,25 @@ type ccBed struct {
 func newCCBed(t *testing.T, account func(*AccountConfig)) *ccBed {
 	t.Helper()
 	kam := siptest.StartKamailio(t, siptest.KamailioOptions{})
-	acct := testAccount("office", "1000", "pw1000", kam.Addr(), 60)
+	return &ccBed{kam: kam, side: startSide(t, kam, "office", "1000", account)}
+}
+
+// startSide runs a bridge registered at kam as user (account name).
+func startSide(t *testing.T, kam *siptest.Kamailio, name, user string, account func(*AccountConfig)) *side {
+	t.Helper()
+	acct := testAccount(name, user, siptest.Password(user), kam.Addr(), 60)
 	if account != nil {
 		account(&acct)
 	}
-	bed := &ccBed{kam: kam, incoming: make(chan *Call, 4), transferred: make(chan [2]*Call, 4)}
-	bed.br = startBridge(t, Config{RTPListenIP: "127.0.0.1", Accounts: []AccountConfig{acct}}, func(c *Call) { bed.incoming <- c })
-	bed.br.OnTransferred(func(old, next *Call) { bed.transferred <- [2]*Call{old, next} })
-	bed.br.sink.waitStatus(t, "office", monitor.LinkRegistered, 15*time.Second)
-	return bed
+	s := &side{account: name, incoming: make(chan *Call, 4), transferred: make(chan [2]*Call, 4)}
+	s.br = startBridge(t, Config{RTPListenIP: "127.0.0.1", Accounts: []AccountConfig{acct}}, func(c *Call) { s.incoming <- c })
+	s.br.OnTransferred(func(old, next *Call) { s.transferred <- [2]*Call{old, next} })
+	s.br.sink.waitStatus(t, name, monitor.LinkRegistered, 15*time.Second)
+	return s
 }
 
 // sipAddr is the bridge's SIP address, for peers that call it directly.
-func (bed *ccBed) sipAddr() string { return bed.br.stack().udpC.LocalAddr().String() }
+func (s *side) sipAddr() string { return s.br.stack().udpC.LocalAddr().String() }
 
 // phone starts a registered, auto-answering baresip phone playing hz.
 func (bed *ccBed) phone(t *testing.T, user string, hz float64, codecs ...string) *siptest.Baresip {
@@ -56,14 +68,13 @@ func (bed *ccBed) phone(t *testing.T, user string, hz float64, codecs ...string)
 	return p
 }
 
-// dial places a call from office to target and waits until it is
-// connected.
-func (bed *ccBed) dial(t *testing.T, target string, codecs ...Codec) *Call {
+// dial places a call to target and waits until it is connected.
+func (s *side) dial(t *testing.T, target string, codecs ...Codec) *Call {
 	t.Helper()
 	if len(codecs) == 0 {
 		codecs = []Codec{CodecPCMU}
 	}
-	c, err := bed.br.Dial(context.Background(), "office", target, codecs)
+	c, err := s.br.Dial(context.Background(), s.account, target, codecs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,10 +83,10 @@ func (bed *ccBed) dial(t *testing.T, target string, codecs ...Codec) *Call {
 }
 
 // answerNext answers the next incoming call with PCMU.
-func (bed *ccBed) answerNext(t *testing.T, ctx context.Context) *Call {
+func (s *side) answerNext(t *testing.T, ctx context.Context) *Call {
 	t.Helper()
 	select {
-	case c := <-bed.incoming:
+	case c := <-s.incoming:
 		if _, err := c.Answer(ctx, []Codec{CodecPCMU}); err != nil {
 			t.Fatal(err)
 		}
@@ -88,10 +99,10 @@ func (bed *ccBed) answerNext(t *testing.T, ctx context.Context) *Call {
 }
 
 // waitTransferred waits for the OnTransferred handler.
-func (bed *ccBed) waitTransferred(t *testing.T, d time.Duration) (old, next *Call) {
+func (s *side) waitTransferred(t *testing.T, d time.Duration) (old, next *Call) {
 	t.Helper()
 	select {
-	case p := <-bed.transferred:
+	case p := <-s.transferred:
 		return p[0], p[1]
 	case <-time.After(d):
 		t.Fatalf("OnTransferred not called in %v", d)

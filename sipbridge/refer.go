@@ -352,6 +352,7 @@ func (b *Bridge) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		n.frag = f
 	}
 	respond(tx, req, sip.StatusOK, "OK")
+	b.log.Debug("sip transfer progress", "call", c.id, "status", n.frag.status, "terminated", n.terminated)
 	select {
 	case x.notify <- n:
 	default:
