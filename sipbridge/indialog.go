@@ -23,23 +23,25 @@ type dialogIdentity struct {
 	target              sip.Uri
 }
 
-// identity returns the dialog of a connected call. An outgoing call's
-// dialog is read only once it is connected: the INVITE's responses are
-// written by the call's goroutine until then, and emitting the connected
-// state under c.mu orders that before this read.
+// identity returns the dialog of a connected call; before the answer it
+// fails with ErrCallState (call control acts on confirmed dialogs only,
+// and RFC 3891 section 3 has an early dialog of the far end's answered
+// 481). An outgoing call's dialog is read only once it is connected: the
+// INVITE's responses are written by the call's goroutine until then, and
+// emitting the connected state under c.mu orders that before this read.
 func (c *Call) identity() (dialogIdentity, error) {
 	c.mu.Lock()
 	state, ended := c.state, c.ended
 	c.mu.Unlock()
-	if ended {
+	switch {
+	case ended:
 		return dialogIdentity{}, ErrCallEnded
+	case state != StateConnected:
+		return dialogIdentity{}, ErrCallState
 	}
 	var id dialogIdentity
 	switch {
 	case c.out != nil:
-		if state != StateConnected {
-			return dialogIdentity{}, ErrCallState
-		}
 		id.localTag = fromTag(c.out.InviteRequest.From())
 		if res := c.out.InviteResponse; res != nil {
 			id.remoteTag = toTag(res.To())

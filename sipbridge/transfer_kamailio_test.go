@@ -2,6 +2,7 @@ package sipbridge
 
 import (
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -415,4 +416,50 @@ func TestAttendedTransfer(t *testing.T) {
 	}
 	drain(t, next)
 	drain(t, taken)
+}
+
+// TestBlindTransferUnanswered: a phone that refuses the REFER (603) makes
+// Transfer fail at once; one that accepts it (202) but never sends the
+// final NOTIFY makes it fail after transfer_timeout. The call stays both
+// times.
+func TestBlindTransferUnanswered(t *testing.T) {
+	siptest.RequireBinaries(t, "kamailio", "sipp")
+	kam := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	bed := &ccBed{kam: kam, side: startSide(t, kam, "office", "1000", nil)}
+	bed.br.cfg.TransferTimeout = 300 * time.Millisecond
+	tests := []struct {
+		name, user, scenario string
+		refused              bool
+		want                 int
+		words                string
+	}{
+		{"refused", "1004", "uas-refer-decline.xml", true, 603, "refused by the other side"},
+		{"no final notify", "1005", "uas-refer-silent.xml", false, 408, "no word from the other side within 300ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			uas := siptest.StartSippUAS(ctx, t, siptest.SippUASOptions{Registrar: kam.Addr(), User: tt.user, Scenario: tt.scenario})
+			c := bed.dial(t, tt.user)
+			err := c.Transfer(ctx, "1002")
+			if refused := errors.Is(err, ErrRefused); refused != tt.refused || (!tt.refused && err != nil) {
+				t.Fatalf("Transfer = %v, refused want %v", err, tt.refused)
+			}
+			ev := waitEvent(t, c, "transfer failed", 10*time.Second, transferStep(TransferFailed))
+			if ev.Transfer.Status != tt.want || !strings.Contains(ev.Transfer.Message, tt.words) {
+				t.Errorf("failed event %+v, want %d %q", ev.Transfer, tt.want, tt.words)
+			}
+			if c.State() != StateConnected {
+				t.Fatalf("call %s after the failed transfer", c.State())
+			}
+			if err := c.Hangup(ctx); err != nil {
+				t.Fatal(err)
+			}
+			drain(t, c)
+			if err := uas.Wait(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

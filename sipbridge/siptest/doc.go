@@ -35,7 +35,9 @@
 //     scenarios in testbed/sipp (register.xml, uac-invite-auth.xml,
 //     uas-answer.xml with a ring delay, uas-busy.xml answering 486,
 //     uas-decline.xml answering 603, uas-info.xml checking DTMF INFO
-//     bodies; calling a user agent directly: uac-refer-refused.xml,
+//     bodies, uas-refer-decline.xml and uas-refer-silent.xml answering
+//     a REFER 603, or 202 and never a NOTIFY; calling a user agent
+//     directly: uac-refer-refused.xml,
 //     uac-info-dtmf.xml, uac-replaces.xml, uac-replaces-unknown.xml).
 //
 // Audio: [DominantFrequency], [Goertzel], [CheckTone], [ReadWAV],
