@@ -12,6 +12,11 @@ FUZZ_TARGETS := \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./sipbridge:FuzzParseSDP \
+	./sipbridge:FuzzParseSipfrag \
+	./sipbridge:FuzzParseReplaces \
+	./sipbridge:FuzzParseReferTo \
+	./sipbridge:FuzzParseDTMFRelay \
+	./sipbridge:FuzzParseTelephoneEvent \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./sipbridge/siptest:FuzzParseWAV \

@@ -280,3 +280,27 @@ func TestRTPPayload(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkWritePacket measures the page's audio into the SIP leg: the
+// stream rewrite, marshal and UDP send of WritePacket, and the peer's
+// receive.
+func BenchmarkWritePacket(b *testing.B) {
+	l := newTestLeg(b)
+	peer := newPeer(b)
+	l.setRemote(addrOf(peer))
+	pkt := browserPacket(42, 0, 0)
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	var n uint16
+	for b.Loop() {
+		n++
+		pkt.SSRC, pkt.SequenceNumber, pkt.Timestamp = 42, n, uint32(n)*160
+		if err := l.WritePacket(pkt); err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := peer.ReadFromUDPAddrPort(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "packets/s")
+}
