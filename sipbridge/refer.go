@@ -139,13 +139,22 @@ func (c *Call) startTransfer(ctx context.Context, referTo string, x *referOut) e
 		err = ErrTransferPending
 	default:
 		// Registered before the REFER goes out: its first NOTIFY may
-		// overtake the 202 (RFC 3515 section 2.4.4).
+		// overtake the 202 (RFC 3515 section 2.4.4). Counted in the
+		// bridge's call group while c is live, so that Run's wait for
+		// the calls cannot have begun.
 		c.ctl.xfer = x
+		c.b.callsWG.Add(1)
 	}
 	c.mu.Unlock()
 	if err != nil {
 		return fmt.Errorf("transfer: %w", err)
 	}
+	followed := false
+	defer func() {
+		if !followed {
+			c.b.callsWG.Done()
+		}
+	}()
 	req, err := c.newInDialog(sip.REFER)
 	if err != nil {
 		c.clearTransfer(x)
@@ -170,7 +179,7 @@ func (c *Call) startTransfer(ctx context.Context, referTo string, x *referOut) e
 	}
 	c.b.log.Info("sip transfer accepted", "call", c.id, "kind", x.kind, "to", x.target.Number)
 	c.transferProgress(TransferTrying, res.StatusCode, "Transferring to "+partyName(x.target)+"…")
-	c.b.callsWG.Add(1)
+	followed = true
 	go func() {
 		defer c.b.callsWG.Done()
 		c.followTransfer(x)
