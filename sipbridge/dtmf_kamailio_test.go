@@ -2,7 +2,7 @@ package sipbridge
 
 import (
 	"context"
-	"strings"
+	"errors"
 	"testing"
 	"time"
 
@@ -112,8 +112,16 @@ func TestDTMFInfoReceived(t *testing.T) {
 	far := siptest.StartSipp(t, "uac-info-dtmf.xml", bed.sipAddr(), "-s", "1000")
 	c := bed.answerNext(t, ctx)
 	keys := ""
-	for ev := range c.Events() {
-		keys += ev.DTMF
+	timer := time.NewTimer(15 * time.Second)
+	defer timer.Stop()
+	for ended := false; !ended; {
+		select {
+		case ev, ok := <-c.Events():
+			keys += ev.DTMF
+			ended = !ok
+		case <-timer.C:
+			t.Fatalf("the caller did not hang up; keys so far %q", keys)
+		}
 	}
 	if keys != "78" {
 		t.Fatalf("keys %q, want 78", keys)
@@ -125,10 +133,14 @@ func TestDTMFInfoReceived(t *testing.T) {
 
 func TestSendDTMFRefusesBadKeys(t *testing.T) {
 	c := &Call{state: StateConnected, done: make(chan struct{})}
-	if err := c.SendDTMF(context.Background(), "12x"); err == nil || !strings.Contains(err.Error(), "not a dtmf key") {
+	if err := c.SendDTMF(context.Background(), "12x"); !errors.Is(err, ErrBadDigit) {
 		t.Fatalf("err = %v, want ErrBadDigit", err)
 	}
-	if err := c.SendDTMF(context.Background(), "12"); err == nil {
-		t.Fatal("a call without media sent DTMF")
+	if err := c.SendDTMF(context.Background(), "12"); !errors.Is(err, ErrCallState) {
+		t.Fatalf("a call without media: err = %v, want ErrCallState", err)
+	}
+	c.ended = true
+	if err := c.SendDTMF(context.Background(), "1"); !errors.Is(err, ErrCallEnded) {
+		t.Fatalf("an ended call: err = %v, want ErrCallEnded", err)
 	}
 }
