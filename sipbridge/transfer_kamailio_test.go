@@ -227,6 +227,15 @@ func TestTransferredByFarEnd(t *testing.T) {
 	if last := drain(t, c); last.Reason != monitor.ReasonCompleted || last.Text != "Transferred to 1002" {
 		t.Errorf("old call ended %s %q", last.Reason, last.Text)
 	}
+	// baresip closes the transferred call itself once our NOTIFY carries
+	// the target's 200 ("Call transfered").
+	ev, err := p1.WaitEvent(ctx, "CALL_CLOSED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.ToLower(ev.Param), "transfer") {
+		t.Errorf("1001 closed the call with %q, want its transfer-done reason", ev.Param)
+	}
 	x := lastTransfer(t, bed.side, next.ID())
 	if x.Kind != monitor.TransferBlind || x.Transferer.Number != "1001" || x.Transferred.Number != "1000" || x.Targets[0].Number != "1002" {
 		t.Errorf("monitor transfer %+v", x)
