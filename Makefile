@@ -14,6 +14,11 @@ FUZZ_TARGETS := \
 	./monitor/esl:FuzzReader \
 	./monitor/internal/flatjson:FuzzScanner \
 	./sipbridge:FuzzParseSDP \
+	./sipbridge:FuzzParseSipfrag \
+	./sipbridge:FuzzParseReplaces \
+	./sipbridge:FuzzParseReferTo \
+	./sipbridge:FuzzParseDTMFRelay \
+	./sipbridge:FuzzParseTelephoneEvent \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./sipbridge/siptest:FuzzParseWAV \

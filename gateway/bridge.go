@@ -18,24 +18,14 @@ const maxRTP = 1500
 // ptDrop marks a payload type that is not relayed.
 const ptDrop = -1
 
-// upTarget is where the browser's packets go during one call: the SIP leg,
-// the payload type map (browser type → SIP type; RFC 3264 lets each leg
-// number formats its own way) and the header rewrite, so that the SIP peer
-// sees one RTP stream per call (RFC 3550 section 5.1: random initial
-// sequence number and timestamp, own SSRC).
+// upTarget is where the browser's packets go during one call: the SIP leg
+// and the payload type map (browser type → SIP type; RFC 3264 lets each leg
+// number formats its own way). The leg owns the stream the SIP peer sees
+// (its SSRC, sequence numbers and timestamps, RFC 3550 section 5.1), so
+// that DTMF events it sends share it.
 type upTarget struct {
-	leg  MediaLeg
-	pt   [128]int16
-	ssrc uint32
-	// seqBase and tsBase are the stream's first sequence number and
-	// timestamp, chosen at random.
-	seqBase uint16
-	tsBase  uint32
-
-	// Set at the first packet; touched only by the upstream goroutine.
-	started bool
-	seqOff  uint16
-	tsOff   uint32
+	leg MediaLeg
+	pt  [128]int16
 }
 
 // upstream relays the browser's track to the current call's SIP leg. It
@@ -44,7 +34,6 @@ type upTarget struct {
 type upstream struct {
 	target atomic.Pointer[upTarget]
 	in     [maxRTP + 1]byte
-	out    [maxRTP]byte
 	pkt    rtp.Packet
 }
 
@@ -74,26 +63,14 @@ func (u *upstream) forward(n int) {
 	if pt == ptDrop {
 		return
 	}
-	if !t.started {
-		t.started = true
-		t.seqOff = t.seqBase - p.SequenceNumber
-		t.tsOff = t.tsBase - p.Timestamp
-	}
 	p.PayloadType = uint8(pt)
-	p.SSRC = t.ssrc
-	p.SequenceNumber += t.seqOff
-	p.Timestamp += t.tsOff
 	// Header extensions were negotiated with the browser only (RFC 8285).
 	p.Extension = false
 	p.ExtensionProfile = 0
 	p.Extensions = p.Extensions[:0]
-	m, err := p.MarshalTo(u.out[:])
-	if err != nil {
-		return
-	}
 	// A failed write (peer gone, call ending) loses one packet; the call's
 	// end is reported by the SIP side.
-	_, _ = t.leg.WriteRTP(u.out[:m])
+	_ = t.leg.WritePacket(p)
 }
 
 // downTarget is the browser track a call's audio goes to, and the SIP

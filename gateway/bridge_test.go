@@ -132,7 +132,7 @@ func TestRelayStepsDoNotAllocate(t *testing.T) {
 		}
 	}()
 	var up upstream
-	tgt := &upTarget{leg: leg, ssrc: 99}
+	tgt := &upTarget{leg: leg}
 	for i := range tgt.pt {
 		tgt.pt[i] = ptDrop
 	}
@@ -194,7 +194,7 @@ func BenchmarkBridge(b *testing.B) {
 			}
 		}()
 		var up upstream
-		tgt := &upTarget{leg: leg, ssrc: 99}
+		tgt := &upTarget{leg: leg}
 		for i := range tgt.pt {
 			tgt.pt[i] = ptDrop
 		}

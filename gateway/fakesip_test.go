@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pion/rtp"
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 )
@@ -193,10 +194,13 @@ func (c *fakeCall) Hangup(ctx context.Context) error {
 }
 
 // fakeLeg is the gateway's side of a call's RTP: a UDP socket sending to
-// the far end's.
+// the far end's. It sends packets as they are written, without a stream
+// of its own.
 type fakeLeg struct {
 	conn *net.UDPConn
 	peer netip.AddrPort
+	mu   sync.Mutex
+	buf  [1500]byte
 }
 
 func (l *fakeLeg) ReadRTP(b []byte) (int, error) {
@@ -204,7 +208,16 @@ func (l *fakeLeg) ReadRTP(b []byte) (int, error) {
 	return n, err
 }
 
-func (l *fakeLeg) WriteRTP(b []byte) (int, error) { return l.conn.WriteToUDPAddrPort(b, l.peer) }
+func (l *fakeLeg) WritePacket(p *rtp.Packet) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n, err := p.MarshalTo(l.buf[:])
+	if err != nil {
+		return err
+	}
+	_, err = l.conn.WriteToUDPAddrPort(l.buf[:n], l.peer)
+	return err
+}
 
 // newLegPair opens the gateway-side and far-side sockets of a call.
 func newLegPair(t *testing.T) (*fakeLeg, *net.UDPConn) {

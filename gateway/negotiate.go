@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -202,7 +201,7 @@ func (s *Session) attach() error {
 		s.detach()
 	}
 	dtmf, hasDTMF := c.sip.DTMFPayloadType()
-	t := &upTarget{leg: leg, ssrc: rand.Uint32(), seqBase: uint16(rand.Uint32()), tsBase: rand.Uint32()}
+	t := &upTarget{leg: leg}
 	ptMap(&t.pt, s.pc.RemoteDescription(), codec, dtmf, hasDTMF)
 	s.up.target.Store(t)
 

@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 
+	"github.com/pion/rtp"
+
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 )
@@ -46,8 +48,11 @@ type SIPCall interface {
 
 // MediaLeg is the RTP socket of a SIP call (*sipbridge.RTPLeg). Both
 // methods move one whole RTP packet and must not allocate; ReadRTP returns
-// net.ErrClosed once the call has ended.
+// net.ErrClosed once the call has ended. WritePacket takes a packet whose
+// payload type is already the SIP leg's and sends it in the leg's own
+// stream (the leg rewrites SSRC, sequence number and timestamp, and may
+// change p).
 type MediaLeg interface {
 	ReadRTP(b []byte) (int, error)
-	WriteRTP(b []byte) (int, error)
+	WritePacket(p *rtp.Packet) error
 }

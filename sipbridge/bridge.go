@@ -33,6 +33,9 @@ type Bridge struct {
 	calls      map[string]*Call
 	callsWG    sync.WaitGroup
 
+	// onTransferred is OnTransferred's handler (transfer.go), under mu.
+	onTransferred func(old, next *Call)
+
 	sip *sipStack
 	// listenUDP opens the SIP UDP socket; net.ListenConfig's by default.
 	listenUDP listenPacketFunc

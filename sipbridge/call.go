@@ -90,6 +90,10 @@ type Call struct {
 	out *sipgo.DialogClientSession
 	// in is the dialog of an incoming call.
 	in *inboundCall
+	// ctl is the call's transfer state (refer.go), under mu.
+	ctl callControl
+	// dtmfMu lets one SendDTMF at a time play its digits.
+	dtmfMu sync.Mutex
 }
 
 // ID is the call's monitor ID (account name and SIP Call-ID).

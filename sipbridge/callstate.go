@@ -27,7 +27,9 @@ func newCall(b *Bridge, a *account, key string, dir monitor.Direction, remote mo
 func (c *Call) emit(ev CallEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.ended || (ev.State == c.state && ev.State != StateEnded && ev.Codec == nil) {
+	// A repeated state is folded unless the event says more than the
+	// state: media, a transfer's progress, digits or a new codec.
+	if c.ended || (ev.State == c.state && ev.State != StateEnded && ev.Codec == nil && ev.Media == "" && ev.Transfer == nil && ev.DTMF == "") {
 		return
 	}
 	c.state = ev.State
@@ -38,6 +40,9 @@ func (c *Call) emit(ev CallEvent) {
 		// that stopped reading loses progress, never the call.
 		c.b.log.Info("sip call event dropped", "call", c.id, "state", ev.State)
 	}
+	if c.ctl.observe != nil {
+		c.ctl.observe(ev)
+	}
 	if ev.State == StateEnded {
 		c.ended = true
 		close(c.events)
@@ -47,6 +52,9 @@ func (c *Call) emit(ev CallEvent) {
 // negotiated stores the media choice, opens nothing.
 func (c *Call) negotiated(audio Codec, dtmf *Codec, leg *RTPLeg, remote netip.AddrPort) {
 	leg.setRemote(remote)
+	leg.setFormats(audio, dtmf)
+	digit := c.digitReceived
+	leg.onDigit.Store(&digit)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.codec, c.hasCodec = audio, true
@@ -63,6 +71,10 @@ func (c *Call) finish(leg *RTPLeg, ev CallEvent) {
 	if c.ended {
 		c.mu.Unlock()
 		return
+	}
+	if c.ctl.ending != "" && ev.Reason == monitor.ReasonCompleted {
+		// A transfer moved the far end on; the BYE only followed.
+		ev.Text = c.ctl.ending
 	}
 	c.mu.Unlock()
 	ev.State = StateEnded

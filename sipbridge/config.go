@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -23,6 +24,8 @@ const (
 	DefaultRetryMin          = time.Second
 	DefaultRetryMax          = 2 * time.Minute
 	DefaultRegisterTimeout   = 10 * time.Second
+	DefaultTransferTimeout   = 30 * time.Second
+	DefaultDTMFDuration      = 100 * time.Millisecond
 )
 
 // Config is the `sip:` section: where the user agent listens, which
@@ -63,6 +66,14 @@ type Config struct {
 	// retry); a registrar that does not answer in time counts as down.
 	// Default 10s.
 	RegisterTimeout time.Duration `yaml:"register_timeout"`
+	// TransferTimeout bounds how long a transfer this side started waits
+	// for the far end's final NOTIFY after the REFER was accepted; then it
+	// counts as failed and the call stays. Default 30s.
+	TransferTimeout time.Duration `yaml:"transfer_timeout"`
+	// DTMFDuration is how long each key sent with SendDTMF sounds, with a
+	// pause as long after it (RFC 4733 events and the Duration of SIP
+	// INFO); default 100ms, at least 40ms (ITU-T Q.24).
+	DTMFDuration time.Duration `yaml:"dtmf_duration"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }
@@ -96,6 +107,16 @@ type AccountConfig struct {
 	// Expires is the registration lifetime asked for, in seconds; default
 	// 600.
 	Expires int `yaml:"expires"`
+	// ReferAllowed lists what a REFER from the far end (being transferred)
+	// may make this account call: patterns matched against the target's
+	// number or user with path.Match (`*`, `?`, `[0-9]`), after visual
+	// separators are removed; a target that matches none is refused with
+	// 603 Decline. Empty allows every target. The new call always goes
+	// through the account's registrar or outbound proxy, which decides
+	// where the number leads.
+	ReferAllowed []string `yaml:"refer_allowed"`
+	// RefuseRefer refuses every REFER from the far end with 603 Decline.
+	RefuseRefer bool `yaml:"refuse_refer"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -137,6 +158,12 @@ func (c Config) WithDefaults() Config {
 	if c.RegisterTimeout == 0 {
 		c.RegisterTimeout = DefaultRegisterTimeout
 	}
+	if c.TransferTimeout == 0 {
+		c.TransferTimeout = DefaultTransferTimeout
+	}
+	if c.DTMFDuration == 0 {
+		c.DTMFDuration = DefaultDTMFDuration
+	}
 	for i := range c.Accounts {
 		c.Accounts[i] = c.Accounts[i].WithDefaults()
 	}
@@ -168,10 +195,13 @@ func (c Config) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"media_timeout", c.MediaTimeout}, {"media_start_timeout", c.MediaStartTimeout}, {"ring_timeout", c.RingTimeout}, {"retry_min", c.RetryMin}, {"retry_max", c.RetryMax}, {"register_timeout", c.RegisterTimeout}} {
+	}{{"media_timeout", c.MediaTimeout}, {"media_start_timeout", c.MediaStartTimeout}, {"ring_timeout", c.RingTimeout}, {"retry_min", c.RetryMin}, {"retry_max", c.RetryMax}, {"register_timeout", c.RegisterTimeout}, {"transfer_timeout", c.TransferTimeout}} {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, d.v)
 		}
+	}
+	if c.DTMFDuration < 40*time.Millisecond || c.DTMFDuration > 5*time.Second {
+		return fmt.Errorf("%w: dtmf_duration %v (want 40ms-5s)", ErrConfig, c.DTMFDuration)
 	}
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("%w: retry_max %v below retry_min %v", ErrConfig, c.RetryMax, c.RetryMin)
@@ -228,7 +258,30 @@ func (a AccountConfig) Validate() error {
 			return fmt.Errorf("%w: account %s: outbound_proxy: %w", ErrConfig, a.Name, err)
 		}
 	}
+	for _, p := range a.ReferAllowed {
+		if _, err := path.Match(p, ""); err != nil || p == "" {
+			return fmt.Errorf("%w: account %s: refer_allowed pattern %q: %w", ErrConfig, a.Name, p, path.ErrBadPattern)
+		}
+	}
 	return nil
+}
+
+// referAllowed reports whether a REFER may make the account call number
+// (see ReferAllowed and RefuseRefer).
+func (a AccountConfig) referAllowed(number string) bool {
+	if a.RefuseRefer {
+		return false
+	}
+	if len(a.ReferAllowed) == 0 {
+		return true
+	}
+	n := stripVisual(number)
+	for _, p := range a.ReferAllowed {
+		if ok, _ := path.Match(p, n); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // secret returns the account's password, reading PasswordFile if needed.

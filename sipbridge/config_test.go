@@ -15,7 +15,8 @@ func TestConfigDefaults(t *testing.T) {
 	if c.Listen != DefaultListen || c.RTPListenIP != "127.0.0.1" || c.RTPAnnounceIP != "127.0.0.1" || c.RTPPortMin != 20000 || c.RTPPortMax != 20999 {
 		t.Fatalf("defaults %+v", c)
 	}
-	if c.MediaTimeout != DefaultMediaTimeout || c.RegisterTimeout != DefaultRegisterTimeout || c.UserAgent != DefaultUserAgent {
+	if c.MediaTimeout != DefaultMediaTimeout || c.RegisterTimeout != DefaultRegisterTimeout || c.UserAgent != DefaultUserAgent ||
+		c.TransferTimeout != DefaultTransferTimeout || c.DTMFDuration != DefaultDTMFDuration {
 		t.Fatalf("defaults %+v", c)
 	}
 	a := c.Accounts[0]
@@ -78,6 +79,12 @@ func TestConfigValidate(t *testing.T) {
 		{"no password", Config{Accounts: []AccountConfig{{Name: "a", Registrar: "x", Username: "1"}}}, false},
 		{"duplicate", Config{Accounts: []AccountConfig{good, good}}, false},
 		{"bad proxy", Config{Accounts: []AccountConfig{{Name: "a", Registrar: "x", Username: "1", Password: "p", OutboundProxy: "x:0"}}}, false},
+		{"refer patterns", Config{Accounts: []AccountConfig{{Name: "a", Registrar: "x", Username: "1", Password: "p", ReferAllowed: []string{"1???", "+49[1-9]*"}}}}, true},
+		{"bad refer pattern", Config{Accounts: []AccountConfig{{Name: "a", Registrar: "x", Username: "1", Password: "p", ReferAllowed: []string{"[1-"}}}}, false},
+		{"empty refer pattern", Config{Accounts: []AccountConfig{{Name: "a", Registrar: "x", Username: "1", Password: "p", ReferAllowed: []string{""}}}}, false},
+		{"negative transfer timeout", Config{TransferTimeout: -time.Second}, false},
+		{"dtmf too short", Config{DTMFDuration: 10 * time.Millisecond}, false},
+		{"dtmf too long", Config{DTMFDuration: time.Minute}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -98,16 +105,19 @@ func TestConfigYAMLAndPasswordFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c Config
-	src := "listen: 127.0.0.1:5080\nrtp_port_min: 30000\nrtp_port_max: 30099\nmedia_timeout: 20s\n"
+	src := "listen: 127.0.0.1:5080\nrtp_port_min: 30000\nrtp_port_max: 30099\nmedia_timeout: 20s\ntransfer_timeout: 45s\ndtmf_duration: 160ms\n"
 	if err := yaml.Unmarshal([]byte(src), &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.MediaTimeout != 20*time.Second || c.RTPPortMin != 30000 {
+	if c.MediaTimeout != 20*time.Second || c.RTPPortMin != 30000 || c.TransferTimeout != 45*time.Second || c.DTMFDuration != 160*time.Millisecond {
 		t.Fatalf("yaml %+v", c)
 	}
 	var a AccountConfig
-	if err := yaml.Unmarshal([]byte("name: x\nregistrar: 127.0.0.1\nusername: '100'\npassword_file: "+pw+"\n"), &a); err != nil {
+	if err := yaml.Unmarshal([]byte("name: x\nregistrar: 127.0.0.1\nusername: '100'\npassword_file: "+pw+"\nrefer_allowed: ['1???']\nrefuse_refer: true\n"), &a); err != nil {
 		t.Fatal(err)
+	}
+	if len(a.ReferAllowed) != 1 || a.ReferAllowed[0] != "1???" || !a.RefuseRefer {
+		t.Fatalf("refer keys %+v", a)
 	}
 	if s, err := a.secret(); err != nil || s != "s3cret" {
 		t.Fatalf("secret = %q, %v", s, err)

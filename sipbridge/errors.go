@@ -22,4 +22,27 @@ var (
 	ErrNoRTPPort = errors.New("no free rtp port in range")
 	// ErrConfig is wrapped by every configuration error.
 	ErrConfig = errors.New("invalid sip config")
+	// ErrBadSipfrag is returned for a message/sipfrag body (a REFER's
+	// NOTIFY, RFC 3420) that does not start with a SIP status line.
+	ErrBadSipfrag = errors.New("malformed sipfrag")
+	// ErrBadReplaces is returned for a malformed Replaces header (RFC 3891).
+	ErrBadReplaces = errors.New("malformed replaces header")
+	// ErrBadReferTo is returned for a malformed Refer-To header (RFC 3515).
+	ErrBadReferTo = errors.New("malformed refer-to header")
+	// ErrBadTelephoneEvent is returned for an RTP payload too short for an
+	// RFC 4733 telephone-event.
+	ErrBadTelephoneEvent = errors.New("malformed telephone-event")
+	// ErrBadDTMFBody is returned for a SIP INFO DTMF body
+	// (application/dtmf-relay, application/dtmf) without a valid key.
+	ErrBadDTMFBody = errors.New("malformed dtmf body")
+	// ErrBadDigit is returned by SendDTMF for a character that is no DTMF
+	// key (0-9, *, #, A-D).
+	ErrBadDigit = errors.New("not a dtmf key")
+	// ErrRefused is returned when the far end answered a request of a
+	// call (REFER, INFO) with an error status; the status is in the
+	// wrapping message.
+	ErrRefused = errors.New("refused by the other side")
+	// ErrTransferPending is returned by Transfer and TransferTo while an
+	// earlier transfer of the call still waits for its outcome.
+	ErrTransferPending = errors.New("a transfer of this call is in progress")
 )

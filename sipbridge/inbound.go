@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -95,6 +96,10 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	b.counters.Events.Add(1)
 	if to := req.To(); to != nil && to.Params.Has("tag") {
 		b.onReinvite(req, tx)
+		return
+	}
+	if hs := req.GetHeaders("Replaces"); len(hs) > 0 {
+		b.onReplacingInvite(req, tx, hs)
 		return
 	}
 	a := b.accountFor(req)
@@ -236,6 +241,9 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 	}
 	c.mu.Lock()
 	c.local = local
+	if c.ctl.codecs == nil {
+		c.ctl.codecs = slices.Clone(accept)
+	}
 	c.mu.Unlock()
 	c.negotiated(audio, dtmf, leg, in.offer.RTPAddr())
 	if err := in.dss.RespondSDP(buildSDP(local)); err != nil {
@@ -318,7 +326,8 @@ func (b *Bridge) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // onOptions answers keep-alive probes.
 func (b *Bridge) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	res.AppendHeader(sip.NewHeader("Supported", "replaces"))
 	_ = tx.Respond(res)
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,9 +31,7 @@ func (a *account) targetURI(target string) (sip.Uri, error) {
 	lower := strings.ToLower(t)
 	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
 		if !strings.Contains(t, "@") {
-			// Visual separators of a typed number are not part of it.
-			t = strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", "/", "").Replace(t)
-			t += "@" + a.cfg.Domain
+			t = stripVisual(t) + "@" + a.cfg.Domain
 		}
 		t = "sip:" + t
 	}
@@ -44,6 +43,12 @@ func (a *account) targetURI(target string) (sip.Uri, error) {
 		return sip.Uri{}, fmt.Errorf("target %q: needs a user and a host", target)
 	}
 	return u, nil
+}
+
+// stripVisual removes the visual separators of a typed number, which
+// are not part of it.
+func stripVisual(number string) string {
+	return strings.NewReplacer(" ", "", "-", "", "(", "", ")", "", "/", "").Replace(number)
 }
 
 // uriHostPort is host:port of u with the SIP default port.
@@ -71,13 +76,34 @@ func portOf(hostport string) int {
 
 // dial is Bridge.Dial for a known account.
 func (b *Bridge) dial(ctx context.Context, a *account, target string, codecs []Codec) (*Call, error) {
-	st := b.stack()
-	if st == nil {
+	if b.stack() == nil {
 		return nil, fmt.Errorf("dial %s: %w", target, ErrNotReady)
 	}
 	uri, err := a.targetURI(target)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
+	}
+	return b.dialURI(ctx, a, uri, codecs, dialExtras{})
+}
+
+// dialExtras is what a call placed for a transfer carries beyond Dial's.
+type dialExtras struct {
+	// headers are added to the INVITE (Replaces, Referred-By).
+	headers []sip.Header
+	// transferredFrom is the call the new one replaces.
+	transferredFrom monitor.CallID
+	// observe sees the new call's events (refer.go).
+	observe func(CallEvent)
+	// transfer is recorded on the new call in the monitor.
+	transfer *monitor.Transfer
+}
+
+// dialURI places a call from a to uri.
+func (b *Bridge) dialURI(ctx context.Context, a *account, uri sip.Uri, codecs []Codec, ex dialExtras) (*Call, error) {
+	target := uri.User
+	st := b.stack()
+	if st == nil {
+		return nil, fmt.Errorf("dial %s: %w", target, ErrNotReady)
 	}
 	audio, dtmf := OfferCodecs(codecs)
 	if len(audio) == 0 {
@@ -105,7 +131,11 @@ func (b *Bridge) dial(ctx context.Context, a *account, target string, codecs []C
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", b.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("Supported", "replaces"))
+	for _, h := range ex.headers {
+		req.AppendHeader(h)
+	}
 	req.SetBody(body)
 	req.SetTransport(strings.ToUpper(a.transport))
 	if hop := a.nextHop(); hop != uriHostPort(uri) {
@@ -123,6 +153,8 @@ func (b *Bridge) dial(ctx context.Context, a *account, target string, codecs []C
 
 	c := newCall(b, a, key, monitor.Outbound, monitor.Party{Number: uri.User})
 	c.local = offer
+	c.ctl.codecs = slices.Clone(codecs)
+	c.ctl.transferredFrom, c.ctl.observe = ex.transferredFrom, ex.observe
 	dua := &sipgo.DialogUA{Client: st.client(a.transport), ContactHDR: contact}
 	// The call outlives the request that placed it.
 	dcs, err := dua.WriteInvite(context.WithoutCancel(ctx), req)
@@ -136,12 +168,16 @@ func (b *Bridge) dial(ctx context.Context, a *account, target string, codecs []C
 		_ = dcs.Close()
 		return nil, fmt.Errorf("dial %s: %w", target, ErrNotReady)
 	}
-	a.tracker.Start(key, monitor.Call{
+	mc := monitor.Call{
 		Direction: monitor.Outbound,
 		From:      monitor.Party{Number: a.cfg.Username, Account: a.cfg.Name},
 		To:        monitor.Party{Number: uri.User},
 		Line:      a.cfg.Name,
-	})
+	}
+	if ex.transfer != nil {
+		mc.Transfers = []monitor.Transfer{*ex.transfer}
+	}
+	a.tracker.Start(key, mc)
 	c.emit(CallEvent{State: StateTrying, Text: "Trying"})
 	go c.runOutbound(dcs, leg, audio)
 	return c, nil

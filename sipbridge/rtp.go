@@ -40,6 +40,16 @@ type RTPLeg struct {
 	moved     atomic.Uint32
 	closeOnce sync.Once
 	closed    atomic.Bool
+
+	// out is the stream the leg sends (rtpstream.go).
+	out outStream
+	// dtmfPT is the negotiated telephone-event payload type, -1 without
+	// one; ReadRTP reports the key presses it carries to onDigit, with
+	// detect (ReadRTP's own) telling presses apart (telephoneevent.go).
+	dtmfPT   atomic.Int32
+	dtmfRate atomic.Uint32
+	detect   eventDetector
+	onDigit  atomic.Pointer[func(digit string)]
 }
 
 // rtcpMinPT and rtcpMaxPT bound the second byte of an RTCP packet
@@ -80,6 +90,8 @@ func newRTPLeg(conn *net.UDPConn, log *slog.Logger) *RTPLeg {
 	}
 	l := &RTPLeg{conn: conn, log: log, created: time.Now()}
 	l.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
+	l.out.init(l.created)
+	l.dtmfPT.Store(-1)
 	return l
 }
 
@@ -126,6 +138,9 @@ func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
 		l.latch(from)
+		if int32(b[1]&0x7f) == l.dtmfPT.Load() {
+			l.receivedEvent(b[:n])
+		}
 		return n, nil
 	}
 }

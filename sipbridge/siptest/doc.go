@@ -31,10 +31,14 @@
 //   - [StartBaresip]: a phone with its own SIP port (and port+1, which
 //     baresip takes for TLS), control port and RTP range, driven over
 //     ctrl_tcp; it records every call (dec = heard, enc = sent).
-//   - [RunSipp], [StartSipp], [StartSippUAS]: the scenarios in
-//     testbed/sipp (register.xml, uac-invite-auth.xml, uas-answer.xml with
-//     a ring delay, uas-busy.xml answering 486, uas-decline.xml answering
-//     603).
+//   - [RunSipp], [StartSipp], [StartSippIn], [StartSippUAS]: the
+//     scenarios in testbed/sipp (register.xml, uac-invite-auth.xml,
+//     uas-answer.xml with a ring delay, uas-busy.xml answering 486,
+//     uas-decline.xml answering 603, uas-info.xml checking DTMF INFO
+//     bodies, uas-refer-decline.xml and uas-refer-silent.xml answering
+//     a REFER 603, or 202 and never a NOTIFY; calling a user agent
+//     directly: uac-refer-refused.xml,
+//     uac-info-dtmf.xml, uac-replaces.xml, uac-replaces-unknown.xml).
 //
 // Audio: [DominantFrequency], [Goertzel], [CheckTone], [ReadWAV],
 // [ParseWAV], [WriteWAV], [WriteToneWAV], [Sine], [Channel], [RMS],

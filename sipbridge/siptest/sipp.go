@@ -49,7 +49,15 @@ type Sipp struct {
 // is stopped in t.Cleanup and its output logged if t failed.
 func StartSipp(t testing.TB, scenario string, args ...string) *Sipp {
 	t.Helper()
-	s, err := startSipp(t, scenario, args...)
+	return StartSippIn(t, "", scenario, args...)
+}
+
+// StartSippIn is [StartSipp] with sipp's working directory dir, where a
+// scenario finds the files it names (rtp_stream audio); "" means a new
+// temp dir of t.
+func StartSippIn(t testing.TB, dir, scenario string, args ...string) *Sipp {
+	t.Helper()
+	s, err := startSipp(t, dir, scenario, args...)
 	if err != nil {
 		t.Fatalf("siptest: %v", err)
 	}
@@ -67,14 +75,14 @@ func StartSipp(t testing.TB, scenario string, args ...string) *Sipp {
 // kills sipp.
 func RunSipp(ctx context.Context, t testing.TB, scenario string, args ...string) error {
 	t.Helper()
-	s, err := startSipp(t, scenario, args...)
+	s, err := startSipp(t, "", scenario, args...)
 	if err != nil {
 		return err
 	}
 	return s.Wait(ctx)
 }
 
-func startSipp(t testing.TB, scenario string, args ...string) (*Sipp, error) {
+func startSipp(t testing.TB, dir, scenario string, args ...string) (*Sipp, error) {
 	t.Helper()
 	bin := RequireBinaries(t, "sipp")[0]
 	path := ScenarioPath(scenario)
@@ -110,7 +118,9 @@ func startSipp(t testing.TB, scenario string, args ...string) (*Sipp, error) {
 		full = append(full, "-recv_timeout", strconv.Itoa(int(sippRecvTimeout/time.Millisecond)))
 	}
 	s.args = append(full, args...)
-	dir := t.TempDir()
+	if dir == "" {
+		dir = t.TempDir()
+	}
 	log := filepath.Join(dir, "sipp-"+strings.TrimSuffix(s.name, ".xml")+".log")
 	appendLog(log, "sipp "+strings.Join(s.args, " ")+"\n")
 	p, err := startProcess("sipp "+s.name, dir, log, bin, s.args...)
@@ -227,6 +237,9 @@ type SippUASOptions struct {
 	Calls int
 	// Transport is "udp" (default) or "tcp".
 	Transport string
+	// Scenario, if set, is the UAS scenario to run instead of the one
+	// Status picks (e.g. "uas-info.xml").
+	Scenario string
 }
 
 // StartSippUAS registers opts.User at the registrar with sipp
@@ -237,6 +250,9 @@ type SippUASOptions struct {
 func StartSippUAS(ctx context.Context, t testing.TB, opts SippUASOptions) *Sipp {
 	t.Helper()
 	scenario := map[int]string{0: "uas-answer.xml", 200: "uas-answer.xml", 486: "uas-busy.xml", 603: "uas-decline.xml"}[opts.Status]
+	if opts.Scenario != "" {
+		scenario = opts.Scenario
+	}
 	if scenario == "" {
 		t.Fatalf("siptest: StartSippUAS: status %d has no scenario (200, 486, 603)", opts.Status)
 	}
