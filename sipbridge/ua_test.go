@@ -89,8 +89,15 @@ func TestListenSIP(t *testing.T) {
 				port = strconv.Itoa(taken)
 			}
 			udpC, tcpL, err := listenSIP(t.Context(), "127.0.0.1", port, f.listen)
-			if got := f.count(); got != tt.wantCalls {
+			// A real collision (the kernel's next port taken for TCP by
+			// another socket on this machine) may add attempts after the
+			// staged ones, never remove any.
+			got := f.count()
+			switch {
+			case got < tt.wantCalls, (tt.wantErr || tt.fixed) && got != tt.wantCalls, got > listenAttempts:
 				t.Errorf("UDP sockets opened = %d, want %d", got, tt.wantCalls)
+			case got > tt.wantCalls:
+				t.Logf("UDP sockets opened = %d (%d staged): the kernel's port was taken for TCP here too", got, tt.wantCalls)
 			}
 			if tt.wantErr {
 				if !errors.Is(err, syscall.EADDRINUSE) {

@@ -3,10 +3,12 @@ package siptest
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -51,15 +53,54 @@ func FreePorts(t testing.TB, n int) int {
 	return 0
 }
 
-// reservePorts asks the kernel for a free UDP port, checks that it and the
-// n-1 ports after it are free for UDP and TCP, and locks each of them.
-func reservePorts(n int) (int, []*os.File, error) {
+// Ports are handed out below the kernel's ephemeral range: there no
+// outgoing connection of a busy machine (a browser, a load test with
+// thousands of sockets) takes one between the check and the test's bind.
+const (
+	lowestPort       = 10000
+	defaultEphemeral = 32768
+)
+
+// ephemeralStart is the first port of the kernel's ephemeral range.
+func ephemeralStart() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return defaultEphemeral
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return defaultEphemeral
+	}
+	lo, err := strconv.Atoi(f[0])
+	if err != nil {
+		return defaultEphemeral
+	}
+	return lo
+}
+
+// candidateBase picks where n consecutive ports could start: at random
+// below the ephemeral range when it leaves room, else the kernel's choice
+// of a free UDP port.
+func candidateBase(n int) (int, error) {
+	if hi := ephemeralStart() - n; hi > lowestPort {
+		return lowestPort + rand.IntN(hi-lowestPort), nil
+	}
 	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
-		return 0, nil, fmt.Errorf("listen udp: %w", err)
+		return 0, fmt.Errorf("listen udp: %w", err)
 	}
 	base := probe.LocalAddr().(*net.UDPAddr).Port
 	_ = probe.Close()
+	return base, nil
+}
+
+// reservePorts picks a candidate, checks that it and the n-1 ports after
+// it are free for UDP and TCP, and locks each of them.
+func reservePorts(n int) (int, []*os.File, error) {
+	base, err := candidateBase(n)
+	if err != nil {
+		return 0, nil, err
+	}
 	if base+n-1 > 65535 {
 		return 0, nil, fmt.Errorf("port %d: range runs past 65535", base)
 	}
