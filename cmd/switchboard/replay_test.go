@@ -6,12 +6,18 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/switchboard/switchboard/monitor"
 )
+
+// replay runs the replay command with the given streams.
+func replay(ctx context.Context, args []string, in io.Reader, out, errOut io.Writer) error {
+	return runReplay(ctx, stdio{in: in, out: out, err: errOut}, args)
+}
 
 // TestReplayPrintsEnvelopes replays recordings of each source type and
 // reads every printed line back as an event envelope: numbered from 1
