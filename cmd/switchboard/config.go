@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -142,27 +143,18 @@ func displayPath(p string) string {
 	return p
 }
 
-// strictDecode decodes YAML into v, rejecting keys v does not know.
-func strictDecode(text []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
-	}
-	return nil
-}
-
-// decodeNode decodes one YAML node strictly: yaml.v3's Node.Decode has no
-// KnownFields, so the node is re-encoded and decoded again.
+// decodeNode decodes one YAML node strictly: a key v does not know is an
+// error. (yaml.v3's Node.Decode has no KnownFields; the checker parseConfig
+// uses knows the same rules, and the node is decoded as it is, so that
+// aliases of anchors elsewhere in the file still resolve.)
 func decodeNode(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	k := &checker{}
+	k.check(n, reflect.TypeOf(v), "")
+	if len(k.problems) > 0 {
+		p := k.problems[0]
+		return fmt.Errorf("%s: %s", cmp.Or(p.path, "value"), p.msg)
 	}
-	return strictDecode(b, v)
+	return n.Decode(v)
 }
 
 func (c *config) logLevel() (slog.Level, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"cmp"
 	"encoding"
 	"errors"
@@ -443,20 +444,8 @@ var syntaxHints = map[string]string{
 	"did not find expected ',' or ']'":                "a list opened with [ is still open here: close it with ]",
 	"did not find expected ',' or '}'":                "a map opened with { is still open here: close it with }",
 	"could not find expected ':'":                     "a key without its `:`, or a value over several lines that is not indented",
-	"found unexpected end of stream":                  "the file ends inside a quoted value: a quote is not closed",
+	"found unexpected end of stream":                  "a quoted value is not closed (the file ends inside it)",
 	"did not find expected node content":              "a value is missing",
-}
-
-// parserErrors are yaml.v3's messages from its parser rather than its
-// scanner: for those it prints the 0-based line of its mark, one less
-// than the line meant.
-var parserErrors = map[string]bool{
-	"did not find expected key":              true,
-	"did not find expected '-' indicator":    true,
-	"did not find expected ',' or ']'":       true,
-	"did not find expected ',' or '}'":       true,
-	"did not find expected node content":     true,
-	"did not find expected <document start>": true,
 }
 
 var (
@@ -484,14 +473,43 @@ func syntaxProblem(err error, text []byte) configProblem {
 		return configProblem{msg: strings.TrimPrefix(s, "yaml: ")}
 	}
 	line, _ := strconv.Atoi(m[1])
-	msg := m[2]
-	if parserErrors[msg] {
-		line++
+	if l := brokenLine(text); l > 0 {
+		line = l
 	}
+	msg := m[2]
 	if h, ok := syntaxHints[msg]; ok {
 		msg = h
 	}
 	return configProblem{line: line, msg: msg}
+}
+
+// maxSyntaxSearch bounds brokenLine's search, which parses the file once
+// per line.
+const maxSyntaxSearch = 5000
+
+// brokenLine returns the line where text stops being YAML: the line after
+// its longest beginning that parses. yaml.v3's own line is often another
+// (the line where the construct began, 0-based, or the end of the file
+// for a quote never closed). A beginning that breaks off inside a
+// multi-line quote or [list] does not parse, but a longer one may again,
+// hence the longest. 0 when text is too long to search, or parses.
+func brokenLine(text []byte) int {
+	lines := bytes.SplitAfter(text, []byte("\n"))
+	if len(lines) > maxSyntaxSearch {
+		return 0
+	}
+	good, end := 0, 0 // good: the lines of the longest beginning that parses
+	for k, l := range lines {
+		end += len(l)
+		var n yaml.Node
+		if yaml.Unmarshal(text[:end], &n) == nil {
+			good = k + 1
+		}
+	}
+	if good >= len(lines) {
+		return 0
+	}
+	return good + 1
 }
 
 // locate finds in a Validate message the key it is about: a leading key
@@ -535,15 +553,32 @@ func locate(n *yaml.Node, path, msg string) (*yaml.Node, string, string) {
 	return at, path, rest
 }
 
-// lookupKey returns the key and value nodes of name in mapping n.
+// lookupKey returns the key and value nodes of name in mapping n, or in
+// the mappings merged into it (<<: *anchor); nil, nil when n has none.
 func lookupKey(n *yaml.Node, name string) (key, val *yaml.Node) {
 	n = resolve(n)
 	if n == nil || n.Kind != yaml.MappingNode {
 		return nil, nil
 	}
+	var merged []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
-		if n.Content[i].Value == name {
-			return n.Content[i], n.Content[i+1]
+		k := n.Content[i]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			v := resolve(n.Content[i+1])
+			if v.Kind == yaml.SequenceNode {
+				merged = append(merged, v.Content...)
+			} else {
+				merged = append(merged, v)
+			}
+			continue
+		}
+		if k.Value == name {
+			return k, n.Content[i+1]
+		}
+	}
+	for _, m := range merged {
+		if k, v := lookupKey(m, name); k != nil {
+			return k, v
 		}
 	}
 	return nil, nil

@@ -64,26 +64,32 @@ func newSourceType[C any, S monitor.Source](name string, build func(C, *slog.Log
 	}
 }
 
-// sourceTypes are the source types, in the order messages list them.
-var sourceTypes = []sourceType{
-	newSourceType("fritz", func(c fritz.Config, l *slog.Logger, k *monitor.Counters) (*fritz.Source, error) {
-		return fritz.New(c, fritz.WithLogger(l), fritz.WithCounters(k))
-	}),
-	newSourceType("demo", func(c fritz.DemoConfig, l *slog.Logger, k *monitor.Counters) (*fritz.Demo, error) {
-		return fritz.NewDemo(c, fritz.WithLogger(l), fritz.WithCounters(k))
-	}),
-	newSourceType("ami", func(c ami.Config, l *slog.Logger, k *monitor.Counters) (*ami.Source, error) {
-		return ami.New(c, ami.WithLogger(l), ami.WithCounters(k))
-	}),
-	newSourceType("ami-replay", func(c ami.ReplayConfig, _ *slog.Logger, _ *monitor.Counters) (*ami.ReplaySource, error) {
-		return ami.NewReplaySource(c)
-	}),
-	newSourceType("esl", func(c esl.Config, l *slog.Logger, k *monitor.Counters) (*esl.Source, error) {
-		return esl.New(c, esl.WithLogger(l), esl.WithCounters(k))
-	}),
-	newSourceType("esl-outbound", func(c esl.ListenerConfig, l *slog.Logger, k *monitor.Counters) (*esl.Listener, error) {
-		return esl.NewListener(c, esl.WithLogger(l), esl.WithCounters(k))
-	}),
+// sourceTypes are the source types, in the order messages list them. It
+// is filled in init: the checker that decodes the entries lists these
+// types in its messages.
+var sourceTypes []sourceType
+
+func init() {
+	sourceTypes = []sourceType{
+		newSourceType("fritz", func(c fritz.Config, l *slog.Logger, k *monitor.Counters) (*fritz.Source, error) {
+			return fritz.New(c, fritz.WithLogger(l), fritz.WithCounters(k))
+		}),
+		newSourceType("demo", func(c fritz.DemoConfig, l *slog.Logger, k *monitor.Counters) (*fritz.Demo, error) {
+			return fritz.NewDemo(c, fritz.WithLogger(l), fritz.WithCounters(k))
+		}),
+		newSourceType("ami", func(c ami.Config, l *slog.Logger, k *monitor.Counters) (*ami.Source, error) {
+			return ami.New(c, ami.WithLogger(l), ami.WithCounters(k))
+		}),
+		newSourceType("ami-replay", func(c ami.ReplayConfig, _ *slog.Logger, _ *monitor.Counters) (*ami.ReplaySource, error) {
+			return ami.NewReplaySource(c)
+		}),
+		newSourceType("esl", func(c esl.Config, l *slog.Logger, k *monitor.Counters) (*esl.Source, error) {
+			return esl.New(c, esl.WithLogger(l), esl.WithCounters(k))
+		}),
+		newSourceType("esl-outbound", func(c esl.ListenerConfig, l *slog.Logger, k *monitor.Counters) (*esl.Listener, error) {
+			return esl.NewListener(c, esl.WithLogger(l), esl.WithCounters(k))
+		}),
+	}
 }
 
 func lookupSourceType(name string) (sourceType, bool) {
