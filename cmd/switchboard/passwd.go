@@ -36,7 +36,7 @@ const maxPasswordBytes = 72
 
 func runPasswd(ctx context.Context, sio stdio, args []string) error {
 	fs := flag.NewFlagSet("passwd", flag.ContinueOnError)
-	cost := fs.Int("cost", bcrypt.DefaultCost, "the bcrypt cost: each step doubles the work of hashing, and of guessing")
+	cost := fs.Int("cost", bcrypt.DefaultCost, "the bcrypt cost `N`: each step doubles the work of hashing, and of guessing")
 	if err := parseFlags(fs, args, sio); err != nil {
 		return err
 	}

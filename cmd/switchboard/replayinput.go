@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/textproto"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -113,11 +114,17 @@ func (r *inputReport) verdict(kind string) error {
 		return errors.New("no events: the input is empty")
 	}
 	msg := fmt.Sprintf("nothing could be read as %s", recordingKinds[kind])
+	// The kind most records look like; JSON of no known kind only when
+	// nothing names one (of a pretty-printed event, only the line with
+	// its Event does).
 	best, n := "", 0
 	for k, c := range r.looks {
-		if k != kind && (c > n || c == n && k < best) {
+		if k != kind && k != "json" && (c > n || c == n && k < best) {
 			best, n = k, c
 		}
+	}
+	if best == "" && r.looks["json"] > 0 && kind == "fritz" {
+		best = "json"
 	}
 	if best != "" {
 		msg += fmt.Sprintf("; it looks like %s: %s", recordingKinds[best], hint(best))
@@ -158,7 +165,9 @@ func newRecordingFilter(kind string, in io.Reader, rep *inputReport) io.Reader {
 	rep.unit = "lines"
 	br := bufio.NewReaderSize(in, 64<<10)
 	if kind == "fritz" {
-		lr := &lineReader{r: br, max: fritz.MaxLineLength}
+		// Lines are read whole up to maxJSONRecord, so that a line too
+		// long for a call monitor can still be recognised (a JSON event).
+		lr := &lineReader{r: br, max: maxJSONRecord}
 		return &recordingFilter{next: func() ([]byte, error) {
 			for {
 				line, n, err := lr.next()
@@ -166,12 +175,12 @@ func newRecordingFilter(kind string, in io.Reader, rep *inputReport) io.Reader {
 					return nil, err
 				}
 				switch _, perr := fritz.ParseLine(line, time.Local); {
-				case lr.tooLong:
+				case len(line) > fritz.MaxLineLength:
 					rep.note(n, line, fmt.Sprintf("longer than %d bytes", fritz.MaxLineLength))
 				case errors.Is(perr, fritz.ErrUnknownKind):
 					rep.note(n, line, "not a RING, CALL, CONNECT or DISCONNECT line")
 				case perr != nil:
-					rep.note(n, line, strings.TrimPrefix(perr.Error(), fritz.ErrMalformed.Error()+": "))
+					rep.note(n, line, "not a call-monitor line: "+strings.TrimPrefix(perr.Error(), fritz.ErrMalformed.Error()+": "))
 				default:
 					rep.good++
 					return line, nil
@@ -239,25 +248,36 @@ func jsonLines(br *bufio.Reader, check func([]byte) string, rep *inputReport) fu
 				rep.note(n, line, fmt.Sprintf("longer than %d bytes", maxJSONRecord))
 				continue
 			}
+			line = bytes.Clone(line) // reading on reuses the buffer
 			start := n
 			acc = append(acc[:0], line...)
-			// An object over several lines: read on while it is unfinished.
+			// An object over several lines (pretty-printed): read on while it
+			// is unfinished. When it does not come right, its first line is
+			// the broken one and the others are read again on their own.
+			var more []pendingLine
 			for bytes.HasPrefix(acc, []byte("{")) && len(acc) < maxJSONRecord {
 				err := json.NewDecoder(bytes.NewReader(acc)).Decode(new(json.RawMessage))
 				if !errors.Is(err, io.ErrUnexpectedEOF) {
 					break
 				}
-				more, _, err := lr.next()
+				next, m, err := lr.next()
 				if err != nil {
 					break
 				}
-				acc = append(append(acc, '\n'), more...)
+				more = append(more, pendingLine{text: bytes.Clone(next), n: m})
+				acc = append(append(acc, '\n'), next...)
+			}
+			if len(more) > 0 && !json.Valid(acc) {
+				lr.unread(more)
+				acc = append(acc[:0], line...)
 			}
 			dec := json.NewDecoder(bytes.NewReader(acc))
 			var rec json.RawMessage
 			switch err := dec.Decode(&rec); {
 			case err != nil:
 				rep.note(start, line, "not JSON: "+jsonReason(err))
+			case !bytes.HasPrefix(rec, []byte("{")):
+				rep.note(start, line, "not a JSON object")
 			case dec.InputOffset() != int64(len(acc)):
 				rep.note(start, line, "more than one value on the line")
 			default:
@@ -266,7 +286,7 @@ func jsonLines(br *bufio.Reader, check func([]byte) string, rep *inputReport) fu
 					continue
 				}
 				rep.good++
-				return rec, nil
+				return oneLine(rec), nil
 			}
 		}
 	}
@@ -284,7 +304,7 @@ func jsonArray(br *bufio.Reader, check func([]byte) string, rep *inputReport) fu
 		if errors.As(err, &se) {
 			line = lc.lineAt(se.Offset - 1)
 		} else {
-			line = lc.lineAt(dec.InputOffset())
+			line = lc.lastLine() // it ends in the middle: at its end
 		}
 		rep.fatal = fmt.Sprintf("line %d: the JSON breaks off here (%s); the rest is not read", line, jsonReason(err))
 		return nil, io.EOF
@@ -308,7 +328,7 @@ func jsonArray(br *bufio.Reader, check func([]byte) string, rep *inputReport) fu
 				continue
 			}
 			rep.good++
-			return rec, nil
+			return oneLine(rec), nil
 		}
 		if _, err := dec.Token(); err != nil {
 			return fail(err)
@@ -334,9 +354,27 @@ type lineReader struct {
 	n       int // the number of the line last read
 	tooLong bool
 	buf     []byte
+	pending []pendingLine // read again before r
+}
+
+// pendingLine is a line given back to a lineReader.
+type pendingLine struct {
+	text []byte
+	n    int
+}
+
+// unread gives lines back, to be read again in order before the rest.
+func (l *lineReader) unread(lines []pendingLine) {
+	l.pending = append(slices.Clone(lines), l.pending...)
 }
 
 func (l *lineReader) next() ([]byte, int, error) {
+	if len(l.pending) > 0 {
+		p := l.pending[0]
+		l.pending = l.pending[1:]
+		l.tooLong = false
+		return p.text, p.n, nil
+	}
 	for {
 		l.buf, l.tooLong = l.buf[:0], false
 		var err error
@@ -396,6 +434,14 @@ func (c *lineCounter) lineAt(off int64) int {
 	return c.line
 }
 
+// lastLine returns the line of the last byte read.
+func (c *lineCounter) lastLine() int {
+	if len(c.kept) == 0 {
+		return c.line
+	}
+	return c.line + bytes.Count(c.kept[:len(c.kept)-1], []byte{'\n'})
+}
+
 func peekNonSpace(br *bufio.Reader) (byte, error) {
 	for i := 1; ; i++ {
 		b, err := br.Peek(i)
@@ -424,6 +470,11 @@ func sniffRecord(rec []byte) string {
 		return "esl-text"
 	case bytes.HasPrefix(t, []byte("Event: ")):
 		return "ami-text"
+	// A line of a pretty-printed event names its kind.
+	case bytes.HasPrefix(t, []byte(`"Event-Name":`)):
+		return "esl"
+	case bytes.HasPrefix(t, []byte(`"Event":`)):
+		return "ami"
 	}
 	// A line of a JSON array holds one event and a comma.
 	if obj := bytes.TrimSuffix(t, []byte(",")); json.Valid(obj) && bytes.HasPrefix(obj, []byte("{")) {
@@ -439,6 +490,19 @@ func sniffRecord(rec []byte) string {
 		return "json"
 	}
 	return ""
+}
+
+// oneLine returns a JSON record on one line: a pretty-printed event
+// compacted.
+func oneLine(rec []byte) []byte {
+	if !bytes.ContainsAny(rec, "\r\n") {
+		return rec
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, rec); err != nil {
+		return rec // checked valid before; cannot happen
+	}
+	return b.Bytes()
 }
 
 // firstLine is rec up to its first line break.
