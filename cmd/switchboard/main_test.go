@@ -3,12 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // run runs the command line args in the process and returns its exit
@@ -229,5 +233,38 @@ func TestCommandNamesOrder(t *testing.T) {
 	names := commandNames()
 	if !slices.Equal(names[:len(commandOrder)], commandOrder) {
 		t.Errorf("order %v", names)
+	}
+}
+
+// TestServeConfigError: serve with a broken configuration exits 1 and
+// says where, before it listens anywhere.
+func TestServeConfigError(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "switchboard.yaml")
+	if err := os.WriteFile(path, []byte("listen: 127.0.0.1:0\nsources:\n  - name: home\n    type: fritz\n    adress: 192.168.178.1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "", "serve", "--config", path)
+	want := "switchboard serve: config " + path + ":5:5: sources[0].adress: unknown key; did you mean `address`?\n"
+	if code != 1 || out != "" || errOut != want {
+		t.Fatalf("exit %d, stderr %q; want 1 and %q", code, errOut, want)
+	}
+}
+
+// TestServeWarnsAndStopsOnSIGINT runs the binary with a configuration
+// without users: it warns that nobody can sign in, and Ctrl-C (SIGINT)
+// stops it with a "stopped" line and status 0.
+func TestServeWarnsAndStopsOnSIGINT(t *testing.T) {
+	p := startSwitchboard(t, fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\ntokens:\n  - {name: wall, token: %s}\n", t.TempDir(), testToken))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := p.waitLog(ctx, "level=WARN", "nobody can sign in"); err != nil {
+		t.Fatal(err)
+	}
+	p.signal(os.Interrupt)
+	if code := p.waitExit(30 * time.Second); code != 0 {
+		t.Fatalf("exit status %d after SIGINT\n%s", code, p.log())
+	}
+	if _, err := p.waitLog(ctx, `msg=stopped cause="received signal interrupt"`); err != nil {
+		t.Fatal(err)
 	}
 }
