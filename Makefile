@@ -22,15 +22,32 @@ FUZZ_TARGETS := \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./sipbridge/siptest:FuzzParseWAV \
-	./sipbridge/siptest:FuzzReadNetstring
+	./sipbridge/siptest:FuzzReadNetstring \
+	./cmd/switchboard:FuzzParseConfig \
+	./cmd/switchboard:FuzzReplayInput
 
 .PHONY: run build generate test install-test-deps vet lint unit fuzz bench templ-check
 
-run:
-	$(GO) run ./cmd/switchboard serve
+# The binary `make build` writes and `make run` starts.
+BIN ?= bin/switchboard
+
+# What `switchboard version` tells of a build whose build information
+# carries no version control stamp (GOFLAGS=-buildvcs=false, a git
+# worktree): the commit, its time and whether the checkout has changes.
+# Recursively expanded, so git runs only for a build.
+VCS_LDFLAGS = -X main.vcsRevision=$(shell git rev-parse HEAD 2>/dev/null) \
+	-X main.vcsTime=$(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null) \
+	-X main.vcsModified=$(shell git status --porcelain 2>/dev/null | grep -q . && echo true || echo false)
+
+# make run ARGS="--config switchboard.yaml --listen 0.0.0.0:8080": the
+# server, without ARGS the built-in demo. The binary is built and then
+# started by itself (not through `go run`, which exits 1 after its
+# program stopped on Ctrl-C): Ctrl-C stops it in order, with status 0.
+run: build
+	$(BIN) serve $(ARGS)
 
 build:
-	$(GO) build -o bin/switchboard ./cmd/switchboard
+	$(GO) build -ldflags "$(VCS_LDFLAGS)" -o $(BIN) ./cmd/switchboard
 
 generate:
 	cd web && $(GO) tool templ generate

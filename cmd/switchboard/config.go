@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	_ "embed"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,8 +22,6 @@ import (
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
 )
-
-var errUnsetEnv = errors.New("configuration names unset environment variables")
 
 // defaultConfig is what `switchboard serve` runs without --config: a demo
 // source replaying a bundled Fritz!Box recording, so a fresh checkout shows
@@ -48,6 +49,10 @@ type config struct {
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
 	// Gateway is the browser side of the softphone (WebRTC).
 	Gateway gateway.Config `yaml:"gateway"`
+
+	// warnings are what works but is likely not meant (nobody can sign
+	// in); serve logs them.
+	warnings []string
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -64,14 +69,47 @@ func loadConfig(path string) (*config, error) {
 	return parseConfig(raw, path)
 }
 
+// parseConfig decodes the configuration text raw, read from path. Every
+// problem it finds is in the *configError it returns, each with its line
+// and column, its key path and in words: syntax errors, unknown keys
+// (with the closest valid one), values of the wrong kind, unset
+// environment variables, and what each section's Validate rejects.
 func parseConfig(raw []byte, path string) (*config, error) {
-	text, err := expandEnv(raw, nil)
-	if err != nil {
-		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	file := displayPath(path)
+	fail := func(ps ...configProblem) error { return &configError{file: file, problems: ps} }
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(raw))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fail(syntaxProblem(err, raw))
 	}
+	var next yaml.Node
+	if err := dec.Decode(&next); err == nil {
+		return nil, fail(configProblem{line: next.Line, col: next.Column, msg: "a second YAML document (after ---): one file holds one configuration"})
+	} else if !errors.Is(err, io.EOF) {
+		return nil, fail(syntaxProblem(err, raw))
+	}
+	doc := &root
+	if doc.Kind == yaml.DocumentNode && len(doc.Content) > 0 {
+		doc = doc.Content[0]
+	}
+	empty := doc.Kind == 0 || isNull(doc)
 	var c config
-	if err := strictDecode(text, &c); err != nil {
-		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	if !empty {
+		k := &checker{}
+		k.expandEnv(doc, "", os.LookupEnv)
+		if doc.Kind != yaml.MappingNode {
+			k.add(doc, "", "want keys with values at the top (listen: …, sources: …), not %s", describe(doc))
+			return nil, fail(k.problems...)
+		}
+		k.check(doc, reflect.TypeFor[config](), "")
+		_, sources := lookupKey(doc, "sources")
+		k.checkSources(sources)
+		if len(k.problems) > 0 {
+			return nil, fail(k.problems...)
+		}
+		if err := doc.Decode(&c); err != nil {
+			return nil, fail(decodeProblems(err, "")...)
+		}
 	}
 	if c.DataDir == "" {
 		c.DataDir = "./data"
@@ -84,8 +122,16 @@ func parseConfig(raw []byte, path string) (*config, error) {
 		// running `switchboard serve --config x.yaml` expects.
 		c.DataDir = filepath.Clean(c.DataDir)
 	}
-	if err := c.validate(); err != nil {
-		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
+	if ps := c.validate(doc); len(ps) > 0 {
+		return nil, fail(ps...)
+	}
+	switch {
+	case empty:
+		c.warnings = append(c.warnings, "the configuration is empty: no source is watched and nobody can sign in (add users: with a password hash from `switchboard passwd`)")
+	case len(c.Web.Users) == 0 && len(c.Web.Tokens) == 0:
+		c.warnings = append(c.warnings, "the configuration has no users: nobody can sign in (add users: with a password hash from `switchboard passwd`)")
+	case len(c.Web.Users) == 0:
+		c.warnings = append(c.warnings, "the configuration has no users: nobody can sign in, only the tokens can read (add users: with a password hash from `switchboard passwd`)")
 	}
 	return &c, nil
 }
@@ -97,27 +143,18 @@ func displayPath(p string) string {
 	return p
 }
 
-// strictDecode decodes YAML into v, rejecting keys v does not know.
-func strictDecode(text []byte, v any) error {
-	dec := yaml.NewDecoder(bytes.NewReader(text))
-	dec.KnownFields(true)
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		return err
-	}
-	return nil
-}
-
-// decodeNode decodes one YAML node strictly: yaml.v3's Node.Decode has no
-// KnownFields, so the node is re-encoded and decoded again.
+// decodeNode decodes one YAML node strictly: a key v does not know is an
+// error. (yaml.v3's Node.Decode has no KnownFields; the checker parseConfig
+// uses knows the same rules, and the node is decoded as it is, so that
+// aliases of anchors elsewhere in the file still resolve.)
 func decodeNode(n *yaml.Node, v any) error {
-	b, err := yaml.Marshal(n)
-	if err != nil {
-		return err
+	k := &checker{}
+	k.check(n, reflect.TypeOf(v), "")
+	if len(k.problems) > 0 {
+		p := k.problems[0]
+		return fmt.Errorf("%s: %s", cmp.Or(p.path, "value"), p.msg)
 	}
-	return strictDecode(b, v)
+	return n.Decode(v)
 }
 
 func (c *config) logLevel() (slog.Level, error) {
@@ -139,44 +176,50 @@ const defaultShutdownTimeout = 10 * time.Second
 // time to tell anyone anything.
 const minShutdownTimeout = 100 * time.Millisecond
 
-func (c *config) validate() error {
+// validate checks what the keys alone do not: each section with its
+// package's Validate, the names that must match across sections. doc is
+// the YAML tree the configuration came from, to place the problems.
+func (c *config) validate(doc *yaml.Node) []configProblem {
+	var ps []configProblem
+	at := func(name string) (key, val *yaml.Node) { return lookupKey(doc, name) }
 	if _, err := c.logLevel(); err != nil {
-		return err
+		_, v := at("log_level")
+		ps = append(ps, configProblem{line: line(v), col: col(v), path: "log_level", msg: fmt.Sprintf("`%s`: want debug, info, warn or error", c.LogLevel)})
 	}
 	if c.ShutdownTimeout < minShutdownTimeout {
-		return fmt.Errorf("shutdown_timeout %s is too short: at least %s", c.ShutdownTimeout, minShutdownTimeout)
+		_, v := at("shutdown_timeout")
+		ps = append(ps, configProblem{line: line(v), col: col(v), path: "shutdown_timeout", msg: fmt.Sprintf("%s is too short: at least %s", c.ShutdownTimeout, minShutdownTimeout)})
 	}
-	seen := map[string]bool{}
+	sources := map[string]bool{}
 	for i := range c.Sources {
-		var head struct {
-			Name string `yaml:"name"`
-			Type string `yaml:"type"`
+		var head sourceHead
+		if err := c.Sources[i].Decode(&head); err == nil {
+			sources[head.Name] = true
 		}
-		if err := c.Sources[i].Decode(&head); err != nil {
-			return fmt.Errorf("sources[%d]: %w", i, err)
-		}
-		if head.Name == "" || head.Type == "" {
-			return fmt.Errorf("sources[%d]: name and type are required", i)
-		}
-		if seen[head.Name] {
-			return fmt.Errorf("sources[%d]: duplicate name %q", i, head.Name)
-		}
-		seen[head.Name] = true
 	}
+	_, accountsNode := at("accounts")
 	accounts := map[string]bool{}
 	for i, a := range c.Accounts {
+		path := itemPath("accounts", i)
+		item := seqItem(accountsNode, i)
 		if err := a.Validate(); err != nil {
-			return fmt.Errorf("accounts[%d]: %w", i, err)
+			ps = append(ps, validationProblem(item, path, err, sipbridge.ErrConfig.Error(), "account "+strconv.Quote(a.Name)))
+			continue
 		}
-		if seen[a.Name] || accounts[a.Name] {
-			return fmt.Errorf("accounts[%d]: name %q is already a source or account", i, a.Name)
+		if sources[a.Name] || accounts[a.Name] {
+			_, n := lookupKey(item, "name")
+			ps = append(ps, configProblem{line: line(n), col: col(n), path: keyPath(path, "name"), msg: fmt.Sprintf("`%s` is already the name of a source or account", a.Name)})
 		}
 		accounts[a.Name] = true
 	}
-	for _, u := range c.Web.Users {
-		for _, a := range u.Accounts {
+	_, usersNode := at("users")
+	for i, u := range c.Web.Users {
+		_, list := lookupKey(seqItem(usersNode, i), "accounts")
+		for j, a := range u.Accounts {
 			if !accounts[a] {
-				return fmt.Errorf("users %s: account %q is not in accounts", u.Name, a)
+				n := seqItem(list, j)
+				ps = append(ps, configProblem{line: line(n), col: col(n), path: itemPath(keyPath(itemPath("users", i), "accounts"), j),
+					msg: fmt.Sprintf("`%s` is not one of the accounts (the top-level accounts: list)", a)})
 			}
 		}
 	}
@@ -184,11 +227,39 @@ func (c *config) validate() error {
 		sc := c.SIP
 		sc.Accounts = c.Accounts
 		if err := sc.Validate(); err != nil {
-			return fmt.Errorf("sip: %w", err)
+			_, n := at("sip")
+			ps = append(ps, validationProblem(n, "sip", err, sipbridge.ErrConfig.Error(), "sip"))
 		}
 		if err := c.Gateway.Validate(); err != nil {
-			return fmt.Errorf("gateway: %w", err)
+			_, n := at("gateway")
+			ps = append(ps, validationProblem(n, "gateway", err, gateway.ErrBadConfig.Error()))
 		}
 	}
-	return c.Web.Validate()
+	if err := c.Web.Validate(); err != nil {
+		ps = append(ps, validationProblem(doc, "", err, web.ErrInvalidConfig.Error()))
+	}
+	return ps
+}
+
+// seqItem returns item i of sequence n, or nil.
+func seqItem(n *yaml.Node, i int) *yaml.Node {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.SequenceNode || i >= len(n.Content) {
+		return nil
+	}
+	return resolve(n.Content[i])
+}
+
+func line(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	return n.Line
+}
+
+func col(n *yaml.Node) int {
+	if n == nil {
+		return 0
+	}
+	return n.Column
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -56,9 +55,9 @@ func TestParseConfigErrors(t *testing.T) {
 	}{
 		{"unset env", strings.Replace(issueConfig, "WALLBOARD_TOKEN", "NOPE_NOT_SET", 1), "NOPE_NOT_SET"},
 		{"unknown key", issueConfig + "colour: red\n", "colour"},
-		{"duplicate source", strings.Replace(issueConfig, "users:", "  - name: home\n    type: fritz\nusers:", 1), "duplicate"},
+		{"duplicate source", strings.Replace(issueConfig, "users:", "  - name: home\n    type: fritz\nusers:", 1), "test.yaml:7:11: sources[1].name: `home` is the name of another source too (line 4)"},
 		{"bad log level", issueConfig + "log_level: loud\n", "log_level"},
-		{"shutdown timeout without unit", issueConfig + "shutdown_timeout: 10\n", "time.Duration"},
+		{"shutdown timeout without unit", issueConfig + "shutdown_timeout: 10\n", "test.yaml:15:19: shutdown_timeout: `10` is not a duration"},
 		{"shutdown timeout too short", issueConfig + "shutdown_timeout: 5ms\n", "shutdown_timeout"},
 		{"negative shutdown timeout", issueConfig + "shutdown_timeout: -1s\n", "shutdown_timeout"},
 	}
@@ -73,26 +72,39 @@ func TestParseConfigErrors(t *testing.T) {
 	}
 }
 
-func TestBuildSourceRejectsUnknownKeys(t *testing.T) {
-	c, err := parseConfig([]byte("sources:\n  - name: x\n    type: fritz\n    adress: 127.0.0.1\n"), "t.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
-	if err == nil || !strings.Contains(err.Error(), "adress") {
-		t.Fatalf("err = %v", err)
+func TestParseConfigRejectsUnknownSourceKeys(t *testing.T) {
+	_, err := parseConfig([]byte("sources:\n  - name: x\n    type: fritz\n    adress: 127.0.0.1\n"), "t.yaml")
+	want := "config t.yaml:4:5: sources[0].adress: unknown key; did you mean `address`?"
+	if err == nil || err.Error() != want {
+		t.Fatalf("err = %v, want %s", err, want)
 	}
 }
 
-func TestExpandEnv(t *testing.T) {
+func TestExpandString(t *testing.T) {
 	env := map[string]string{"A": "1", "B_2": "two"}
 	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
-	out, err := expandEnv([]byte("x: ${A} $A $$ ${B_2} $2a$10$"), lookup)
-	if err != nil || string(out) != "x: 1 $A $$ two $2a$10$" {
-		t.Fatalf("out = %q, err = %v", out, err)
+	out, missing := expandString("x: ${A} $A $$ ${B_2} $2a$10$", lookup)
+	if len(missing) != 0 || out != "x: 1 $A $$ two $2a$10$" {
+		t.Fatalf("out = %q, missing %v", out, missing)
 	}
-	if _, err := expandEnv([]byte("${C}"), lookup); !errors.Is(err, errUnsetEnv) {
-		t.Fatalf("err = %v", err)
+	if _, missing := expandString("${C} ${A} ${D}", lookup); strings.Join(missing, ",") != "C,D" {
+		t.Fatalf("missing = %v", missing)
+	}
+}
+
+// TestExpandEnvInValues: variables are values, whatever they hold; a
+// plain one is read again as if written so, a quoted one stays text;
+// comments and keys are left alone.
+func TestExpandEnvInValues(t *testing.T) {
+	t.Setenv("SB_TEST_LISTEN", "127.0.0.1:9090 # not a comment")
+	t.Setenv("SB_TEST_MIN", "5000")
+	text := "# ${SB_TEST_NOT_SET} in a comment is fine\nlisten: ${SB_TEST_LISTEN}\nsip:\n  rtp_port_min: ${SB_TEST_MIN}\n  user_agent: \"${SB_TEST_MIN}\"\n"
+	c, err := parseConfig([]byte(text), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Web.Listen != "127.0.0.1:9090 # not a comment" || c.SIP.RTPPortMin != 5000 || c.SIP.UserAgent != "5000" {
+		t.Fatalf("listen %q, rtp_port_min %d, user_agent %q", c.Web.Listen, c.SIP.RTPPortMin, c.SIP.UserAgent)
 	}
 }
 
@@ -105,12 +117,12 @@ func TestDemoConfig(t *testing.T) {
 }
 
 func TestHashPassword(t *testing.T) {
-	h, err := hashPassword(strings.NewReader("hunter2\n"), 4)
+	h, err := hashPassword("hunter2", 4)
 	if err != nil || !strings.HasPrefix(h, "$2a$04$") {
 		t.Fatalf("hash = %q, err = %v", h, err)
 	}
-	if _, err := hashPassword(strings.NewReader("\n"), 4); err == nil {
-		t.Fatal("empty password accepted")
+	if _, err := hashPassword(strings.Repeat("x", 73), 4); err == nil || !strings.Contains(err.Error(), "at most 72") {
+		t.Fatalf("73 bytes: err = %v", err)
 	}
 }
 
@@ -146,7 +158,8 @@ func TestBuildEverySourceType(t *testing.T) {
 }
 
 // TestSharedSourceKeys: the keys every source shares are checked the
-// same way for each type, and unknown keys beside them still fail.
+// same way for each type, and unknown keys beside them still fail, when
+// the configuration is read.
 func TestSharedSourceKeys(t *testing.T) {
 	tests := []struct {
 		name, entry, want string
@@ -160,11 +173,7 @@ func TestSharedSourceKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c, err := parseConfig([]byte("sources:\n  - "+tt.entry+"\n"), "t.yaml")
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = buildSource(&c.Sources[0], newTestHub(t), monitor.NewSequence(""), newLogger(0))
+			_, err := parseConfig([]byte("sources:\n  - "+tt.entry+"\n"), "t.yaml")
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,25 +16,41 @@ import (
 )
 
 func init() {
-	register(command{name: "record", summary: "record every raw event of a PBX (--ami ADDR --user U --secret-file F, or --esl ADDR --password-file F) as JSON lines", run: runRecord})
+	register(command{
+		name:    "record",
+		summary: "record every raw event of an Asterisk (AMI) or FreeSWITCH (event socket) as JSON lines",
+		usage: []string{
+			"--ami ADDR --user USER --secret-file FILE [--md5] OUT.jsonl",
+			"--esl ADDR [--password-file FILE] OUT.jsonl",
+		},
+		about: "OUT is appended to (- for stdout) until Ctrl-C or until the PBX closes the link.\n" +
+			"`switchboard replay --source ami|esl OUT.jsonl` plays the recording back.",
+		run: runRecord,
+	})
 }
 
-func runRecord(ctx context.Context, args []string) error {
+func runRecord(ctx context.Context, sio stdio, args []string) error {
 	fs := flag.NewFlagSet("record", flag.ContinueOnError)
-	addr := fs.String("ami", "", "Asterisk manager address host[:5038]")
-	user := fs.String("user", "", "manager user name")
-	secretFile := fs.String("secret-file", "", "file holding the manager secret")
+	addr := fs.String("ami", "", "the Asterisk manager's `address`, host[:5038]")
+	user := fs.String("user", "", "the manager user `name`")
+	secretFile := fs.String("secret-file", "", "the `file` holding the manager secret")
 	md5 := fs.Bool("md5", false, "log in with the MD5 challenge")
-	eslAddr := fs.String("esl", "", "FreeSWITCH event socket address host[:8021]")
-	passwordFile := fs.String("password-file", "", "file holding the event socket password (default ClueCon)")
-	if err := fs.Parse(args); err != nil {
+	eslAddr := fs.String("esl", "", "the FreeSWITCH event socket's `address`, host[:8021]")
+	passwordFile := fs.String("password-file", "", "the `file` holding the event socket password (default: FreeSWITCH's ClueCon)")
+	if err := parseFlags(fs, args, sio); err != nil {
 		return err
 	}
-	usage := errors.New("usage: switchboard record --ami ADDR --user U --secret-file F OUT.jsonl\n       switchboard record --esl ADDR [--password-file F] OUT.jsonl   (OUT - for stdout)")
-	if fs.NArg() != 1 || (*addr == "") == (*eslAddr == "") {
-		return usage
+	switch {
+	case fs.NArg() != 1:
+		return usagef("record needs one OUT file (- for stdout)")
+	case *addr == "" && *eslAddr == "":
+		return usagef("give --ami ADDR or --esl ADDR")
+	case *addr != "" && *eslAddr != "":
+		return usagef("give --ami or --esl, not both")
+	case *addr != "" && (*user == "" || *secretFile == ""):
+		return usagef("--ami needs --user and --secret-file")
 	}
-	out, closeOut, err := openRecording(fs.Arg(0))
+	out, closeOut, err := openRecording(fs.Arg(0), sio.out)
 	if err != nil {
 		return err
 	}
@@ -50,11 +65,8 @@ func runRecord(ctx context.Context, args []string) error {
 			password = strings.TrimSpace(string(b))
 		}
 		n, err := esl.Record(ctx, *eslAddr, password, out)
-		fmt.Fprintf(os.Stderr, "recorded %d events\n", n)
+		fmt.Fprintf(sio.err, "recorded %d events\n", n)
 		return err
-	}
-	if *user == "" || *secretFile == "" {
-		return usage
 	}
 	secret, err := os.ReadFile(*secretFile)
 	if err != nil {
@@ -64,14 +76,14 @@ func runRecord(ctx context.Context, args []string) error {
 		*addr = net.JoinHostPort(*addr, "5038")
 	}
 	n, err := recordAMI(ctx, *addr, ami.Login{Username: *user, Secret: strings.TrimSpace(string(secret)), MD5: *md5}, out)
-	fmt.Fprintf(os.Stderr, "recorded %d events\n", n)
+	fmt.Fprintf(sio.err, "recorded %d events\n", n)
 	return err
 }
 
 // openRecording opens the file a recording is appended to ("-": stdout).
-func openRecording(p string) (io.Writer, func(), error) {
+func openRecording(p string, stdout io.Writer) (io.Writer, func(), error) {
 	if p == "-" {
-		return os.Stdout, func() {}, nil
+		return stdout, func() {}, nil
 	}
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,7 +87,9 @@ func TestRecordThenReplayESL(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- runRecord(ctx, []string{"--esl", srv.Addr(), "--password-file", pw, out}) }()
+	go func() {
+		done <- runRecord(ctx, stdio{out: io.Discard, err: io.Discard}, []string{"--esl", srv.Addr(), "--password-file", pw, out})
+	}()
 	if err := srv.WaitSubscribed(ctx, 1); err != nil {
 		t.Fatal(err)
 	}

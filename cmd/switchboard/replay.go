@@ -19,32 +19,46 @@ import (
 type replayFunc func(ctx context.Context, name monitor.SourceName, r io.Reader, sink monitor.Sink) error
 
 func init() {
-	register(command{name: "replay", summary: "replay a recorded stream (--source fritz|ami|esl FILE) and print every change as an event envelope (JSON)", run: runReplay})
-}
-
-func runReplay(ctx context.Context, args []string) error {
-	return replay(ctx, args, os.Stdin, os.Stdout, os.Stderr)
+	register(command{
+		name:    "replay",
+		summary: "replay a recorded stream and print every change as an event envelope (JSON)",
+		usage:   []string{"[--source fritz|ami|esl] [--name NAME] FILE   (FILE - for stdin)"},
+		about: "A Fritz!Box recording is the lines `switchboard fritzmonitor` prints; an AMI or\n" +
+			"FreeSWITCH recording is the JSON lines `switchboard record` writes (or a JSON array\n" +
+			"of events). Every change goes to stdout as one line, the envelope /events sends;\n" +
+			"a summary, and the lines that could not be read, go to stderr. The exit status is 1\n" +
+			"when nothing in the file could be read.",
+		run: runReplay,
+	})
 }
 
 // replay runs the replay command reading stdin for "-", printing the
-// envelopes to stdout and the summary to stderr.
-func replay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+// envelopes to stdout and the summary, and the report of what could not
+// be read, to stderr.
+func runReplay(ctx context.Context, sio stdio, args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
-	kind := fs.String("source", "fritz", "recording type: "+strings.Join(replayKinds(), ", "))
-	name := fs.String("name", "", "source name in the printed calls (default: the recording type)")
-	if err := fs.Parse(args); err != nil {
+	kind := fs.String("source", "fritz", "the recording's `type`: "+strings.Join(replayKinds(), ", "))
+	name := fs.String("name", "", "the source `name` in the printed calls (default: the recording's type)")
+	if err := parseFlags(fs, args, sio); err != nil {
 		return err
 	}
 	if fs.NArg() != 1 {
-		return fmt.Errorf("usage: switchboard replay --source TYPE FILE (- for stdin)")
+		return usagef("replay needs one FILE (- for stdin)")
 	}
 	fn, ok := replayers[*kind]
 	if !ok {
-		return fmt.Errorf("unknown --source %q (want one of %s)", *kind, strings.Join(replayKinds(), ", "))
+		msg := fmt.Sprintf("unknown --source %q: want %s", *kind, orList(replayKinds()))
+		if s := closest(*kind, replayKinds()); s != "" {
+			msg = fmt.Sprintf("unknown --source %q; did you mean %s?", *kind, s)
+		}
+		return usageError{msg}
 	}
-	in := stdin
-	if p := fs.Arg(0); p != "-" {
-		f, err := os.Open(p)
+	file := fs.Arg(0)
+	in := sio.in
+	if file == "-" {
+		file = "(stdin)"
+	} else {
+		f, err := os.Open(file)
 		if err != nil {
 			return err
 		}
@@ -54,18 +68,24 @@ func replay(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if *name == "" {
 		*name = *kind
 	}
-	out := bufio.NewWriter(stdout)
+	out := bufio.NewWriter(sio.out)
 	defer out.Flush()
 	p := newPrintSink(out)
 	defer p.Close()
 	start := time.Now()
-	if err := fn(ctx, monitor.SourceName(*name), bufio.NewReaderSize(in, 64<<10), p); err != nil {
-		return fmt.Errorf("replay %s: %w", fs.Arg(0), err)
+	var rep inputReport
+	err := fn(ctx, monitor.SourceName(*name), newRecordingFilter(*kind, in, &rep), p)
+	rep.write(sio.err, file)
+	if err != nil {
+		return fmt.Errorf("replay %s: %w", file, err)
 	}
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	p.summary(stderr, time.Since(start))
+	if err := rep.verdict(*kind); err != nil {
+		return fmt.Errorf("%s: %w", file, err)
+	}
+	p.summary(sio.err, time.Since(start))
 	return p.err
 }
 

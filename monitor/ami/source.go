@@ -135,7 +135,7 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 	o := monitor.NewSourceOptions(opts...)
 	info := monitor.LinkInfo{Name: cfg.Name, Type: "ami", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
-		monitor.WithLinkLogger(o.Log.With("component", "ami", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
+		monitor.WithLinkLogger(o.Log), monitor.WithLinkCounters(o.Counters))
 	if err != nil {
 		return nil, fmt.Errorf("ami %s: %w", cfg.Name, err)
 	}

@@ -164,14 +164,14 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 	cfg = cfg.withDefaults()
 	info := monitor.LinkInfo{Name: cfg.Name, Type: "esl", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
-		monitor.WithLinkLogger(o.Log.With("component", "esl", "source", cfg.Name)), monitor.WithLinkCounters(o.Counters))
+		monitor.WithLinkLogger(o.Log), monitor.WithLinkCounters(o.Counters))
 	if err != nil {
 		return nil, fmt.Errorf("esl %s: %w", cfg.Name, err)
 	}
 	s := &Source{cfg: cfg, password: password, log: o.Log, counters: o.Counters, link: link, newWatchdog: newTimerWatchdog}
 	if s.password == "" {
 		s.password = DefaultPassword
-		s.log.Warn("esl: no password configured, using FreeSWITCH's default; set password or password_file", "source", cfg.Name)
+		s.log.Warn("esl: no password configured, using FreeSWITCH's default; set password or password_file")
 	}
 	return s, nil
 }

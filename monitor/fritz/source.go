@@ -30,9 +30,10 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 		return nil, err
 	}
 	o := newOptions(opts)
-	log := o.log.With("component", "fritz", "source", cfg.Name, "address", cfg.Address)
+	// The logger names the component and the source already (the
+	// caller adds them); the link logs the address it connects to.
 	link, err := monitor.NewLink(monitor.LinkInfo{Name: cfg.Name, Type: "fritz"}, cfg.LinkConfig, DefaultPort,
-		monitor.WithLinkLogger(log), monitor.WithLinkCounters(o.counters), monitor.WithLinkClock(o.now))
+		monitor.WithLinkLogger(o.log), monitor.WithLinkCounters(o.counters), monitor.WithLinkClock(o.now))
 	if err != nil {
 		return nil, fmt.Errorf("fritz source %s: %w", cfg.Name, err)
 	}
