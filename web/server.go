@@ -255,8 +255,8 @@ func (s *Server) Run(ctx context.Context) error {
 		// deadline (limitBodies) is the one that normally applies.
 		ReadTimeout: lim.HeaderTimeout + lim.BodyTimeout,
 		IdleTimeout: 2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return base },
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
