@@ -14,6 +14,10 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseSDP \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
+	./web:FuzzForwarded \
+	./web:FuzzLoginForm \
+	./web:FuzzAPIQuery \
+	./web:FuzzEventsQuery \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring
 
