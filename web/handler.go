@@ -147,7 +147,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Set("Cache-Control", "no-store")
 	buf := templ.GetBuffer()
 	defer templ.ReleaseBuffer(buf)
-	if err := c.Render(r.Context(), buf); err != nil {
+	// The page is rendered into memory, so the request's cancellation does
+	// not matter; an answer is still due after a body read failed (which
+	// cancels it), such as the 408 for a body that came too slowly.
+	if err := c.Render(context.WithoutCancel(r.Context()), buf); err != nil {
 		s.log.Error("render page", "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

@@ -2,9 +2,7 @@ package web
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime/debug"
 	"strings"
@@ -76,50 +74,19 @@ const maxBody = 64 << 10
 
 // limitBodies puts a deadline and a size limit on every request body, so
 // that a client sending one byte now and then cannot hold a connection:
-// the body must arrive within body_timeout, and once it has (or for a
-// request without one) the read deadline is lifted again, so that a
-// handler that takes its time is not cut off by it. WebSocket upgrades
-// are left alone: they have no body, and the socket has timeouts of its
-// own.
+// the body must arrive within body_timeout of the handler's start.
+// net/http lifts the read deadline itself once the body has been read
+// (to watch for the client going away), so a handler that takes its time
+// afterwards is not cut off by it. WebSocket upgrades are left alone:
+// they have no body, and the socket has timeouts of its own.
 func (s *Server) limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Upgrade") != "" {
-			next.ServeHTTP(w, r)
-			return
+		if r.Header.Get("Upgrade") == "" && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout))
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		}
-		rc := http.NewResponseController(w)
-		if r.Body == nil || r.Body == http.NoBody {
-			// Only net/http's background read (which notices a client that
-			// went away) reads on: it must not hit ReadTimeout and cancel
-			// the request's context.
-			_ = rc.SetReadDeadline(time.Time{})
-			next.ServeHTTP(w, r)
-			return
-		}
-		_ = rc.SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout))
-		r.Body = &deadlineBody{ReadCloser: http.MaxBytesReader(w, r.Body, maxBody), rc: rc}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// deadlineBody lifts the read deadline once the body has been read to
-// its end or failed.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-// Read reads the body; at its end the read deadline is lifted.
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
-		b.done = true
-		if errors.Is(err, io.EOF) {
-			_ = b.rc.SetReadDeadline(time.Time{})
-		}
-	}
-	return n, err
 }
 
 // recoverPanics turns a panic in a handler into a logged 500, so none

@@ -225,6 +225,10 @@ func (s *Server) URL() string {
 	if a == nil {
 		return ""
 	}
+	return s.urlOf(a)
+}
+
+func (s *Server) urlOf(a net.Addr) string {
 	scheme := "http"
 	if s.cfg.TLSCert != "" {
 		scheme = "https"
@@ -276,8 +280,8 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.addr = ln.Addr()
+	s.log.Info("web server listening", "url", s.urlOf(s.addr))
 	close(s.ready)
-	s.log.Info("web server listening", "url", s.URL())
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
