@@ -48,6 +48,9 @@ type config struct {
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
 	// Gateway is the browser side of the softphone (WebRTC).
 	Gateway gateway.Config `yaml:"gateway"`
+
+	// path is the file it was read from; empty for the built-in default.
+	path string
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -87,6 +90,7 @@ func parseConfig(raw []byte, path string) (*config, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("config %s: %w", displayPath(path), err)
 	}
+	c.path = path
 	return &c, nil
 }
 
