@@ -68,13 +68,13 @@ func switchboardBinary(t *testing.T) string {
 // process is a running `switchboard serve`, its log collected line by
 // line.
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
+	t   *testing.T
+	cmd *exec.Cmd
+	url string
 	// config is the configuration file it was started with.
 	config string
-	done chan struct{}
-	err  error // Wait's result, set before done closes
+	done   chan struct{}
+	err    error // Wait's result, set before done closes
 
 	mu     sync.Mutex
 	lines  []string
