@@ -54,8 +54,9 @@ func (l *capListener) Accept() (net.Conn, error) {
 		}
 		l.mu.Unlock()
 		if refused != "" {
-			_ = c.Close()
+			// Counted before the close, which the client may see at once.
 			l.m.connsRefused.WithLabelValues(refused).Inc()
+			_ = c.Close()
 			l.log.Debug("connection refused: cap reached", "limit", refused, "remote", a)
 			continue
 		}

@@ -107,19 +107,27 @@ var errStopping = errors.New("server shutting down")
 func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, kind streamKind) (conn *websocket.Conn, st *openStream, ok bool) {
 	p, _ := r.Context().Value(principalKey{}).(principal)
 	h := &hijackRecorder{ResponseWriter: w}
+	st = &openStream{kind: kind, p: p, h: h, ended: make(chan struct{})}
+	// Registered before the upgrade is answered: once a client has its
+	// 101, its socket counts against the caps, so that the next one is
+	// measured against it.
+	regErr := s.startStream(st)
 	je := &jsonErrorWriter{ResponseWriter: h}
 	conn, err := websocket.Accept(je, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
+		if regErr == nil {
+			s.endStream(st)
+		}
 		// Accept has refused the request (403 for a foreign origin, 426 for
 		// no upgrade): answer its words as JSON, like every API error.
 		s.log.Debug(string(kind)+" upgrade refused", "remote", s.clientAddr(r), "origin", clip(r.Header.Get("Origin")), "err", err)
 		je.flushJSON()
 		return nil, nil, false
 	}
-	st = &openStream{kind: kind, p: p, h: h, ended: make(chan struct{})}
-	if err := s.startStream(st); err != nil {
+	if regErr != nil {
 		var refused errStreamRefused
-		if errors.As(err, &refused) {
+		if errors.As(regErr, &refused) {
+			// After the upgrade, so that a page can read why.
 			s.log.Debug(string(kind)+" socket refused", "user", p.user.Name, "remote", s.clientAddr(r), "reason", refused.end.reason)
 			s.closeBounded(conn, h, refused.end.code, refused.end.reason)
 			return nil, nil, false
