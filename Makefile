@@ -21,6 +21,10 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseTelephoneEvent \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
+	./web:FuzzForwarded \
+	./web:FuzzLoginForm \
+	./web:FuzzAPIQuery \
+	./web:FuzzEventsQuery \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring \
 	./cmd/switchboard:FuzzParseConfig \

@@ -1,10 +1,16 @@
 package gateway
 
 import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/switchboard/switchboard/sipbridge"
 )
@@ -35,6 +41,105 @@ type Config struct {
 	// Codecs is the preference order for calls; default opus, G722, PCMU,
 	// PCMA. Audio passes through, so a call uses one the SIP side offers.
 	Codecs []string `yaml:"codecs"`
+	// TURN is a TURN server that shares a secret with Switchboard: each
+	// session gets credentials of its own that expire, never the secret.
+	// Default none.
+	TURN TURN `yaml:"turn"`
+}
+
+// TURN is a TURN server using the TURN REST API credentials (coturn's
+// use-auth-secret, static-auth-secret): the user name is
+// "EXPIRY:USER" (EXPIRY in Unix seconds) and the password the base64
+// HMAC-SHA1 of that user name under the shared secret, so the TURN server
+// checks them without asking anyone, and they are worthless after EXPIRY.
+type TURN struct {
+	// URLs are turn: or turns: URLs.
+	URLs []string `yaml:"urls"`
+	// Secret is the shared secret; SecretFile reads it from a file instead
+	// (surrounding white space trimmed), read again for every session so
+	// that a rotated secret takes effect at once.
+	Secret     string `yaml:"secret"`
+	SecretFile string `yaml:"secret_file"`
+	// TTL is how long a session's credentials are good for. Default 12h;
+	// a page open longer gets new ones when it reconnects.
+	TTL time.Duration `yaml:"ttl"`
+}
+
+// DefaultTURNTTL is TURN.TTL when unset.
+const DefaultTURNTTL = 12 * time.Hour
+
+func (t TURN) enabled() bool { return len(t.URLs) > 0 }
+
+func (t TURN) secret() (string, error) {
+	if t.SecretFile == "" {
+		return t.Secret, nil
+	}
+	b, err := os.ReadFile(t.SecretFile)
+	if err != nil {
+		return "", fmt.Errorf("turn secret_file: %w", err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func (t TURN) validate() error {
+	if !t.enabled() {
+		if t.Secret != "" || t.SecretFile != "" {
+			return fmt.Errorf("%w: turn: a secret without urls", ErrBadConfig)
+		}
+		return nil
+	}
+	for _, u := range t.URLs {
+		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			return fmt.Errorf("%w: turn url %q: want turn: or turns:", ErrBadConfig, u)
+		}
+	}
+	if (t.Secret == "") == (t.SecretFile == "") {
+		return fmt.Errorf("%w: turn: give secret or secret_file (one of them)", ErrBadConfig)
+	}
+	if sec, err := t.secret(); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadConfig, err)
+	} else if sec == "" {
+		return fmt.Errorf("%w: turn: the secret is empty", ErrBadConfig)
+	}
+	if t.TTL != 0 && t.TTL < time.Minute {
+		return fmt.Errorf("%w: turn ttl %s: want at least 1m", ErrBadConfig, t.TTL)
+	}
+	return nil
+}
+
+// Credentials returns the TURN server with credentials for user that
+// expire TTL after now.
+func (t TURN) Credentials(user string, now time.Time) (ICEServer, error) {
+	sec, err := t.secret()
+	if err != nil {
+		return ICEServer{}, err
+	}
+	ttl := t.TTL
+	if ttl == 0 {
+		ttl = DefaultTURNTTL
+	}
+	name := strconv.FormatInt(now.Add(ttl).Unix(), 10) + ":" + user
+	mac := hmac.New(sha1.New, []byte(sec))
+	mac.Write([]byte(name))
+	return ICEServer{URLs: slices.Clone(t.URLs), Username: name, Credential: base64.StdEncoding.EncodeToString(mac.Sum(nil))}, nil
+}
+
+// SessionICEServers returns the ICE servers of one softphone session for
+// user at now: ICEServers as configured, then the TURN server with
+// credentials of the session's own (see TURN). These are what the page
+// is told and what the session's PeerConnection uses. When the TURN
+// secret cannot be read, the configured servers are returned with the
+// error.
+func (c Config) SessionICEServers(user string, now time.Time) ([]ICEServer, error) {
+	out := slices.Clone(c.ICEServers)
+	if !c.TURN.enabled() {
+		return out, nil
+	}
+	t, err := c.TURN.Credentials(user, now)
+	if err != nil {
+		return out, err
+	}
+	return append(out, t), nil
 }
 
 // supported are the browser-leg formats the gateway passes through, with
@@ -75,7 +180,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%w: codec %q: want opus, G722, PCMU or PCMA", ErrBadConfig, name)
 		}
 	}
-	return nil
+	return c.TURN.validate()
 }
 
 // codecs returns the configured codecs in order, with SIP payload types.

@@ -1,8 +1,14 @@
 package gateway
 
 import (
+	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -33,5 +39,60 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if got := (Config{}).WithDefaults().codecs(); len(got) != 4 || got[0].Name != "opus" || got[3].Name != "PCMA" {
 		t.Errorf("default codecs = %+v", got)
+	}
+}
+
+// TestTURNCredentials: the TURN REST API scheme coturn checks with
+// use-auth-secret; the expected password was computed with openssl:
+// printf "1700003600:anna" | openssl dgst -sha1 -hmac north-wind -binary | base64.
+func TestTURNCredentials(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "turn-secret")
+	if err := os.WriteFile(file, []byte("north-wind\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	for _, turn := range []TURN{
+		{URLs: []string{"turn:turn.example.org:3478"}, Secret: "north-wind", TTL: time.Hour},
+		{URLs: []string{"turn:turn.example.org:3478"}, SecretFile: file, TTL: time.Hour},
+	} {
+		cfg := Config{ICEServers: []ICEServer{{URLs: []string{"stun:stun.example.org"}}}, TURN: turn}
+		if err := cfg.WithDefaults().Validate(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := cfg.SessionICEServers("anna", now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := []ICEServer{
+			{URLs: []string{"stun:stun.example.org"}},
+			{URLs: []string{"turn:turn.example.org:3478"}, Username: "1700003600:anna", Credential: "PRWk8wLFgwCZ8bqU7+Km/3aujyU="},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("ice servers %+v, want %+v", got, want)
+		}
+		b, _ := json.Marshal(got)
+		if strings.Contains(string(b), "north-wind") {
+			t.Fatalf("the secret reaches the page: %s", b)
+		}
+	}
+	if got, _ := (Config{}).SessionICEServers("anna", now); len(got) != 0 {
+		t.Errorf("no TURN configured: %+v", got)
+	}
+	def, _ := TURN{URLs: []string{"turns:t.example:5349"}, Secret: "s"}.Credentials("bob", now)
+	if want := "1700043200:bob"; def.Username != want {
+		t.Errorf("default ttl: user %q, want %q", def.Username, want)
+	}
+	for name, turn := range map[string]TURN{
+		"stun url":        {URLs: []string{"stun:x"}, Secret: "s"},
+		"no secret":       {URLs: []string{"turn:x"}},
+		"both secrets":    {URLs: []string{"turn:x"}, Secret: "s", SecretFile: file},
+		"missing file":    {URLs: []string{"turn:x"}, SecretFile: filepath.Join(dir, "nope")},
+		"secret, no urls": {Secret: "s"},
+		"short ttl":       {URLs: []string{"turn:x"}, Secret: "s", TTL: time.Second},
+	} {
+		if err := (Config{TURN: turn}).WithDefaults().Validate(); !errors.Is(err, ErrBadConfig) {
+			t.Errorf("%s: Validate() = %v, want ErrBadConfig", name, err)
+		}
 	}
 }

@@ -62,7 +62,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: body: %v", ErrBadRequest, err)
+		return fmt.Errorf("%w: body: %w", ErrBadRequest, err)
 	}
 	return nil
 }
@@ -177,11 +177,22 @@ type wallLinkResponse struct {
 func (s *Server) apiWallLink(w http.ResponseWriter, r *http.Request) error {
 	u, _ := UserFrom(r.Context())
 	code, exp := s.walls.create(u.Name)
+	s.log.Info("wall-screen link created", "user", u.Name, "expires", exp)
+	writeJSON(w, http.StatusCreated, wallLinkResponse{URL: s.baseURL(r) + wallLinkPathPart + code, Expires: exp})
+	return nil
+}
+
+// baseURL is where users reach the server, for links it hands out:
+// public_url when configured; else the scheme and Host of r, which the
+// cross-origin check has matched against the browser's Origin for every
+// state-changing request a browser sends.
+func (s *Server) baseURL(r *http.Request) string {
+	if s.cfg.PublicURL != "" {
+		return s.cfg.PublicURL
+	}
 	scheme := "http"
 	if r.TLS != nil || s.cfg.SecureCookies == CookieSecureAlways {
 		scheme = "https"
 	}
-	s.log.Info("wall-screen link created", "user", u.Name, "expires", exp)
-	writeJSON(w, http.StatusCreated, wallLinkResponse{URL: scheme + "://" + r.Host + wallLinkPathPart + code, Expires: exp})
-	return nil
+	return scheme + "://" + r.Host
 }

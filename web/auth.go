@@ -24,6 +24,11 @@ type principal struct {
 	// sessionID is set for cookie sessions; empty for bearer tokens.
 	sessionID string
 	csrf      string
+	// wall marks the session of a wall screen signed in by a one-time
+	// link.
+	wall bool
+	// token is the bearer token used, as configured; nil for sessions.
+	token *Token
 }
 
 type principalKey struct{}
@@ -62,15 +67,16 @@ func (s *Server) authenticate(r *http.Request) (principal, bool) {
 	if !ok {
 		return principal{}, false
 	}
-	return principal{user: sess.user, sessionID: sess.id, csrf: sess.csrf}, true
+	return principal{user: sess.user, sessionID: sess.id, csrf: sess.csrf, wall: sess.wall}, true
 }
 
 // tokenPrincipal compares tok with every configured token in constant
 // time, without stopping at the first match, so timing tells nothing.
 func (s *Server) tokenPrincipal(tok string) (principal, bool) {
 	var found *Token
-	for i := range s.cfg.Tokens {
-		t := &s.cfg.Tokens[i]
+	creds := s.creds.Load()
+	for i := range creds.tokens {
+		t := &creds.tokens[i]
 		if subtle.ConstantTimeCompare([]byte(tok), []byte(t.Token)) == 1 && found == nil {
 			found = t
 		}
@@ -78,7 +84,19 @@ func (s *Server) tokenPrincipal(tok string) (principal, bool) {
 	if found == nil || tok == "" {
 		return principal{}, false
 	}
-	return principal{user: User{Name: "token:" + found.Name, Role: found.Role}}, true
+	return principal{user: User{Name: "token:" + found.Name, Role: found.Role}, token: found}, true
+}
+
+// principalValid reports whether p's sign-in still holds: its session
+// exists, or its token is still configured as it was.
+func (s *Server) principalValid(p principal) bool {
+	switch {
+	case p.token != nil:
+		return s.creds.Load().hasToken(*p.token)
+	case p.sessionID != "":
+		return s.sessions.exists(p.sessionID)
+	}
+	return false
 }
 
 // safeMethod reports whether m cannot change state (RFC 9110 section 9.2.1).
@@ -148,9 +166,11 @@ func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, id str
 	})
 }
 
-func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name string) {
+// clearCookie removes the cookie name, which was set for path: a browser
+// keeps a cookie of another path, so it must be the same.
+func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: name, Value: "", Path: "/", MaxAge: -1,
+		Name: name, Value: "", Path: path, MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
 	})
 }

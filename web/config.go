@@ -3,6 +3,9 @@ package web
 import (
 	"fmt"
 	"net"
+	"net/url"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -124,6 +127,98 @@ type Config struct {
 	// speaks HTTPS.
 	TLSCert string `yaml:"tls_cert"`
 	TLSKey  string `yaml:"tls_key"`
+	// TrustedProxies are the reverse proxies (CIDRs or addresses) whose
+	// Forwarded or X-Forwarded-For headers name the client. From any
+	// other peer those headers are ignored, as anyone can send them.
+	// Default none.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// PublicURL is the address users reach the server at
+	// ("https://switchboard.example.com"), used for the links the server
+	// hands out and allowed as a WebSocket origin. Default: the request's
+	// own Host.
+	PublicURL string `yaml:"public_url"`
+	// Limits caps connections, sockets, request bodies and sign-in work.
+	Limits Limits `yaml:"web_limits"`
+}
+
+// Limits are the web server's caps. Zero fields take their defaults.
+type Limits struct {
+	// MaxConnections caps the open TCP connections. Default 1024.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxConnectionsPerAddress caps the open TCP connections of one client
+	// address (IPv6: one /64); trusted proxies are exempt. Default 128.
+	MaxConnectionsPerAddress int `yaml:"max_connections_per_address"`
+	// MaxSockets caps the open /events and /phone WebSockets together.
+	// Default 1000.
+	MaxSockets int `yaml:"max_sockets"`
+	// MaxEventsPerUser caps the /events sockets of one signed-in user.
+	// Default 16.
+	MaxEventsPerUser int `yaml:"max_events_per_user"`
+	// MaxEventsPerToken caps the /events sockets opened with one viewer
+	// token (every wall screen that uses it). Default 64.
+	MaxEventsPerToken int `yaml:"max_events_per_token"`
+	// MaxPhonePerUser caps the /phone sockets (open softphone pages) of
+	// one user. Default 4.
+	MaxPhonePerUser int `yaml:"max_phone_per_user"`
+	// HeaderTimeout bounds reading a request's headers. Default 10s.
+	HeaderTimeout time.Duration `yaml:"header_timeout"`
+	// BodyTimeout bounds reading a request's body, from the end of its
+	// headers. Default 10s.
+	BodyTimeout time.Duration `yaml:"body_timeout"`
+	// LoginConcurrency caps the password checks (bcrypt) running at once;
+	// more sign-ins wait their turn. Default half the CPUs, at least 1.
+	LoginConcurrency int `yaml:"login_concurrency"`
+}
+
+// Default limits.
+const (
+	DefaultMaxConnections           = 1024
+	DefaultMaxConnectionsPerAddress = 128
+	DefaultMaxSockets               = 1000
+	DefaultMaxEventsPerUser         = 16
+	DefaultMaxEventsPerToken        = 64
+	DefaultMaxPhonePerUser          = 4
+	DefaultHeaderTimeout            = 10 * time.Second
+	DefaultBodyTimeout              = 10 * time.Second
+)
+
+func (l Limits) withDefaults() Limits {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&l.MaxConnections, DefaultMaxConnections)
+	def(&l.MaxConnectionsPerAddress, DefaultMaxConnectionsPerAddress)
+	def(&l.MaxSockets, DefaultMaxSockets)
+	def(&l.MaxEventsPerUser, DefaultMaxEventsPerUser)
+	def(&l.MaxEventsPerToken, DefaultMaxEventsPerToken)
+	def(&l.MaxPhonePerUser, DefaultMaxPhonePerUser)
+	def(&l.LoginConcurrency, max(1, runtime.NumCPU()/2))
+	if l.HeaderTimeout == 0 {
+		l.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if l.BodyTimeout == 0 {
+		l.BodyTimeout = DefaultBodyTimeout
+	}
+	return l
+}
+
+func (l Limits) validate() error {
+	for name, v := range map[string]int{
+		"max_connections": l.MaxConnections, "max_connections_per_address": l.MaxConnectionsPerAddress,
+		"max_sockets": l.MaxSockets, "max_events_per_user": l.MaxEventsPerUser,
+		"max_events_per_token": l.MaxEventsPerToken, "max_phone_per_user": l.MaxPhonePerUser,
+		"login_concurrency": l.LoginConcurrency,
+	} {
+		if v < 0 {
+			return fmt.Errorf("web_limits.%s %d: want a positive number (0 for the default)", name, v)
+		}
+	}
+	if l.HeaderTimeout < 0 || l.BodyTimeout < 0 {
+		return fmt.Errorf("web_limits: header_timeout and body_timeout must not be negative")
+	}
+	return nil
 }
 
 // withDefaults returns c with every unset field at its default.
@@ -140,11 +235,14 @@ func (c Config) withDefaults() Config {
 	if len(c.FrameAncestors) == 0 {
 		c.FrameAncestors = []string{"'self'"}
 	}
+	c.Tokens = slices.Clone(c.Tokens)
 	for i := range c.Tokens {
 		if c.Tokens[i].Role == "" {
 			c.Tokens[i].Role = RoleViewer
 		}
 	}
+	c.Limits = c.Limits.withDefaults()
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	return c
 }
 
@@ -212,5 +310,28 @@ func (c Config) Validate() error {
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return bad("tls_cert and tls_key go together")
 	}
+	if _, err := parseProxies(c.TrustedProxies); err != nil {
+		return bad("%v", err)
+	}
+	if c.PublicURL != "" {
+		if _, err := publicOrigin(c.PublicURL); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if err := c.Limits.validate(); err != nil {
+		return bad("%v", err)
+	}
 	return nil
+}
+
+// publicOrigin checks public_url and returns its host: an absolute http
+// or https URL of the server's root, without credentials, query or
+// fragment.
+func publicOrigin(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.User != nil || u.RawQuery != "" || u.Fragment != "" || strings.Trim(u.Path, "/") != "" {
+		return "", fmt.Errorf("public_url %q: want the server's root, such as https://switchboard.example.com", raw)
+	}
+	return u.Host, nil
 }

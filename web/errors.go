@@ -16,6 +16,9 @@ var (
 	ErrBadRequest = errors.New("bad request")
 	// ErrNotFound is returned for unknown routes, sources or links.
 	ErrNotFound = errors.New("not found")
+	// ErrMethodNotAllowed is returned for a path served with other
+	// methods only; the answer is 405 with Allow.
+	ErrMethodNotAllowed = errors.New("method not allowed")
 	// ErrTooManyAttempts is returned when failed logins from a client or
 	// for a user name exceed the rate limit.
 	ErrTooManyAttempts = errors.New("too many failed sign-in attempts")

@@ -27,13 +27,6 @@ import (
 // ?since=SEQ&epoch=E gets the events after SEQ, or a fresh snapshot when
 // they are no longer kept.
 
-// Close reasons sent to clients.
-const (
-	closeTooSlow  = "too slow"
-	closeShutdown = "server shutting down"
-	closeExpired  = "session expired"
-)
-
 // resumeFrom reads ?since=SEQ&epoch=E; nil when absent or malformed, which
 // gets the client a snapshot.
 func resumeFrom(r *http.Request) *monitor.Resume {
@@ -52,21 +45,21 @@ func resumeFrom(r *http.Request) *monitor.Resume {
 // events serves the /events WebSocket. The caller is authenticated; the
 // upgrade checks Origin against the server's host and allowed_origins.
 func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
-	conn, end, ok := s.acceptStream(w, r, "events")
+	resume := resumeFrom(r)
+	conn, st, ok := s.acceptStream(w, r, streamEvents)
 	if !ok {
 		return nil
 	}
-	defer end()
-	sub, err := s.deps.Hub.Subscribe(resumeFrom(r))
+	defer s.endStream(st)
+	sub, err := s.deps.Hub.Subscribe(resume)
 	if err != nil {
 		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
 		return nil
 	}
-	p, _ := r.Context().Value(principalKey{}).(principal)
 	// The stream is write-only: CloseRead answers pings and close frames
 	// and ends ctx when the client goes.
 	ctx := conn.CloseRead(r.Context())
-	why, err := s.stream(ctx, conn, sub, p)
+	why, err := s.stream(ctx, conn, sub, st)
 	sub.CloseWith(why)
 	switch why {
 	case monitor.CloseSlow:
@@ -74,17 +67,27 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	case monitor.CloseShutdown:
 		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
 	case monitor.CloseAuthExpired:
-		_ = conn.Close(websocket.StatusPolicyViolation, closeExpired)
+		// Ended by the server (sign-out, changed credentials) or found
+		// expired: a client that ignores the close is cut off soon.
+		end := endExpired
+		select {
+		case <-st.ended:
+			end = st.why
+		default:
+		}
+		s.closeBounded(conn, st.h, end.code, end.reason)
 	default:
 		_ = conn.CloseNow()
 	}
-	s.log.Debug("events stream ended", "user", p.user.Name, "reason", why, "err", err)
+	s.log.Debug("events stream ended", "user", st.p.user.Name, "reason", why, "err", err)
 	return nil
 }
 
 // stream writes the first messages and then every change until the
-// subscription or the connection ends, and says why it ended.
-func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.Subscription, p principal) (monitor.CloseReason, error) {
+// subscription or the connection ends, or the server ends the stream,
+// and says why it ended.
+func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.Subscription, st *openStream) (monitor.CloseReason, error) {
+	p := st.p
 	if sub.Snapshot != nil {
 		snap := *sub.Snapshot
 		snap.Now = s.now()
@@ -117,15 +120,18 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.
 			return monitor.CloseClientClosed, ctx.Err()
 		case <-s.stop:
 			return monitor.CloseShutdown, nil
+		case <-st.ended:
+			return monitor.CloseAuthExpired, nil
 		case ev := <-sub.Events():
 			if why, err := s.writeEvent(ctx, conn, ev); err != nil {
 				return why, err
 			}
 		case <-ping.C:
 			if p.sessionID != "" {
-				// An open stream keeps its session alive; a signed-out one
-				// ends.
+				// An open stream keeps its session alive; one whose session
+				// expired ends (sign-out ends it at once, through st.ended).
 				if _, ok := s.sessions.touch(p.sessionID); !ok {
+					s.metrics.socketsEnded.WithLabelValues(string(streamEvents), endExpired.label).Inc()
 					return monitor.CloseAuthExpired, nil
 				}
 			}

@@ -293,30 +293,44 @@ func TestEventsShutdownGoingAway(t *testing.T) {
 	}
 }
 
+// TestEventsEndWithSession: sign-out closes the session's /events socket
+// at once (within a second, with no ping due for minutes), with 1008 and
+// "signed out".
 func TestEventsEndWithSession(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, testConfig(t), monitor.HubConfig{}, WithEventTimings(0, 20*time.Millisecond))
+	e := newEnv(t, testConfig(t), monitor.HubConfig{}, WithEventTimings(0, time.Hour))
 	c := e.client(t)
 	tok := e.login(t, c, "vera")
-	u, _ := url.Parse(e.ts.URL)
-	h := http.Header{}
-	for _, ck := range c.Jar.Cookies(u) {
-		h.Add("Cookie", ck.String())
-	}
 	ctx := testCtx(t)
-	conn := dialEvents(t, ctx, e.ts.URL, "", h)
+	conn := dialEvents(t, ctx, e.ts.URL, "", cookieHeader(t, c, e.ts.URL))
 	if m := mustRead(t, ctx, conn); m.Type != "snapshot" {
 		t.Fatalf("first message %q", m.Type)
 	}
 	if resp, _ := postForm(t, c, e.ts.URL+"/logout", url.Values{"csrf": {tok}}); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("logout: %d", resp.StatusCode)
 	}
-	_, err := readMsg(ctx, conn)
+	dl, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_, err := readMsg(dl, conn)
 	var ce websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != closeExpired {
-		t.Fatalf("after logout: %v, want %q", err, closeExpired)
+	if !errors.As(err, &ce) || ce.Code != websocket.StatusPolicyViolation || ce.Reason != closeSignedOut {
+		t.Fatalf("after logout: %v, want 1008 %q within 1 s", err, closeSignedOut)
 	}
 	if st := e.hub.Stats(); st.Dropped[monitor.CloseAuthExpired] != 1 {
 		t.Errorf("dropped %v, want one auth-expired", st.Dropped)
 	}
+}
+
+// cookieHeader returns c's cookies for base as a request header.
+func cookieHeader(t testing.TB, c *http.Client, base string) http.Header {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := http.Header{}
+	for _, ck := range c.Jar.Cookies(u) {
+		h.Add("Cookie", ck.String())
+	}
+	return h
 }

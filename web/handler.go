@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/a-h/templ"
@@ -27,7 +29,15 @@ func (s *Server) handle(fn handlerFunc) http.Handler {
 
 // statusOf classifies err.
 func statusOf(err error) int {
+	var tooBig *http.MaxBytesError
 	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		// The body did not arrive within body_timeout.
+		return http.StatusRequestTimeout
+	case errors.As(err, &tooBig):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMethodNotAllowed):
+		return http.StatusMethodNotAllowed
 	case errors.Is(err, ErrUnauthenticated):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrBadCSRF):
@@ -61,10 +71,10 @@ func statusOf(err error) int {
 // page view.
 func wantsJSON(r *http.Request) bool {
 	p := r.URL.Path
-	if strings.HasPrefix(p, "/api/") || p == "/events" || p == "/metrics" || p == "/healthz" {
+	if strings.HasPrefix(p, "/api/") || p == "/events" || p == "/phone" || p == "/metrics" || p == "/healthz" {
 		return true
 	}
-	if r.Header.Get("Authorization") != "" {
+	if r.Header.Get("Authorization") != "" || r.Header.Get("Upgrade") != "" {
 		return true
 	}
 	a := r.Header.Get("Accept")
@@ -76,11 +86,16 @@ func wantsJSON(r *http.Request) bool {
 func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	status := statusOf(err)
 	msg := err.Error()
-	if status == http.StatusInternalServerError {
-		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	switch status {
+	case http.StatusInternalServerError:
+		s.log.Error("request failed", "method", clip(r.Method), "path", logPath(r.URL.Path), "err", err)
 		msg = "internal error"
-	} else {
-		s.log.Debug("request refused", "method", r.Method, "path", r.URL.Path, "status", status, "err", err)
+	case http.StatusRequestTimeout:
+		s.metrics.bodyTimeouts.Inc()
+		msg = "the request body did not arrive in time"
+		s.log.Debug("request refused", "method", clip(r.Method), "path", logPath(r.URL.Path), "status", status, "remote", s.clientAddr(r))
+	default:
+		s.log.Debug("request refused", "method", clip(r.Method), "path", logPath(r.URL.Path), "status", status, "remote", s.clientAddr(r), "err", clip(err.Error()))
 	}
 	if status == http.StatusUnauthorized && !wantsJSON(r) && safeMethod(r.Method) {
 		http.Redirect(w, r, "/login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
@@ -94,6 +109,26 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	s.render(w, r, status, ErrorPage(s.meta(r, http.StatusText(status), ""), status, msg))
+}
+
+// notFound answers a request no route took: 405 with Allow when the
+// path is served for other methods, else 404.
+func (s *Server) notFound(w http.ResponseWriter, r *http.Request) error {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host, Header: http.Header{}}
+		if _, pattern := s.mux.Handler(probe); pattern != "" && pattern != catchAll {
+			allow = append(allow, m)
+		}
+	}
+	if len(allow) == 0 {
+		return ErrNotFound
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	return fmt.Errorf("%w: %s %s; use %s", ErrMethodNotAllowed, clip(r.Method), r.URL.Path, strings.Join(allow, " or "))
 }
 
 // writeJSON writes v as a JSON response.
@@ -112,7 +147,10 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	w.Header().Set("Cache-Control", "no-store")
 	buf := templ.GetBuffer()
 	defer templ.ReleaseBuffer(buf)
-	if err := c.Render(r.Context(), buf); err != nil {
+	// The page is rendered into memory, so the request's cancellation does
+	// not matter; an answer is still due after a body read failed (which
+	// cancels it), such as the 408 for a body that came too slowly.
+	if err := c.Render(context.WithoutCancel(r.Context()), buf); err != nil {
 		s.log.Error("render page", "path", r.URL.Path, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return

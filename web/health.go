@@ -3,6 +3,7 @@ package web
 import (
 	"net/http"
 	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -51,10 +52,12 @@ type healthHistory struct {
 	Lost    uint64 `json:"lost"`
 }
 
-// healthWebhook is a webhook endpoint in /healthz, its URL without query
-// or credentials, since the endpoint needs no sign-in.
+// healthWebhook is a webhook endpoint in /healthz. Its URL, without
+// query or credentials, is shown to signed-in admins only: the endpoint
+// needs no sign-in, and an address inside the site is nobody else's
+// business.
 type healthWebhook struct {
-	URL       string `json:"url"`
+	URL       string `json:"url,omitempty"`
 	OK        bool   `json:"ok"`
 	LastError string `json:"last_error,omitempty"`
 	Queued    int    `json:"queued"`
@@ -71,17 +74,31 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
+// healthz answers anyone. Error texts often name the addresses inside
+// the site (a PBX's, a webhook receiver's); they are shown as they are to
+// signed-in admins only, and with every address taken out to everyone
+// else.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
+	p, ok := s.authenticate(r)
+	admin := ok && p.user.Role.Allows(RoleAdmin)
+	text := scrubAddresses
+	if admin {
+		text = func(s string) string { return s }
+	}
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
 	for _, st := range s.deps.Hub.Snapshot().Sources() {
-		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: st.Error, Since: st.Since})
+		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since})
 		if !st.State.Up() {
 			resp.Status = "degraded"
 		}
 	}
 	if s.deps.Webhooks != nil {
 		for _, st := range s.deps.Webhooks.Status() {
-			resp.Webhooks = append(resp.Webhooks, healthWebhook{URL: redactURL(st.URL), OK: st.OK, LastError: st.LastError, Queued: st.Queued, Failed: st.Failed, Dropped: st.Dropped})
+			hw := healthWebhook{OK: st.OK, LastError: text(st.LastError), Queued: st.Queued, Failed: st.Failed, Dropped: st.Dropped}
+			if admin {
+				hw.URL = redactURL(st.URL)
+			}
+			resp.Webhooks = append(resp.Webhooks, hw)
 			if !st.OK {
 				resp.Status = "degraded"
 			}
@@ -96,4 +113,23 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// addressLike matches what names a place on a network in an error text:
+// URLs, bracketed IPv6 addresses, IPv4 addresses, bare IPv6 addresses,
+// host:port, and dotted host names (whose last label starts with a
+// letter, so that "1.5s" or "v1.2" stay).
+var addressLike = regexp.MustCompile(`(?i)` +
+	`[a-z][a-z0-9+.-]*://[^\s"']+` +
+	`|\[[0-9a-f.]*:[0-9a-z:.%_-]*\](:\d+)?` +
+	`|\b\d{1,3}(\.\d{1,3}){3}(:\d+)?\b` +
+	`|\b[0-9a-f]{0,4}(:[0-9a-f]{0,4}){2,7}\b` +
+	`|\b[a-z0-9_-]+(\.[a-z0-9_-]+)*:\d{1,5}\b` +
+	`|\b([a-z0-9_-]+\.)+[a-z][a-z0-9-]*\b`)
+
+// scrubAddresses returns msg with every address in it replaced by
+// "[address]": "dial tcp 10.0.0.5:5038: connect: connection refused"
+// becomes "dial tcp [address]: connect: connection refused".
+func scrubAddresses(msg string) string {
+	return addressLike.ReplaceAllString(msg, "[address]")
 }

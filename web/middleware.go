@@ -17,7 +17,7 @@ type middleware func(http.Handler) http.Handler
 // chain applies the server's middleware around h; the first listed runs
 // first.
 func (s *Server) chain(h http.Handler) http.Handler {
-	mws := []middleware{s.logRequests, s.recoverPanics, s.secureHeaders, crossOrigin}
+	mws := []middleware{s.logRequests, s.recoverPanics, s.limitBodies, s.secureHeaders, crossOrigin}
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)
 	}
@@ -54,17 +54,39 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		next.ServeHTTP(sw, r)
-		s.log.Debug("http", "method", r.Method, "path", logPath(r.URL.Path), "status", sw.status,
-			"dur", time.Since(start), "remote", r.RemoteAddr)
+		s.log.Debug("http", "method", clip(r.Method), "path", logPath(r.URL.Path), "status", sw.status,
+			"dur", time.Since(start), "remote", s.clientAddr(r))
 	})
 }
 
-// logPath hides the one-time code of a wall-screen link.
+// logPath is a request path as logs show it: clipped, and without the
+// one-time code of a wall-screen link.
 func logPath(p string) string {
 	if strings.HasPrefix(p, wallLinkPathPart) {
 		return wallLinkPathPart + "…"
 	}
-	return p
+	return clip(p)
+}
+
+// maxBody bounds every request body; handlers that take less say so with
+// a MaxBytesReader of their own.
+const maxBody = 64 << 10
+
+// limitBodies puts a deadline and a size limit on every request body, so
+// that a client sending one byte now and then cannot hold a connection:
+// the body must arrive within body_timeout of the handler's start.
+// net/http lifts the read deadline itself once the body has been read
+// (to watch for the client going away), so a handler that takes its time
+// afterwards is not cut off by it. WebSocket upgrades are left alone:
+// they have no body, and the socket has timeouts of its own.
+func (s *Server) limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" && r.Body != nil && r.Body != http.NoBody {
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.cfg.Limits.BodyTimeout))
+			r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // recoverPanics turns a panic in a handler into a logged 500, so none
@@ -73,10 +95,14 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			if v := recover(); v != nil {
-				s.log.Error("handler panic", "method", r.Method, "path", logPath(r.URL.Path),
+				s.log.Error("handler panic", "method", clip(r.Method), "path", logPath(r.URL.Path),
 					"panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				// If the handler already wrote a header this is a no-op
 				// besides a log line from net/http.
+				if wantsJSON(r) {
+					writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "internal error"})
+					return
+				}
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()

@@ -1,8 +1,6 @@
 package web
 
 import (
-	"net/http"
-
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
@@ -37,5 +35,8 @@ func (s *Server) routes() {
 	as(RoleAdmin, "POST /api/originate", s.apiOriginate)
 	as(RoleAdmin, "POST /api/wall-links", s.apiWallLink)
 
-	open("/", func(http.ResponseWriter, *http.Request) error { return ErrNotFound })
+	open(catchAll, s.notFound)
 }
+
+// catchAll is the pattern of the route that takes what no other does.
+const catchAll = "/"

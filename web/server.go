@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -85,13 +87,20 @@ type Server struct {
 	handler http.Handler
 	nav     []NavItem
 
-	users    map[string]User
+	creds    atomic.Pointer[credentials]
 	sessions *sessionStore
 	limiter  *loginLimiter
+	checks   *checkGate
 	walls    *wallLinks
 	// dummyHash is compared against for unknown user names, so that a
 	// missing user costs as much time as a wrong password.
 	dummyHash []byte
+	// checkPassword compares a password with its bcrypt hash.
+	checkPassword func(hash, password []byte) error
+
+	proxies        proxySet
+	originPatterns []string
+	metrics        *webMetrics
 
 	writeTimeout time.Duration
 	pingInterval time.Duration
@@ -99,16 +108,19 @@ type Server struct {
 	ready chan struct{}
 	addr  net.Addr // set before ready is closed
 
-	// streamMu guards stopping, conns and streams.Add, so that no stream
-	// starts after shutdown waited for them.
+	// streamMu guards stopping, open, perKey and streams.Add, so that no
+	// stream starts after shutdown waited for them. Lock order: streamMu,
+	// then the session store's lock.
 	streamMu sync.Mutex
 	stopping bool
 	// stop is closed when the shutdown tells the streams to end.
 	stop    chan struct{}
 	streams sync.WaitGroup
-	// conns are the raw connections of the open streams, closed when a
-	// shutdown is forced; forced says that has happened.
-	conns  map[*hijackRecorder]struct{}
+	// open are the open streams, by whom they were opened (their raw
+	// connections are closed when a shutdown is forced; forced says that
+	// has happened); perKey counts them per endpoint and cap key.
+	open   map[*openStream]struct{}
+	perKey map[string]int
 	forced bool
 
 	// runMu guards what Run sets up for Shutdown.
@@ -136,28 +148,34 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	}
 	cfg = cfg.withDefaults()
 	s := &Server{
-		cfg:          cfg,
-		deps:         deps,
-		log:          slog.Default(),
-		now:          time.Now,
-		mux:          http.NewServeMux(),
-		users:        make(map[string]User, len(cfg.Users)),
-		writeTimeout: 10 * time.Second,
-		pingInterval: 30 * time.Second,
-		ready:        make(chan struct{}),
-		stop:         make(chan struct{}),
-		conns:        map[*hijackRecorder]struct{}{},
-		shutDone:     make(chan struct{}),
+		cfg:           cfg,
+		deps:          deps,
+		log:           slog.Default(),
+		now:           time.Now,
+		mux:           http.NewServeMux(),
+		checkPassword: bcrypt.CompareHashAndPassword,
+		writeTimeout:  10 * time.Second,
+		pingInterval:  30 * time.Second,
+		ready:         make(chan struct{}),
+		stop:          make(chan struct{}),
+		open:          map[*openStream]struct{}{},
+		perKey:        map[string]int{},
+		shutDone:      make(chan struct{}),
 	}
 	for _, o := range opts {
 		o(s)
 	}
 	s.log = s.log.With("component", "web")
-	for _, u := range cfg.Users {
-		s.users[u.Name] = u
+	s.creds.Store(newCredentials(cfg.Users, cfg.Tokens))
+	s.proxies, _ = parseProxies(cfg.TrustedProxies) // Validate has checked them
+	s.originPatterns = cfg.AllowedOrigins
+	if cfg.PublicURL != "" {
+		host, _ := publicOrigin(cfg.PublicURL)
+		s.originPatterns = append(slices.Clone(cfg.AllowedOrigins), host)
 	}
 	s.sessions = newSessionStore(cfg.SessionTTL, s.now)
 	s.limiter = newLoginLimiter(s.now)
+	s.checks = newCheckGate(cfg.Limits.LoginConcurrency)
 	s.walls = newWallLinks(s.now)
 	cost := bcrypt.MinCost
 	if len(cfg.Users) > 0 {
@@ -172,8 +190,12 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	if s.deps.Registry == nil {
 		s.deps.Registry = prometheus.NewRegistry()
 	}
-	if err := s.deps.Registry.Register(newCollector(deps.Hub)); err != nil {
-		return nil, fmt.Errorf("web: register metrics: %w", err)
+	m, collectors := newWebMetrics(func() float64 { return float64(s.checks.running()) })
+	s.metrics = m
+	for _, c := range append(collectors, newCollector(deps.Hub)) {
+		if err := s.deps.Registry.Register(c); err != nil {
+			return nil, fmt.Errorf("web: register metrics: %w", err)
+		}
 	}
 	s.routes()
 	s.handler = s.chain(s.mux)
@@ -196,6 +218,24 @@ func (s *Server) Addr() net.Addr {
 	}
 }
 
+// URL returns where Run serves, "https://ADDR/" when it speaks TLS, else
+// "http://ADDR/"; empty before Ready.
+func (s *Server) URL() string {
+	a := s.Addr()
+	if a == nil {
+		return ""
+	}
+	return s.urlOf(a)
+}
+
+func (s *Server) urlOf(a net.Addr) string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + a.String() + "/"
+}
+
 // Run listens on the configured address and serves until ctx ends or
 // Shutdown is called. When ctx ends, Run shuts down as Shutdown does,
 // bounded by 10 s. It returns nil on a clean stop, and once a Shutdown
@@ -210,13 +250,17 @@ func (s *Server) Run(ctx context.Context) error {
 	// ends: a softphone call must not end because ctx did.
 	base, cancelBase := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelBase()
-	scheme := "http"
+	lim := s.cfg.Limits
+	raw = newCapListener(raw, lim, s.proxies, s.metrics, s.log)
 	srv := &http.Server{
 		Handler:           s.handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
-		BaseContext:       func(net.Listener) context.Context { return base },
+		ReadHeaderTimeout: lim.HeaderTimeout,
+		// The whole request, headers and body; the handlers' own body
+		// deadline (limitBodies) is the one that normally applies.
+		ReadTimeout: lim.HeaderTimeout + lim.BodyTimeout,
+		IdleTimeout: 2 * time.Minute,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	if s.cfg.TLSCert != "" {
 		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
@@ -226,7 +270,6 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 		raw = tls.NewListener(raw, srv.TLSConfig)
-		scheme = "https"
 	}
 	ln := &onceCloseListener{Listener: raw}
 	s.runMu.Lock()
@@ -237,8 +280,8 @@ func (s *Server) Run(ctx context.Context) error {
 		_ = ln.Close()
 	}
 	s.addr = ln.Addr()
+	s.log.Info("web server listening", "url", s.urlOf(s.addr))
 	close(s.ready)
-	s.log.Info("web server listening", "url", scheme+"://"+ln.Addr().String()+"/")
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -317,7 +360,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	start := time.Now()
 	s.StopAccepting()
 	s.streamMu.Lock()
-	open := len(s.conns)
+	open := len(s.open)
 	close(s.stop)
 	s.streamMu.Unlock()
 	s.runMu.Lock()
@@ -370,12 +413,12 @@ func (s *Server) force() {
 	s.runMu.Unlock()
 	s.streamMu.Lock()
 	defer s.streamMu.Unlock()
-	if len(s.conns) > 0 && !s.forced {
-		s.log.Warn("web shutdown forced: closing connections", "streams", len(s.conns))
+	if len(s.open) > 0 && !s.forced {
+		s.log.Warn("web shutdown forced: closing connections", "streams", len(s.open))
 	}
 	s.forced = true
-	for h := range s.conns {
-		h.closeNow()
+	for st := range s.open {
+		st.h.closeNow()
 	}
 }
 
@@ -383,25 +426,4 @@ func (s *Server) isStopping() bool {
 	s.streamMu.Lock()
 	defer s.streamMu.Unlock()
 	return s.stopping
-}
-
-// startStream registers a stream and its raw connection; false once the
-// server is stopping.
-func (s *Server) startStream(h *hijackRecorder) bool {
-	s.streamMu.Lock()
-	defer s.streamMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.streams.Add(1)
-	s.conns[h] = struct{}{}
-	return true
-}
-
-// endStream is the end of a stream startStream accepted.
-func (s *Server) endStream(h *hijackRecorder) {
-	s.streamMu.Lock()
-	delete(s.conns, h)
-	s.streamMu.Unlock()
-	s.streams.Done()
 }

@@ -14,6 +14,8 @@ type session struct {
 	user    User // PasswordHash cleared
 	csrf    string
 	expires time.Time
+	// wall marks a wall screen's session (from a one-time link).
+	wall bool
 }
 
 // sessionStore keeps sessions in memory; they end after ttl without use,
@@ -38,16 +40,44 @@ func randomToken(n int) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// create starts a session for u.
-func (st *sessionStore) create(u User) session {
+// create starts a session for u, when current (if not nil) still says
+// yes under the store's lock: a sign-in checked against credentials that
+// have just been replaced gets no session.
+func (st *sessionStore) create(u User, wall bool, current func() bool) (session, bool) {
 	u.PasswordHash = ""
 	now := st.now()
-	s := &session{id: randomToken(32), user: u, csrf: randomToken(32), expires: now.Add(st.ttl)}
+	s := &session{id: randomToken(32), user: u, csrf: randomToken(32), expires: now.Add(st.ttl), wall: wall}
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	if current != nil && !current() {
+		return session{}, false
+	}
 	st.sweepLocked(now)
 	st.m[s.id] = s
-	return *s
+	return *s, true
+}
+
+// exists reports whether the session id is live, without extending it.
+func (st *sessionStore) exists(id string) bool {
+	now := st.now()
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	s, ok := st.m[id]
+	return ok && now.Before(s.expires)
+}
+
+// swapUsers runs swap under the store's lock, then ends every session
+// drop selects; create's check runs under the same lock, so no session
+// is made from credentials that swap replaced.
+func (st *sessionStore) swapUsers(swap func(), drop func(*session) bool) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	swap()
+	for id, s := range st.m {
+		if drop(s) {
+			delete(st.m, id)
+		}
+	}
 }
 
 // touch returns the session id and extends its life; false when it does

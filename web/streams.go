@@ -2,32 +2,237 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
+	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/coder/websocket"
 )
 
-// acceptStream upgrades r to a WebSocket that counts as one of the
-// server's streams; end must be called when it is over. ok is false when
-// the upgrade was refused (Accept has answered) or the server is shutting
-// down (the socket is then closed at once with 1001 going away).
-func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, what string) (conn *websocket.Conn, end func(), ok bool) {
+// streamKind is a WebSocket endpoint of the server.
+type streamKind string
+
+const (
+	streamEvents streamKind = "events"
+	streamPhone  streamKind = "phone"
+)
+
+var streamKinds = []streamKind{streamEvents, streamPhone}
+
+// Close reasons the server sends when it ends a socket itself, with 1008
+// (policy violation) unless said otherwise. Pages show them as they are.
+const (
+	closeTooSlow   = "too slow"
+	closeShutdown  = "server shutting down" // with 1001 (going away)
+	closeExpired   = "session expired"
+	closeSignedOut = "signed out"
+	closeRevoked   = "sign-in changed; sign in again"
+	closeTokenGone = "token revoked"
+)
+
+// streamEnd is why the server ended a stream: the close code and reason
+// the client gets, and the label it is counted under.
+type streamEnd struct {
+	code   websocket.StatusCode
+	reason string
+	label  string
+}
+
+var (
+	endSignedOut = streamEnd{websocket.StatusPolicyViolation, closeSignedOut, "signed-out"}
+	endRevoked   = streamEnd{websocket.StatusPolicyViolation, closeRevoked, "credentials-changed"}
+	endTokenGone = streamEnd{websocket.StatusPolicyViolation, closeTokenGone, "token-revoked"}
+	endExpired   = streamEnd{websocket.StatusPolicyViolation, closeExpired, "session-expired"}
+)
+
+// openStream is one open /events or /phone socket in the server's
+// registry, by whom it was opened.
+type openStream struct {
+	kind streamKind
+	p    principal
+	h    *hijackRecorder
+
+	// ended is closed when the server ends the stream (sign-out, changed
+	// credentials); why is set before.
+	ended chan struct{}
+	once  sync.Once
+	why   streamEnd
+}
+
+// end tells the stream's owner to close it for why; the first call wins.
+func (st *openStream) end(why streamEnd) {
+	st.once.Do(func() {
+		st.why = why
+		close(st.ended)
+	})
+}
+
+// capKey is whose share of the socket caps st counts against: its token,
+// or its user; a wall screen's session counts alone, as every wall screen
+// has the same user name.
+func (p principal) capKey() (key string, token bool) {
+	switch {
+	case p.token != nil:
+		return "token:" + p.token.Name, true
+	case p.wall:
+		return "session:" + p.sessionID, false
+	}
+	return "user:" + p.user.Name, false
+}
+
+// errStreamRefused is why startStream refused a stream; its text goes to
+// the client as the close reason.
+type errStreamRefused struct {
+	end streamEnd
+}
+
+func (e errStreamRefused) Error() string { return e.end.reason }
+
+var errStopping = errors.New("server shutting down")
+
+// acceptStream upgrades r to a WebSocket of kind that counts as one of
+// the server's streams, registered for the principal that opened it;
+// done must be called when it is over. ok is false when the upgrade was
+// refused (an error has been answered, as JSON), the server is shutting
+// down (the socket is closed at once with 1001), or a cap or the
+// principal's sign-in does not allow it (closed with 1008 and the reason
+// in plain words).
+func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, kind streamKind) (conn *websocket.Conn, st *openStream, ok bool) {
+	p, _ := r.Context().Value(principalKey{}).(principal)
 	h := &hijackRecorder{ResponseWriter: w}
-	conn, err := websocket.Accept(h, r, &websocket.AcceptOptions{OriginPatterns: s.cfg.AllowedOrigins})
+	st = &openStream{kind: kind, p: p, h: h, ended: make(chan struct{})}
+	// Registered before the upgrade is answered: once a client has its
+	// 101, its socket counts against the caps, so that the next one is
+	// measured against it.
+	regErr := s.startStream(st)
+	je := &jsonErrorWriter{ResponseWriter: h}
+	conn, err := websocket.Accept(je, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
-		// Accept has answered (403 for a foreign origin).
-		s.log.Info(what+" upgrade refused", "remote", clientIP(r), "origin", r.Header.Get("Origin"), "err", err)
+		if regErr == nil {
+			s.endStream(st)
+		}
+		// Accept has refused the request (403 for a foreign origin, 426 for
+		// no upgrade): answer its words as JSON, like every API error.
+		s.log.Debug(string(kind)+" upgrade refused", "remote", s.clientAddr(r), "origin", clip(r.Header.Get("Origin")), "err", err)
+		je.flushJSON()
 		return nil, nil, false
 	}
-	if !s.startStream(h) {
+	if regErr != nil {
+		var refused errStreamRefused
+		if errors.As(regErr, &refused) {
+			// After the upgrade, so that a page can read why.
+			s.log.Debug(string(kind)+" socket refused", "user", p.user.Name, "remote", s.clientAddr(r), "reason", refused.end.reason)
+			s.closeBounded(conn, h, refused.end.code, refused.end.reason)
+			return nil, nil, false
+		}
 		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
 		return nil, nil, false
 	}
-	return conn, func() { s.endStream(h) }, true
+	return conn, st, true
+}
+
+// startStream registers st; it refuses it once the server is stopping,
+// when a socket cap is reached, or when the sign-in st was opened with
+// has ended meanwhile (so a sign-out that raced the upgrade still wins).
+func (s *Server) startStream(st *openStream) error {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if s.stopping {
+		return errStopping
+	}
+	if !s.principalValid(st.p) {
+		why := endSignedOut
+		if st.p.token != nil {
+			why = endTokenGone
+		}
+		return errStreamRefused{why}
+	}
+	lim := s.cfg.Limits
+	key, token := st.p.capKey()
+	capOf, what := lim.MaxEventsPerUser, "/events sockets per user"
+	switch {
+	case st.kind == streamPhone:
+		capOf, what = lim.MaxPhonePerUser, "softphone pages per user"
+	case token:
+		capOf, what = lim.MaxEventsPerToken, "/events sockets per token"
+	}
+	switch {
+	case len(s.open) >= lim.MaxSockets:
+		s.metrics.socketsRefused.WithLabelValues(string(st.kind), "total").Inc()
+		return errStreamRefused{streamEnd{websocket.StatusPolicyViolation, fmt.Sprintf("server full: at most %d sockets; try again later", lim.MaxSockets), ""}}
+	case s.perKey[string(st.kind)+"\x00"+key] >= capOf:
+		label := "user"
+		if token {
+			label = "token"
+		}
+		s.metrics.socketsRefused.WithLabelValues(string(st.kind), label).Inc()
+		return errStreamRefused{streamEnd{websocket.StatusPolicyViolation, fmt.Sprintf("too many open sockets: at most %d %s", capOf, what), ""}}
+	}
+	s.streams.Add(1)
+	s.open[st] = struct{}{}
+	s.perKey[string(st.kind)+"\x00"+key]++
+	s.metrics.sockets.WithLabelValues(string(st.kind)).Inc()
+	return nil
+}
+
+// endStream is the end of a stream startStream accepted.
+func (s *Server) endStream(st *openStream) {
+	key, _ := st.p.capKey()
+	s.streamMu.Lock()
+	delete(s.open, st)
+	k := string(st.kind) + "\x00" + key
+	if s.perKey[k]--; s.perKey[k] <= 0 {
+		delete(s.perKey, k)
+	}
+	s.streamMu.Unlock()
+	s.metrics.sockets.WithLabelValues(string(st.kind)).Dec()
+	s.streams.Done()
+}
+
+// endStreams ends every open stream match selects, for why, and returns
+// how many. Their owners close them at once; endStreams does not wait.
+func (s *Server) endStreams(match func(*openStream) bool, why streamEnd) int {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	n := 0
+	for st := range s.open {
+		if match(st) {
+			st.end(why)
+			s.metrics.socketsEnded.WithLabelValues(string(st.kind), why.label).Inc()
+			n++
+		}
+	}
+	return n
+}
+
+// closeGrace is how long a socket the server ends itself (sign-out, a
+// cap) has to answer the close handshake before its connection is cut.
+const closeGrace = time.Second
+
+// closeBounded closes conn with code and reason, and cuts the connection
+// if the client has not answered the close handshake within closeGrace:
+// a client that ignores the close must not keep its socket for long.
+func (s *Server) closeBounded(conn *websocket.Conn, h *hijackRecorder, code websocket.StatusCode, reason string) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = conn.Close(code, reason)
+	}()
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		h.closeNow()
+		<-done
+	}
 }
 
 // untilStop returns ctx, ended as well when the shutdown tells the
@@ -59,10 +264,13 @@ type hijackRecorder struct {
 	conn net.Conn
 }
 
-// Hijack takes the connection over and remembers it.
+// Hijack takes the connection over and remembers it. The read and write
+// deadlines http.Server set for the request are lifted: from now on the
+// WebSocket's own timeouts apply.
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
 	if err == nil {
+		_ = c.SetDeadline(time.Time{})
 		h.mu.Lock()
 		h.conn = c
 		h.mu.Unlock()
@@ -86,6 +294,47 @@ func (h *hijackRecorder) closeNow() {
 		c = tc.NetConn()
 	}
 	_ = c.Close()
+}
+
+// jsonErrorWriter holds back an error websocket.Accept writes (with
+// http.Error, as plain text) so that flushJSON can answer it as JSON; a
+// successful upgrade passes straight through.
+type jsonErrorWriter struct {
+	http.ResponseWriter
+	status int
+	body   bytes.Buffer
+}
+
+// WriteHeader passes a success on and keeps an error for flushJSON.
+func (w *jsonErrorWriter) WriteHeader(code int) {
+	if code >= 400 {
+		w.status = code
+		return
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// Write keeps an error's body, at most a line of it.
+func (w *jsonErrorWriter) Write(b []byte) (int, error) {
+	if w.status != 0 {
+		if w.body.Len() < 512 {
+			w.body.Write(b[:min(len(b), 512)])
+		}
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets Accept hijack the connection underneath.
+func (w *jsonErrorWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// flushJSON answers the held-back error as {"error": "..."}.
+func (w *jsonErrorWriter) flushJSON() {
+	status := w.status
+	if status == 0 {
+		status = http.StatusBadRequest
+	}
+	writeJSON(w.ResponseWriter, status, map[string]string{"error": strings.TrimSpace(w.body.String())})
 }
 
 // onceCloseListener lets StopAccepting close the listener early without

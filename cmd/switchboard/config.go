@@ -53,6 +53,8 @@ type config struct {
 	// warnings are what works but is likely not meant (nobody can sign
 	// in); serve logs them.
 	warnings []string
+	// path is the file it was read from; empty for the built-in default.
+	path string
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -133,6 +135,7 @@ func parseConfig(raw []byte, path string) (*config, error) {
 	case len(c.Web.Users) == 0:
 		c.warnings = append(c.warnings, "the configuration has no users: nobody can sign in, only the tokens can read (add users: with a password hash from `switchboard passwd`)")
 	}
+	c.path = path
 	return &c, nil
 }
 

@@ -43,6 +43,26 @@ func TestParseConfig(t *testing.T) {
 	if c.ShutdownTimeout != defaultShutdownTimeout {
 		t.Errorf("shutdown_timeout default = %s, want %s", c.ShutdownTimeout, defaultShutdownTimeout)
 	}
+	c, err = parseConfig([]byte(issueConfig+`trusted_proxies: [10.0.0.0/8, "::1"]
+public_url: https://switchboard.example.com
+web_limits:
+  max_connections: 500
+  max_connections_per_address: 50
+  max_sockets: 300
+  max_events_per_user: 4
+  max_events_per_token: 40
+  max_phone_per_user: 2
+  header_timeout: 5s
+  body_timeout: 5s
+  login_concurrency: 2
+`), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Web.Limits; c.Web.PublicURL != "https://switchboard.example.com" || len(c.Web.TrustedProxies) != 2 ||
+		l.MaxConnections != 500 || l.MaxPhonePerUser != 2 || l.BodyTimeout != 5*time.Second || l.LoginConcurrency != 2 {
+		t.Errorf("web keys: %+v", c.Web)
+	}
 	c, err = parseConfig([]byte(issueConfig+"shutdown_timeout: 1m30s\n"), "test.yaml")
 	if err != nil || c.ShutdownTimeout != 90*time.Second {
 		t.Errorf("shutdown_timeout: 1m30s = %v (%v)", c.ShutdownTimeout, err)
@@ -60,6 +80,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"shutdown timeout without unit", issueConfig + "shutdown_timeout: 10\n", "test.yaml:15:19: shutdown_timeout: `10` is not a duration"},
 		{"shutdown timeout too short", issueConfig + "shutdown_timeout: 5ms\n", "shutdown_timeout"},
 		{"negative shutdown timeout", issueConfig + "shutdown_timeout: -1s\n", "shutdown_timeout"},
+		{"bad trusted proxy", issueConfig + "trusted_proxies: [office]\n", "trusted_proxies"},
+		{"public_url with a path", issueConfig + "public_url: https://sb.example.com/x\n", "public_url"},
+		{"negative cap", issueConfig + "web_limits:\n  max_phone_per_user: -1\n", "max_phone_per_user"},
+		{"unknown limit", issueConfig + "web_limits:\n  max_phones: 3\n", "max_phones"},
 	}
 	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
 	for _, tc := range tests {

@@ -68,11 +68,13 @@ func switchboardBinary(t *testing.T) string {
 // process is a running `switchboard serve`, its log collected line by
 // line.
 type process struct {
-	t    *testing.T
-	cmd  *exec.Cmd
-	url  string
-	done chan struct{}
-	err  error // Wait's result, set before done closes
+	t   *testing.T
+	cmd *exec.Cmd
+	url string
+	// config is the configuration file it was started with.
+	config string
+	done   chan struct{}
+	err    error // Wait's result, set before done closes
 
 	mu     sync.Mutex
 	lines  []string
@@ -88,7 +90,7 @@ func startSwitchboard(t *testing.T, config string) *process {
 	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &process{t: t, cmd: exec.Command(switchboardBinary(t), "serve", "--config", path), done: make(chan struct{}), notify: make(chan struct{})}
+	p := &process{t: t, cmd: exec.Command(switchboardBinary(t), "serve", "--config", path), config: path, done: make(chan struct{}), notify: make(chan struct{})}
 	stderr, err := p.cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

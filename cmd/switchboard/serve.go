@@ -211,12 +211,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}))
 	}
 	p.webRun = startTask("web", srv.Run)
+	if cfg.path != "" {
+		stopReload := reloadOnHangup(cfg.path, srv, log)
+		defer stopReload()
+	}
 
 	var webErr error
 	select {
 	case <-srv.Ready():
 		if onReady != nil {
-			onReady("http://" + srv.Addr().String() + "/")
+			onReady(srv.URL())
 		}
 		select {
 		case <-ctx.Done():

@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/switchboard/switchboard/web"
 )
 
 // errSignal is the cause of a context ended by SIGINT or SIGTERM.
@@ -80,5 +83,47 @@ func notifyShutdown() (_ context.Context, stop func()) {
 		<-done
 		cancel(nil)
 		forceNow(nil)
+	}
+}
+
+// credentialSetter is what a reload needs of the web server.
+type credentialSetter interface {
+	SetCredentials(users []web.User, tokens []web.Token) error
+}
+
+// reloadOnHangup reads the configuration at path again on every SIGHUP
+// and hands its users and tokens to srv, which signs out at once whoever
+// lost their sign-in by it (see web.Server.SetCredentials). The rest of
+// the file takes effect at the next start. A file that no longer reads or
+// validates changes nothing and is logged. stop ends the watcher and
+// waits for it.
+func reloadOnHangup(path string, srv credentialSetter, log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	quit := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-hup:
+				cfg, err := loadConfig(path)
+				if err == nil {
+					err = srv.SetCredentials(cfg.Web.Users, cfg.Web.Tokens)
+				}
+				if err != nil {
+					log.Warn("reload on SIGHUP failed; users and tokens unchanged", "err", err)
+					continue
+				}
+				log.Info("reloaded users and tokens on SIGHUP", "users", len(cfg.Web.Users), "tokens", len(cfg.Web.Tokens))
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(quit)
+		<-done
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/bcrypt"
+
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
 	"github.com/switchboard/switchboard/web/webhook"
@@ -35,7 +37,11 @@ func TestServeWebhook(t *testing.T) {
 	}))
 	defer hook.Close()
 	router := fritztest.New(t)
-	url := startServerWith(t, router, fmt.Sprintf("webhooks:\n  - url: %s?token=abc\n    secret: hook-secret\n", hook.URL))
+	hash, err := bcrypt.GenerateFromPassword([]byte("admin password"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := startServerWith(t, router, fmt.Sprintf("webhooks:\n  - url: %s?token=abc\n    secret: hook-secret\nusers:\n  - name: anna\n    password_hash: %q\n    role: admin\n", hook.URL, hash))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := router.WaitConn(ctx); err != nil {
@@ -51,7 +57,8 @@ func TestServeWebhook(t *testing.T) {
 				if c.Reason != monitor.ReasonNoAnswer {
 					t.Fatalf("webhook got reason %s, want no-answer", c.Reason)
 				}
-				checkHealthzWebhook(t, url, hook.URL)
+				checkHealthzWebhook(t, http.DefaultClient, url, "")
+				checkHealthzWebhook(t, signIn(t, ctx, url, "anna", "admin password"), url, hook.URL)
 				checkConsumerMetrics(t, ctx, url)
 				return
 			}
@@ -61,10 +68,11 @@ func TestServeWebhook(t *testing.T) {
 	}
 }
 
-// checkHealthzWebhook finds the endpoint on /healthz, without its query.
-func checkHealthzWebhook(t *testing.T, base, hookURL string) {
+// checkHealthzWebhook finds the endpoint on /healthz as c sees it: for
+// an admin its URL without its query, for anyone else no URL.
+func checkHealthzWebhook(t *testing.T, c *http.Client, base, hookURL string) {
 	t.Helper()
-	resp, err := http.Get(base + "healthz")
+	resp, err := c.Get(base + "healthz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +86,7 @@ func checkHealthzWebhook(t *testing.T, base, hookURL string) {
 		t.Fatal(err)
 	}
 	if len(h.Webhooks) != 1 || h.Webhooks[0].URL != hookURL {
-		t.Fatalf("healthz webhooks = %+v, want %s without its query", h.Webhooks, hookURL)
+		t.Fatalf("healthz webhooks = %+v, want %q (without its query)", h.Webhooks, hookURL)
 	}
 }
 
