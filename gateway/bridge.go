@@ -97,15 +97,23 @@ func (u *upstream) forward(n int) {
 }
 
 // downTarget is the browser track a call's audio goes to, and the SIP
-// payload type that carries it.
+// payload type that carries it. Each join of the call to the page gets a
+// new one, so that the offsets are taken afresh from the page's stream
+// (continuity) at the join's first packet.
 type downTarget struct {
 	track   *webrtc.TrackLocalStaticRTP
 	audioPT uint8
+
+	// Set at the first packet; touched only by the downstream goroutine.
+	started bool
+	seqOff  uint16
+	tsOff   uint32
 }
 
 // continuity carries the browser-bound stream's last sequence number and
-// timestamp from one call to the next: the sender keeps its SSRC across
-// calls, so a jump would look like loss or reordering to the browser.
+// timestamp from one call to the next, and across swaps between calls: the
+// sender keeps its SSRC, so a jump would look like loss or reordering to
+// the browser.
 type continuity struct {
 	seq atomic.Uint32
 	ts  atomic.Uint32
@@ -113,7 +121,9 @@ type continuity struct {
 	used atomic.Bool
 }
 
-// downstream relays one call's SIP leg to the browser.
+// downstream relays one call's SIP leg to the browser while the call is
+// joined to the page; otherwise it reads and drops, so that the leg's
+// socket never fills up.
 type downstream struct {
 	leg    MediaLeg
 	target atomic.Pointer[downTarget]
@@ -125,9 +135,6 @@ type downstream struct {
 	answeredAt atomic.Int64
 	observe    func(time.Duration)
 
-	started bool
-	seqOff  uint16
-	tsOff   uint32
 	buf     [maxRTP + 1]byte
 	pkt     rtp.Packet
 	done    chan struct{}
@@ -172,8 +179,8 @@ func (d *downstream) forward(n int) {
 	if p.PayloadType != t.audioPT {
 		return
 	}
-	if !d.started {
-		d.started = true
+	if !t.started {
+		t.started = true
 		seq, ts := uint16(0), uint32(0)
 		if d.cont.used.Load() {
 			seq = uint16(d.cont.seq.Load()) + 1
@@ -181,12 +188,12 @@ func (d *downstream) forward(n int) {
 		} else {
 			seq, ts = p.SequenceNumber, p.Timestamp
 		}
-		d.seqOff = seq - p.SequenceNumber
-		d.tsOff = ts - p.Timestamp
+		t.seqOff = seq - p.SequenceNumber
+		t.tsOff = ts - p.Timestamp
 		d.cont.used.Store(true)
 	}
-	p.SequenceNumber += d.seqOff
-	p.Timestamp += d.tsOff
+	p.SequenceNumber += t.seqOff
+	p.Timestamp += t.tsOff
 	p.Extension = false
 	p.Extensions = p.Extensions[:0]
 	// The track sets the browser leg's payload type and SSRC.

@@ -104,14 +104,18 @@ type wireMessage struct {
 	serverMessage
 	Call    json.RawMessage `json:"call"`
 	Message string          `json:"message"`
+	Digits  string          `json:"digits"`
 }
 
 // pageMessage is a server message as the page reads it.
 type pageMessage struct {
 	serverMessage
-	// Message and CallID are set on errors.
+	// Message and CallID are set on errors, CallID and Digits on dtmf.
 	Message string
 	CallID  string
+	Digits  string
+	// raw is the message as sent.
+	raw string
 }
 
 func openBrowser(t *testing.T, base, user string, codec webrtc.RTPCodecCapability) *testBrowser {
@@ -212,7 +216,7 @@ func (b *testBrowser) readLoop() {
 			b.errs <- err
 			return
 		}
-		sm := pageMessage{serverMessage: m.serverMessage, Message: m.Message}
+		sm := pageMessage{serverMessage: m.serverMessage, Message: m.Message, Digits: m.Digits, raw: string(buf)}
 		if len(m.Call) > 0 && m.Call[0] == '"' {
 			_ = json.Unmarshal(m.Call, &sm.CallID)
 		}
@@ -262,7 +266,7 @@ func (b *testBrowser) onSDP(d webrtc.SessionDescription) error {
 
 // expect waits for the next message of type typ for which ok holds (nil:
 // any), skipping others.
-func (b *testBrowser) expect(typ string, ok func(pageMessage) bool) pageMessage {
+func (b *testBrowser) expect(typ MessageType, ok func(pageMessage) bool) pageMessage {
 	b.t.Helper()
 	deadline := time.After(testTimeout)
 	for {

@@ -28,7 +28,7 @@ func FuzzParseClientMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Type == msgDial {
+		if m.Type == MsgDial || m.Type == MsgTransfer {
 			for _, r := range m.To {
 				if r == '\r' || r == '\n' || r == '<' || r == '>' || r == ' ' {
 					t.Fatalf("dial target %q accepted", m.To)

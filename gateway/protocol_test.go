@@ -114,12 +114,12 @@ func TestPhoneCallJSON(t *testing.T) {
 		{
 			name: "ringing",
 			ev:   sipbridge.CallEvent{State: sipbridge.StateRinging, Status: 180},
-			want: `{"id":"office:abc","account":"office","direction":"outbound","state":"ringing","remote":{"number":"1002"},"status":180,"started":"2026-11-23T10:15:03Z"}`,
+			want: `{"id":"office:abc","account":"office","direction":"outbound","state":"ringing","media":"none","remote":{"number":"1002"},"status":180,"started":"2026-11-23T10:15:03Z"}`,
 		},
 		{
 			name: "connected on opus shows its channels",
 			ev:   sipbridge.CallEvent{State: sipbridge.StateConnected, Status: 200, Codec: &opus},
-			want: `{"id":"office:abc","account":"office","direction":"outbound","state":"connected","remote":{"number":"1002"},"codec":"opus/48000/2","status":200,"started":"2026-11-23T10:15:03Z"}`,
+			want: `{"id":"office:abc","account":"office","direction":"outbound","state":"connected","media":"active","remote":{"number":"1002"},"codec":"opus/48000/2","status":200,"started":"2026-11-23T10:15:03Z"}`,
 		},
 	}
 	for _, tt := range tests {
