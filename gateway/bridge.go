@@ -135,9 +135,9 @@ type downstream struct {
 	answeredAt atomic.Int64
 	observe    func(time.Duration)
 
-	buf     [maxRTP + 1]byte
-	pkt     rtp.Packet
-	done    chan struct{}
+	buf  [maxRTP + 1]byte
+	pkt  rtp.Packet
+	done chan struct{}
 }
 
 func newDownstream(leg MediaLeg, cont *continuity, clock uint32, observe func(time.Duration)) *downstream {
