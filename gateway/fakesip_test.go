@@ -325,17 +325,41 @@ func (c *fakeCall) Resume(context.Context) error {
 
 func (c *fakeCall) Transfer(_ context.Context, target string) error {
 	c.control <- "transfer " + target
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.transferErr
 }
 
 func (c *fakeCall) TransferTo(_ context.Context, consult SIPCall) error {
 	c.control <- "transfer-to " + string(consult.ID())
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.transferErr
 }
 
 func (c *fakeCall) SendDTMF(_ context.Context, digits string) error {
 	c.control <- "dtmf " + digits
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.dtmfErr
+}
+
+// configure changes how the far end behaves (holdErr, transferErr,
+// dtmfErr, reportsMedia) while the gateway may be calling it.
+func (c *fakeCall) configure(fn func(c *fakeCall)) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fn(c)
+}
+
+// noControl fails when the gateway asked for call control not expected.
+func (c *fakeCall) noControl(t *testing.T) {
+	t.Helper()
+	select {
+	case s := <-c.control:
+		t.Errorf("call %s: unexpected %q", c.id, s)
+	default:
+	}
 }
 
 // end emits the last event and closes the media, once.
@@ -361,7 +385,10 @@ func (c *fakeCall) Answer(_ context.Context, accept []sipbridge.Codec) (sipbridg
 				o := o
 				c.answered <- accept
 				c.progress(sipbridge.StateConnected, &o)
-				if c.reportsMedia {
+				c.mu.Lock()
+				report := c.reportsMedia
+				c.mu.Unlock()
+				if report {
 					c.setMedia(sipbridge.MediaActive, "")
 				}
 				return o, nil
