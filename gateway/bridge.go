@@ -103,6 +103,8 @@ func (u *upstream) forward(n int) {
 type downTarget struct {
 	track   *webrtc.TrackLocalStaticRTP
 	audioPT uint8
+	// clock is the call's RTP clock rate; 0 takes the downstream's.
+	clock uint32
 
 	// Set at the first packet; touched only by the downstream goroutine.
 	started bool
@@ -112,11 +114,16 @@ type downTarget struct {
 
 // continuity carries the browser-bound stream's last sequence number and
 // timestamp from one call to the next, and across swaps between calls: the
-// sender keeps its SSRC, so a jump would look like loss or reordering to
-// the browser.
+// sender keeps its SSRC, so a jump in sequence numbers would look like
+// loss or reordering to the browser. The timestamp moves on by the time
+// that passed (RFC 3550 section 5.1: it follows the sampling clock), or
+// the browser's jitter buffer takes the new call's audio for late packets
+// and fills the gap with the old call's sound.
 type continuity struct {
 	seq atomic.Uint32
 	ts  atomic.Uint32
+	// at is the UnixNano time of the last packet written.
+	at atomic.Int64
 	// used is set once any packet was sent.
 	used atomic.Bool
 }
@@ -128,8 +135,8 @@ type downstream struct {
 	leg    MediaLeg
 	target atomic.Pointer[downTarget]
 	cont   *continuity
-	// gap is the timestamp step left between calls (one 20 ms frame).
-	gap uint32
+	// clock is the call's RTP clock rate.
+	clock uint32
 	// answeredAt, when not zero, is the UnixNano time of the answer; the
 	// first packet after it is measured and clears it.
 	answeredAt atomic.Int64
@@ -141,7 +148,7 @@ type downstream struct {
 }
 
 func newDownstream(leg MediaLeg, cont *continuity, clock uint32, observe func(time.Duration)) *downstream {
-	return &downstream{leg: leg, cont: cont, gap: clock / 50, observe: observe, done: make(chan struct{})}
+	return &downstream{leg: leg, cont: cont, clock: clock, observe: observe, done: make(chan struct{})}
 }
 
 // run relays until the leg is closed.
@@ -183,8 +190,18 @@ func (d *downstream) forward(n int) {
 		t.started = true
 		seq, ts := uint16(0), uint32(0)
 		if d.cont.used.Load() {
+			clock := t.clock
+			if clock == 0 {
+				clock = d.clock
+			}
+			// At least one 20 ms frame on, more when the page heard
+			// nothing for a while.
+			step := uint64(clock / 50)
+			if el := time.Now().UnixNano() - d.cont.at.Load(); el > 0 {
+				step = max(step, uint64(el)*uint64(clock)/uint64(time.Second))
+			}
 			seq = uint16(d.cont.seq.Load()) + 1
-			ts = d.cont.ts.Load() + d.gap
+			ts = d.cont.ts.Load() + uint32(step)
 		} else {
 			seq, ts = p.SequenceNumber, p.Timestamp
 		}
@@ -202,6 +219,7 @@ func (d *downstream) forward(n int) {
 	}
 	d.cont.seq.Store(uint32(p.SequenceNumber))
 	d.cont.ts.Store(p.Timestamp)
+	d.cont.at.Store(time.Now().UnixNano())
 	if at := d.answeredAt.Load(); at != 0 && d.answeredAt.CompareAndSwap(at, 0) && d.observe != nil {
 		d.observe(time.Duration(time.Now().UnixNano() - at))
 	}

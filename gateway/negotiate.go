@@ -306,7 +306,7 @@ func (s *Session) attach() error {
 			d.run()
 		}()
 	}
-	c.down.target.Store(&downTarget{track: s.track, audioPT: codec.PayloadType})
+	c.down.target.Store(&downTarget{track: s.track, audioPT: codec.PayloadType, clock: codec.ClockRate})
 	s.joined = c
 	return nil
 }
