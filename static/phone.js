@@ -197,7 +197,7 @@
     else media = `${mediaWords[c.media] || c.media}${c.media === MediaState.ERROR && c.message ? ': ' + c.message : ''}`;
     li.querySelector('.card-media').textContent = media;
     const time = li.querySelector('.card-time');
-    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = `held ${clock(Date.now() - e.heldSince)}`;
+    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = `${c.media === MediaState.INACTIVE ? 'no audio' : 'held'} ${clock(Date.now() - e.heldSince)}`;
     else if (c.answered) time.textContent = clock(Date.now() - Date.parse(c.answered));
     else time.textContent = '';
     // A failed transfer is shown for a while, and until the next one.
