@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pion/transport/v4/test"
+
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 )
@@ -97,6 +99,9 @@ func heardBy(t *testing.T, f *farEnd, what string) {
 // the first and moves the page's audio to the second without a new
 // WebRTC handshake; resume swaps back; each call hangs up on its own.
 func TestCallWaiting(t *testing.T) {
+	// Registered first, so it runs after every other cleanup: no flow,
+	// call queue or relay may be left.
+	t.Cleanup(test.CheckRoutines(t))
 	sip := newFakeSIP(t, "1001")
 	g, base := startGateway(t, testConfig(), sip, map[string][]string{"anna": {"1001"}})
 	b := openBrowser(t, base, "anna", capPCMU)
@@ -388,6 +393,7 @@ func TestAttendedTransfer(t *testing.T) {
 	for _, complete := range []bool{true, false} {
 		name := map[bool]string{true: "complete", false: "cancel"}[complete]
 		t.Run(name, func(t *testing.T) {
+			t.Cleanup(test.CheckRoutines(t))
 			sip := newFakeSIP(t, "1001")
 			_, base := startGateway(t, testConfig(), sip, map[string][]string{"anna": {"1001"}})
 			b := openBrowser(t, base, "anna", capPCMU)
