@@ -495,10 +495,14 @@ func TestTransferredByTheFarEnd(t *testing.T) {
 		replaces bool
 		codec    sipbridge.Codec
 		offers   int
+		// endAtOnce: the old call ends as the new one is handed over,
+		// before or after the page took it.
+		endAtOnce bool
 	}{
 		{name: "REFER", codec: sipPCMU},
 		{name: "REFER to a PCMA phone", codec: sipPCMA, offers: 1},
 		{name: "INVITE with Replaces", replaces: true, codec: sipPCMU},
+		{name: "old call ends at once", codec: sipPCMU, endAtOnce: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -521,6 +525,9 @@ func TestTransferredByTheFarEnd(t *testing.T) {
 			}
 			farN := startFarEnd(t, next, 1600, tc.codec.PayloadType)
 			sip.transfer(old, next)
+			if tc.endAtOnce {
+				old.end(monitor.ReasonCompleted, 0)
+			}
 			if v := b.expectCallOf(next.id, nil); v.TransferredFrom != old.id {
 				t.Errorf("new call %+v, want transferred_from %s", v, old.id)
 			}

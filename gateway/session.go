@@ -1026,7 +1026,9 @@ func (s *Session) onCallEvent(h *callHandle, v PhoneCall, ev sipbridge.CallEvent
 // it if it was with old.
 func (s *Session) adoptTransferred(old, next *callHandle) {
 	c := s.addCall(next, "")
-	if o := s.byHandle(old); o != nil && (s.focus == o || (s.focus == nil && s.joined == o)) {
+	// It takes the live call's place; if old ended already, it becomes
+	// the live call of a page that has none.
+	if o := s.byHandle(old); (o == nil && s.focus == nil) || (o != nil && (s.focus == o || (s.focus == nil && s.joined == o))) {
 		s.focus = c
 	}
 	s.g.watch(next)
