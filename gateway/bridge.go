@@ -74,44 +74,58 @@ func (u *upstream) forward(n int) {
 }
 
 // downTarget is the browser track a call's audio goes to, and the SIP
-// payload type that carries it.
+// payload type that carries it. Each join of the call to the page gets a
+// new one, so that the offsets are taken afresh from the page's stream
+// (continuity) at the join's first packet.
 type downTarget struct {
 	track   *webrtc.TrackLocalStaticRTP
 	audioPT uint8
+	// clock is the call's RTP clock rate; 0 takes the downstream's.
+	clock uint32
+
+	// Set at the first packet; touched only by the downstream goroutine.
+	started bool
+	seqOff  uint16
+	tsOff   uint32
 }
 
 // continuity carries the browser-bound stream's last sequence number and
-// timestamp from one call to the next: the sender keeps its SSRC across
-// calls, so a jump would look like loss or reordering to the browser.
+// timestamp from one call to the next, and across swaps between calls: the
+// sender keeps its SSRC, so a jump in sequence numbers would look like
+// loss or reordering to the browser. The timestamp moves on by the time
+// that passed (RFC 3550 section 5.1: it follows the sampling clock), or
+// the browser's jitter buffer takes the new call's audio for late packets
+// and fills the gap with the old call's sound.
 type continuity struct {
 	seq atomic.Uint32
 	ts  atomic.Uint32
+	// at is the UnixNano time of the last packet written.
+	at atomic.Int64
 	// used is set once any packet was sent.
 	used atomic.Bool
 }
 
-// downstream relays one call's SIP leg to the browser.
+// downstream relays one call's SIP leg to the browser while the call is
+// joined to the page; otherwise it reads and drops, so that the leg's
+// socket never fills up.
 type downstream struct {
 	leg    MediaLeg
 	target atomic.Pointer[downTarget]
 	cont   *continuity
-	// gap is the timestamp step left between calls (one 20 ms frame).
-	gap uint32
+	// clock is the call's RTP clock rate.
+	clock uint32
 	// answeredAt, when not zero, is the UnixNano time of the answer; the
 	// first packet after it is measured and clears it.
 	answeredAt atomic.Int64
 	observe    func(time.Duration)
 
-	started bool
-	seqOff  uint16
-	tsOff   uint32
-	buf     [maxRTP + 1]byte
-	pkt     rtp.Packet
-	done    chan struct{}
+	buf  [maxRTP + 1]byte
+	pkt  rtp.Packet
+	done chan struct{}
 }
 
 func newDownstream(leg MediaLeg, cont *continuity, clock uint32, observe func(time.Duration)) *downstream {
-	return &downstream{leg: leg, cont: cont, gap: clock / 50, observe: observe, done: make(chan struct{})}
+	return &downstream{leg: leg, cont: cont, clock: clock, observe: observe, done: make(chan struct{})}
 }
 
 // run relays until the leg is closed.
@@ -149,21 +163,31 @@ func (d *downstream) forward(n int) {
 	if p.PayloadType != t.audioPT {
 		return
 	}
-	if !d.started {
-		d.started = true
+	if !t.started {
+		t.started = true
 		seq, ts := uint16(0), uint32(0)
 		if d.cont.used.Load() {
+			clock := t.clock
+			if clock == 0 {
+				clock = d.clock
+			}
+			// At least one 20 ms frame on, more when the page heard
+			// nothing for a while.
+			step := uint64(clock / 50)
+			if el := time.Now().UnixNano() - d.cont.at.Load(); el > 0 {
+				step = max(step, uint64(el)*uint64(clock)/uint64(time.Second))
+			}
 			seq = uint16(d.cont.seq.Load()) + 1
-			ts = d.cont.ts.Load() + d.gap
+			ts = d.cont.ts.Load() + uint32(step)
 		} else {
 			seq, ts = p.SequenceNumber, p.Timestamp
 		}
-		d.seqOff = seq - p.SequenceNumber
-		d.tsOff = ts - p.Timestamp
+		t.seqOff = seq - p.SequenceNumber
+		t.tsOff = ts - p.Timestamp
 		d.cont.used.Store(true)
 	}
-	p.SequenceNumber += d.seqOff
-	p.Timestamp += d.tsOff
+	p.SequenceNumber += t.seqOff
+	p.Timestamp += t.tsOff
 	p.Extension = false
 	p.Extensions = p.Extensions[:0]
 	// The track sets the browser leg's payload type and SSRC.
@@ -172,6 +196,7 @@ func (d *downstream) forward(n int) {
 	}
 	d.cont.seq.Store(uint32(p.SequenceNumber))
 	d.cont.ts.Store(p.Timestamp)
+	d.cont.at.Store(time.Now().UnixNano())
 	if at := d.answeredAt.Load(); at != 0 && d.answeredAt.CompareAndSwap(at, 0) && d.observe != nil {
 		d.observe(time.Duration(time.Now().UnixNano() - at))
 	}

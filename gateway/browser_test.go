@@ -17,6 +17,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 )
 
@@ -97,6 +98,8 @@ type testBrowser struct {
 	stopTone  chan struct{}
 	// closeErr is why the connection ended; set before msgs closes.
 	closeErr error
+	// latest is every call as the last message about it showed it.
+	latest map[monitor.CallID]PhoneCall
 }
 
 // wireMessage decodes both message shapes ("call" is an object or an id).
@@ -104,17 +107,35 @@ type wireMessage struct {
 	serverMessage
 	Call    json.RawMessage `json:"call"`
 	Message string          `json:"message"`
+	Digits  string          `json:"digits"`
 }
 
 // pageMessage is a server message as the page reads it.
 type pageMessage struct {
 	serverMessage
-	// Message and CallID are set on errors.
+	// Message and CallID are set on errors, CallID and Digits on dtmf.
 	Message string
 	CallID  string
+	Digits  string
+	// raw is the message as sent.
+	raw string
 }
 
 func openBrowser(t *testing.T, base, user string, codec webrtc.RTPCodecCapability) *testBrowser {
+	t.Helper()
+	return openBrowserWith(t, browserAPI(t), base, user, codec)
+}
+
+// openBrowserWith opens a page whose WebRTC stack is api (its codecs).
+func openBrowserWith(t *testing.T, api *webrtc.API, base, user string, codec webrtc.RTPCodecCapability) *testBrowser {
+	t.Helper()
+	b := offerFromPage(t, api, base, user, codec)
+	b.expect(MsgSDP, nil)
+	return b
+}
+
+// offerFromPage opens a page and sends its first offer.
+func offerFromPage(t *testing.T, api *webrtc.API, base, user string, codec webrtc.RTPCodecCapability) *testBrowser {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
@@ -122,7 +143,7 @@ func openBrowser(t *testing.T, base, user string, codec webrtc.RTPCodecCapabilit
 	if err != nil {
 		t.Fatal(err)
 	}
-	pc, err := browserAPI(t).NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +192,6 @@ func openBrowser(t *testing.T, base, user string, codec webrtc.RTPCodecCapabilit
 	w := b.expect("welcome", nil)
 	b.welcome = w
 	b.send(map[string]any{"type": "sdp", "sdp": pc.LocalDescription()})
-	b.expect("sdp", nil)
 	return b
 }
 
@@ -212,7 +232,7 @@ func (b *testBrowser) readLoop() {
 			b.errs <- err
 			return
 		}
-		sm := pageMessage{serverMessage: m.serverMessage, Message: m.Message}
+		sm := pageMessage{serverMessage: m.serverMessage, Message: m.Message, Digits: m.Digits, raw: string(buf)}
 		if len(m.Call) > 0 && m.Call[0] == '"' {
 			_ = json.Unmarshal(m.Call, &sm.CallID)
 		}
@@ -223,6 +243,12 @@ func (b *testBrowser) readLoop() {
 				return
 			}
 			sm.Call = &pc
+			b.mu.Lock()
+			if b.latest == nil {
+				b.latest = map[monitor.CallID]PhoneCall{}
+			}
+			b.latest[pc.ID] = pc
+			b.mu.Unlock()
 		}
 		if sm.Type == "sdp" && sm.SDP != nil {
 			if err := b.onSDP(*sm.SDP); err != nil {
@@ -262,7 +288,7 @@ func (b *testBrowser) onSDP(d webrtc.SessionDescription) error {
 
 // expect waits for the next message of type typ for which ok holds (nil:
 // any), skipping others.
-func (b *testBrowser) expect(typ string, ok func(pageMessage) bool) pageMessage {
+func (b *testBrowser) expect(typ MessageType, ok func(pageMessage) bool) pageMessage {
 	b.t.Helper()
 	deadline := time.After(testTimeout)
 	for {
@@ -278,6 +304,31 @@ func (b *testBrowser) expect(typ string, ok func(pageMessage) bool) pageMessage 
 			b.t.Fatalf("browser: %v", err)
 		case <-deadline:
 			b.t.Fatalf("no %s message within %s", typ, testTimeout)
+		}
+	}
+}
+
+// waitCall waits until the page's latest view of call id satisfies ok,
+// whichever message brought it.
+func (b *testBrowser) waitCall(id monitor.CallID, ok func(PhoneCall) bool) PhoneCall {
+	b.t.Helper()
+	deadline := time.After(testTimeout)
+	for {
+		b.mu.Lock()
+		v, seen := b.latest[id]
+		b.mu.Unlock()
+		if seen && ok(v) {
+			return v
+		}
+		select {
+		case _, open := <-b.msgs:
+			if !open {
+				b.t.Fatalf("connection closed while waiting for call %s", id)
+			}
+		case err := <-b.errs:
+			b.t.Fatalf("browser: %v", err)
+		case <-deadline:
+			b.t.Fatalf("call %s: not as wanted within %s; last seen %+v", id, testTimeout, v)
 		}
 	}
 }
@@ -371,6 +422,15 @@ func (c *collector) result() (int, map[uint8]int, int) {
 	defer c.mu.Unlock()
 	x := c.samples[len(c.samples)/2:]
 	return peakHz(x, 8000), c.pts, len(c.ssrcs)
+}
+
+// dominates reports whether the second half of what was collected has
+// far more of a tone at want than at other: audio from one call only.
+func (c *collector) dominates(want, other float64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	x := c.samples[len(c.samples)/2:]
+	return goertzel(x, 8000, want) > 50*goertzel(x, 8000, other)
 }
 
 func waitFull(t *testing.T, full <-chan struct{}, what string) {

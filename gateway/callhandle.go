@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"sync"
 	"time"
 
@@ -9,7 +10,8 @@ import (
 )
 
 // callHandle is a SIP call as the gateway tracks it: who owns it, which
-// sessions it rings, and how the page sees it.
+// sessions it rings, how the page sees it, and the queue of SIP operations
+// the page asked for.
 type callHandle struct {
 	g   *Gateway
 	sip SIPCall
@@ -21,6 +23,13 @@ type callHandle struct {
 	ringing map[*Session]struct{}
 	view    PhoneCall
 	ended   bool
+	// sipMedia is the media state the SIP side last reported; empty until
+	// it reports one.
+	sipMedia sipbridge.MediaState
+	// ops are SIP operations waiting their turn; working is set while a
+	// goroutine runs them.
+	ops     []func(ctx context.Context)
+	working bool
 }
 
 func newCallHandle(g *Gateway, c SIPCall) *callHandle {
@@ -31,8 +40,29 @@ func newCallHandle(g *Gateway, c SIPCall) *callHandle {
 	}
 	return &callHandle{
 		g: g, sip: c, invited: now, ringing: map[*Session]struct{}{},
-		view: PhoneCall{ID: c.ID(), Account: c.Account(), Direction: c.Direction(), State: state, Remote: c.Remote(), Started: now},
+		view: PhoneCall{
+			ID: c.ID(), Account: c.Account(), Direction: c.Direction(), State: state, Media: sipbridge.MediaNone,
+			Remote: c.Remote(), Started: now,
+		},
 	}
+}
+
+// stateRank orders the call states the page may see; a state missing here
+// (added on the SIP side later) is passed through as it comes.
+var stateRank = map[sipbridge.CallState]int{
+	sipbridge.StateTrying:    1,
+	sipbridge.StateRinging:   2,
+	sipbridge.StateEarly:     3,
+	sipbridge.StateConnected: 4,
+	sipbridge.StateEnded:     5,
+}
+
+// advances reports whether a call in state from may show state to: the
+// page's states never go back (a late 100 Trying after the 180).
+func advances(from, to sipbridge.CallState) bool {
+	a, okA := stateRank[from]
+	b, okB := stateRank[to]
+	return !okA || !okB || b >= a
 }
 
 // snapshot is the page's view now.
@@ -54,17 +84,36 @@ func (c *callHandle) apply(ev sipbridge.CallEvent) (PhoneCall, []*Session) {
 		v.Codec = ev.Codec.String()
 	}
 	// The page sees the SIP side's states as they are, so that a state
-	// added there reaches the page without a change here.
-	v.State = ev.State
-	switch ev.State {
-	case sipbridge.StateConnected:
-		v.Answered = time.Now()
-	case sipbridge.StateEnded:
-		v.Ended = time.Now()
-		v.Reason = ev.Reason
-		v.Message = plainWords(ev)
-		c.ended = true
+	// added there reaches the page without a change here; only never
+	// backwards.
+	if ev.State == sipbridge.StateEnded || advances(v.State, ev.State) {
+		v.State = ev.State
 	}
+	if ev.Media != "" {
+		c.sipMedia = ev.Media
+		switch {
+		case ev.Media == sipbridge.MediaError:
+			v.Message = mediaLostWords(ev.Text)
+		case !c.ended:
+			v.Message = ""
+		}
+	}
+	switch v.State {
+	case sipbridge.StateConnected:
+		// Later events repeat the state (media, transfer, digits): the
+		// answer is the first.
+		if v.Answered.IsZero() {
+			v.Answered = time.Now()
+		}
+	case sipbridge.StateEnded:
+		if !c.ended {
+			v.Ended = time.Now()
+			v.Reason = ev.Reason
+			v.Message = plainWords(ev)
+			c.ended = true
+		}
+	}
+	v.Media = c.mediaLocked()
 	var to []*Session
 	if c.owner != nil {
 		to = append(to, c.owner)
@@ -76,6 +125,29 @@ func (c *callHandle) apply(ev sipbridge.CallEvent) (PhoneCall, []*Session) {
 		c.ringing = map[*Session]struct{}{}
 	}
 	return c.view, to
+}
+
+// mediaLocked is the SIP side's media state: as reported, or, from a SIP
+// side that reports none, active while the call has media. c.mu held.
+func (c *callHandle) mediaLocked() sipbridge.MediaState {
+	switch {
+	case c.view.State == sipbridge.StateEnded:
+		return sipbridge.MediaNone
+	case c.sipMedia != "":
+		return c.sipMedia
+	case c.view.State == sipbridge.StateConnected, c.view.State == sipbridge.StateEarly && c.view.Codec != "":
+		return sipbridge.MediaActive
+	}
+	return sipbridge.MediaNone
+}
+
+// mediaLostWords says that a call's audio was lost, with the SIP side's
+// words when it has some.
+func mediaLostWords(text string) string {
+	if text != "" {
+		return text
+	}
+	return "The call's audio was lost"
 }
 
 // addRinging adds s to the sessions ringing; false once answered or over.
@@ -141,9 +213,61 @@ func (c *callHandle) declineFor(user string) (stopped []*Session, last bool) {
 	return stopped, len(stopped) > 0 && len(c.ringing) == 0
 }
 
-// setOwner makes s the owner of an outgoing call.
+// setOwner makes s the owner of an outgoing or transferred call.
 func (c *callHandle) setOwner(s *Session) {
 	c.mu.Lock()
 	c.owner = s
 	c.mu.Unlock()
+}
+
+// ownerSession is the session that owns the call, nil while it rings.
+func (c *callHandle) ownerSession() *Session {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.owner
+}
+
+// enqueue runs op after the SIP operations asked for earlier on this call
+// (hold, resume, transfer, DTMF), so that they reach the far end in the
+// page's order; each gets its own timeout. A hang-up never waits here.
+func (c *callHandle) enqueue(op func(ctx context.Context)) {
+	c.mu.Lock()
+	c.ops = append(c.ops, op)
+	start := !c.working
+	c.working = true
+	c.mu.Unlock()
+	if start {
+		c.g.spawn(c.work)
+	}
+}
+
+// work runs the queued operations until none is left.
+func (c *callHandle) work() {
+	for {
+		c.mu.Lock()
+		if len(c.ops) == 0 {
+			c.working = false
+			c.mu.Unlock()
+			return
+		}
+		op := c.ops[0]
+		c.ops[0] = nil
+		c.ops = c.ops[1:]
+		c.mu.Unlock()
+		ctx, cancel := context.WithTimeout(c.g.ctx, sipTimeout)
+		op(ctx)
+		cancel()
+	}
+}
+
+// run queues op and waits for its result or for ctx.
+func (c *callHandle) run(ctx context.Context, op func(ctx context.Context) error) error {
+	done := make(chan error, 1)
+	c.enqueue(func(ctx context.Context) { done <- op(ctx) })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }

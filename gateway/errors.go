@@ -13,8 +13,11 @@ var (
 	ErrBadMessage = errors.New("bad phone message")
 	// ErrNotAllowed: the user may not use the account.
 	ErrNotAllowed = errors.New("account not allowed for this user")
-	// ErrBusy: the session already has a call.
-	ErrBusy = errors.New("already on a call")
+	// ErrBusy: the page has as many calls as it may.
+	ErrBusy = errors.New("too many calls")
+	// ErrCallState: the call is not in a state that allows the request
+	// (hold a call that is not connected).
+	ErrCallState = errors.New("not possible in the call's state")
 	// ErrNoSuchCall: the call is not known to the session.
 	ErrNoSuchCall = errors.New("no such call")
 	// ErrNoCodec: no codec is common to the SIP leg and the browser leg.

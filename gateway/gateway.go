@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -120,7 +121,24 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 	}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	sip.OnIncoming(g.onIncoming)
+	sip.OnTransferred(g.onTransferred)
 	return g, nil
+}
+
+// codecNames lists the configured codecs for people: "opus, G722 or PCMU".
+func (g *Gateway) codecNames() string {
+	var b strings.Builder
+	for i, c := range g.codecs {
+		switch {
+		case i == 0:
+		case i == len(g.codecs)-1:
+			b.WriteString(" or ")
+		default:
+			b.WriteString(", ")
+		}
+		b.WriteString(c.Name)
+	}
+	return b.String()
 }
 
 // Close is Shutdown without a deadline: it returns once every session
@@ -191,13 +209,28 @@ func (g *Gateway) stop(sessions []*Session, calls []*callHandle) {
 // async runs a SIP operation that must not block a session's loop; it
 // outlives the page that asked for it.
 func (g *Gateway) async(fn func(ctx context.Context)) {
-	g.wg.Add(1)
-	go func() {
-		defer g.wg.Done()
+	g.spawn(func() {
 		ctx, cancel := context.WithTimeout(g.ctx, sipTimeout)
 		defer cancel()
 		fn(ctx)
+	})
+}
+
+// spawn runs fn in a goroutine that Shutdown waits for.
+func (g *Gateway) spawn(fn func()) {
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn()
 	}()
+}
+
+// addCall records a call placed or taken over, so that shutdown and
+// transfers find it.
+func (g *Gateway) addCall(ch *callHandle) {
+	g.mu.Lock()
+	g.calls[ch.sip.ID()] = ch
+	g.mu.Unlock()
 }
 
 // addSession registers s and returns the calls ringing now for its user.
@@ -218,8 +251,8 @@ func (g *Gateway) addSession(s *Session) ([]*callHandle, error) {
 }
 
 // removeSession forgets s: its ringing calls stop ringing there (and are
-// turned away when nobody else is left to answer), its call is hung up.
-func (g *Gateway) removeSession(s *Session, owned *callHandle) {
+// turned away when nobody else is left to answer), its calls are hung up.
+func (g *Gateway) removeSession(s *Session, owned []*callHandle) {
 	g.mu.Lock()
 	delete(g.sessions, s)
 	var orphans []*callHandle
@@ -232,16 +265,27 @@ func (g *Gateway) removeSession(s *Session, owned *callHandle) {
 	for _, c := range orphans {
 		g.async(func(ctx context.Context) { _ = c.sip.Reject(ctx, 480) })
 	}
-	// A dial still on its way has no SIP call yet (sip is nil); its
-	// goroutine hangs up once it finds the session gone.
-	if owned != nil && owned.sip != nil {
-		g.async(func(ctx context.Context) { _ = owned.sip.Hangup(ctx) })
+	// A dial still on its way is not among them; its flow hangs up once
+	// it finds the session gone.
+	for _, c := range owned {
+		g.async(func(ctx context.Context) { _ = c.sip.Hangup(ctx) })
 	}
 }
 
 // onIncoming fans an incoming call out to every session of every user
 // allowed on its account.
 func (g *Gateway) onIncoming(c SIPCall) {
+	if from := c.TransferredFrom(); from != "" {
+		// An INVITE with Replaces that took over one of our calls: it
+		// goes to the page that had that call, without ringing.
+		g.mu.Lock()
+		old := g.calls[from]
+		g.mu.Unlock()
+		if old != nil && old.ownerSession() != nil {
+			g.onTransferred(old.sip, c)
+			return
+		}
+	}
 	ch := newCallHandle(g, c)
 	g.mu.Lock()
 	if g.closed {
@@ -270,6 +314,58 @@ func (g *Gateway) onIncoming(c SIPCall) {
 	for _, s := range targets {
 		s.post(func() { s.ring(ch) })
 	}
+}
+
+// onTransferred hands next, the call that replaces old because the far
+// end transferred us, to the page that has old; its audio moves there
+// without a new WebRTC handshake. A call nobody can take is hung up.
+func (g *Gateway) onTransferred(old, next SIPCall) {
+	g.mu.Lock()
+	oh, nh := g.calls[old.ID()], g.calls[next.ID()]
+	closed := g.closed
+	g.mu.Unlock()
+	if nh != nil {
+		// Announced twice (OnIncoming and OnTransferred): taken already.
+		return
+	}
+	var owner *Session
+	if oh != nil {
+		owner = oh.ownerSession()
+	}
+	if owner == nil || closed {
+		g.log.Info("transferred call with no page to take it", "old", old.ID(), "call", next.ID())
+		g.async(func(ctx context.Context) { _ = next.Hangup(ctx) })
+		g.drain(next)
+		return
+	}
+	nh = newCallHandle(g, next)
+	from := next.TransferredFrom()
+	if from == "" {
+		from = old.ID()
+	}
+	nh.view.TransferredFrom = from
+	if st := next.State(); advances(nh.view.State, st) {
+		nh.view.State = st
+	}
+	if codec, ok := next.Codec(); ok {
+		nh.view.Codec = codec.String()
+		if nh.view.State == sipbridge.StateConnected {
+			nh.view.Answered = time.Now()
+		}
+	}
+	nh.mu.Lock()
+	nh.view.Media = nh.mediaLocked()
+	nh.mu.Unlock()
+	nh.setOwner(owner)
+	g.addCall(nh)
+	g.log.Info("call transferred", "old", old.ID(), "call", next.ID(), "user", owner.user.Name)
+	// fn must return quickly: the page takes the call in its own time.
+	g.spawn(func() {
+		if !owner.do(func() { owner.adoptTransferred(oh, nh) }) {
+			g.watch(nh)
+			g.async(func(ctx context.Context) { _ = next.Hangup(ctx) })
+		}
+	})
 }
 
 // drain consumes the events of a call nobody takes, so the SIP side never

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 )
 
@@ -18,11 +20,15 @@ import (
 const gatherTimeout = 5 * time.Second
 
 // reconcile moves the PeerConnection towards what the session needs: the
-// codec of the call (or of the call ringing) pinned by a server offer, and
-// then the call's media joined.
+// codec of the live call (or of the call ringing) pinned by a server offer
+// when the page sends another, and then the call's media joined.
 func (s *Session) reconcile() {
 	if !s.ready || s.offering {
 		return
+	}
+	if s.pending != nil && s.pending != s.focus {
+		// The page moved on while the call waited.
+		s.pending = nil
 	}
 	target := s.want
 	if s.pending != nil {
@@ -31,7 +37,11 @@ func (s *Session) reconcile() {
 	if target != nil && (s.pinned == nil || !s.pinned.SameFormat(*target)) {
 		if err := s.offer(*target); err != nil {
 			s.log.Error("renegotiate", "codec", target.String(), "err", err)
-			s.sendError("The audio connection could not be switched to the call.", "")
+			var call monitor.CallID
+			if s.pending != nil {
+				call = s.pending.id
+			}
+			s.sendError("The audio connection could not be switched to the call.", call, "")
 			s.want, s.pending = nil, nil
 		}
 		return
@@ -39,7 +49,7 @@ func (s *Session) reconcile() {
 	if s.pending != nil {
 		if err := s.attach(); err != nil {
 			s.log.Error("join call media", "err", err)
-			s.sendError("The call's audio could not be connected.", s.pending.sip.ID())
+			s.sendError("The call's audio could not be connected.", s.pending.id, "")
 		}
 		s.pending = nil
 	}
@@ -86,7 +96,7 @@ func (s *Session) offer(codec sipbridge.Codec) error {
 		return fmt.Errorf("set local offer: %w", err)
 	}
 	s.offering, s.offered = true, bc
-	s.send(serverMessage{Type: msgSDP, SDP: s.pc.LocalDescription()}, nil)
+	s.send(serverMessage{Type: MsgSDP, SDP: s.pc.LocalDescription()}, nil)
 	return nil
 }
 
@@ -108,7 +118,7 @@ func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error 
 		}
 		s.offering = false
 		if err := s.pc.SetRemoteDescription(d); err != nil {
-			s.sendError("The browser's audio settings were not accepted.", "")
+			s.sendError("The browser's audio settings were not accepted.", "", "")
 			return fmt.Errorf("set remote answer: %w", err)
 		}
 		c := s.offered
@@ -121,13 +131,18 @@ func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error 
 		return fmt.Errorf("offer during our offer: %w", ErrBadMessage)
 	}
 	if err := s.pc.SetRemoteDescription(d); err != nil {
-		s.sendError("The browser's audio settings were not accepted.", "")
+		s.sendError("The browser's audio settings were not accepted.", "", "")
 		return fmt.Errorf("set remote offer: %w", err)
 	}
 	if s.sender == nil {
 		// The first offer: the outgoing track takes the page's transceiver
-		// (added after SetRemoteDescription, so it is sendrecv).
-		first, _ := browserCodec(s.g.codecs[0])
+		// (added after SetRemoteDescription, so it is sendrecv), in the
+		// first configured format the page offered.
+		first, ok := s.firstOffered(d)
+		if !ok {
+			s.sendError("Your browser offered no audio format this server can use (it passes through "+s.g.codecNames()+"). Try another browser or ask an administrator.", "", "")
+			return fmt.Errorf("page offer: %w", ErrNoCodec)
+		}
 		track, err := webrtc.NewTrackLocalStaticRTP(capability(first), "audio", "switchboard")
 		if err != nil {
 			return fmt.Errorf("new track: %w", err)
@@ -136,7 +151,7 @@ func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error 
 		if err != nil {
 			return fmt.Errorf("add track: %w", err)
 		}
-		s.sender = sender
+		s.sender, s.track, s.trackCodec = sender, track, first
 		s.wg.Add(1)
 		go s.drainRTCP(sender)
 	}
@@ -158,11 +173,71 @@ func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error 
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	s.send(serverMessage{Type: msgSDP, SDP: s.pc.LocalDescription()}, nil)
+	local := s.pc.LocalDescription()
+	s.send(serverMessage{Type: MsgSDP, SDP: local}, nil)
 	s.ready = true
-	// The page's offer lists all its codecs: nothing is pinned now.
+	// The page's offer lists all its codecs; it sends the first of our
+	// answer (RFC 3264 section 6.1), which a call of that format uses
+	// without a renegotiation.
 	s.pinned = nil
+	if f := sdpCodecs(local); len(f) > 0 {
+		if bc, ok := browserCodec(f[0]); ok {
+			s.pinned = &bc
+		}
+	}
 	return nil
+}
+
+// firstOffered is the first configured codec, in its browser-leg form,
+// that the page's offer d has.
+func (s *Session) firstOffered(d webrtc.SessionDescription) (sipbridge.Codec, bool) {
+	offered := sdpCodecs(&d)
+	for _, k := range s.g.codecs {
+		if slices.ContainsFunc(offered, k.SameFormat) {
+			return browserCodec(k)
+		}
+	}
+	return sipbridge.Codec{}, false
+}
+
+// sdpCodecs lists the audio formats of desc's first audio section in its
+// order, telephone-event left out.
+func sdpCodecs(desc *webrtc.SessionDescription) []sipbridge.Codec {
+	if desc == nil {
+		return nil
+	}
+	var sd sdp.SessionDescription
+	if err := sd.UnmarshalString(desc.SDP); err != nil {
+		return nil
+	}
+	for _, md := range sd.MediaDescriptions {
+		if md.MediaName.Media != "audio" {
+			continue
+		}
+		var out []sipbridge.Codec
+		for _, f := range md.MediaName.Formats {
+			pt, err := strconv.ParseUint(f, 10, 7)
+			if err != nil {
+				continue
+			}
+			rc, err := sd.GetCodecForPayloadType(uint8(pt))
+			if err != nil || strings.EqualFold(rc.Name, "telephone-event") {
+				continue
+			}
+			out = append(out, sipbridge.Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: channels(rc.EncodingParameters), PayloadType: uint8(pt)})
+		}
+		return out
+	}
+	return nil
+}
+
+// channels reads rtpmap's encoding parameters: the channel count, 1 when
+// absent.
+func channels(param string) uint16 {
+	if n, err := strconv.ParseUint(param, 10, 16); err == nil && n > 0 {
+		return uint16(n)
+	}
+	return 1
 }
 
 // drainRTCP reads the sender's RTCP so that the interceptors run; it ends
@@ -177,64 +252,72 @@ func (s *Session) drainRTCP(sender *webrtc.RTPSender) {
 	}
 }
 
-// attach joins the pending call's media: a track of the call's codec on the
-// sender, the browser's packets mapped to the SIP leg's payload types, and
-// a relay from the SIP leg.
+// attach joins the pending call's media: the page-bound track of the
+// call's format on the sender (kept when the format is the same), the
+// browser's packets mapped to the SIP leg's payload types, and the relay
+// from the SIP leg. Moving the page between calls re-targets both
+// directions; nothing is renegotiated unless the format differs.
 func (s *Session) attach() error {
 	c, codec := s.pending, s.pendCodec
-	leg := c.sip.Media()
+	leg := c.h.sip.Media()
 	if leg == nil {
-		return fmt.Errorf("call %s: %w", c.sip.ID(), ErrNotReady)
+		return fmt.Errorf("call %s: %w", c.id, ErrNotReady)
 	}
 	bc, ok := browserCodec(codec)
 	if !ok {
-		return fmt.Errorf("call %s codec %s: %w", c.sip.ID(), codec, ErrNoCodec)
+		return fmt.Errorf("call %s codec %s: %w", c.id, codec, ErrNoCodec)
 	}
-	track, err := webrtc.NewTrackLocalStaticRTP(capability(bc), "audio", "switchboard")
-	if err != nil {
-		return fmt.Errorf("new track: %w", err)
+	if s.track == nil || !s.trackCodec.SameFormat(bc) {
+		track, err := webrtc.NewTrackLocalStaticRTP(capability(bc), "audio", "switchboard")
+		if err != nil {
+			return fmt.Errorf("new track: %w", err)
+		}
+		if err := s.sender.ReplaceTrack(track); err != nil {
+			return fmt.Errorf("replace track: %w", err)
+		}
+		s.track, s.trackCodec = track, bc
 	}
-	if err := s.sender.ReplaceTrack(track); err != nil {
-		return fmt.Errorf("replace track: %w", err)
+	if s.joined != nil && s.joined != c {
+		s.unjoin()
 	}
-	if s.media != nil && s.media.call != c {
-		s.detach()
+	dtmf, hasDTMF := c.h.sip.DTMFPayloadType()
+	var pt [128]int16
+	ptMap(&pt, s.pc.RemoteDescription(), codec, dtmf, hasDTMF)
+	if c.up == nil || c.up.leg != leg || c.up.pt != pt {
+		// The leg owns its stream towards the SIP peer (SSRC, sequence
+		// numbers running on across joins); the target only says where
+		// the page's packets go and how their payload types map.
+		c.up = &upTarget{leg: leg, pt: pt}
 	}
-	dtmf, hasDTMF := c.sip.DTMFPayloadType()
-	t := &upTarget{leg: leg}
-	ptMap(&t.pt, s.pc.RemoteDescription(), codec, dtmf, hasDTMF)
-	s.up.target.Store(t)
+	c.codec = codec
+	s.up.target.Store(c.up)
 
-	dt := &downTarget{track: track, audioPT: codec.PayloadType}
-	if s.media != nil && s.media.call == c {
-		// Same call, new codec (early media, then a different answer).
-		s.media.down.target.Store(dt)
-		s.media.codec = codec
-		return nil
+	if c.down == nil {
+		user := s.user.Name
+		d := newDownstream(leg, &s.cont, codec.ClockRate, func(dur time.Duration) { s.g.observeAnswer(dur, user) })
+		if !c.answered.IsZero() {
+			d.answeredAt.Store(c.answered.UnixNano())
+		}
+		c.down = d
+		s.relays.Add(1)
+		go func() {
+			defer s.relays.Done()
+			d.run()
+		}()
 	}
-	user := s.user.Name
-	d := newDownstream(leg, &s.cont, codec.ClockRate, func(dur time.Duration) { s.g.observeAnswer(dur, user) })
-	d.target.Store(dt)
-	if !s.answered.IsZero() {
-		d.answeredAt.Store(s.answered.UnixNano())
-	}
-	s.media = &mediaState{call: c, codec: codec, down: d}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		d.run()
-	}()
+	c.down.target.Store(&downTarget{track: s.track, audioPT: codec.PayloadType, clock: codec.ClockRate})
+	s.joined = c
 	return nil
 }
 
-// detach stops relaying the browser's audio; the call's downstream ends
-// when its leg closes.
-func (s *Session) detach() {
+// unjoin takes the page's audio off the joined call, both ways; the call's
+// downstream keeps reading its leg.
+func (s *Session) unjoin() {
 	s.up.target.Store(nil)
-	if s.media != nil {
-		s.media.down.target.Store(nil)
-		s.media = nil
+	if s.joined != nil && s.joined.down != nil {
+		s.joined.down.target.Store(nil)
 	}
+	s.joined = nil
 }
 
 // ptMap fills m with the SIP payload type for each payload type the browser
@@ -265,11 +348,7 @@ func ptMap(m *[128]int16, desc *webrtc.SessionDescription, codec sipbridge.Codec
 			if err != nil {
 				continue
 			}
-			ch := uint16(1)
-			if n, err := strconv.ParseUint(rc.EncodingParameters, 10, 16); err == nil && n > 0 {
-				ch = uint16(n)
-			}
-			got := sipbridge.Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: ch}
+			got := sipbridge.Codec{Name: rc.Name, ClockRate: rc.ClockRate, Channels: channels(rc.EncodingParameters)}
 			switch {
 			case got.SameFormat(codec):
 				m[pt] = int16(codec.PayloadType)

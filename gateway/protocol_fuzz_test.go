@@ -9,8 +9,9 @@ import (
 )
 
 // FuzzParseClientMessage feeds page messages (seeded from testdata, whole
-// and split in two) to the parser and the SDP payload-type mapping: neither
-// may panic, and an accepted dial is safe to put into a SIP URI.
+// and split in two) to the parser, the SDP payload-type mapping and the
+// reading of an offer's codecs: none may panic, and an accepted dial or
+// transfer target is safe to put into a SIP URI.
 func FuzzParseClientMessage(f *testing.F) {
 	file, err := os.Open("testdata/messages.jsonl")
 	if err != nil {
@@ -28,7 +29,7 @@ func FuzzParseClientMessage(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if m.Type == msgDial {
+		if m.Type == MsgDial || m.Type == MsgTransfer {
 			for _, r := range m.To {
 				if r == '\r' || r == '\n' || r == '<' || r == '>' || r == ' ' {
 					t.Fatalf("dial target %q accepted", m.To)
@@ -37,7 +38,13 @@ func FuzzParseClientMessage(f *testing.F) {
 		}
 		if m.SDP != nil {
 			var pt [128]int16
-			ptMap(&pt, &webrtc.SessionDescription{Type: m.SDP.Type, SDP: m.SDP.SDP}, sipPCMU, 101, true)
+			d := &webrtc.SessionDescription{Type: m.SDP.Type, SDP: m.SDP.SDP}
+			ptMap(&pt, d, sipPCMU, 101, true)
+			for _, c := range sdpCodecs(d) {
+				if c.Channels == 0 || c.PayloadType > 127 {
+					t.Fatalf("codec %+v from %q", c, m.SDP.SDP)
+				}
+			}
 		}
 	})
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
@@ -9,8 +10,9 @@ import (
 
 // FromBridge adapts the SIP bridge to the gateway's SIP interface. The
 // adapter only changes types, as Go's method sets require (Dial returns
-// *sipbridge.Call, Media a *sipbridge.RTPLeg): no goroutine, no copied
-// values; events, codecs and states are the bridge's own.
+// *sipbridge.Call, Media a *sipbridge.RTPLeg, OnTransferred and TransferTo
+// take *sipbridge.Call): no goroutine, no copied values; events, codecs
+// and states are the bridge's own.
 func FromBridge(b *sipbridge.Bridge) SIP { return bridgeSIP{b: b} }
 
 var (
@@ -32,6 +34,10 @@ func (s bridgeSIP) OnIncoming(fn func(SIPCall)) {
 	s.b.OnIncoming(func(c *sipbridge.Call) { fn(bridgeCall{c}) })
 }
 
+func (s bridgeSIP) OnTransferred(fn func(old, next SIPCall)) {
+	s.b.OnTransferred(func(old, next *sipbridge.Call) { fn(bridgeCall{old}, bridgeCall{next}) })
+}
+
 func (s bridgeSIP) Statuses() []monitor.SourceStatus { return s.b.Statuses() }
 
 // bridgeCall is a *sipbridge.Call seen through SIPCall.
@@ -43,4 +49,13 @@ func (c bridgeCall) Media() MediaLeg {
 		return l
 	}
 	return nil
+}
+
+// TransferTo unwraps consult, which must be a call of the same bridge.
+func (c bridgeCall) TransferTo(ctx context.Context, consult SIPCall) error {
+	o, ok := consult.(bridgeCall)
+	if !ok {
+		return fmt.Errorf("transfer %s to %s: %w", c.ID(), consult.ID(), ErrNoSuchCall)
+	}
+	return c.Call.TransferTo(ctx, o.Call)
 }

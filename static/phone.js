@@ -1,28 +1,43 @@
 // Softphone page: the browser is a telephone on the office PBX. Signalling
 // goes over the /phone WebSocket (JSON, see the README); audio over one
 // RTCPeerConnection that is set up when the page opens and kept across
-// calls: the server renegotiates it for each call's codec.
+// calls: the server moves it between calls (call waiting, swap, a transfer
+// to us) and renegotiates it only when a call's codec differs.
 'use strict';
 (() => {
   const $ = (id) => document.getElementById(id);
   const boot = JSON.parse($('phone-boot').textContent);
   const el = {
-    errors: $('phone-errors'), status: $('call-status'), timer: $('call-timer'),
+    errors: $('phone-errors'), status: $('call-status'), timer: $('call-timer'), calls: $('calls'),
     dial: $('dial'), form: $('dial-form'), call: $('call'), hangup: $('hangup'), mute: $('mute'),
+    hold: $('hold'), transfer: $('transfer'), keypadMode: $('keypad-mode'),
     incoming: $('incoming'), incomingFrom: $('incoming-from'), answer: $('answer'), decline: $('decline'),
+    waiting: $('waiting'), waitingFrom: $('waiting-from'), waitingAnswer: $('waiting-answer'), waitingDecline: $('waiting-decline'),
+    transferPanel: $('transfer-panel'), transferWho: $('transfer-who'), transferInput: $('transfer-input'),
+    transferConsult: $('transfer-consult'), transferClose: $('transfer-close'),
+    consultPanel: $('consult-panel'), consultText: $('consult-text'), transferComplete: $('transfer-complete'), transferAbort: $('transfer-abort'),
     mic: $('mic'), speaker: $('speaker'), recent: $('recent'), audio: $('remote-audio'),
     accountSelect: $('account-select'),
   };
-  let ws = null, pc = null, sender = null, micStream = null;
-  let current = null;      // the call on this page (PhoneCall JSON)
-  let ringingCall = null;  // the call ringing here
-  let timerHandle = 0, ring = null, retry = 1000;
 
-  // A call's state as the /phone protocol sends it (PhoneCall.state): the
-  // values of sipbridge.CallState, which a test keeps equal to this set.
-  // The page names a state only through this object.
+  // The /phone message types (gateway.MessageType), the call states
+  // (sipbridge.CallState), the media states (sipbridge.MediaState) and the
+  // transfer states (sipbridge.TransferState) as the protocol sends them;
+  // a test keeps each object equal to its Go set. The page names a value
+  // only through these objects.
+  const MessageType = Object.freeze({
+    WELCOME: 'welcome', REGISTRATION: 'registration', SDP: 'sdp', CANDIDATE: 'candidate', INCOMING: 'incoming',
+    CALL: 'call', ERROR: 'error', DIAL: 'dial', ANSWER: 'answer', DECLINE: 'decline', HANGUP: 'hangup',
+    HOLD: 'hold', RESUME: 'resume', TRANSFER: 'transfer', DTMF: 'dtmf',
+  });
   const CallState = Object.freeze({
     TRYING: 'trying', RINGING: 'ringing', EARLY: 'early', CONNECTED: 'connected', ENDED: 'ended',
+  });
+  const MediaState = Object.freeze({
+    NONE: 'none', ACTIVE: 'active', LOCAL_HOLD: 'local-hold', REMOTE_HOLD: 'remote-hold', INACTIVE: 'inactive', ERROR: 'error',
+  });
+  const TransferState = Object.freeze({
+    TRYING: 'trying', RINGING: 'ringing', ACCEPTED: 'accepted', FAILED: 'failed',
   });
   // What the call-status line shows when there is no call.
   const PageState = Object.freeze({ IDLE: 'idle', OFFLINE: 'offline' });
@@ -30,15 +45,43 @@
   const LinkState = Object.freeze({
     REGISTERING: 'registering', REGISTERED: 'registered', RETRYING: 'retrying', FAILED: 'failed',
   });
+  // The calls a page may have at once (gateway maxCalls).
+  const MAX_CALLS = 4;
+  // How long a failed transfer stays on its call's card.
+  const FAILED_TRANSFER_MS = 20000;
 
   const linkWords = Object.freeze({
     [LinkState.REGISTERED]: 'Registered', [LinkState.REGISTERING]: 'Registering…',
     [LinkState.RETRYING]: 'Retrying', [LinkState.FAILED]: 'Not registered',
   });
-  const callWords = Object.freeze({
+  const stateWords = Object.freeze({
     [CallState.TRYING]: 'Calling', [CallState.RINGING]: 'Ringing', [CallState.EARLY]: 'Ringing',
-    [CallState.CONNECTED]: 'On a call with', [CallState.ENDED]: 'Call ended',
+    [CallState.CONNECTED]: 'Connected', [CallState.ENDED]: 'Call ended',
   });
+  const mediaWords = Object.freeze({
+    [MediaState.NONE]: 'Connecting audio…', [MediaState.ACTIVE]: 'Audio connected',
+    [MediaState.LOCAL_HOLD]: 'On hold', [MediaState.REMOTE_HOLD]: 'Held by the other side',
+    [MediaState.INACTIVE]: 'No audio either way', [MediaState.ERROR]: 'Audio lost',
+  });
+
+  let ws = null, pc = null, sender = null, micStream = null, retry = 1000, offline = false;
+  // calls: the page's calls by id, in the order they came:
+  // { call, heldSince, digitsIn, digitsOut, card, transferShown }.
+  const calls = new Map();
+  // ringing: calls ringing here by id, oldest first.
+  const ringing = new Map();
+  // dials: our dials by client id until their first call message:
+  // { to, cancelled }.
+  const dials = new Map();
+  let dialSeq = 0;
+  // focusId: the call the page means to talk to (dialled, answered or
+  // resumed last; the one whose audio the server joined).
+  let focusId = null;
+  // consult: an attended transfer: { origin, dialId, callId, completing }.
+  let consult = null;
+  // lastEnded: the last call that ended, for the status line.
+  let lastEnded = null;
+  let ticker = 0, tone = null;
 
   function showError(msg) {
     const p = document.createElement('p');
@@ -69,78 +112,227 @@
     return r.name ? `${r.name} (${r.number})` : (r.number || 'Unknown');
   }
 
-  // Call display.
+  function clock(ms) {
+    const s = Math.max(0, Math.floor(ms / 1000));
+    const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), ss = String(s % 60).padStart(2, '0');
+    return h ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+  }
+
+  // A call is held when either side holds it; heldByUs when this page does.
+  const isHeld = (c) => c.media === MediaState.LOCAL_HOLD || c.media === MediaState.REMOTE_HOLD || c.media === MediaState.INACTIVE;
+  const heldByUs = (c) => c.media === MediaState.LOCAL_HOLD || c.media === MediaState.INACTIVE;
+  const isConnected = (c) => c.state === CallState.CONNECTED;
+
+  // liveCall is the call the controls act on: the one the page's audio is
+  // joined to (media active), else the one the page chose last, else the
+  // newest.
+  function liveCall() {
+    for (const e of calls.values()) if (e.call.media === MediaState.ACTIVE) return e.call;
+    if (focusId && calls.has(focusId)) return calls.get(focusId).call;
+    let last = null;
+    for (const e of calls.values()) last = e.call;
+    return last;
+  }
+
+  function statusText(c) {
+    const w = who(c);
+    switch (c.state) {
+      case CallState.TRYING: return `Calling ${w}`;
+      case CallState.RINGING: case CallState.EARLY:
+        return c.direction === 'inbound' ? `Answering ${w}…` : `Ringing ${w}`;
+    }
+    switch (c.media) {
+      case MediaState.ACTIVE: return `On a call with ${w}`;
+      case MediaState.LOCAL_HOLD: return `${w} is on hold`;
+      case MediaState.REMOTE_HOLD: return `${w} has put you on hold`;
+      case MediaState.INACTIVE: return `No audio with ${w}`;
+      case MediaState.ERROR: return `Audio lost with ${w}`;
+    }
+    return `Connecting the audio with ${w}…`;
+  }
+
   function setStatus(state, text) {
     el.status.dataset.state = state;
     el.status.textContent = text;
   }
-  function startTimer(from) {
-    stopTimer();
-    const t0 = from ? Date.parse(from) : Date.now();
-    const tick = () => {
-      const s = Math.max(0, Math.floor((Date.now() - t0) / 1000));
-      el.timer.textContent = `${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-    };
-    tick();
-    timerHandle = setInterval(tick, 1000);
-  }
-  function stopTimer() { clearInterval(timerHandle); timerHandle = 0; }
 
-  function showCall(c) {
-    if (c.state === CallState.ENDED) {
-      setStatus(CallState.ENDED, c.message || callWords[CallState.ENDED]);
-      stopTimer();
-      if (current && current.id === c.id) current = null;
-      if (ringingCall && ringingCall.id === c.id) stopRinging();
-      el.hangup.disabled = true; el.mute.disabled = true; el.call.disabled = false;
-      setMuted(false);
-      loadRecent();
-      return;
+  // Call cards: one per call, made once and updated in place (a button
+  // that is replaced under the pointer loses its click).
+  function makeCard(id) {
+    const li = document.createElement('li');
+    li.className = 'call-card';
+    li.dataset.testid = 'call-card';
+    li.dataset.call = id;
+    li.innerHTML = `
+      <svg class="icon media-icon" aria-hidden="true"><use href="#icon-none"></use></svg>
+      <div class="card-main">
+        <p class="card-top"><span class="card-who" data-testid="call-who"></span><span class="card-time" data-testid="call-time"></span></p>
+        <p class="card-media" data-testid="call-media"></p>
+        <p class="card-transfer" data-testid="call-transfer" hidden></p>
+        <p class="card-digits" data-testid="call-digits" hidden></p>
+      </div>
+      <div class="card-actions">
+        <button type="button" class="card-resume" data-testid="call-resume" hidden>Resume</button>
+        <button type="button" class="card-hangup hangup" data-testid="call-hangup">Hang up</button>
+      </div>`;
+    li.querySelector('.card-resume').addEventListener('click', () => resume(id));
+    li.querySelector('.card-hangup').addEventListener('click', () => hangup(id));
+    return li;
+  }
+
+  function updateCard(e, live) {
+    const c = e.call, li = e.card;
+    li.dataset.state = c.state;
+    li.dataset.media = c.media;
+    li.dataset.live = String(!!live && live.id === c.id);
+    li.classList.toggle('held', isConnected(c) && isHeld(c));
+    li.querySelector('use').setAttribute('href', '#icon-' + (mediaWords[c.media] ? c.media : MediaState.NONE));
+    let note = '';
+    if (c.transferred_from) note = ' (transferred to you)';
+    if (consult && consult.callId === c.id) note = ' (transfer target)';
+    li.querySelector('.card-who').textContent = who(c) + note;
+    let media;
+    if (c.state === CallState.ENDED) media = c.message || stateWords[CallState.ENDED];
+    else if (!isConnected(c) && c.media === MediaState.NONE) media = stateWords[c.state] || c.state;
+    else media = `${mediaWords[c.media] || c.media}${c.media === MediaState.ERROR && c.message ? ': ' + c.message : ''}`;
+    li.querySelector('.card-media').textContent = media;
+    const time = li.querySelector('.card-time');
+    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = `${c.media === MediaState.INACTIVE ? 'no audio' : 'held'} ${clock(Date.now() - e.heldSince)}`;
+    else if (c.answered) time.textContent = clock(Date.now() - Date.parse(c.answered));
+    else time.textContent = '';
+    // A failed transfer is shown for a while, and until the next one.
+    const tr = li.querySelector('.card-transfer');
+    const stale = c.transfer && c.transfer.state === TransferState.FAILED &&
+      ((e.failedAt && Date.now() - e.failedAt > FAILED_TRANSFER_MS) || (consult && consult.origin === c.id && !consult.completing));
+    tr.hidden = !c.transfer || stale;
+    if (c.transfer) {
+      tr.dataset.state = c.transfer.state;
+      tr.textContent = c.transfer.message || c.transfer.state;
     }
-    current = c;
-    setStatus(c.state, `${callWords[c.state] || c.state} ${who(c)}`);
-    el.hangup.disabled = false; el.call.disabled = true;
-    el.mute.disabled = c.state !== CallState.CONNECTED;
-    if (c.state === CallState.CONNECTED && !timerHandle) startTimer(c.answered);
+    const dg = li.querySelector('.card-digits');
+    const parts = [];
+    if (e.digitsIn) parts.push(`They pressed: ${e.digitsIn}`);
+    if (e.digitsOut) parts.push(`You sent: ${e.digitsOut}`);
+    dg.hidden = parts.length === 0;
+    dg.textContent = parts.join(' · ');
+    // The live call hangs up with the main button; the others here.
+    li.querySelector('.card-hangup').hidden = !!(live && live.id === c.id);
+    const res = li.querySelector('.card-resume');
+    res.hidden = !isConnected(c) || !!(live && live.id === c.id && !heldByUs(c));
+    res.textContent = heldByUs(c) ? 'Resume' : 'Switch to this call';
   }
 
-  // Ringing: a WebAudio ring (two tones, 1 s on, 2 s off), the panel, and a
-  // notification when the tab is hidden.
-  function startRinging(c) {
-    ringingCall = c;
-    el.incomingFrom.textContent = `${who(c)} on ${c.account}`;
-    el.incoming.hidden = false;
-    document.body.classList.add('ringing');
+  function render() {
+    const live = liveCall();
+    // Cards, in the calls' order.
+    for (const [id, e] of calls) {
+      if (!e.card) { e.card = makeCard(id); el.calls.append(e.card); }
+      updateCard(e, live);
+    }
+    for (const li of [...el.calls.children]) if (!calls.has(li.dataset.call)) li.remove();
+
+    // The status line and timer follow the live call.
+    if (offline) {
+      // The offline message stays until the server is back.
+    } else if (live) {
+      setStatus(live.state, statusText(live));
+    } else if (dials.size) {
+      setStatus(CallState.TRYING, `Calling ${[...dials.values()].pop().to}`);
+    } else if (lastEnded) {
+      setStatus(CallState.ENDED, lastEnded.message || stateWords[CallState.ENDED]);
+    } else {
+      setStatus(PageState.IDLE, 'Ready');
+    }
+    el.timer.textContent = live && live.answered ? clock(Date.now() - Date.parse(live.answered)) : '0:00';
+
+    // Controls.
+    const liveOn = !!live && isConnected(live);
+    el.hangup.disabled = !live && dials.size === 0;
+    el.mute.disabled = !liveOn;
+    el.hold.disabled = !liveOn;
+    el.hold.setAttribute('aria-pressed', String(liveOn && heldByUs(live)));
+    el.hold.firstChild.textContent = liveOn && heldByUs(live) ? 'Resume ' : 'Hold ';
+    el.transfer.disabled = !liveOn || !!consult;
+    if (!liveOn || consult) closeTransfer();
+    const lines = calls.size + dials.size;
+    el.call.disabled = offline || !ws || lines >= MAX_CALLS;
+    el.call.textContent = calls.size ? 'Add call' : 'Call';
+    el.call.title = calls.size ? 'Call another number; the current call is put on hold' : '';
+    el.keypadMode.hidden = !liveOn;
+    if (liveOn) el.keypadMode.textContent = `The keypad sends tones to ${who(live)}`;
+
+    // Attended transfer.
+    el.consultPanel.hidden = !consult;
+    if (consult) {
+      const o = calls.get(consult.origin), k = consult.callId && calls.get(consult.callId);
+      const target = k ? who(k.call) : (dials.get(consult.dialId) || {}).to || 'the target';
+      el.consultText.textContent = consult.completing ? `Transferring ${o ? who(o.call) : 'the caller'} to ${target}…`
+        : `Talk to ${target} first, then complete the transfer of ${o ? who(o.call) : 'the caller'}.`;
+      el.transferComplete.disabled = consult.completing || !k || !isConnected(k.call);
+    }
+
+    // Ringing: the big panel on an idle page, a discreet one during a call.
+    const first = ringing.values().next().value;
+    const waiting = !!first && calls.size > 0;
+    el.incoming.hidden = !first || waiting;
+    el.waiting.hidden = !waiting;
+    document.body.classList.toggle('ringing', !!first && !waiting);
+    if (first) {
+      el.incomingFrom.textContent = `${who(first)} on ${first.account}`;
+      el.waitingFrom.textContent = `${who(first)} on ${first.account}`;
+    }
+    ringTone(first ? (waiting ? 'soft' : 'loud') : null);
+
+    if ((calls.size || ringing.size) && !ticker) ticker = setInterval(render, 1000);
+    if (!calls.size && !ringing.size && ticker) { clearInterval(ticker); ticker = 0; }
+  }
+
+  // Ring tones, played locally (never into the call): on an idle page two
+  // tones, 1 s on, 2 s off; during a call a soft double beep every 5 s.
+  function ringTone(kind) {
+    if (tone && tone.kind === kind) return;
+    if (tone) {
+      clearInterval(tone.h);
+      tone.ctx.close();
+      if (tone.note) tone.note.close();
+      tone = null;
+    }
+    if (!kind) return;
+    const first = ringing.values().next().value;
     try {
       const ctx = new AudioContext();
       const gain = ctx.createGain();
       gain.gain.value = 0;
       gain.connect(ctx.destination);
-      for (const f of [440, 480]) {
+      for (const f of kind === 'loud' ? [440, 480] : [440]) {
         const o = ctx.createOscillator();
         o.frequency.value = f;
         o.connect(gain);
         o.start();
       }
-      let on = false;
-      const h = setInterval(() => { on = !on; gain.gain.value = on ? 0.1 : 0; }, 1000);
-      ring = { ctx, h };
-    } catch (e) { /* no audio output: the panel still shows */ }
-    if (document.hidden && 'Notification' in window && Notification.permission === 'granted') {
-      const n = new Notification('Incoming call', { body: who(c), tag: c.id });
-      n.onclick = () => { window.focus(); n.close(); };
-      ring && (ring.note = n);
+      let h;
+      if (kind === 'loud') {
+        let on = false;
+        h = setInterval(() => { on = !on; gain.gain.value = on ? 0.1 : 0; }, 1000);
+      } else {
+        const beep = () => {
+          const t = ctx.currentTime;
+          for (const at of [0, 0.3]) {
+            gain.gain.setValueAtTime(0.03, t + at);
+            gain.gain.setValueAtTime(0, t + at + 0.15);
+          }
+        };
+        beep();
+        h = setInterval(beep, 5000);
+      }
+      tone = { kind, ctx, h };
+    } catch (e) {
+      tone = { kind, ctx: { close() {} }, h: 0 }; // no audio output: the panel still shows
     }
-  }
-  function stopRinging() {
-    ringingCall = null;
-    el.incoming.hidden = true;
-    document.body.classList.remove('ringing');
-    if (ring) {
-      clearInterval(ring.h);
-      ring.ctx.close();
-      if (ring.note) ring.note.close();
-      ring = null;
+    if (document.hidden && first && 'Notification' in window && Notification.permission === 'granted') {
+      const n = new Notification(kind === 'loud' ? 'Incoming call' : 'Call waiting', { body: who(first), tag: first.id });
+      n.onclick = () => { window.focus(); n.close(); };
+      tone.note = n;
     }
   }
 
@@ -184,7 +376,7 @@
     };
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
-    send({ type: 'sdp', sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+    send({ type: MessageType.SDP, sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
     listDevices();
   }
 
@@ -195,7 +387,7 @@
         // The server switches the codec for a call: answer on the live
         // connection (ICE and DTLS stay).
         await pc.setLocalDescription(await pc.createAnswer());
-        send({ type: 'sdp', sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
+        send({ type: MessageType.SDP, sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }
     } catch (e) {
       showError('The audio settings could not be agreed with the server: ' + e.message);
@@ -261,8 +453,85 @@
     }));
   }
 
+  // Requests.
+  function dial(to, consultFor) {
+    const id = `d${++dialSeq}`;
+    dials.set(id, { to });
+    if (consultFor) consult = { origin: consultFor, dialId: id, callId: null, completing: false };
+    send({ type: MessageType.DIAL, id, account: fromAccount(), to });
+    render();
+    return id;
+  }
+  function answer() {
+    const c = ringing.values().next().value;
+    if (!c) return;
+    ringing.delete(c.id);
+    calls.set(c.id, { call: c, heldSince: null, digitsIn: '', digitsOut: '' });
+    focusId = c.id;
+    send({ type: MessageType.ANSWER, call: c.id });
+    render();
+    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+  }
+  function decline() {
+    const c = ringing.values().next().value;
+    if (!c) return;
+    ringing.delete(c.id);
+    send({ type: MessageType.DECLINE, call: c.id });
+    render();
+  }
+  function hangup(id) {
+    if (id) { send({ type: MessageType.HANGUP, call: id }); return; }
+    const live = liveCall();
+    if (live) { send({ type: MessageType.HANGUP, call: live.id }); return; }
+    // A dial before its first call message: cancelled by its id.
+    for (const [did, d] of dials) { d.cancelled = true; send({ type: MessageType.HANGUP, id: did }); }
+  }
+  function resume(id) {
+    focusId = id;
+    send({ type: MessageType.RESUME, call: id });
+    render();
+  }
+  function toggleHold() {
+    const live = liveCall();
+    if (!live || !isConnected(live)) return;
+    if (heldByUs(live)) resume(live.id);
+    else send({ type: MessageType.HOLD, call: live.id });
+  }
+  function sendTones(digits) {
+    const live = liveCall();
+    if (!live || !isConnected(live)) return false;
+    send({ type: MessageType.DTMF, call: live.id, digits });
+    const e = calls.get(live.id);
+    e.digitsOut = (e.digitsOut + digits).slice(-24);
+    render();
+    return true;
+  }
+  function openTransfer() {
+    const live = liveCall();
+    if (!live) return;
+    el.transferWho.textContent = who(live);
+    el.transferPanel.hidden = false;
+    el.transfer.setAttribute('aria-expanded', 'true');
+    el.transferInput.focus();
+  }
+  function closeTransfer() {
+    el.transferPanel.hidden = true;
+    el.transfer.setAttribute('aria-expanded', 'false');
+  }
+  // abortConsult hangs up the consultation and takes the caller back.
+  function abortConsult() {
+    if (!consult) return;
+    const { origin, callId, dialId } = consult;
+    consult = null;
+    if (callId && calls.has(callId)) send({ type: MessageType.HANGUP, call: callId });
+    else if (dials.has(dialId)) send({ type: MessageType.HANGUP, id: dialId });
+    if (calls.has(origin)) resume(origin);
+    render();
+  }
+
   // Controls.
   document.querySelectorAll('.key').forEach((k) => k.addEventListener('click', () => {
+    if (sendTones(k.dataset.key)) return;
     el.dial.value += k.dataset.key;
     el.dial.focus();
   }));
@@ -271,51 +540,158 @@
     const to = el.dial.value.trim();
     if (!to) { showError('Enter a number to call.'); return; }
     clearError();
-    el.call.disabled = true;
-    setStatus(CallState.TRYING, `${callWords[CallState.TRYING]} ${to}`);
-    send({ type: 'dial', account: fromAccount(), to });
+    el.dial.value = '';
+    dial(to, null);
   });
-  el.hangup.addEventListener('click', () => { if (current) send({ type: 'hangup', call: current.id }); });
+  el.hangup.addEventListener('click', () => hangup(null));
   el.mute.addEventListener('click', () => setMuted(el.mute.getAttribute('aria-pressed') !== 'true'));
-  el.answer.addEventListener('click', () => {
-    if (!ringingCall) return;
-    send({ type: 'answer', call: ringingCall.id });
-    stopRinging();
-    if ('Notification' in window && Notification.permission === 'default') Notification.requestPermission();
+  el.hold.addEventListener('click', toggleHold);
+  el.answer.addEventListener('click', answer);
+  el.decline.addEventListener('click', decline);
+  el.waitingAnswer.addEventListener('click', answer);
+  el.waitingDecline.addEventListener('click', decline);
+  el.transfer.addEventListener('click', () => (el.transferPanel.hidden ? openTransfer() : closeTransfer()));
+  el.transferClose.addEventListener('click', closeTransfer);
+  el.transferPanel.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const live = liveCall(), to = el.transferInput.value.trim();
+    if (!live || !to) { showError('Enter the number to transfer to.'); return; }
+    clearError();
+    send({ type: MessageType.TRANSFER, call: live.id, to });
+    el.transferInput.value = '';
+    closeTransfer();
   });
-  el.decline.addEventListener('click', () => {
-    if (!ringingCall) return;
-    send({ type: 'decline', call: ringingCall.id });
-    stopRinging();
+  el.transferConsult.addEventListener('click', () => {
+    const live = liveCall(), to = el.transferInput.value.trim();
+    if (!live || !to) { showError('Enter the number to transfer to.'); return; }
+    clearError();
+    el.transferInput.value = '';
+    closeTransfer();
+    dial(to, live.id);
   });
+  el.transferComplete.addEventListener('click', () => {
+    if (!consult || !consult.callId) return;
+    consult.completing = true;
+    send({ type: MessageType.TRANSFER, call: consult.origin, consult: consult.callId });
+    render();
+  });
+  el.transferAbort.addEventListener('click', abortConsult);
+
+  // Keyboard shortcuts, outside text fields: A answer, D decline, H hold
+  // or resume, E hang up, digits send tones during a call, Escape closes
+  // the transfer form.
+  document.addEventListener('keydown', (e) => {
+    if (e.ctrlKey || e.altKey || e.metaKey || e.repeat) return;
+    if (e.key === 'Escape' && !el.transferPanel.hidden) { closeTransfer(); return; }
+    const t = e.target;
+    if (t && (t.tagName === 'INPUT' || t.tagName === 'SELECT' || t.tagName === 'TEXTAREA' || t.isContentEditable)) return;
+    const k = e.key.length === 1 ? e.key.toLowerCase() : e.key;
+    if (k === 'a' && ringing.size) answer();
+    else if (k === 'd' && ringing.size) decline();
+    else if (k === 'h') toggleHold();
+    else if (k === 'e') hangup(null);
+    else if (/^[0-9*#]$/.test(k)) { if (!sendTones(k)) return; }
+    else return;
+    e.preventDefault();
+  });
+
+  // onCall takes a call message: a call of this page, a ringing call that
+  // ended, or the first message of one of our dials.
+  function onCall(m) {
+    const c = m.call;
+    if (ringing.has(c.id) && !calls.has(c.id)) {
+      if (c.state === CallState.ENDED) {
+        ringing.delete(c.id);
+        if (!calls.size) lastEnded = c;
+        loadRecent();
+      }
+      render();
+      return;
+    }
+    let e = calls.get(c.id);
+    if (!e) {
+      if (c.state === CallState.ENDED && !(m.id && dials.has(m.id))) return;
+      e = { call: c, heldSince: null, digitsIn: '', digitsOut: '' };
+      calls.set(c.id, e);
+      if (m.id && dials.has(m.id)) {
+        dials.delete(m.id);
+        focusId = c.id;
+        if (consult && consult.dialId === m.id) consult.callId = c.id;
+      } else if (c.transferred_from && (focusId === c.transferred_from || !focusId)) {
+        // The far end transferred us: the new call takes the old one's
+        // place.
+        focusId = c.id;
+      }
+    }
+    e.call = c;
+    if (isConnected(c) && isHeld(c)) e.heldSince = e.heldSince || Date.now();
+    else e.heldSince = null;
+    if (c.media === MediaState.ACTIVE) focusId = c.id;
+    if (c.transfer && c.transfer.state !== e.transferShown) {
+      e.transferShown = c.transfer.state;
+      if (c.transfer.state === TransferState.FAILED) {
+        e.failedAt = Date.now();
+        showError(c.transfer.message || 'The transfer did not go through.');
+        if (consult && consult.origin === c.id) consult.completing = false;
+      }
+    }
+    if (c.state === CallState.ENDED) {
+      calls.delete(c.id);
+      lastEnded = c;
+      if (focusId === c.id) focusId = null;
+      if (consult && consult.callId === c.id && !consult.completing) {
+        // The consultation ended without the transfer: back to the caller.
+        const origin = consult.origin;
+        consult = null;
+        if (calls.has(origin)) resume(origin);
+      } else if (consult && (consult.origin === c.id || consult.callId === c.id)) {
+        // A completed transfer ends both calls; a caller who hung up
+        // during the consultation ends the transfer.
+        if (!consult.completing || (!calls.has(consult.origin) && !calls.has(consult.callId))) consult = null;
+      }
+      if (!calls.size) setMuted(false);
+      loadRecent();
+    }
+    render();
+  }
 
   function onMessage(m) {
     switch (m.type) {
-      case 'welcome':
+      case MessageType.WELCOME:
         retry = 1000;
-        if (el.status.dataset.state === 'offline') {
-          // Back after a disconnect: the page is ready to call again.
-          el.call.disabled = false; el.hangup.disabled = true; el.mute.disabled = true;
-          setStatus('idle', 'Ready');
-        }
+        offline = false;
         (m.accounts || []).forEach(setAccount);
         startMedia(m.ice_servers);
+        render();
         break;
-      case 'registration': setAccount(m.account); break;
-      case 'sdp': onSDP(m.sdp); break;
-      case 'incoming': startRinging(m.call); break;
-      case 'call':
-        if (ringingCall && ringingCall.id === m.call.id && m.call.state === CallState.ENDED) {
-          stopRinging();
-          setStatus(CallState.ENDED, m.call.message || callWords[CallState.ENDED]);
-          loadRecent();
-        } else if (!ringingCall || ringingCall.id !== m.call.id) {
-          showCall(m.call);
-        }
+      case MessageType.REGISTRATION: setAccount(m.account); break;
+      case MessageType.SDP: onSDP(m.sdp); break;
+      case MessageType.INCOMING:
+        ringing.set(m.call.id, m.call);
+        render();
         break;
-      case 'error':
+      case MessageType.CALL: onCall(m); break;
+      case MessageType.DTMF: {
+        const e = calls.get(m.call);
+        if (e) { e.digitsIn = (e.digitsIn + m.digits).slice(-24); render(); }
+        break;
+      }
+      case MessageType.ERROR:
         showError(m.message);
-        if (!current) { el.call.disabled = false; setStatus(PageState.IDLE, 'Ready'); }
+        if (m.call && calls.has(m.call)) {
+          // An answer that came too late: the call is not ours.
+          const c = calls.get(m.call).call;
+          if (c.direction === 'inbound' && c.state === CallState.RINGING) calls.delete(m.call);
+        }
+        if (m.id && dials.has(m.id)) {
+          dials.delete(m.id);
+          if (consult && consult.dialId === m.id) {
+            const origin = consult.origin;
+            consult = null;
+            if (calls.has(origin)) resume(origin);
+          }
+        }
+        render();
         break;
     }
   }
@@ -325,10 +701,12 @@
     ws = new WebSocket(url);
     ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError('The server sent something this page does not understand.'); } };
     ws.onclose = (e) => {
-      const hadCall = current !== null;
+      const hadCall = calls.size > 0;
       if (pc) { pc.close(); pc = null; sender = null; }
-      stopRinging(); stopTimer();
-      current = null;
+      calls.clear(); ringing.clear(); dials.clear();
+      consult = null; focusId = null; lastEnded = null;
+      offline = true;
+      render();
       // Capped exponential backoff with jitter, so that the pages of an
       // office do not all come back at the same moment after a restart.
       const delay = Math.round(retry * (0.75 + Math.random() / 2));
@@ -352,6 +730,7 @@
   }
 
   if (!boot.accounts.length || !$('dial-form')) return;
+  if (!boot.history) el.recent.closest('section').hidden = true;
   connect();
   loadRecent();
 })();

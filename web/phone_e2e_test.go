@@ -19,39 +19,15 @@ import (
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
-// TestBrowserSoftphone: headless Chromium (fake microphone at 440 Hz) signs
-// in, registers through kamailio, calls a baresip phone (1000 Hz) and both
-// hear each other; the phone calls back, the page rings, answers, both hear
-// each other, the phone hangs up and the page shows it; a user whose
-// account has a wrong password sees the registration error.
-func TestBrowserSoftphone(t *testing.T) {
-	if testing.Short() || os.Getenv(siptest.EnvE2E) == "off" {
-		t.Skip("real-peer test")
-	}
-	e2e, _ := filepath.Abs(filepath.Join("..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
-
-	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
-	far := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000, AutoAnswer: true})
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
-	defer cancel()
-	if err := far.WaitRegistered(ctx); err != nil {
-		t.Fatal(err)
-	}
-
+// startSoftphone runs the SIP bridge with accounts, the gateway and the web
+// server, with users (name → accounts; password testPassword), until the
+// test ends; it returns the web server.
+func startSoftphone(t *testing.T, accounts []sipbridge.AccountConfig, users map[string][]string) *httptest.Server {
+	t.Helper()
 	hub := monitor.NewHub(monitor.HubConfig{})
-	defer hub.Close()
+	t.Cleanup(hub.Close)
 	rtp := siptest.FreePorts(t, 20)
-	bridge, err := sipbridge.New(sipbridge.Config{
-		Listen: "127.0.0.1:0", RTPPortMin: rtp, RTPPortMax: rtp + 19,
-		Accounts: []sipbridge.AccountConfig{
-			{Name: "office", Registrar: k.Addr(), Username: "1001", Password: siptest.Password("1001"), Expires: 60},
-			{Name: "wrong", Registrar: k.Addr(), Username: "1003", Password: "not-the-password", Expires: 60},
-		},
-	}, hub, sipbridge.WithLogger(quietLogger()))
+	bridge, err := sipbridge.New(sipbridge.Config{Listen: "127.0.0.1:0", RTPPortMin: rtp, RTPPortMax: rtp + 19, Accounts: accounts}, hub, sipbridge.WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,28 +38,64 @@ func TestBrowserSoftphone(t *testing.T) {
 	runCtx, stop := context.WithCancel(context.Background())
 	bridgeDone := make(chan error, 1)
 	go func() { bridgeDone <- bridge.Run(runCtx) }()
-	defer func() {
-		_ = gw.Close()
-		stop()
-		<-bridgeDone
-	}()
 	select {
 	case <-bridge.Ready():
 	case err := <-bridgeDone:
-		bridgeDone <- err // for the deferred wait, which would block forever
+		stop()
 		t.Fatalf("sip bridge: %v", err)
 	}
-
 	cfg := testConfig(t)
-	cfg.Users = append(cfg.Users,
-		User{Name: "paula", PasswordHash: cfg.Users[0].PasswordHash, Role: RoleUser, Accounts: []string{"office"}},
-		User{Name: "walter", PasswordHash: cfg.Users[0].PasswordHash, Role: RoleUser, Accounts: []string{"wrong"}})
+	for name, acc := range users {
+		cfg.Users = append(cfg.Users, User{Name: name, PasswordHash: cfg.Users[0].PasswordHash, Role: RoleUser, Accounts: acc})
+	}
 	srv, err := New(cfg, Deps{Hub: hub, Phone: gw}, WithLogger(quietLogger()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewServer(srv.Handler())
-	defer ts.Close()
+	t.Cleanup(func() {
+		ts.Close()
+		_ = gw.Close()
+		stop()
+		<-bridgeDone
+	})
+	return ts
+}
+
+// requireBrowser skips or fails t without node, Chromium and
+// playwright-core; it returns testbed/e2e.
+func requireBrowser(t *testing.T) string {
+	t.Helper()
+	if testing.Short() || os.Getenv(siptest.EnvE2E) == "off" {
+		t.Skip("real-peer test")
+	}
+	e2e, _ := filepath.Abs(filepath.Join("..", "testbed", "e2e"))
+	_, errNode := exec.LookPath("node")
+	_, errChromium := os.Stat("/usr/bin/chromium")
+	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
+	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	return e2e
+}
+
+// TestBrowserSoftphone: headless Chromium (fake microphone at 440 Hz) signs
+// in, registers through kamailio, calls a baresip phone (1000 Hz) and both
+// hear each other; the phone calls back, the page rings, answers, both hear
+// each other, the phone hangs up and the page shows it; a user whose
+// account has a wrong password sees the registration error.
+func TestBrowserSoftphone(t *testing.T) {
+	e2e := requireBrowser(t)
+
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	far := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000, AutoAnswer: true})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	if err := far.WaitRegistered(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ts := startSoftphone(t, []sipbridge.AccountConfig{
+		{Name: "office", Registrar: k.Addr(), Username: "1001", Password: siptest.Password("1001"), Expires: 60},
+		{Name: "wrong", Registrar: k.Addr(), Username: "1003", Password: "not-the-password", Expires: 60},
+	}, map[string][]string{"paula": {"office"}, "walter": {"wrong"}})
 
 	dir := t.TempDir()
 	wav := filepath.Join(dir, "mic-440.wav")
@@ -161,6 +173,122 @@ func TestBrowserSoftphone(t *testing.T) {
 	}
 	want := "registered,connected-out,heard-out,ended-out,ringing,connected-in,ended-in,registration-error"
 	if got := strings.Join(steps, ","); got != want {
+		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
+	}
+}
+
+// TestBrowserCallWaiting: two baresip phones (1000 Hz and 1600 Hz) call
+// the page's account one after the other through kamailio. Headless
+// Chromium answers the first; the second rings discreetly (the call
+// waiting panel, not the loud one); answering it moves the page's audio
+// to it (the page hears 1600 Hz, the second phone the page's 440 Hz) and
+// takes the first off the page's audio (held once the SIP side holds,
+// otherwise said so); after the second hangs up, the page resumes the
+// first and hears 1000 Hz again. SWITCHBOARD_PHONE_SHOTS=DIR keeps the
+// screenshots.
+func TestBrowserCallWaiting(t *testing.T) {
+	e2e := requireBrowser(t)
+	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
+	first := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000})
+	second := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1003", Registrar: k.Addr(), ToneHz: 1600})
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	for _, p := range []*siptest.Baresip{first, second} {
+		if err := p.WaitRegistered(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ts := startSoftphone(t, []sipbridge.AccountConfig{
+		{Name: "office", Registrar: k.Addr(), Username: "1001", Password: siptest.Password("1001"), Expires: 60},
+	}, map[string][]string{"paula": {"office"}})
+
+	wav := filepath.Join(t.TempDir(), "mic-440.wav")
+	if err := siptest.WriteToneWAV(wav, 440, 48000, 1, 90); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, "node", "phone_waiting.js", ts.URL+"/", "paula", testPassword, os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
+	cmd.Dir = e2e
+	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ack, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ack.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	account := "sip:1001@" + k.Addr()
+	var steps []string
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
+		if !ok {
+			continue
+		}
+		name, arg, _ := strings.Cut(line, " ")
+		steps = append(steps, name)
+		t.Logf("step %s %s", name, arg)
+		var v struct {
+			Hz    int    `json:"hz"`
+			Media string `json:"media"`
+		}
+		if arg != "" {
+			_ = json.Unmarshal([]byte(arg), &v)
+		}
+		hz := func(want int) {
+			t.Helper()
+			if v.Hz < want-50 || v.Hz > want+50 {
+				t.Errorf("%s: the page heard %d Hz, want %d", name, v.Hz, want)
+			}
+		}
+		switch name {
+		case "registered":
+			if err := first.Dial(ctx, account); err != nil {
+				t.Fatalf("first phone dial: %v", err)
+			}
+		case "first":
+			hz(1000)
+			if err := second.Dial(ctx, account); err != nil {
+				t.Fatalf("second phone dial: %v", err)
+			}
+		case "second":
+			hz(1600)
+			// local-hold once the SIP side holds; inactive (and a message
+			// saying it hears nothing) while it cannot.
+			if v.Media != "local-hold" && v.Media != "inactive" {
+				t.Errorf("the first call's media is %q after answering the second, want it held or left", v.Media)
+			}
+			if err := second.WaitRecorded(ctx, time.Second); err != nil {
+				t.Errorf("second phone recording: %v", err)
+			}
+			if got, err := second.CheckHeard(440); err != nil {
+				t.Errorf("the second phone heard %.0f Hz: %v", got, err)
+			}
+		case "second-ended":
+			if _, err := second.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+				t.Errorf("second phone: %v", err)
+			}
+		case "back":
+			hz(1000)
+		case "ended":
+			if _, err := first.WaitEvent(ctx, "CALL_CLOSED"); err != nil {
+				t.Errorf("first phone: %v", err)
+			}
+		}
+		if _, err := ack.Write([]byte("\n")); err != nil {
+			t.Fatalf("step %s: %v", name, err)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
+	}
+	if got, want := strings.Join(steps, ","), "registered,first,waiting,second,second-ended,back,ended"; got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}
 }

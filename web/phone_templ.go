@@ -18,8 +18,10 @@ type PhoneView struct {
 	Boot      PhoneBoot
 }
 
-// Softphone is the browser telephone: registration state, dial pad,
-// incoming-call panel, call controls, devices and recent calls.
+// Softphone is the browser telephone: registration state, the calls with
+// their audio state, incoming-call and call-waiting panels, call controls
+// (hold, transfer, mute), the dial pad (tones during a call), devices and
+// recent calls.
 func Softphone(v PhoneView) templ.Component {
 	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
 		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
@@ -60,7 +62,7 @@ func Softphone(v PhoneView) templ.Component {
 			var templ_7745c5c3_Var3 templ.SafeURL
 			templ_7745c5c3_Var3, templ_7745c5c3_Err = templ.JoinURLErrs(StaticURL("phone.css"))
 			if templ_7745c5c3_Err != nil {
-				return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 17, Col: 54}
+				return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 19, Col: 54}
 			}
 			_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var3))
 			if templ_7745c5c3_Err != nil {
@@ -74,159 +76,198 @@ func Softphone(v PhoneView) templ.Component {
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, " <div class=\"phone\" data-testid=\"phone\"><div class=\"phone-errors\" id=\"phone-errors\" role=\"alert\" data-testid=\"phone-error\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 3, " ")
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = phoneIcons().Render(ctx, templ_7745c5c3_Buffer)
+			if templ_7745c5c3_Err != nil {
+				return templ_7745c5c3_Err
+			}
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, " <div class=\"phone\" data-testid=\"phone\"><div class=\"phone-errors\" id=\"phone-errors\" role=\"alert\" data-testid=\"phone-error\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if !v.Available {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 4, "<p>The softphone is not set up on this server.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p>The softphone is not set up on this server.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			} else if len(v.Accounts) == 0 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 5, "<p>No phone account is assigned to you. Ask an administrator.</p>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "<p>No phone account is assigned to you. Ask an administrator.</p>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 6, "</div><section class=\"phone-accounts\" aria-label=\"Accounts\"><ul id=\"accounts\" data-testid=\"accounts\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "</div><section class=\"phone-accounts\" aria-label=\"Accounts\"><ul id=\"accounts\" data-testid=\"accounts\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, a := range v.Accounts {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 7, "<li class=\"account\" data-account=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "<li class=\"account\" data-account=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var4 string
 				templ_7745c5c3_Var4, templ_7745c5c3_Err = templ.JoinStringErrs(a)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 30, Col: 42}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 33, Col: 42}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var4))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 8, "\" data-testid=\"account\" data-state=\"connecting\"><span class=\"dot\" aria-hidden=\"true\"></span> <span class=\"name\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "\" data-testid=\"account\" data-state=\"connecting\"><span class=\"dot\" aria-hidden=\"true\"></span> <span class=\"name\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var5 string
 				templ_7745c5c3_Var5, templ_7745c5c3_Err = templ.JoinStringErrs(a)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 32, Col: 29}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 35, Col: 29}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var5))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 9, "</span> <span class=\"state\" data-testid=\"account-state\">Connecting…</span></li>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</span> <span class=\"state\" data-testid=\"account-state\">Connecting…</span></li>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 10, "</ul></section><section class=\"phone-incoming\" id=\"incoming\" data-testid=\"incoming\" hidden><p class=\"ring-label\">Incoming call</p><p class=\"ring-from\" id=\"incoming-from\" data-testid=\"incoming-from\"></p><div class=\"row\"><button type=\"button\" class=\"answer\" id=\"answer\" data-testid=\"answer\">Answer</button> <button type=\"button\" class=\"decline\" id=\"decline\" data-testid=\"decline\">Decline</button></div></section><section class=\"phone-call\" aria-label=\"Call\"><p class=\"call-status\" id=\"call-status\" data-testid=\"call-status\" data-state=\"idle\">Ready</p><p class=\"call-timer\" id=\"call-timer\" data-testid=\"call-timer\">0:00</p><form id=\"dial-form\" class=\"dial\" autocomplete=\"off\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "</ul></section><section class=\"phone-incoming\" id=\"incoming\" data-testid=\"incoming\" aria-live=\"assertive\" hidden><p class=\"ring-label\">Incoming call</p><p class=\"ring-from\" id=\"incoming-from\" data-testid=\"incoming-from\"></p><div class=\"row\"><button type=\"button\" class=\"answer\" id=\"answer\" data-testid=\"answer\" aria-keyshortcuts=\"A\">Answer <kbd>A</kbd></button> <button type=\"button\" class=\"decline\" id=\"decline\" data-testid=\"decline\" aria-keyshortcuts=\"D\">Decline <kbd>D</kbd></button></div></section><section class=\"phone-waiting\" id=\"waiting\" data-testid=\"waiting\" aria-live=\"polite\" hidden><p class=\"waiting-text\"><svg class=\"icon\" aria-hidden=\"true\"><use href=\"#icon-ring\"></use></svg> <span>Call waiting: <strong id=\"waiting-from\" data-testid=\"waiting-from\"></strong></span></p><div class=\"row\"><button type=\"button\" class=\"answer\" id=\"waiting-answer\" data-testid=\"waiting-answer\" aria-keyshortcuts=\"A\" title=\"Answer; your current call is put on hold\">Answer, hold current <kbd>A</kbd></button> <button type=\"button\" class=\"decline\" id=\"waiting-decline\" data-testid=\"waiting-decline\" aria-keyshortcuts=\"D\">Decline <kbd>D</kbd></button></div></section><section class=\"phone-call\" aria-label=\"Call\"><div class=\"live\"><p class=\"call-status\" id=\"call-status\" data-testid=\"call-status\" data-state=\"idle\" aria-live=\"polite\">Ready</p><p class=\"call-timer\" id=\"call-timer\" data-testid=\"call-timer\">0:00</p></div><ul class=\"phone-calls\" id=\"calls\" data-testid=\"calls\" aria-label=\"Your calls\"></ul><div class=\"row controls\" id=\"call-controls\"><button type=\"button\" class=\"hold\" id=\"hold\" data-testid=\"hold\" aria-pressed=\"false\" aria-keyshortcuts=\"H\" disabled>Hold <kbd>H</kbd></button> <button type=\"button\" class=\"transfer\" id=\"transfer\" data-testid=\"transfer\" aria-expanded=\"false\" aria-controls=\"transfer-panel\" disabled>Transfer</button> <button type=\"button\" class=\"mute\" id=\"mute\" data-testid=\"mute\" aria-pressed=\"false\" disabled>Mute</button></div><form class=\"transfer-panel\" id=\"transfer-panel\" data-testid=\"transfer-panel\" autocomplete=\"off\" hidden><label for=\"transfer-input\">Transfer <span id=\"transfer-who\"></span> to</label> <input id=\"transfer-input\" type=\"tel\" inputmode=\"tel\" placeholder=\"Number or SIP address\" data-testid=\"transfer-input\" maxlength=\"256\"><div class=\"row\"><button type=\"submit\" class=\"transfer-blind\" id=\"transfer-blind\" data-testid=\"transfer-blind\" title=\"Hand the call over now\">Transfer now</button> <button type=\"button\" class=\"transfer-consult\" id=\"transfer-consult\" data-testid=\"transfer-consult\" title=\"Call the number first; the caller waits on hold\">Talk first</button> <button type=\"button\" id=\"transfer-close\" data-testid=\"transfer-close\">Cancel</button></div></form><section class=\"consult-panel\" id=\"consult-panel\" data-testid=\"consult-panel\" aria-live=\"polite\" hidden><p id=\"consult-text\" data-testid=\"consult-text\"></p><div class=\"row\"><button type=\"button\" class=\"answer\" id=\"transfer-complete\" data-testid=\"transfer-complete\" disabled>Complete transfer</button> <button type=\"button\" class=\"decline\" id=\"transfer-abort\" data-testid=\"transfer-abort\">Cancel transfer</button></div></section><form id=\"dial-form\" class=\"dial\" autocomplete=\"off\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			if len(v.Accounts) > 1 {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 11, "<label for=\"account-select\">From</label> <select id=\"account-select\" data-testid=\"account-select\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<label for=\"account-select\">From</label> <select id=\"account-select\" data-testid=\"account-select\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				for _, a := range v.Accounts {
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 12, "<option value=\"")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "<option value=\"")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var6 string
 					templ_7745c5c3_Var6, templ_7745c5c3_Err = templ.JoinStringErrs(a)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 54, Col: 25}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 91, Col: 25}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var6))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 13, "\">")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "\">")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 					var templ_7745c5c3_Var7 string
 					templ_7745c5c3_Var7, templ_7745c5c3_Err = templ.JoinStringErrs(a)
 					if templ_7745c5c3_Err != nil {
-						return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 54, Col: 31}
+						return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 91, Col: 31}
 					}
 					_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var7))
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
-					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 14, "</option>")
+					templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</option>")
 					if templ_7745c5c3_Err != nil {
 						return templ_7745c5c3_Err
 					}
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 15, "</select> ")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "</select> ")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 16, "<input id=\"dial\" name=\"to\" type=\"tel\" inputmode=\"tel\" placeholder=\"Number or SIP address\" aria-label=\"Number to call\" data-testid=\"dial-input\" maxlength=\"256\"><div class=\"keypad\" data-testid=\"keypad\">")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<input id=\"dial\" name=\"to\" type=\"tel\" inputmode=\"tel\" placeholder=\"Number or SIP address\" aria-label=\"Number to call\" data-testid=\"dial-input\" maxlength=\"256\"><p class=\"keypad-mode\" id=\"keypad-mode\" data-testid=\"keypad-mode\" hidden></p><div class=\"keypad\" data-testid=\"keypad\">")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			for _, k := range []string{"1", "2", "3", "4", "5", "6", "7", "8", "9", "*", "0", "#"} {
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 17, "<button type=\"button\" class=\"key\" data-key=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "<button type=\"button\" class=\"key\" data-key=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var8 string
 				templ_7745c5c3_Var8, templ_7745c5c3_Err = templ.JoinStringErrs(k)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 61, Col: 53}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 99, Col: 53}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var8))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 18, "\" data-testid=\"")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\" data-testid=\"")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var9 string
 				templ_7745c5c3_Var9, templ_7745c5c3_Err = templ.JoinStringErrs("key-" + k)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 61, Col: 80}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 99, Col: 80}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var9))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 19, "\">")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "\">")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 				var templ_7745c5c3_Var10 string
 				templ_7745c5c3_Var10, templ_7745c5c3_Err = templ.JoinStringErrs(k)
 				if templ_7745c5c3_Err != nil {
-					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 61, Col: 86}
+					return templ.Error{Err: templ_7745c5c3_Err, FileName: `phone.templ`, Line: 99, Col: 86}
 				}
 				_, templ_7745c5c3_Err = templ_7745c5c3_Buffer.WriteString(templ.EscapeString(templ_7745c5c3_Var10))
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
-				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 20, "</button>")
+				templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</button>")
 				if templ_7745c5c3_Err != nil {
 					return templ_7745c5c3_Err
 				}
 			}
-			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 21, "</div><div class=\"row\"><button type=\"submit\" class=\"call\" id=\"call\" data-testid=\"call\">Call</button> <button type=\"button\" class=\"hangup\" id=\"hangup\" data-testid=\"hangup\" disabled>Hang up</button> <button type=\"button\" class=\"mute\" id=\"mute\" data-testid=\"mute\" aria-pressed=\"false\" disabled>Mute</button></div></form></section><details class=\"phone-devices\"><summary>Microphone and speaker</summary> <label for=\"mic\">Microphone</label> <select id=\"mic\" data-testid=\"mic-select\"></select> <label for=\"speaker\">Speaker</label> <select id=\"speaker\" data-testid=\"speaker-select\"></select></details><section class=\"phone-recent\" aria-labelledby=\"recent-h\"><h2 id=\"recent-h\">Recent calls</h2><ul id=\"recent\" data-testid=\"recent\"></ul></section><audio id=\"remote-audio\" data-testid=\"remote-audio\" autoplay></audio></div>")
+			templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 22, "</div><div class=\"row\"><button type=\"submit\" class=\"call\" id=\"call\" data-testid=\"call\">Call</button> <button type=\"button\" class=\"hangup\" id=\"hangup\" data-testid=\"hangup\" aria-keyshortcuts=\"E\" disabled>Hang up <kbd>E</kbd></button></div></form></section><details class=\"phone-devices\"><summary>Microphone and speaker</summary> <label for=\"mic\">Microphone</label> <select id=\"mic\" data-testid=\"mic-select\"></select> <label for=\"speaker\">Speaker</label> <select id=\"speaker\" data-testid=\"speaker-select\"></select></details><section class=\"phone-recent\" aria-labelledby=\"recent-h\"><h2 id=\"recent-h\">Recent calls</h2><ul id=\"recent\" data-testid=\"recent\"></ul></section><p class=\"shortcuts\" data-testid=\"shortcuts\">Keys (outside text fields): <kbd>A</kbd> answer, <kbd>D</kbd> decline, <kbd>H</kbd> hold or resume, <kbd>E</kbd> hang up, <kbd>0</kbd>–<kbd>9</kbd> <kbd>*</kbd> <kbd>#</kbd> tones during a call.</p><audio id=\"remote-audio\" data-testid=\"remote-audio\" autoplay></audio></div>")
 			if templ_7745c5c3_Err != nil {
 				return templ_7745c5c3_Err
 			}
 			return nil
 		})
 		templ_7745c5c3_Err = Layout(v.Meta).Render(templ.WithChildren(ctx, templ_7745c5c3_Var2), templ_7745c5c3_Buffer)
+		if templ_7745c5c3_Err != nil {
+			return templ_7745c5c3_Err
+		}
+		return nil
+	})
+}
+
+// phoneIcons are the symbols of the calls' audio states, used by phone.js
+// as <use href="#icon-STATE">.
+func phoneIcons() templ.Component {
+	return templruntime.GeneratedTemplate(func(templ_7745c5c3_Input templruntime.GeneratedComponentInput) (templ_7745c5c3_Err error) {
+		templ_7745c5c3_W, ctx := templ_7745c5c3_Input.Writer, templ_7745c5c3_Input.Context
+		if templ_7745c5c3_CtxErr := ctx.Err(); templ_7745c5c3_CtxErr != nil {
+			return templ_7745c5c3_CtxErr
+		}
+		templ_7745c5c3_Buffer, templ_7745c5c3_IsBuffer := templruntime.GetBuffer(templ_7745c5c3_W)
+		if !templ_7745c5c3_IsBuffer {
+			defer func() {
+				templ_7745c5c3_BufErr := templruntime.ReleaseBuffer(templ_7745c5c3_Buffer)
+				if templ_7745c5c3_Err == nil {
+					templ_7745c5c3_Err = templ_7745c5c3_BufErr
+				}
+			}()
+		}
+		ctx = templ.InitializeContext(ctx)
+		templ_7745c5c3_Var11 := templ.GetChildren(ctx)
+		if templ_7745c5c3_Var11 == nil {
+			templ_7745c5c3_Var11 = templ.NopComponent
+		}
+		ctx = templ.ClearChildren(ctx)
+		templ_7745c5c3_Err = templruntime.WriteString(templ_7745c5c3_Buffer, 23, "<svg class=\"icon-sprite\" aria-hidden=\"true\" focusable=\"false\" xmlns=\"http://www.w3.org/2000/svg\"><symbol id=\"icon-active\" viewBox=\"0 0 24 24\"><path d=\"M3 9v6h4l5 4V5L7 9H3z\" fill=\"currentColor\"></path> <path d=\"M15.5 8.5a5 5 0 0 1 0 7M18 6a8.5 8.5 0 0 1 0 12\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" stroke-linecap=\"round\"></path></symbol> <symbol id=\"icon-local-hold\" viewBox=\"0 0 24 24\"><rect x=\"6\" y=\"5\" width=\"4\" height=\"14\" rx=\"1\" fill=\"currentColor\"></rect> <rect x=\"14\" y=\"5\" width=\"4\" height=\"14\" rx=\"1\" fill=\"currentColor\"></rect></symbol> <symbol id=\"icon-remote-hold\" viewBox=\"0 0 24 24\"><circle cx=\"12\" cy=\"12\" r=\"9.5\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\"></circle> <rect x=\"8.5\" y=\"7.5\" width=\"2.5\" height=\"9\" fill=\"currentColor\"></rect> <rect x=\"13\" y=\"7.5\" width=\"2.5\" height=\"9\" fill=\"currentColor\"></rect></symbol> <symbol id=\"icon-inactive\" viewBox=\"0 0 24 24\"><path d=\"M3 9v6h4l5 4V5L7 9H3z\" fill=\"currentColor\"></path> <path d=\"M15 9l6 6M21 9l-6 6\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" stroke-linecap=\"round\"></path></symbol> <symbol id=\"icon-error\" viewBox=\"0 0 24 24\"><path d=\"M12 3 2 21h20L12 3z\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" stroke-linejoin=\"round\"></path> <path d=\"M12 10v5M12 17.5v.5\" fill=\"none\" stroke=\"currentColor\" stroke-width=\"2\" stroke-linecap=\"round\"></path></symbol> <symbol id=\"icon-none\" viewBox=\"0 0 24 24\"><circle cx=\"6\" cy=\"12\" r=\"1.8\" fill=\"currentColor\"></circle> <circle cx=\"12\" cy=\"12\" r=\"1.8\" fill=\"currentColor\"></circle> <circle cx=\"18\" cy=\"12\" r=\"1.8\" fill=\"currentColor\"></circle></symbol> <symbol id=\"icon-ring\" viewBox=\"0 0 24 24\"><path d=\"M6.6 10.8a15 15 0 0 0 6.6 6.6l2.2-2.2c.3-.3.7-.4 1-.2 1.1.4 2.3.6 3.6.6.6 0 1 .4 1 1V20c0 .6-.4 1-1 1A17 17 0 0 1 3 4c0-.6.4-1 1-1h3.5c.6 0 1 .4 1 1 0 1.3.2 2.5.6 3.6.1.3 0 .7-.2 1l-2.3 2.2z\" fill=\"currentColor\"></path></symbol></svg>")
 		if templ_7745c5c3_Err != nil {
 			return templ_7745c5c3_Err
 		}

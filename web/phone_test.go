@@ -47,13 +47,20 @@ func TestSoftphonePage(t *testing.T) {
 		t.Fatalf("status %d", resp.StatusCode)
 	}
 	doc := parseHTML(t, body)
-	for _, id := range []string{"phone", "accounts", "dial-input", "keypad", "call", "hangup", "mute", "incoming", "answer", "decline", "call-timer", "mic-select", "speaker-select", "recent", "remote-audio"} {
+	for _, id := range []string{"phone", "accounts", "dial-input", "keypad", "call", "hangup", "mute", "incoming", "answer", "decline", "call-timer", "mic-select", "speaker-select", "recent", "remote-audio",
+		"calls", "hold", "transfer", "transfer-panel", "transfer-input", "transfer-blind", "transfer-consult", "consult-panel",
+		"transfer-complete", "transfer-abort", "waiting", "waiting-answer", "waiting-decline", "keypad-mode", "shortcuts"} {
 		if doc.Find(`[data-testid="`+id+`"]`).Length() != 1 {
 			t.Errorf("no element data-testid=%q", id)
 		}
 	}
 	if got := doc.Find(`[data-testid="account"]`).AttrOr("data-account", ""); got != "1001" {
 		t.Errorf("account shown = %q, want bob's 1001", got)
+	}
+	for _, icon := range []string{"none", "active", "local-hold", "remote-hold", "inactive", "error"} {
+		if doc.Find("symbol#icon-"+icon).Length() != 1 {
+			t.Errorf("no icon for media state %s", icon)
+		}
 	}
 	if n := doc.Find(`.keypad .key`).Length(); n != 12 {
 		t.Errorf("keypad has %d keys", n)
