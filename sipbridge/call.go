@@ -90,6 +90,10 @@ type Call struct {
 	out *sipgo.DialogClientSession
 	// in is the dialog of an incoming call.
 	in *inboundCall
+
+	// ctl is the mid-dialog state: exchanges, media state, session timer
+	// (reinvite.go); guarded by mu.
+	ctl callControl
 }
 
 // ID is the call's monitor ID (account name and SIP Call-ID).

@@ -23,6 +23,10 @@ const (
 	DefaultRetryMin          = time.Second
 	DefaultRetryMax          = 2 * time.Minute
 	DefaultRegisterTimeout   = 10 * time.Second
+	DefaultSessionExpires    = 30 * time.Minute
+	// MinSessionExpires is the smallest session interval RFC 4028
+	// (section 4) allows, the default and floor of session_min_se.
+	MinSessionExpires = 90 * time.Second
 )
 
 // Config is the `sip:` section: where the user agent listens, which
@@ -63,6 +67,15 @@ type Config struct {
 	// retry); a registrar that does not answer in time counts as down.
 	// Default 10s.
 	RegisterTimeout time.Duration `yaml:"register_timeout"`
+	// SessionExpires is the session interval (RFC 4028 Session-Expires)
+	// this side asks for on its calls and grants a caller that asks for
+	// none; the refresher sends a re-INVITE or UPDATE at half of it, and a
+	// session nobody refreshed ends with BYE. Default 30m.
+	SessionExpires time.Duration `yaml:"session_expires"`
+	// MinSE is the shortest session interval accepted from a far end:
+	// shorter ones are answered 422 with this Min-SE. Default and
+	// minimum 90s.
+	MinSE time.Duration `yaml:"session_min_se"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }
@@ -137,6 +150,12 @@ func (c Config) WithDefaults() Config {
 	if c.RegisterTimeout == 0 {
 		c.RegisterTimeout = DefaultRegisterTimeout
 	}
+	if c.SessionExpires == 0 {
+		c.SessionExpires = DefaultSessionExpires
+	}
+	if c.MinSE == 0 {
+		c.MinSE = MinSessionExpires
+	}
 	for i := range c.Accounts {
 		c.Accounts[i] = c.Accounts[i].WithDefaults()
 	}
@@ -172,6 +191,12 @@ func (c Config) Validate() error {
 		if d.v < 0 {
 			return fmt.Errorf("%w: %s %v is negative", ErrConfig, d.name, d.v)
 		}
+	}
+	if c.MinSE < MinSessionExpires {
+		return fmt.Errorf("%w: session_min_se %v below the %v of RFC 4028", ErrConfig, c.MinSE, MinSessionExpires)
+	}
+	if c.SessionExpires < c.MinSE {
+		return fmt.Errorf("%w: session_expires %v below session_min_se %v", ErrConfig, c.SessionExpires, c.MinSE)
 	}
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("%w: retry_max %v below retry_min %v", ErrConfig, c.RetryMax, c.RetryMin)

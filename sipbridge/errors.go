@@ -22,4 +22,8 @@ var (
 	ErrNoRTPPort = errors.New("no free rtp port in range")
 	// ErrConfig is wrapped by every configuration error.
 	ErrConfig = errors.New("invalid sip config")
+	// ErrRefused is returned when the far end answered a change of this
+	// side (hold, resume) with a failure; the error names the status.
+	// The call goes on as it was.
+	ErrRefused = errors.New("refused by the far end")
 )

@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -105,7 +106,10 @@ func (b *Bridge) dial(ctx context.Context, a *account, target string, codecs []C
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", b.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS"))
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	for _, h := range b.inviteHeaders() {
+		req.AppendHeader(h)
+	}
 	req.SetBody(body)
 	req.SetTransport(strings.ToUpper(a.transport))
 	if hop := a.nextHop(); hop != uriHostPort(uri) {
@@ -173,14 +177,18 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 			watchDone <- ""
 		}
 	}()
-	err := dcs.WaitAnswer(wctx, sipgo.AnswerOptions{
+	opts := sipgo.AnswerOptions{
 		Username: a.authUser(),
 		Password: a.password,
 		OnResponse: func(res *sip.Response) error {
 			c.provisional(res, leg, offered)
 			return nil
 		},
-	})
+	}
+	err := dcs.WaitAnswer(wctx, opts)
+	for try := 1; try < maxOfferTries && retryTooSmall(wctx, dcs, err); try++ {
+		err = dcs.WaitAnswer(wctx, opts)
+	}
 	close(stopWatch)
 	why := <-watchDone
 	if err != nil {
@@ -216,8 +224,10 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 	}
 	c.mu.Unlock()
 	a.tracker.Answer(c.key, nil, time.Time{})
+	ans, _ := ParseSDP(res.Body())
+	media := c.startMedia(offered, weOffered, SendRecv, ans, audio, dtmf, res)
 	codec := audio
-	c.emit(CallEvent{State: StateConnected, Status: res.StatusCode, Text: res.Reason, Codec: &codec})
+	c.emit(CallEvent{State: StateConnected, Status: res.StatusCode, Text: res.Reason, Codec: &codec, Media: media})
 	c.inCall(leg, func() { c.bye(dcs) }, dcs.Context())
 }
 
@@ -306,6 +316,11 @@ func (c *Call) bye(dcs *sipgo.DialogClientSession) {
 func (c *Call) inCall(leg *RTPLeg, bye func(), dialog context.Context) {
 	tick := time.NewTicker(c.mediaCheckInterval())
 	defer tick.Stop()
+	ctl := c.control()
+	// Session refreshes run beside the loop, so that a hangup never waits
+	// for one; the call ends only after them.
+	var refreshes sync.WaitGroup
+	defer refreshes.Wait()
 	for {
 		select {
 		case <-c.hangup:
@@ -317,10 +332,27 @@ func (c *Call) inCall(leg *RTPLeg, bye func(), dialog context.Context) {
 			return
 		case now := <-tick.C:
 			if c.mediaTimedOut(leg, now) {
+				text := "Call dropped — no audio from the other side"
+				c.mediaLost(text)
 				bye()
-				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: "Call dropped — no audio from the other side"})
+				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: text})
 				return
 			}
+		case now := <-ctl.timer.C:
+			switch c.sessionDue(now) {
+			case sessionRefresh:
+				refreshes.Go(c.refreshSession)
+			case sessionExpired:
+				bye()
+				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: "Call dropped — the other side stopped refreshing the session"})
+				return
+			}
+		case a := <-ctl.abort:
+			if a.bye {
+				bye()
+			}
+			c.finish(leg, a.ev)
+			return
 		}
 	}
 }

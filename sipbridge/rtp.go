@@ -40,6 +40,9 @@ type RTPLeg struct {
 	moved     atomic.Uint32
 	closeOnce sync.Once
 	closed    atomic.Bool
+
+	// gate pauses the directions a hold stops (rtpgate.go).
+	gate legGate
 }
 
 // rtcpMinPT and rtcpMaxPT bound the second byte of an RTCP packet
@@ -108,7 +111,8 @@ func (l *RTPLeg) Remote() netip.AddrPort {
 
 // ReadRTP reads the next RTP packet into b and returns its length.
 // Packets too short for an RTP header, of another version, or RTCP are
-// skipped. It returns net.ErrClosed once the leg is closed.
+// skipped, and so is everything while we hold the call. It returns
+// net.ErrClosed once the leg is closed.
 func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 	for {
 		n, from, err := l.conn.ReadFromUDPAddrPort(b)
@@ -126,6 +130,9 @@ func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
 		l.latch(from)
+		if l.recvPaused() {
+			continue
+		}
 		return n, nil
 	}
 }
@@ -151,11 +158,11 @@ func (l *RTPLeg) latch(from netip.AddrPort) {
 }
 
 // WriteRTP sends one RTP packet to the peer. Before the peer's address is
-// known the packet is dropped and reported as written, since audio cannot
-// wait.
+// known, and while a hold pauses this direction, the packet is dropped and
+// reported as written, since audio cannot wait.
 func (l *RTPLeg) WriteRTP(b []byte) (int, error) {
 	p := l.peer.Load()
-	if p == nil {
+	if p == nil || l.sendPaused() {
 		if l.closed.Load() {
 			return 0, net.ErrClosed
 		}

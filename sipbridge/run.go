@@ -132,6 +132,7 @@ func (b *Bridge) handlers(srv *sipgo.Server) {
 	srv.OnAck(b.onAck)
 	srv.OnBye(b.onBye)
 	srv.OnOptions(b.onOptions)
+	srv.OnUpdate(b.onUpdate)
 }
 
 // stack returns the running SIP stack, nil before Run and once it is
