@@ -12,6 +12,7 @@ FUZZ_TARGETS := \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./sipbridge:FuzzParseSDP \
+	./sipbridge:FuzzParseSessionExpires \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./sipbridge/siptest:FuzzParseWAV \
