@@ -214,3 +214,58 @@ func slicesEqual[T comparable](a, b []T) bool {
 	}
 	return true
 }
+
+// incomingFromSipp runs a bridge with account 1000 (registered nowhere:
+// sipp calls it directly), starts scenario with args against it and
+// answers the call with PCMU or PCMA.
+func incomingFromSipp(t *testing.T, ctx context.Context, cfg Config, scenario string, args ...string) (*runningBridge, *siptest.Sipp, *Call) {
+	t.Helper()
+	siptest.RequireBinaries(t, "sipp")
+	calls := make(chan *Call, 1)
+	cfg.RTPListenIP = "127.0.0.1"
+	cfg.Accounts = []AccountConfig{testAccount("office", "1000", "pw1000", silentRegistrar(t), 60)}
+	b := newTestBridge(t, cfg, func(c *Call) { calls <- c })
+	if cfg.MinSE != 0 {
+		// Below the RFC's 90 s, which only a test may do.
+		b.cfg.MinSE = cfg.MinSE
+	}
+	r := runBridge(t, b)
+	r.waitReady(t)
+	sipp := siptest.StartSipp(t, scenario, append([]string{sipAddr(r), "-s", "1000"}, args...)...)
+	var c *Call
+	select {
+	case c = <-calls:
+	case <-ctx.Done():
+		t.Fatal("no call from sipp")
+	}
+	if _, err := c.Answer(ctx, []Codec{CodecPCMU, CodecPCMA}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := waitState(t, c, StateConnected, 10*time.Second); ev.Media != MediaActive {
+		t.Fatalf("connected %+v, want media active", ev)
+	}
+	return r, sipp, c
+}
+
+// TestHoldGlare: our hold re-INVITE crosses the far end's; we refuse
+// theirs with 491, they refuse ours with 491, and Hold tries again after
+// the RFC 3261 section 14.1 wait and succeeds.
+func TestHoldGlare(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	_, sipp, c := incomingFromSipp(t, ctx, Config{}, "uac-glare.xml", "-d", "500")
+	start := time.Now()
+	if err := c.Hold(ctx); err != nil {
+		t.Fatalf("Hold: %v", err)
+	}
+	t.Logf("hold answered after glare in %v (retry wait 0-2 s: we do not own the Call-ID)", time.Since(start).Round(time.Millisecond))
+	// Their crossing hold was refused: the only change is ours.
+	wantMedia(t, c, MediaLocalHold)
+	last := drain(t, c)
+	if last.Reason != monitor.ReasonCompleted || last.Media != MediaNone {
+		t.Errorf("ended %+v", last)
+	}
+	if err := sipp.Wait(ctx); err != nil {
+		t.Error(err)
+	}
+}
