@@ -3,6 +3,7 @@ package sipbridge
 import (
 	"context"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -130,6 +131,11 @@ func TestFarEndChangesTheSession(t *testing.T) {
 	// is active; a holding phone sends nothing.
 	var far atomic.Pointer[net.UDPConn]
 	far.Store(rtp1)
+	// moh: the far end plays music on hold; heardMOH counts what of it
+	// the leg passes on.
+	var moh atomic.Bool
+	var heardMOH atomic.Int64
+	mohHeard := make(chan struct{})
 	wg.Go(func() {
 		tick := time.NewTicker(20 * time.Millisecond)
 		defer tick.Stop()
@@ -139,7 +145,7 @@ func TestFarEndChangesTheSession(t *testing.T) {
 				return
 			case <-tick.C:
 			}
-			if conn := far.Load(); conn != nil && c.MediaState() == MediaActive {
+			if conn := far.Load(); conn != nil && (c.MediaState() == MediaActive || moh.Load()) {
 				_, _ = conn.WriteToUDPAddrPort(rtpPacket(0, seq), leg.LocalAddr())
 			}
 		}
@@ -149,6 +155,9 @@ func TestFarEndChangesTheSession(t *testing.T) {
 		for {
 			if _, err := leg.ReadRTP(buf); err != nil {
 				return
+			}
+			if moh.Load() && heardMOH.Add(1) == 10 {
+				close(mohHeard)
 			}
 		}
 	})
@@ -162,6 +171,14 @@ func TestFarEndChangesTheSession(t *testing.T) {
 
 	// The refresh changed nothing, so the next event is the UPDATE hold.
 	wantMedia(t, c, MediaRemoteHold)
+	// Music on hold (they are sendonly) still reaches the page.
+	moh.Store(true)
+	select {
+	case <-mohHeard:
+	case <-ctx.Done():
+		t.Fatalf("%d packets of music on hold passed on", heardMOH.Load())
+	}
+	moh.Store(false)
 	wantMedia(t, c, MediaActive)
 	wantMedia(t, c, MediaRemoteHold)
 	// The c=0.0.0.0 hold: nothing of ours may reach the far end. It
@@ -249,25 +266,169 @@ func incomingFromSipp(t *testing.T, ctx context.Context, cfg Config, scenario st
 	return r, sipp, c
 }
 
+// farEar decodes the PCMU that reaches a far end's socket, by phase of
+// the test.
+type farEar struct {
+	mu      sync.Mutex
+	changed chan struct{}
+	phase   int
+	pcm     [3][]int16
+	packets [3]int
+	first   [3]time.Time
+}
+
+func listenFar(conn *net.UDPConn, wg *sync.WaitGroup) *farEar {
+	e := &farEar{changed: make(chan struct{})}
+	wg.Go(func() {
+		buf := make([]byte, 1500)
+		for {
+			n, _, err := conn.ReadFromUDP(buf)
+			if err != nil {
+				return
+			}
+			if n <= 12 || buf[1]&0x7f != 0 {
+				continue
+			}
+			now := time.Now()
+			e.mu.Lock()
+			if e.first[e.phase].IsZero() {
+				e.first[e.phase] = now
+			}
+			e.packets[e.phase]++
+			e.pcm[e.phase] = siptest.MuLawDecode(e.pcm[e.phase], buf[12:n])
+			close(e.changed)
+			e.changed = make(chan struct{})
+			e.mu.Unlock()
+		}
+	})
+	return e
+}
+
+func (e *farEar) setPhase(ph int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.phase = ph
+}
+
+// heard waits until phase ph holds n samples.
+func (e *farEar) heard(t *testing.T, ctx context.Context, ph, n int) ([]int16, time.Time) {
+	t.Helper()
+	for {
+		e.mu.Lock()
+		pcm, first, ch := e.pcm[ph], e.first[ph], e.changed
+		e.mu.Unlock()
+		if len(pcm) >= n {
+			return pcm, first
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			t.Fatalf("far end: phase %d: %d of %d samples", ph, len(pcm), n)
+		}
+	}
+}
+
 // TestHoldGlare: our hold re-INVITE crosses the far end's; we refuse
 // theirs with 491, they refuse ours with 491, and Hold tries again after
-// the RFC 3261 section 14.1 wait and succeeds.
+// the RFC 3261 section 14.1 wait and succeeds. At the far end's media
+// socket our tone stops while held (nothing played meanwhile arrives)
+// and returns after Resume.
 func TestHoldGlare(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	_, sipp, c := incomingFromSipp(t, ctx, Config{}, "uac-glare.xml", "-d", "500")
+	rtp := newPeer(t)
+	var wg sync.WaitGroup
+	ear := listenFar(rtp, &wg)
+	defer func() {
+		rtp.Close()
+		wg.Wait()
+	}()
+	_, sipp, c := incomingFromSipp(t, ctx, Config{}, "uac-glare.xml", "-key", "rtp", strconv.Itoa(int(addrOf(rtp).Port())), "-d", "3000")
+	p := startProbe(t, c.Media(), 0, 440)
+	// The far end sends its 1000 Hz all along, even while we hold: what
+	// we pass on of it is up to us.
+	stopFar := make(chan struct{})
+	defer close(stopFar)
+	wg.Go(func() { playFrom(rtp, c.Media().LocalAddr(), 1000, stopFar) })
+	pcm, _ := ear.heard(t, ctx, beforeHold, 8000)
+	if hz := siptest.DominantFrequency(pcm, 8000); !near(hz, 440) {
+		t.Fatalf("far end heard %.0f Hz, want 440", hz)
+	}
+
 	start := time.Now()
 	if err := c.Hold(ctx); err != nil {
 		t.Fatalf("Hold: %v", err)
 	}
 	t.Logf("hold answered after glare in %v (retry wait 0-2 s: we do not own the Call-ID)", time.Since(start).Round(time.Millisecond))
+	ear.setPhase(whileHeld)
+	p.setPhase(whileHeld)
+	p.hz.Store(700)
 	// Their crossing hold was refused: the only change is ours.
 	wantMedia(t, c, MediaLocalHold)
+	p.playFor(t, ctx, 50)
+	p.hz.Store(550)
+	p.playFor(t, ctx, 2)
+	start = time.Now()
+	if err := c.Resume(ctx); err != nil {
+		t.Fatalf("Resume: %v", err)
+	}
+	ear.setPhase(afterHold)
+	p.setPhase(afterHold)
+	wantMedia(t, c, MediaActive)
+	pcm, first := ear.heard(t, ctx, afterHold, 4000)
+	t.Logf("latency: resume answered and first audio at the far end %v after Resume was called", first.Sub(start).Round(10*time.Microsecond))
+	if hz := siptest.DominantFrequency(pcm, 8000); !near(hz, 550) {
+		t.Errorf("far end heard %.0f Hz after the resume, want 550", hz)
+	}
+	if n := p.samples(whileHeld); n > 2*160 {
+		t.Errorf("%d samples of the far end passed on while we held the call", n)
+	}
+	if hz := siptest.DominantFrequency(mustHeard(t, ctx, p, afterHold), 8000); !near(hz, 1000) {
+		t.Errorf("heard %.0f Hz of the far end after the resume, want 1000", hz)
+	}
+	ear.mu.Lock()
+	held, heldPCM := ear.packets[whileHeld], ear.pcm[whileHeld]
+	ear.mu.Unlock()
+	// A packet may have been on its way as the hold began.
+	if held > 2 {
+		t.Errorf("%d packets reached the far end while we held the call", held)
+	}
+	for _, r := range siptest.ToneRuns(append(heldPCM, pcm...), 8000, 160, 440, 550, 700) {
+		if r.Hz == 700 {
+			t.Errorf("the far end heard the tone played while held")
+		}
+	}
 	last := drain(t, c)
 	if last.Reason != monitor.ReasonCompleted || last.Media != MediaNone {
 		t.Errorf("ended %+v", last)
 	}
 	if err := sipp.Wait(ctx); err != nil {
 		t.Error(err)
+	}
+}
+
+// playFrom sends a PCMU tone of hz from conn to dst every 20 ms until
+// stop.
+func playFrom(conn *net.UDPConn, dst netip.AddrPort, hz float64, stop <-chan struct{}) {
+	const samples = 160
+	pkt := make([]byte, 12+samples)
+	pkt[0], pkt[8] = 0x80, 0x42
+	tone := siptest.Sine(hz, 8000, 8000, 0.25)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		off := (n * samples) % len(tone)
+		siptest.MuLawEncode(pkt[12:12], tone[off:off+samples])
+		pkt[2], pkt[3] = byte(n>>8), byte(n)
+		ts := uint32(n * samples)
+		pkt[4], pkt[5], pkt[6], pkt[7] = byte(ts>>24), byte(ts>>16), byte(ts>>8), byte(ts)
+		if _, err := conn.WriteToUDPAddrPort(pkt, dst); err != nil {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
 	}
 }
