@@ -222,7 +222,11 @@ func (c *Call) renegotiate(ctx context.Context, hold *bool) error {
 			// The interval was too small; sendOffer learned Min-SE.
 		case code == sip.StatusRequestTimeout || code == sip.StatusCallTransactionDoesNotExists:
 			// The dialog is gone (RFC 3261 section 14.1).
-			c.abortCall(CallEvent{Reason: monitor.ReasonFailed, Status: code, Text: "Call dropped — the other side no longer knows this call"}, code == sip.StatusRequestTimeout)
+			text := "Call dropped — the other side no longer knows this call"
+			if code == sip.StatusRequestTimeout {
+				text = "Call dropped — the other side stopped answering"
+			}
+			c.abortCall(CallEvent{Reason: monitor.ReasonFailed, Status: code, Text: text}, code == sip.StatusRequestTimeout)
 			return fmt.Errorf("%d %s: %w", code, res.Reason, ErrCallEnded)
 		default:
 			return fmt.Errorf("%w: %d %s", ErrRefused, code, res.Reason)
