@@ -5,5 +5,8 @@
 //
 // Start with Bridge (bridge.go): New, OnIncoming, Run, Dial. Registration
 // lives in register.go, dialogs in call.go, outbound.go and inbound.go,
-// SDP in sdp.go and the RTP socket in rtp.go.
+// SDP in sdp.go and the RTP socket in rtp.go. Call control: hold.go
+// (Hold, Resume), reinvite.go (re-INVITE and UPDATE both ways, glare),
+// mediastate.go (the media-state machine), timers.go (RFC 4028 session
+// timers) and rtpgate.go (the RTP leg's direction gates).
 package sipbridge

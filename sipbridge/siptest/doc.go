@@ -30,13 +30,17 @@
 //     (usrloc is in memory), as a registrar reboot would.
 //   - [StartBaresip]: a phone with its own SIP port (and port+1, which
 //     baresip takes for TLS), control port and RTP range, driven over
-//     ctrl_tcp; it records every call (dec = heard, enc = sent).
+//     ctrl_tcp (dial, answer, hangup, hold, resume); it records every
+//     call (dec = heard, enc = sent; baresip 1.0 stops the dec recording
+//     at the first re-INVITE).
 //   - [RunSipp], [StartSipp], [StartSippUAS]: the scenarios in
 //     testbed/sipp (register.xml, uac-invite-auth.xml, uas-answer.xml with
 //     a ring delay, uas-busy.xml answering 486, uas-decline.xml answering
-//     603).
+//     603, uas-timer.xml for session timers; [SippUASOptions.Scenario]
+//     runs any other) and the callers uac-reinvite.xml, uac-glare.xml and
+//     uac-timer.xml that change a call in progress.
 //
-// Audio: [DominantFrequency], [Goertzel], [CheckTone], [ReadWAV],
+// Audio: [DominantFrequency], [Goertzel], [CheckTone], [ToneRuns], [ReadWAV],
 // [ParseWAV], [WriteWAV], [WriteToneWAV], [Sine], [Channel], [RMS],
 // [MuLawDecode], [MuLawEncode], [ALawDecode], [ALawEncode].
 //
