@@ -7,6 +7,7 @@
 // lives in register.go, dialogs in call.go, outbound.go and inbound.go,
 // SDP in sdp.go and the RTP socket in rtp.go. Call control: hold.go
 // (Hold, Resume), reinvite.go (re-INVITE and UPDATE both ways, glare),
-// mediastate.go (the media-state machine), timers.go (RFC 4028 session
+// mediastate.go (the media-state machine), callmedia.go (applying it to
+// a call: gates, events, monitor), timers.go (RFC 4028 session
 // timers) and rtpgate.go (the RTP leg's direction gates).
 package sipbridge

@@ -352,3 +352,61 @@ func retryTooSmall(ctx context.Context, dcs *sipgo.DialogClientSession, err erro
 	req.CSeq().SeqNo++
 	return dcs.Invite(ctx) == nil
 }
+
+// inviteTimer takes the session timer of the far end's INVITE as the UAS
+// answers it and returns the headers for our 200 (RFC 4028 section 9).
+// onInvite refused a too small interval already.
+func (c *Call) inviteTimer(req *sip.Request) []sip.Header {
+	ctl := c.control()
+	t, _, err := uasTimer(req, sessionTimer{}, c.b.cfg.MinSE, time.Now())
+	if err != nil {
+		t = sessionTimer{}
+	}
+	c.mu.Lock()
+	ctl.timers = t
+	c.mu.Unlock()
+	return t.responseHeaders()
+}
+
+// armLocked sets the session timer for what it needs next. c.mu held.
+func (c *Call) armLocked(now time.Time) {
+	ctl := c.control()
+	act, at := ctl.timers.due(now, ctl.refreshTried.Equal(ctl.timers.since))
+	switch {
+	case act != sessionWait:
+		ctl.timer.Reset(0)
+	case at.IsZero():
+		ctl.timer.Stop()
+	default:
+		ctl.timer.Reset(at.Sub(now))
+	}
+}
+
+// sessionDue is what the session timer asks of the call's goroutine at
+// now; a refresh is asked for once per session period.
+func (c *Call) sessionDue(now time.Time) sessionAction {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	ctl := &c.ctl
+	act, _ := ctl.timers.due(now, ctl.refreshTried.Equal(ctl.timers.since))
+	switch act {
+	case sessionRefresh:
+		ctl.refreshTried = ctl.timers.since
+	case sessionExpired:
+		c.b.log.Info("sip session expired", "call", c.id, "interval", ctl.timers.interval)
+	}
+	c.armLocked(now)
+	return act
+}
+
+// refreshSession refreshes the session (RFC 4028 section 7.4): a bare
+// UPDATE when the far end allows it, else a re-INVITE with the session as
+// it is. A session whose refresh fails ends at its expiry.
+func (c *Call) refreshSession() {
+	if err := c.renegotiate(c.b.forceCtx, nil); err != nil {
+		c.b.log.Info("sip session refresh failed", "call", c.id, "err", err)
+	}
+	c.mu.Lock()
+	c.armLocked(time.Now())
+	c.mu.Unlock()
+}
