@@ -20,6 +20,7 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseReferTo \
 	./sipbridge:FuzzParseDTMFRelay \
 	./sipbridge:FuzzParseTelephoneEvent \
+	./sipbridge:FuzzParseSessionExpires \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./web:FuzzForwarded \

@@ -90,8 +90,12 @@ type Call struct {
 	out *sipgo.DialogClientSession
 	// in is the dialog of an incoming call.
 	in *inboundCall
-	// ctl is the call's transfer state (refer.go), under mu.
+
+	// ctl is the mid-dialog state: exchanges, media state, session timer
+	// (reinvite.go); guarded by mu.
 	ctl callControl
+	// tr is the call's transfer state (refer.go), under mu.
+	tr transferState
 	// dtmfMu lets one SendDTMF at a time play its digits.
 	dtmfMu sync.Mutex
 }

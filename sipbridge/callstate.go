@@ -22,14 +22,25 @@ func newCall(b *Bridge, a *account, key string, dir monitor.Direction, remote mo
 }
 
 // emit records a state change and delivers it on Events. Repeated
-// provisional states are folded; ended closes Events and is delivered
+// states are folded unless the event carries news (a codec, a media
+// state, transfer progress, DTMF); ended closes Events and is delivered
 // only once.
 func (c *Call) emit(ev CallEvent) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	// A repeated state is folded unless the event says more than the
-	// state: media, a transfer's progress, digits or a new codec.
-	if c.ended || (ev.State == c.state && ev.State != StateEnded && ev.Codec == nil && ev.Media == "" && ev.Transfer == nil && ev.DTMF == "") {
+	c.emitLocked(ev)
+}
+
+// carriesNews reports whether ev says more than its state, so that a
+// repeated state is still delivered.
+func (ev CallEvent) carriesNews() bool {
+	return ev.Codec != nil || ev.Media != "" || ev.Transfer != nil || ev.DTMF != ""
+}
+
+// emitLocked is emit with c.mu held, for changes that must reach Events
+// in the order they were made.
+func (c *Call) emitLocked(ev CallEvent) {
+	if c.ended || (ev.State == c.state && ev.State != StateEnded && !ev.carriesNews()) {
 		return
 	}
 	c.state = ev.State
@@ -40,8 +51,8 @@ func (c *Call) emit(ev CallEvent) {
 		// that stopped reading loses progress, never the call.
 		c.b.log.Info("sip call event dropped", "call", c.id, "state", ev.State)
 	}
-	if c.ctl.observe != nil {
-		c.ctl.observe(ev)
+	if c.tr.observe != nil {
+		c.tr.observe(ev)
 	}
 	if ev.State == StateEnded {
 		c.ended = true
@@ -72,9 +83,9 @@ func (c *Call) finish(leg *RTPLeg, ev CallEvent) {
 		c.mu.Unlock()
 		return
 	}
-	if c.ctl.ending != "" && ev.Reason == monitor.ReasonCompleted {
+	if c.tr.ending != "" && ev.Reason == monitor.ReasonCompleted {
 		// A transfer moved the far end on; the BYE only followed.
-		ev.Text = c.ctl.ending
+		ev.Text = c.tr.ending
 	}
 	c.mu.Unlock()
 	ev.State = StateEnded
@@ -89,6 +100,7 @@ func (c *Call) finish(leg *RTPLeg, ev CallEvent) {
 	if leg != nil {
 		leg.Close()
 	}
+	ev.Media = c.mediaEnded()
 	c.emit(ev)
 	close(c.done)
 	c.b.log.Debug("sip call ended", "call", c.id, "reason", ev.Reason, "status", ev.Status, "text", ev.Text)
@@ -96,12 +108,22 @@ func (c *Call) finish(leg *RTPLeg, ev CallEvent) {
 
 // mediaTimedOut reports whether the far end's RTP stopped: nothing for
 // MediaStartTimeout after the leg opened, or for MediaTimeout after the
-// last packet.
+// last packet or the end of the last hold. It never fires while the call
+// is held or the far end does not send.
 func (c *Call) mediaTimedOut(leg *RTPLeg, now time.Time) bool {
 	if leg == nil {
 		return false
 	}
+	watched, since := c.mediaWatched()
+	if !watched {
+		// Held either way: a holding phone may send nothing at all.
+		return false
+	}
 	idle, any := leg.idle(now)
+	if !since.IsZero() && now.Sub(since) < idle {
+		// The clock starts again where a hold ended.
+		idle, any = now.Sub(since), true
+	}
 	if any {
 		return idle > c.b.cfg.MediaTimeout
 	}

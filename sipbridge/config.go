@@ -26,6 +26,10 @@ const (
 	DefaultRegisterTimeout   = 10 * time.Second
 	DefaultTransferTimeout   = 30 * time.Second
 	DefaultDTMFDuration      = 100 * time.Millisecond
+	DefaultSessionExpires    = 30 * time.Minute
+	// MinSessionExpires is the smallest session interval RFC 4028
+	// (section 4) allows, the default and floor of session_min_se.
+	MinSessionExpires = 90 * time.Second
 )
 
 // Config is the `sip:` section: where the user agent listens, which
@@ -74,6 +78,15 @@ type Config struct {
 	// pause as long after it (RFC 4733 events and the Duration of SIP
 	// INFO); default 100ms, at least 40ms (ITU-T Q.24).
 	DTMFDuration time.Duration `yaml:"dtmf_duration"`
+	// SessionExpires is the session interval (RFC 4028 Session-Expires)
+	// this side asks for on its calls and grants a caller that asks for
+	// none; the refresher sends a re-INVITE or UPDATE at half of it, and a
+	// session nobody refreshed ends with BYE. Default 30m.
+	SessionExpires time.Duration `yaml:"session_expires"`
+	// MinSE is the shortest session interval accepted from a far end:
+	// shorter ones are answered 422 with this Min-SE. Default and
+	// minimum 90s.
+	MinSE time.Duration `yaml:"session_min_se"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }
@@ -164,6 +177,12 @@ func (c Config) WithDefaults() Config {
 	if c.DTMFDuration == 0 {
 		c.DTMFDuration = DefaultDTMFDuration
 	}
+	if c.SessionExpires == 0 {
+		c.SessionExpires = DefaultSessionExpires
+	}
+	if c.MinSE == 0 {
+		c.MinSE = MinSessionExpires
+	}
 	for i := range c.Accounts {
 		c.Accounts[i] = c.Accounts[i].WithDefaults()
 	}
@@ -202,6 +221,12 @@ func (c Config) Validate() error {
 	}
 	if c.DTMFDuration < 40*time.Millisecond || c.DTMFDuration > 5*time.Second {
 		return fmt.Errorf("%w: dtmf_duration %v (want 40ms-5s)", ErrConfig, c.DTMFDuration)
+	}
+	if c.MinSE < MinSessionExpires {
+		return fmt.Errorf("%w: session_min_se %v below the %v of RFC 4028", ErrConfig, c.MinSE, MinSessionExpires)
+	}
+	if c.SessionExpires < c.MinSE {
+		return fmt.Errorf("%w: session_expires %v below session_min_se %v", ErrConfig, c.SessionExpires, c.MinSE)
 	}
 	if c.RetryMax < c.RetryMin {
 		return fmt.Errorf("%w: retry_max %v below retry_min %v", ErrConfig, c.RetryMax, c.RetryMin)

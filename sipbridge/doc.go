@@ -6,10 +6,13 @@
 // Start with Bridge (bridge.go): New, OnIncoming, Run, Dial. Registration
 // lives in register.go, dialogs in call.go, outbound.go and inbound.go,
 // SDP in sdp.go and the RTP socket in rtp.go, its outgoing stream in
-// rtpstream.go. Call control: transfer.go has the API (Transfer,
-// TransferTo, OnTransferred, SendDTMF), refer.go REFER and its NOTIFYs
-// both ways, replaces.go INVITE with Replaces, dtmf.go and
-// telephoneevent.go DTMF, indialog.go requests inside a dialog; the wire
-// parsers are sipfrag.go, replaces.go, referto.go, dtmfrelay.go and
-// telephoneevent.go.
+// rtpstream.go and its direction gates in rtpgate.go. Call control:
+// hold.go (Hold, Resume), reinvite.go (re-INVITE and UPDATE both ways,
+// glare), mediastate.go (the media-state machine), callmedia.go (applying
+// it to a call: gates, events, monitor), timers.go (RFC 4028 session
+// timers); transfer.go has the transfer API (Transfer, TransferTo,
+// OnTransferred, SendDTMF), refer.go REFER and its NOTIFYs both ways,
+// replaces.go INVITE with Replaces, dtmf.go and telephoneevent.go DTMF,
+// indialog.go requests inside a dialog; the wire parsers are sipfrag.go,
+// replaces.go, referto.go, dtmfrelay.go and telephoneevent.go.
 package sipbridge

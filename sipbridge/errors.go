@@ -39,9 +39,9 @@ var (
 	// key (0-9, *, #, A-D).
 	ErrBadDigit = errors.New("not a dtmf key")
 	// ErrRefused is returned when the far end answered a request of a
-	// call (REFER, INFO) with an error status; the status is in the
-	// wrapping message.
-	ErrRefused = errors.New("refused by the other side")
+	// call (a hold or resume re-INVITE, REFER, INFO) with an error status;
+	// the status is in the wrapping message. The call goes on as it was.
+	ErrRefused = errors.New("refused by the far end")
 	// ErrTransferPending is returned by Transfer and TransferTo while an
 	// earlier transfer of the call still waits for its outcome.
 	ErrTransferPending = errors.New("a transfer of this call is in progress")

@@ -124,6 +124,9 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, 488, "Not Acceptable Here")
 		return
 	}
+	if b.refuseTimer(req, tx) {
+		return
+	}
 	st := b.stack()
 	if st == nil {
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
@@ -241,18 +244,20 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 	}
 	c.mu.Lock()
 	c.local = local
-	if c.ctl.codecs == nil {
-		c.ctl.codecs = slices.Clone(accept)
+	if c.tr.codecs == nil {
+		c.tr.codecs = slices.Clone(accept)
 	}
 	c.mu.Unlock()
 	c.negotiated(audio, dtmf, leg, in.offer.RTPAddr())
-	if err := in.dss.RespondSDP(buildSDP(local)); err != nil {
+	hdrs := append(c.inviteTimer(in.dss.InviteRequest), sip.NewHeader("Content-Type", "application/sdp"), sip.NewHeader("Allow", allowMethods))
+	if err := in.dss.Respond(sip.StatusOK, "OK", buildSDP(local), hdrs...); err != nil {
 		c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Status: 200, Text: "Call failed: the caller did not confirm the answer"})
 		return Codec{}, nil, fmt.Errorf("answer: %w", err)
 	}
 	c.acct.tracker.Answer(c.key, nil, time.Time{})
+	media := c.startMedia(accept, theyOffered, local.direction, in.offer, audio, dtmf, in.dss.InviteRequest)
 	codec := audio
-	c.emit(CallEvent{State: StateConnected, Status: 200, Text: "OK", Codec: &codec})
+	c.emit(CallEvent{State: StateConnected, Status: 200, Text: "OK", Codec: &codec, Media: media})
 	return audio, leg, nil
 }
 
@@ -265,41 +270,30 @@ func (c *Call) inboundBye() {
 	}
 }
 
-// onReinvite answers an in-dialog INVITE (session refresh, hold) with
-// this side's current SDP and follows a moved peer address.
+// onReinvite answers an in-dialog INVITE (hold, resume, a moved peer,
+// another codec, a session refresh): reinvite.go.
 func (b *Bridge) onReinvite(req *sip.Request, tx sip.ServerTransaction) {
 	c := b.lookupCall(req.CallID().Value())
 	if c == nil {
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	c.mu.Lock()
-	local, leg := c.local, c.media
-	c.local.version++
-	local.version++
-	c.mu.Unlock()
-	if leg == nil || local.port == 0 {
-		respond(tx, req, 491, "Request Pending")
-		return
-	}
-	if offer, err := ParseSDP(req.Body()); err == nil {
-		local.direction = offer.Direction.reverse()
-		leg.setRemote(offer.RTPAddr())
-	}
-	res := sip.NewSDPResponseFromRequest(req, buildSDP(local))
-	st := b.stack()
-	if st == nil {
-		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
-		return
-	}
-	contact := st.contact(c.acct.cfg.Username, strings.ToLower(req.Transport()))
-	res.AppendHeader(&contact)
-	_ = tx.Respond(res)
+	c.onReoffer(req, tx)
+}
+
+// onUpdate answers an UPDATE (RFC 3311) like a re-INVITE without its ACK.
+func (b *Bridge) onUpdate(req *sip.Request, tx sip.ServerTransaction) {
+	b.counters.Events.Add(1)
+	b.onReinvite(req, tx)
 }
 
 // onAck passes an ACK to the incoming dialog it confirms.
 func (b *Bridge) onAck(req *sip.Request, tx sip.ServerTransaction) {
-	if c := b.lookupCall(req.CallID().Value()); c != nil && c.in != nil {
+	c := b.lookupCall(req.CallID().Value())
+	if c == nil || c.takeAck(req) {
+		return
+	}
+	if c.in != nil {
 		_ = c.in.dss.ReadAck(req, tx)
 	}
 }
@@ -326,8 +320,8 @@ func (b *Bridge) onBye(req *sip.Request, tx sip.ServerTransaction) {
 // onOptions answers keep-alive probes.
 func (b *Bridge) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewResponseFromRequest(req, sip.StatusOK, "OK", nil)
-	res.AppendHeader(sip.NewHeader("Allow", allowedMethods))
-	res.AppendHeader(sip.NewHeader("Supported", "replaces"))
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	res.AppendHeader(sip.NewHeader("Supported", "replaces, timer"))
 	_ = tx.Respond(res)
 }
 

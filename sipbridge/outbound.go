@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -131,9 +132,11 @@ func (b *Bridge) dialURI(ctx context.Context, a *account, uri sip.Uri, codecs []
 	req.AppendHeader(&contact)
 	req.AppendHeader(sip.NewHeader("Content-Type", "application/sdp"))
 	req.AppendHeader(sip.NewHeader("User-Agent", b.cfg.UserAgent))
-	req.AppendHeader(sip.NewHeader("Allow", allowedMethods))
+	req.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	// A second Supported line beside the timer headers' is the same as one
+	// list (RFC 3261 section 7.3.1).
 	req.AppendHeader(sip.NewHeader("Supported", "replaces"))
-	for _, h := range ex.headers {
+	for _, h := range append(b.inviteHeaders(), ex.headers...) {
 		req.AppendHeader(h)
 	}
 	req.SetBody(body)
@@ -153,8 +156,8 @@ func (b *Bridge) dialURI(ctx context.Context, a *account, uri sip.Uri, codecs []
 
 	c := newCall(b, a, key, monitor.Outbound, monitor.Party{Number: uri.User})
 	c.local = offer
-	c.ctl.codecs = slices.Clone(codecs)
-	c.ctl.transferredFrom, c.ctl.observe = ex.transferredFrom, ex.observe
+	c.tr.codecs = slices.Clone(codecs)
+	c.tr.transferredFrom, c.tr.observe = ex.transferredFrom, ex.observe
 	dua := &sipgo.DialogUA{Client: st.client(a.transport), ContactHDR: contact}
 	// The call outlives the request that placed it.
 	dcs, err := dua.WriteInvite(context.WithoutCancel(ctx), req)
@@ -209,14 +212,18 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 			watchDone <- ""
 		}
 	}()
-	err := dcs.WaitAnswer(wctx, sipgo.AnswerOptions{
+	opts := sipgo.AnswerOptions{
 		Username: a.authUser(),
 		Password: a.password,
 		OnResponse: func(res *sip.Response) error {
 			c.provisional(res, leg, offered)
 			return nil
 		},
-	})
+	}
+	err := dcs.WaitAnswer(wctx, opts)
+	for try := 1; try < maxOfferTries && retryTooSmall(wctx, dcs, err); try++ {
+		err = dcs.WaitAnswer(wctx, opts)
+	}
 	close(stopWatch)
 	why := <-watchDone
 	if err != nil {
@@ -252,8 +259,10 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 	}
 	c.mu.Unlock()
 	a.tracker.Answer(c.key, nil, time.Time{})
+	ans, _ := ParseSDP(res.Body())
+	media := c.startMedia(offered, weOffered, SendRecv, ans, audio, dtmf, res)
 	codec := audio
-	c.emit(CallEvent{State: StateConnected, Status: res.StatusCode, Text: res.Reason, Codec: &codec})
+	c.emit(CallEvent{State: StateConnected, Status: res.StatusCode, Text: res.Reason, Codec: &codec, Media: media})
 	c.inCall(leg, func() { c.bye(dcs) }, dcs.Context())
 }
 
@@ -342,6 +351,11 @@ func (c *Call) bye(dcs *sipgo.DialogClientSession) {
 func (c *Call) inCall(leg *RTPLeg, bye func(), dialog context.Context) {
 	tick := time.NewTicker(c.mediaCheckInterval())
 	defer tick.Stop()
+	ctl := c.control()
+	// Session refreshes run beside the loop, so that a hangup never waits
+	// for one; the call ends only after them.
+	var refreshes sync.WaitGroup
+	defer refreshes.Wait()
 	for {
 		select {
 		case <-c.hangup:
@@ -353,10 +367,27 @@ func (c *Call) inCall(leg *RTPLeg, bye func(), dialog context.Context) {
 			return
 		case now := <-tick.C:
 			if c.mediaTimedOut(leg, now) {
+				text := "Call dropped — no audio from the other side"
+				c.mediaLost(text)
 				bye()
-				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: "Call dropped — no audio from the other side"})
+				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: text})
 				return
 			}
+		case now := <-ctl.timer.C:
+			switch c.sessionDue(now) {
+			case sessionRefresh:
+				refreshes.Go(c.refreshSession)
+			case sessionExpired:
+				bye()
+				c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Text: "Call dropped — the other side stopped refreshing the session"})
+				return
+			}
+		case a := <-ctl.abort:
+			if a.bye {
+				bye()
+			}
+			c.finish(leg, a.ev)
+			return
 		}
 	}
 }

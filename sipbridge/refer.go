@@ -17,8 +17,8 @@ import (
 // call: at most one transfer this side started, and the NOTIFYs of each
 // REFER the far end sent.
 
-// callControl is a call's transfer state; all of it under Call.mu.
-type callControl struct {
+// transferState is a call's transfer state; all of it under Call.mu.
+type transferState struct {
 	// codecs are what the call was placed or answered with, in
 	// preference order; a call that replaces it offers them.
 	codecs []Codec
@@ -135,14 +135,14 @@ func (c *Call) startTransfer(ctx context.Context, referTo string, x *referOut) e
 		err = ErrCallEnded
 	case c.state != StateConnected:
 		err = ErrCallState
-	case c.ctl.xfer != nil:
+	case c.tr.xfer != nil:
 		err = ErrTransferPending
 	default:
 		// Registered before the REFER goes out: its first NOTIFY may
 		// overtake the 202 (RFC 3515 section 2.4.4). Counted in the
 		// bridge's call group while c is live, so that Run's wait for
 		// the calls cannot have begun.
-		c.ctl.xfer = x
+		c.tr.xfer = x
 		c.b.callsWG.Add(1)
 	}
 	c.mu.Unlock()
@@ -190,8 +190,8 @@ func (c *Call) startTransfer(ctx context.Context, referTo string, x *referOut) e
 // clearTransfer forgets x as the call's transfer.
 func (c *Call) clearTransfer(x *referOut) {
 	c.mu.Lock()
-	if c.ctl.xfer == x {
-		c.ctl.xfer = nil
+	if c.tr.xfer == x {
+		c.tr.xfer = nil
 	}
 	c.mu.Unlock()
 }
@@ -250,17 +250,17 @@ func (c *Call) transferSucceeded(x *referOut, status int) {
 	c.acct.tracker.Update(c.key, func(mc *monitor.Call) { mc.Transfers = append(mc.Transfers, rec) })
 	text := "Transferred to " + partyName(x.target)
 	c.mu.Lock()
-	if c.ctl.xfer == x {
-		c.ctl.xfer = nil
+	if c.tr.xfer == x {
+		c.tr.xfer = nil
 	}
-	c.ctl.ending = text
+	c.tr.ending = text
 	c.mu.Unlock()
 	c.b.log.Info("sip transfer done", "call", c.id, "kind", x.kind, "to", x.target.Number)
 	c.transferProgress(TransferAccepted, status, text)
 	c.askHangup()
 	if k := x.consult; k != nil {
 		k.mu.Lock()
-		k.ctl.ending = "Transferred: " + partyName(c.remote) + " and " + partyName(x.target) + " talk to each other now"
+		k.tr.ending = "Transferred: " + partyName(c.remote) + " and " + partyName(x.target) + " talk to each other now"
 		k.mu.Unlock()
 		k.askHangup()
 	}
@@ -338,7 +338,7 @@ func (b *Bridge) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	c.mu.Lock()
-	x := c.ctl.xfer
+	x := c.tr.xfer
 	c.mu.Unlock()
 	if x == nil {
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Subscription Does Not Exist")
@@ -440,8 +440,8 @@ func (b *Bridge) onRefer(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")
 		return
 	}
-	c.ctl.refers++
-	first := c.ctl.refers == 1
+	c.tr.refers++
+	first := c.tr.refers == 1
 	// Counted while c is live, so that Run's wait cannot have begun.
 	b.callsWG.Add(1)
 	c.mu.Unlock()
@@ -520,7 +520,7 @@ func (c *Call) followRefer(uri sip.Uri, rep *replaces, referredBy, event string,
 			case StateConnected:
 				c.notifyRefer(event, sip.StatusOK, "OK", true)
 				c.mu.Lock()
-				c.ctl.ending = "Transferred to " + partyName(next.Remote())
+				c.tr.ending = "Transferred to " + partyName(next.Remote())
 				c.mu.Unlock()
 				t := time.NewTimer(referByeGrace)
 				select {
@@ -551,11 +551,11 @@ func (c *Call) followRefer(uri sip.Uri, rep *replaces, referredBy, event string,
 func (c *Call) transferCodecs() []Codec {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	out := make([]Codec, 0, len(c.ctl.codecs)+1)
+	out := make([]Codec, 0, len(c.tr.codecs)+1)
 	if c.hasCodec {
 		out = append(out, c.codec)
 	}
-	for _, k := range c.ctl.codecs {
+	for _, k := range c.tr.codecs {
 		dup := false
 		for _, o := range out {
 			dup = dup || o.SameFormat(k)

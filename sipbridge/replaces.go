@@ -205,7 +205,7 @@ func (b *Bridge) onReplacingInvite(req *sip.Request, tx sip.ServerTransaction, h
 	c.offered = offer.Codecs
 	c.in = &inboundCall{dss: dss, offer: offer, decide: make(chan decision)}
 	codecs := old.transferCodecs()
-	c.ctl.transferredFrom, c.ctl.codecs = old.id, codecs
+	c.tr.transferredFrom, c.tr.codecs = old.id, codecs
 	if !b.addCall(c) {
 		_ = dss.Respond(sip.StatusServiceUnavailable, "Service Unavailable", nil)
 		return
@@ -230,7 +230,7 @@ func (b *Bridge) onReplacingInvite(req *sip.Request, tx sip.ServerTransaction, h
 	}
 	b.log.Info("sip call replaced", "call", old.id, "by", c.id)
 	old.mu.Lock()
-	old.ctl.ending = "Replaced by a call from " + partyName(remote)
+	old.tr.ending = "Replaced by a call from " + partyName(remote)
 	old.mu.Unlock()
 	b.transferred(old, c)
 	old.askHangup()

@@ -50,6 +50,8 @@ type RTPLeg struct {
 	dtmfRate atomic.Uint32
 	detect   eventDetector
 	onDigit  atomic.Pointer[func(digit string)]
+	// gate pauses the directions a hold stops (rtpgate.go).
+	gate legGate
 }
 
 // rtcpMinPT and rtcpMaxPT bound the second byte of an RTCP packet
@@ -120,7 +122,8 @@ func (l *RTPLeg) Remote() netip.AddrPort {
 
 // ReadRTP reads the next RTP packet into b and returns its length.
 // Packets too short for an RTP header, of another version, or RTCP are
-// skipped. It returns net.ErrClosed once the leg is closed.
+// skipped, and so is everything while we hold the call. It returns
+// net.ErrClosed once the leg is closed.
 func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 	for {
 		n, from, err := l.conn.ReadFromUDPAddrPort(b)
@@ -138,6 +141,9 @@ func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 		}
 		l.lastRecv.Store(time.Now().UnixNano())
 		l.latch(from)
+		if l.recvPaused() {
+			continue
+		}
 		if int32(b[1]&0x7f) == l.dtmfPT.Load() {
 			l.receivedEvent(b[:n])
 		}
@@ -166,11 +172,11 @@ func (l *RTPLeg) latch(from netip.AddrPort) {
 }
 
 // WriteRTP sends one RTP packet to the peer. Before the peer's address is
-// known the packet is dropped and reported as written, since audio cannot
-// wait.
+// known, and while a hold pauses this direction, the packet is dropped and
+// reported as written, since audio cannot wait.
 func (l *RTPLeg) WriteRTP(b []byte) (int, error) {
 	p := l.peer.Load()
-	if p == nil {
+	if p == nil || l.sendPaused() {
 		if l.closed.Load() {
 			return 0, net.ErrClosed
 		}

@@ -135,10 +135,8 @@ func (b *Bridge) handlers(srv *sipgo.Server) {
 	srv.OnRefer(b.onRefer)
 	srv.OnNotify(b.onNotify)
 	srv.OnInfo(b.onInfo)
+	srv.OnUpdate(b.onUpdate)
 }
-
-// allowedMethods is the Allow header of our INVITEs and OPTIONS answers.
-const allowedMethods = "INVITE, ACK, CANCEL, BYE, OPTIONS, REFER, NOTIFY, INFO"
 
 // stack returns the running SIP stack, nil before Run and once it is
 // shutting down.

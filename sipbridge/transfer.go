@@ -31,7 +31,7 @@ func (c *Call) TransferTo(ctx context.Context, consult *Call) error {
 func (c *Call) TransferredFrom() monitor.CallID {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ctl.transferredFrom
+	return c.tr.transferredFrom
 }
 
 // OnTransferred sets the handler for calls that replace one of ours: a

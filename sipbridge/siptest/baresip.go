@@ -221,7 +221,8 @@ func (b *Baresip) Dir() string { return b.dir }
 func (b *Baresip) LogPath() string { return filepath.Join(b.dir, "baresip.log") }
 
 // Command sends one ctrl_tcp command (as menu.so knows them: "dial",
-// "hangup", "accept", "reginfo", "listcalls", "quit", ...) and returns
+// "hangup", "accept", "hold", "resume", "reginfo", "listcalls", "quit",
+// ...; "help" lists them, the call commands only during a call) and returns
 // baresip's response data. An ok=false answer wraps [ErrCommandFailed].
 func (b *Baresip) Command(ctx context.Context, cmd, params string) (string, error) {
 	r, err := b.ctrl.command(ctx, cmd, params)
@@ -355,6 +356,25 @@ func (b *Baresip) Answer(ctx context.Context) error {
 func (b *Baresip) Hangup(ctx context.Context) error {
 	if _, err := b.Command(ctx, "hangup", ""); err != nil {
 		return fmt.Errorf("baresip %s: hangup: %w", b.opts.User, err)
+	}
+	return nil
+}
+
+// Hold puts the current call on hold: baresip sends a re-INVITE with
+// a=sendonly and goes on sending its tone, as music on hold would
+// (ctrl_tcp "hold").
+func (b *Baresip) Hold(ctx context.Context) error {
+	if _, err := b.Command(ctx, "hold", ""); err != nil {
+		return fmt.Errorf("baresip %s: hold: %w", b.opts.User, err)
+	}
+	return nil
+}
+
+// Resume takes the current call off hold: a re-INVITE with a=sendrecv
+// (ctrl_tcp "resume").
+func (b *Baresip) Resume(ctx context.Context) error {
+	if _, err := b.Command(ctx, "resume", ""); err != nil {
+		return fmt.Errorf("baresip %s: resume: %w", b.opts.User, err)
 	}
 	return nil
 }

@@ -30,17 +30,22 @@
 //     (usrloc is in memory), as a registrar reboot would.
 //   - [StartBaresip]: a phone with its own SIP port (and port+1, which
 //     baresip takes for TLS), control port and RTP range, driven over
-//     ctrl_tcp; it records every call (dec = heard, enc = sent).
+//     ctrl_tcp (dial, answer, hangup, hold, resume, transfer, DTMF); it
+//     records every call (dec = heard, enc = sent; baresip 1.0 stops the
+//     dec recording at the first re-INVITE).
 //   - [RunSipp], [StartSipp], [StartSippIn], [StartSippUAS]: the
 //     scenarios in testbed/sipp (register.xml, uac-invite-auth.xml,
 //     uas-answer.xml with a ring delay, uas-busy.xml answering 486,
-//     uas-decline.xml answering 603, uas-info.xml checking DTMF INFO
-//     bodies, uas-refer-decline.xml and uas-refer-silent.xml answering
-//     a REFER 603, or 202 and never a NOTIFY; calling a user agent
-//     directly: uac-refer-refused.xml,
-//     uac-info-dtmf.xml, uac-replaces.xml, uac-replaces-unknown.xml).
+//     uas-decline.xml answering 603, uas-timer.xml for session timers,
+//     uas-info.xml checking DTMF INFO bodies, uas-refer-decline.xml and
+//     uas-refer-silent.xml answering a REFER 603, or 202 and never a
+//     NOTIFY; [SippUASOptions.Scenario] runs any other), the callers
+//     uac-reinvite.xml, uac-glare.xml and uac-timer.xml that change a call
+//     in progress, and, calling a user agent directly,
+//     uac-refer-refused.xml, uac-info-dtmf.xml, uac-replaces.xml and
+//     uac-replaces-unknown.xml.
 //
-// Audio: [DominantFrequency], [Goertzel], [CheckTone], [ReadWAV],
+// Audio: [DominantFrequency], [Goertzel], [CheckTone], [ToneRuns], [ReadWAV],
 // [ParseWAV], [WriteWAV], [WriteToneWAV], [Sine], [Channel], [RMS],
 // [MuLawDecode], [MuLawEncode], [ALawDecode], [ALawEncode].
 //

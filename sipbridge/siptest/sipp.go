@@ -237,15 +237,16 @@ type SippUASOptions struct {
 	Calls int
 	// Transport is "udp" (default) or "tcp".
 	Transport string
-	// Scenario, if set, is the UAS scenario to run instead of the one
-	// Status picks (e.g. "uas-info.xml").
+	// Scenario, if set, is the UAS scenario run instead of the one Status
+	// picks (see [ScenarioPath]); Args are added to its command line.
 	Scenario string
+	Args     []string
 }
 
 // StartSippUAS registers opts.User at the registrar with sipp
 // (register.xml) and then starts a sipp UAS on the same port that answers
 // incoming calls with opts.Status after opts.Delay (uas-answer.xml,
-// uas-busy.xml, uas-decline.xml). It returns once the UAS listens; [Sipp.Wait]
+// uas-busy.xml, uas-decline.xml), or runs opts.Scenario. It returns once the UAS listens; [Sipp.Wait]
 // reports whether every call went through the scenario.
 func StartSippUAS(ctx context.Context, t testing.TB, opts SippUASOptions) *Sipp {
 	t.Helper()
@@ -274,6 +275,7 @@ func StartSippUAS(ctx context.Context, t testing.TB, opts SippUASOptions) *Sipp 
 		"-s", opts.User, "-au", opts.User, "-ap", opts.Password); err != nil {
 		t.Fatalf("siptest: register sipp UAS %s: %v", opts.User, err)
 	}
-	return StartSipp(t, scenario, "-p", port, "-t", tr, "-m", strconv.Itoa(opts.Calls),
-		"-d", strconv.Itoa(int(opts.Delay/time.Millisecond)))
+	args := append([]string{"-p", port, "-t", tr, "-m", strconv.Itoa(opts.Calls),
+		"-d", strconv.Itoa(int(opts.Delay / time.Millisecond))}, opts.Args...)
+	return StartSipp(t, scenario, args...)
 }

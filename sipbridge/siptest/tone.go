@@ -134,3 +134,41 @@ func CheckTone(path string, wantHz float64) (float64, error) {
 	}
 	return got, nil
 }
+
+// ToneRun is a stretch of a recording in which one tone was the strongest,
+// or silence (Hz 0).
+type ToneRun struct {
+	Hz float64
+	// Windows is how many analysis windows the stretch lasted.
+	Windows int
+}
+
+// ToneRuns cuts mono samples at rate into windows of window samples,
+// names each window by the strongest of tones (Goertzel) or 0 when it is
+// silent (RMS below about -30 dBFS), and merges neighbours of one name: the
+// order in which the tones were heard and how long. A trailing partial
+// window is dropped.
+func ToneRuns(samples []int16, rate, window int, tones ...float64) []ToneRun {
+	var runs []ToneRun
+	if window <= 0 || len(tones) == 0 {
+		return nil
+	}
+	for i := 0; i+window <= len(samples); i += window {
+		w := samples[i : i+window]
+		hz := 0.0
+		if RMS(w) >= silenceLevel/32768.0 {
+			best := -1.0
+			for _, f := range tones {
+				if p := Goertzel(w, rate, f); p > best {
+					hz, best = f, p
+				}
+			}
+		}
+		if n := len(runs); n > 0 && runs[n-1].Hz == hz {
+			runs[n-1].Windows++
+			continue
+		}
+		runs = append(runs, ToneRun{Hz: hz, Windows: 1})
+	}
+	return runs
+}

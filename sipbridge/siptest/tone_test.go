@@ -116,3 +116,26 @@ func BenchmarkDominantFrequency(b *testing.B) {
 		_ = DominantFrequency(s, 8000)
 	}
 }
+
+func TestToneRuns(t *testing.T) {
+	const rate = 8000
+	var s []int16
+	s = append(s, make([]int16, rate/10)...)
+	s = append(s, Sine(440, rate, rate/2, 0.3)...)
+	s = append(s, make([]int16, rate/4)...)
+	s = append(s, Sine(550, rate, rate/2, 0.3)...)
+	s = append(s, 1, 2, 3) // partial window
+	got := ToneRuns(s, rate, rate/20, 440, 550, 700)
+	want := []ToneRun{{0, 2}, {440, 10}, {0, 5}, {550, 10}}
+	if len(got) != len(want) {
+		t.Fatalf("runs %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("runs %v, want %v", got, want)
+		}
+	}
+	if r := ToneRuns(s, rate, 0, 440); r != nil {
+		t.Errorf("zero window: %v", r)
+	}
+}
