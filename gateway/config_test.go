@@ -96,3 +96,28 @@ func TestTURNCredentials(t *testing.T) {
 		}
 	}
 }
+
+// TestWelcomeCarriesTURNCredentials: a page is told a TURN server with
+// credentials of its own, made for its user, and never the shared secret.
+func TestWelcomeCarriesTURNCredentials(t *testing.T) {
+	cfg := testConfig()
+	cfg.TURN = TURN{URLs: []string{"turn:127.0.0.1:3478"}, Secret: "north-wind", TTL: time.Hour}
+	sip := newFakeSIP(t, "1001")
+	_, base := startGateway(t, cfg, sip, map[string][]string{"anna": {"1001"}})
+	b := openBrowser(t, base, "anna", capPCMU)
+	if strings.Contains(string(b.welcome.raw), "north-wind") {
+		t.Fatalf("the TURN secret reaches the page: %s", b.welcome.raw)
+	}
+	var turn *ICEServer
+	for i, s := range b.welcome.ICEServers {
+		if len(s.URLs) > 0 && strings.HasPrefix(s.URLs[0], "turn:") {
+			turn = &b.welcome.ICEServers[i]
+		}
+	}
+	if turn == nil {
+		t.Fatalf("welcome has no TURN server: %s", b.welcome.raw)
+	}
+	if !strings.HasSuffix(turn.Username, ":anna") || turn.Credential == "" {
+		t.Errorf("TURN credentials %q / %q, want EXPIRY:anna and an HMAC", turn.Username, turn.Credential)
+	}
+}

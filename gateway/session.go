@@ -158,7 +158,13 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 	defer close(s.finished)
 	conn.SetReadLimit(maxMessage)
 
-	pc, err := g.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(g.cfg.ICEServers)})
+	// A TURN server gets credentials of this session's own (the TURN REST
+	// scheme), so the page never sees the shared secret.
+	ice, err := g.cfg.SessionICEServers(user.Name, time.Now())
+	if err != nil {
+		s.log.Warn("turn credentials", "err", err)
+	}
+	pc, err := g.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
 	if err != nil {
 		_ = conn.Close(websocket.StatusInternalError, "media setup failed")
 		return fmt.Errorf("new peer connection: %w", err)
@@ -195,7 +201,7 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 	// Welcome is queued before anything can be: the page's first message
 	// is always it.
 	s.statuses = g.accountStatuses(user)
-	s.send(serverMessage{Type: MsgWelcome, User: user.Name, Accounts: s.statuses, ICEServers: g.cfg.ICEServers}, nil)
+	s.send(serverMessage{Type: MsgWelcome, User: user.Name, Accounts: s.statuses, ICEServers: ice}, nil)
 	s.wg.Add(2)
 	go s.readLoop(ioCtx)
 	go s.writeLoop(ioCtx)

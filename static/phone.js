@@ -709,10 +709,22 @@
       render();
       // Capped exponential backoff with jitter, so that the pages of an
       // office do not all come back at the same moment after a restart.
+      // 1008 (policy) ends a socket whose sign-in is gone (sign-out,
+      // changed credentials, expiry): the page asks for it again; or one
+      // over a cap: the page says so and waits long before trying again.
+      const signedOut = e.code === 1008 && /^(signed out|session expired|sign-in changed)/.test(e.reason);
+      if (signedOut) {
+        location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search);
+        return;
+      }
+      const capped = e.code === 1008 && /^(too many open sockets|server full)/.test(e.reason);
+      if (capped) retry = 30000;
       const delay = Math.round(retry * (0.75 + Math.random() / 2));
       retry = Math.min(retry * 2, 30000);
       const secs = Math.max(1, Math.round(delay / 1000));
-      if (e.code === 1001) {
+      if (capped) {
+        setStatus(PageState.OFFLINE, `The server refused this page: ${e.reason}. Close other softphone tabs; trying again in ${secs} s…`);
+      } else if (e.code === 1001) {
         // Going away: the server is shutting down or restarting.
         setStatus(PageState.OFFLINE, 'The server is restarting or shutting down' + (hadCall ? ' and ended your call' : '') + `. Reconnecting in ${secs} s…`);
       } else {
