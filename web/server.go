@@ -94,9 +94,9 @@ type Server struct {
 	sessions SessionStore
 	// lastSweep is when expired sign-ins were last deleted (Unix ns).
 	lastSweep atomic.Int64
-	limiter  *loginLimiter
-	checks   *checkGate
-	walls    *wallLinks
+	limiter   *loginLimiter
+	checks    *checkGate
+	walls     *wallLinks
 	// dummyHash is compared against for unknown user names, so that a
 	// missing user costs as much time as a wrong password.
 	dummyHash []byte

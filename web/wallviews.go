@@ -117,8 +117,8 @@ func callsSplit(f Figures) string {
 // chartBar is one hour's bar of the calls-per-hour chart, in the SVG's
 // own units (viewBox 0 0 240 64; bars stand on y = 52).
 type chartBar struct {
-	Hour                     int
-	Calls, Missed            int
+	Hour                      int
+	Calls, Missed             int
 	X, Y, H, MissedY, MissedH float64
 }
 
