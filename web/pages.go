@@ -54,9 +54,9 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 	today := s.today(r.Context(), now)
 	meta := s.meta(r, "Wallboard", "wallboard", "wallboard.js")
 	meta.Kiosk = kiosk
-	meta.Now = now.In(s.displayZone())
 	v := WallboardView{
 		Meta:      meta,
+		Now:       now.In(s.displayZone()),
 		Admin:     admin,
 		Kiosk:     kiosk,
 		Originate: originateSources(role, snap.Sources()),

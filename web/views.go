@@ -31,12 +31,9 @@ type PageMeta struct {
 	Nav []NavItem
 	// SignOut is true for cookie sessions, which can sign out.
 	SignOut bool
-	// Kiosk is the wall-screen frame: no menu, no user, no sign-out; a
-	// clock instead, and type that grows with the screen.
+	// Kiosk is the wall-screen frame: no menu, no user, no sign-out, and
+	// type that grows with the screen.
 	Kiosk bool
-	// Now is the server's time as the page is made, in the display zone
-	// (the kiosk's clock before its script ticks).
-	Now time.Time
 }
 
 // NavItem is one entry of the page menu.
