@@ -115,9 +115,12 @@
     return ['hangup', 'transfer'].filter((a) => offered.includes(a));
   }
 
+  // A number too long for a card's big type gets type that fits the card
+  // (longNumber in web/wallviews.go).
+  const longNumber = (n) => [...n].length > 13;
   function party(testid, p) {
     return el('div', { class: 'party', 'data-testid': testid },
-      numEl('span', num(p)),
+      numEl('span', num(p), { class: longNumber(num(p)) ? 'num long' : 'num' }),
       p && p.name ? el('span', { class: 'name', text: p.name }) : null);
   }
 
@@ -346,7 +349,7 @@
       const when = isZero(s.since) ? '' : ` since ${fmtTime(s.since)}`;
       lines.push(el('p', { 'data-testid': 'stale-source', 'data-source': s.name },
         el('strong', { text: `${s.name} is ${s.state}${when}.` }),
-        ` Its calls are not shown${s.error ? ` (${s.error})` : ''}.`));
+        ` Its calls cannot be followed until it is back${s.error ? ` (${s.error})` : ''}.`));
     }
     const banner = $('banner');
     banner.replaceChildren(...lines);
@@ -477,7 +480,8 @@
       if (e.code === 1008 && signOutReasons[e.reason]) { signInGone(signOutReasons[e.reason]); return; }
       if (e.code === 1008 && e.reason === 'too slow') showError('The connection was too slow and was reset; catching up.');
       // 1001 (going away): the server is shutting down or restarting.
-      if (e.code === 1001) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
+      // On a wall screen the banner says it.
+      if (e.code === 1001 && !kiosk) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
       scheduleReconnect();
     };
   }
@@ -485,7 +489,7 @@
     attempt++;
     // Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s … 15 s.
     const delay = Math.min(15000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
-    setConn(attempt > 3 ? 'offline' : 'reconnecting', `retry in ${Math.round(delay / 1000)} s`);
+    setConn(attempt > 3 ? 'offline' : 'reconnecting', `retry in ${Math.max(1, Math.round(delay / 1000))} s`);
     if (attempt > 1) {
       // A failed handshake hides its status: ask the API whether we are
       // still signed in.

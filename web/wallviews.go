@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/monitor"
 )
@@ -160,3 +161,8 @@ func hourLabel(h int) string { return fmt.Sprintf("%02d", h) }
 func hourTitle(b chartBar) string {
 	return fmt.Sprintf("%02d:00–%02d:59: %d calls, %d missed", b.Hour, b.Hour, b.Calls, b.Missed)
 }
+
+// longNumber marks a number too long for a call card's big type (an
+// international number, a SIP address): it gets type that fits the card.
+// static/wallboard.js has the same rule.
+func longNumber(n string) bool { return utf8.RuneCountInString(n) > 13 }
