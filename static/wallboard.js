@@ -177,7 +177,6 @@
     $('calls').replaceChildren(...calls.map(callCard));
     $('active-count').textContent = String(calls.length);
     markStale();
-    fitLists();
   }
   function renderSources() {
     const list = [...state.sources.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -219,7 +218,7 @@
   // items that would reach past its bottom, whole, and says how many it
   // shows. Elsewhere the page scrolls and everything is shown.
   function fitLists() {
-    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n, all) => `· the latest ${n} of ${all}`);
+    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => `· the latest ${n}`);
     fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => `· ${all - n} more not shown`);
   }
   function fit(box, items, label, say) {
@@ -272,6 +271,7 @@
       el('span', {}, 'longest ', b(fmtSeconds(s.longest_wait))))));
     renderSources();
     renderChart();
+    fitLists();
   }
 
   // renderChart draws the calls per hour as web/wallboard.templ does:
@@ -358,6 +358,8 @@
     wall.classList.toggle('stale', !!since);
     const downNames = new Set(down.map((s) => s.name));
     for (const card of document.querySelectorAll('#calls .call')) card.classList.toggle('src-down', downNames.has(card.dataset.source));
+    // The banner takes room from the lists.
+    fitLists();
   }
 
   // signInGone ends the page's life once its sign-in is gone: a wall

@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"maps"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -101,6 +103,18 @@ users:
 	// The fourth call rings 30 s and is given up.
 	ring4 := stamp(100) + ";RING;4;004989123456789012;5551234;SIP0;"
 	end4 := stamp(130) + ";DISCONNECT;4;0;"
+	// Then a busy spell: forty short calls, two of three answered.
+	var busy []string
+	for i := range 40 {
+		at, id := 140+3*i, 10+i
+		number := "0" + strings.Repeat(strconv.Itoa(i%10), 9+i%7)
+		busy = append(busy, stamp(at)+fmt.Sprintf(";RING;%d;%s;5551234;SIP0;", id, number))
+		if i%3 == 0 {
+			busy = append(busy, stamp(at+2)+fmt.Sprintf(";DISCONNECT;%d;0;", id))
+			continue
+		}
+		busy = append(busy, stamp(at+1)+fmt.Sprintf(";CONNECT;%d;12;%s;", id, number), stamp(at+2)+fmt.Sprintf(";DISCONNECT;%d;1;", id))
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -122,8 +136,8 @@ users:
 				t.Errorf("%s: %s = %q, want %q (all: %v)", step, k, f.Total[k], v, f.Total)
 			}
 		}
-		if f.Bars != len(f.Rows) {
-			t.Errorf("%s: the chart has %d calls, the list %d", step, f.Bars, len(f.Rows))
+		if f.Bars != f.Shown {
+			t.Errorf("%s: the chart has %d calls, the list %d", step, f.Bars, f.Shown)
 		}
 		if !slices.IsSortedFunc(f.Rows, func(a, b struct{ ID, Started, Result, Direction string }) int {
 			ta, _ := time.Parse(time.RFC3339Nano, a.Started)
@@ -188,15 +202,43 @@ users:
 				}
 			}
 			router.Send(end4)
-		case "figures-4", "back":
+		case "figures-4":
 			if err := json.Unmarshal([]byte(arg), &f); err != nil {
 				t.Fatal(err)
 			}
 			wantFigures(name, f, four)
-			if name == "back" && !slices.EqualFunc(f.Rows, last.Rows, func(a, b struct{ ID, Started, Result, Direction string }) bool { return a == b }) {
-				t.Errorf("today's calls after the restart %+v, before %+v", f.Rows, last.Rows)
+			for _, l := range busy {
+				router.Send(l)
 			}
-			last = f
+		case "layout-busy":
+			var sizes map[string]struct {
+				kioskFigures
+				Problems []string `json:"problems"`
+				Note     string   `json:"note"`
+			}
+			if err := json.Unmarshal([]byte(arg), &sizes); err != nil {
+				t.Fatal(err)
+			}
+			for size, v := range sizes {
+				for _, pr := range v.Problems {
+					t.Errorf("busy %s: %s", size, pr)
+				}
+				// The first four (one answered, two missed) and forty, every
+				// third of them missed: 27 answered, 16 missed.
+				wantFigures("busy "+size, v.kioskFigures, map[string]string{"fig-calls": "44", "fig-answered": "27", "fig-missed": "16"})
+				if len(v.Rows) == 0 || len(v.Rows) >= v.Shown || !strings.Contains(v.Note, fmt.Sprintf("the latest %d", len(v.Rows))) {
+					t.Errorf("busy %s: %d of %d calls shown, note %q: want the latest that fit, and said so", size, len(v.Rows), v.Shown, v.Note)
+				}
+			}
+			// The screen comes back at 1920×1080.
+			last = sizes["kiosk 1920x1080"].kioskFigures
+		case "back":
+			if err := json.Unmarshal([]byte(arg), &f); err != nil {
+				t.Fatal(err)
+			}
+			if !maps.Equal(f.Total, last.Total) || !slices.EqualFunc(f.Rows, last.Rows, func(a, b struct{ ID, Started, Result, Direction string }) bool { return a == b }) {
+				t.Errorf("after the restart %v %+v, before %v %+v", f.Total, f.Rows, last.Total, last.Rows)
+			}
 		case "stop-server":
 			p.signal(syscall.SIGTERM)
 			if code := p.waitExit(30 * time.Second); code != 0 {
@@ -221,7 +263,7 @@ users:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "kiosk,figures,layout,figures-4,stop-server,stale,back,stop-source,source-down,source-up,revoked"
+	want := "kiosk,figures,layout,figures-4,layout-busy,stop-server,stale,back,stop-source,source-down,source-up,revoked"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}

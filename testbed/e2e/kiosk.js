@@ -23,6 +23,7 @@ function figures(page) {
       id: r.dataset.id, started: r.dataset.started, result: r.querySelector('[data-testid=recent-result]').textContent.trim(),
       direction: r.querySelector('[data-testid=recent-direction]').textContent.trim(),
     }));
+    // Every call listed, also those a wall screen leaves out for room.
     const shown = [...document.querySelectorAll('[data-testid=recent-call]')].length;
     return { total, sources, bars, rows, shown };
   });
@@ -130,6 +131,21 @@ function layoutProblems(page, wall) {
     await w.waitForSelector('[data-testid=fig-calls][data-value="4"]');
     await w.waitForSelector('[data-testid=call]', { state: 'detached' });
     step('figures-4', await figures(w));
+
+    // A busy day: forty more calls, more than a screen lists. The wall
+    // screen shows the latest that fit, whole rows, and still nothing
+    // reaches past the screen.
+    await w.waitForSelector('[data-testid=fig-calls][data-value="44"]');
+    const full = {};
+    for (const [width, height] of [[1920, 1080], [3840, 2160]]) {
+      await w.setViewportSize({ width, height });
+      await w.waitForFunction((wd) => document.documentElement.clientWidth === wd, width);
+      const size = `${width}x${height}`;
+      await w.screenshot({ path: `${shots}/kiosk-busy-${size}.png` });
+      full[`kiosk ${size}`] = { problems: await layoutProblems(w, true), ...(await figures(w)), note: await w.textContent('[data-testid=recent-shown]') };
+    }
+    await w.setViewportSize({ width: 1920, height: 1080 });
+    step('layout-busy', full);
 
     // The server stops: the whole board says so, with since when.
     step('stop-server');
