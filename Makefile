@@ -27,6 +27,8 @@ FUZZ_TARGETS := \
 	./web:FuzzLoginForm \
 	./web:FuzzAPIQuery \
 	./web:FuzzEventsQuery \
+	./web:FuzzSessionCookie \
+	./web:FuzzDeviceName \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring \
 	./cmd/switchboard:FuzzParseConfig \

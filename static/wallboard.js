@@ -1,23 +1,90 @@
-// Wallboard: keeps the page live from the /events WebSocket. It applies the
-// snapshot and each change, ticks the call timers every second, reconnects
-// with backoff and resumes where it left off (?since=SEQ&epoch=EPOCH), and
-// offers admins the call-control actions each call's source lists.
+// Wallboard: keeps the page live from the /events WebSocket and the
+// figures of the day from /api/today. It applies the snapshot and each
+// change, ticks the call timers and the kiosk clock every second,
+// reconnects with backoff and resumes where it left off
+// (?since=SEQ&epoch=EPOCH), asks for the figures again when a call ends
+// and every 30 s, and makes a stale screen look stale: when the server
+// cannot be reached, or a source is down, a banner says so with since
+// when and the cards are dimmed. Admins get the call-control actions
+// each call's source lists.
 'use strict';
 (function () {
   const $ = (id) => document.getElementById(id);
   const boot = JSON.parse($('wallboard-data').textContent);
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
+  const kiosk = !!boot.kiosk;
+  const zone = boot.zone || undefined;
+  const SVG = 'http://www.w3.org/2000/svg';
 
   const state = {
     calls: new Map(),   // id -> call
     sources: new Map(), // name -> status
-    recent: boot.recent || [],
+    today: boot.today,
+    // Ended calls seen on /events that /api/today did not list yet.
+    ended: new Map(),
     epoch: '',
     seq: 0,
     // Server clock minus ours, so a wall screen with a wrong clock still
     // shows right timers.
     skew: Date.parse(boot.now) - Date.now(),
+    // Since when (server ms) the socket is down, and since when the
+    // figures could not be fetched; null while fine.
+    socketLost: null,
+    fetchLost: null,
+    signedOut: false,
   };
+  const serverNow = () => Date.now() + state.skew;
+
+  // ---- words, numbers and times --------------------------------------
+
+  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone: zone });
+  const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone });
+  const dateFmt = new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone });
+  const dayFmt = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone: zone });
+  const isZero = (t) => !t || t.startsWith('0001-01-01');
+  const dayOf = (t) => dayFmt.format(new Date(t)); // YYYY-MM-DD in the display zone
+
+  function fmtSeconds(sec) {
+    sec = Math.max(0, Math.floor(sec));
+    const h = Math.floor(sec / 3600), m = Math.floor(sec / 60) % 60, s = sec % 60;
+    const pad = (n) => String(n).padStart(2, '0');
+    return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+  }
+  function fmtTime(t) {
+    if (isZero(t)) return '';
+    const d = new Date(t);
+    const hms = timeFmt.format(d);
+    return dayOf(t) === dayOf(serverNow()) ? hms : `${dayOf(t)} ${hms}`;
+  }
+  const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
+  const elapsed = (since) => fmtSeconds((serverNow() - Date.parse(since)) / 1000);
+  const num = (p) => (p && p.number) || (p && p.private ? 'withheld' : 'unknown');
+  const dirWord = (d) => ({ inbound: 'incoming', outbound: 'outgoing', internal: 'internal' }[d] || d || '');
+  const stateWord = (s) => ({ ringing: 'ringing', dialing: 'calling', connected: 'talking', held: 'on hold' }[s] || s || '');
+  const sourceUp = (s) => ['connected', 'resyncing', 'registered'].includes(s.state);
+  // A source that is down in earnest (not still connecting at start).
+  const sourceDown = (s) => ['down', 'stopped', 'failed', 'retrying'].includes(s.state);
+
+  // resultOf says how a call ended: the same table as resultOf in
+  // web/wallviews.go.
+  function resultOf(c) {
+    const answered = !isZero(c.answered);
+    const inbound = c.direction === 'inbound';
+    switch (c.reason) {
+      case 'completed': return { word: 'answered', kind: 'answered' };
+      case 'no-answer': case 'cancelled':
+        return inbound ? { word: 'missed', kind: 'missed' } : { word: 'no answer', kind: 'noanswer' };
+      case 'busy': return { word: 'busy', kind: 'busy' };
+      case 'rejected': return { word: 'declined', kind: 'declined' };
+      case 'abandoned': return { word: 'abandoned', kind: 'abandoned' };
+      case 'answered-elsewhere': return { word: 'answered elsewhere', kind: 'elsewhere' };
+      case 'failed': return answered ? { word: 'answered', kind: 'answered' } : { word: 'failed', kind: 'failed' };
+    }
+    if (answered) return { word: 'answered', kind: 'answered' };
+    if (inbound) return { word: 'missed', kind: 'missed' };
+    return { word: 'ended', kind: 'ended' };
+  }
+  const missed = (c) => c.state === 'ended' && isZero(c.answered) && c.direction === 'inbound' && c.reason !== 'answered-elsewhere';
 
   // ---- rendering -------------------------------------------------------
 
@@ -29,32 +96,17 @@
       else if (k === 'text') e.textContent = v;
       else e.setAttribute(k, v === true ? '' : v);
     }
-    for (const k of kids) if (k) e.append(k);
+    for (const k of kids) if (k !== null && k !== undefined && k !== false) e.append(k);
     return e;
   }
-
-  const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : '');
-  const dirLabel = (d) => ({ inbound: 'in', outbound: 'out', internal: 'internal' }[d] || d || '');
-  const num = (p) => (p && p.number) || (p && p.private ? 'withheld' : 'unknown');
-  const partyText = (p) => (p && p.name ? `${num(p)} (${p.name})` : num(p));
-  const isZero = (t) => !t || t.startsWith('0001-01-01');
-
-  function fmtSeconds(sec) {
-    sec = Math.max(0, Math.floor(sec));
-    const h = Math.floor(sec / 3600), m = Math.floor(sec / 60) % 60, s = sec % 60;
-    const pad = (n) => String(n).padStart(2, '0');
-    return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
+  function svg(tag, attrs, ...kids) {
+    const e = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) e.setAttribute(k, v);
+    for (const k of kids) e.append(k);
+    return e;
   }
-  function fmtTime(t) {
-    if (isZero(t)) return '';
-    const d = new Date(t);
-    const now = new Date(Date.now() + state.skew);
-    const hms = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-    return d.toDateString() === now.toDateString() ? hms : `${d.toLocaleDateString()} ${hms}`;
-  }
-  const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
-  const elapsed = (since) => fmtSeconds((Date.now() + state.skew - Date.parse(since)) / 1000);
-  const missed = (c) => c.state === 'ended' && isZero(c.answered) && c.direction === 'inbound';
+  const icon = (cls, title) => el('span', { class: `icon ${cls}`, title, 'aria-hidden': 'true' });
+  const numEl = (tag, text, attrs) => el(tag, { class: 'num', 'data-num': true, text, ...(attrs || {}) });
 
   function callActions(c) {
     if (!boot.admin) return [];
@@ -63,9 +115,12 @@
     return ['hangup', 'transfer'].filter((a) => offered.includes(a));
   }
 
+  // A number too long for a card's big type gets type that fits the card
+  // (longNumber in web/wallviews.go).
+  const longNumber = (n) => [...n].length > 13;
   function party(testid, p) {
     return el('div', { class: 'party', 'data-testid': testid },
-      el('span', { class: 'num', text: num(p) }),
+      numEl('span', num(p), { class: longNumber(num(p)) ? 'num long' : 'num' }),
       p && p.name ? el('span', { class: 'name', text: p.name }) : null);
   }
 
@@ -73,14 +128,15 @@
     const since = timerStart(c);
     const acts = callActions(c);
     return el('li', {
-      class: `call state-${c.state}`, 'data-testid': 'call', 'data-id': c.id, 'data-state': c.state, 'data-source': c.source,
+      class: `call state-${c.state} src-${c.source}`, 'data-testid': 'call', 'data-id': c.id, 'data-state': c.state,
+      'data-source': c.source, 'data-started': c.started,
     },
       el('div', { class: 'call-top' },
-        el('span', { class: 'state', 'data-testid': 'call-state', text: cap(c.state) }),
-        el('span', { class: 'dir', 'data-testid': 'call-direction', text: dirLabel(c.direction) }),
-        el('span', { class: 'timer', 'data-testid': 'call-timer', 'data-since': since, text: elapsed(since) })),
-      el('div', { class: 'parties' },
-        party('call-from', c.from), el('span', { class: 'arrow', 'aria-hidden': 'true', text: '→' }), party('call-to', c.to)),
+        el('span', { class: 'state', 'data-testid': 'call-state', text: stateWord(c.state) }),
+        el('span', { class: 'dir', 'data-testid': 'call-direction' }, icon(`dir-${c.direction}`), dirWord(c.direction)),
+        numEl('span', elapsed(since), { class: 'timer num', 'data-testid': 'call-timer', 'data-since': since })),
+      party('call-from', c.from),
+      el('div', { class: 'call-to' }, el('span', { class: 'arrow', 'aria-hidden': 'true', text: '→' }), party('call-to', c.to)),
       el('div', { class: 'call-meta' },
         c.line ? el('span', { class: 'line', 'data-testid': 'call-line', text: c.line }) : null,
         el('span', { class: 'src', 'data-testid': 'call-source', text: c.source })),
@@ -89,9 +145,8 @@
   }
 
   function sourceItem(s) {
-    const up = ['connected', 'resyncing', 'registered'].includes(s.state);
     return el('li', {
-      class: `source link-${s.state}${up ? ' up' : ''}`, 'data-testid': 'source', 'data-name': s.name, 'data-state': s.state,
+      class: `source link-${s.state}${sourceUp(s) ? ' up' : ''}`, 'data-testid': 'source', 'data-name': s.name, 'data-state': s.state,
     },
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('span', { class: 'name', text: s.name }),
@@ -100,20 +155,28 @@
       s.error ? el('span', { class: 'serr', 'data-testid': 'source-error', text: s.error }) : null);
   }
 
+  function partyCell(p) {
+    return [numEl('span', num(p)), p && p.name ? el('span', { class: 'name', text: p.name }) : null];
+  }
+
   function recentRow(c) {
-    return el('tr', { class: missed(c) ? 'missed' : '', 'data-testid': 'recent-call', 'data-id': c.id },
-      el('td', { text: fmtTime(c.started) }),
-      el('td', { text: dirLabel(c.direction) }),
-      el('td', { text: partyText(c.from) }),
-      el('td', { text: partyText(c.to) }),
-      el('td', { class: 'num', text: fmtSeconds(c.duration || 0) }),
-      el('td', { text: c.reason || '' }));
+    const res = resultOf(c);
+    return el('tr', {
+      class: missed(c) ? 'missed' : '', 'data-testid': 'recent-call', 'data-id': c.id, 'data-started': c.started, 'data-result': res.kind,
+    },
+      numEl('td', fmtTime(c.started), { class: 'c-time num' }),
+      el('td', { class: 'c-dir', 'data-testid': 'recent-direction' }, icon(`dir-${c.direction}`, dirWord(c.direction)), el('span', { class: 'sr', text: dirWord(c.direction) })),
+      el('td', { class: 'c-from' }, ...partyCell(c.from)),
+      el('td', { class: 'c-to' }, ...partyCell(c.to)),
+      numEl('td', fmtSeconds(c.duration || 0), { class: 'c-talk num' }),
+      el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), res.word));
   }
 
   function renderCalls() {
     const calls = [...state.calls.values()].sort((a, b) => Date.parse(a.started) - Date.parse(b.started));
     $('calls').replaceChildren(...calls.map(callCard));
     $('active-count').textContent = String(calls.length);
+    markStale();
   }
   function renderSources() {
     const list = [...state.sources.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -127,16 +190,128 @@
       if (names.includes(keep)) sel.value = keep;
       form.hidden = names.length === 0;
     }
+    $('per-source').hidden = list.length < 2 && state.today.sources.length < 2;
+  }
+
+  // recentCalls is the day's list: what the server listed, with the ended
+  // calls seen since that it did not list yet, by start, newest first.
+  function recentCalls() {
+    const byID = new Map(state.today.recent.map((c) => [c.id, c]));
+    for (const [id, c] of state.ended) {
+      if (byID.has(id)) state.ended.delete(id);
+      else if (dayOf(c.started) === state.today.date) byID.set(id, c);
+      else state.ended.delete(id);
+    }
+    return [...byID.values()]
+      .sort((a, b) => Date.parse(b.started) - Date.parse(a.started) || (a.id < b.id ? 1 : -1))
+      .slice(0, state.today.limit || 50);
   }
   function renderRecent() {
-    $('recent').replaceChildren(...state.recent.map(recentRow));
+    const list = recentCalls();
+    $('recent').replaceChildren(...list.map(recentRow));
+    $('recent-empty').hidden = list.length > 0;
+    fitLists();
+  }
+
+  // fitLists shows, on a wall screen, as much as fits and no part of
+  // anything: a list its style sheet clips (overflow hidden) loses the
+  // items that would reach past its bottom, whole, and says how many it
+  // shows. Elsewhere the page scrolls and everything is shown.
+  function fitLists() {
+    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => `· the latest ${n}`);
+    fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => `· ${all - n} more not shown`);
+  }
+  function fit(box, items, label, say) {
+    for (const it of items) it.hidden = false;
+    label.textContent = '';
+    if (!box || getComputedStyle(box).overflowY !== 'hidden' || !items.length) return;
+    const bottom = box.getBoundingClientRect().bottom - parseFloat(getComputedStyle(box).paddingBottom);
+    let shown = items.length;
+    for (let i = items.length - 1; i >= 0 && items[i].getBoundingClientRect().bottom > bottom + 0.5; i--) {
+      items[i].hidden = true;
+      shown = i;
+    }
+    // A grid can put a later card beside an earlier one: hide every card
+    // after the first hidden, so the list stays in order.
+    for (let i = shown; i < items.length; i++) items[i].hidden = true;
+    if (shown < items.length) label.textContent = say(shown, items.length);
+  }
+
+  const rate = (r) => (r === null || r === undefined ? '–' : `${r} %`);
+  function tile(testid, value, text, label, extra, cls) {
+    return el('div', { class: `fig${cls ? ' ' + cls : ''}`, 'data-testid': testid, 'data-value': String(value) },
+      numEl('span', text, { class: 'fig-v num' }), el('span', { class: 'fig-l', text: label }), extra || null);
+  }
+  function renderFigures() {
+    const t = state.today, f = t.total;
+    let split = `${f.inbound} in · ${f.outbound} out`;
+    if (f.internal > 0) split += ` · ${f.internal} internal`;
+    $('tiles').replaceChildren(
+      tile('fig-calls', f.calls, String(f.calls), 'calls', el('span', { class: 'fig-s', text: split })),
+      tile('fig-answered', f.answered, String(f.answered), 'answered',
+        el('span', { class: 'fig-s', 'data-testid': 'fig-rate', 'data-value': f.answer_rate === null ? '' : String(f.answer_rate), text: rate(f.answer_rate) }), 'fig-answered'),
+      tile('fig-missed', f.missed, String(f.missed), 'missed', null, 'fig-missed'),
+      tile('fig-avg-wait', f.avg_wait, fmtSeconds(f.avg_wait), 'avg wait'),
+      tile('fig-avg-talk', f.avg_talk, fmtSeconds(f.avg_talk), 'avg talk'),
+      tile('fig-longest-wait', f.longest_wait, fmtSeconds(f.longest_wait), 'longest wait'));
+    $('figures').dataset.date = t.date;
+    $('figures-error').textContent = t.error || '';
+    const b = (n) => el('b', { class: 'num', 'data-num': true, text: n });
+    $('per-source').replaceChildren(...t.sources.map((s) => el('li', {
+      class: 'src-fig', 'data-testid': 'source-figures', 'data-source': s.source,
+      'data-calls': String(s.calls), 'data-answered': String(s.answered), 'data-missed': String(s.missed),
+    },
+      el('span', { class: 'src-name', text: s.source }),
+      el('span', {}, b(String(s.calls)), ' calls'),
+      el('span', {}, b(String(s.answered)), ' answered'),
+      el('span', {}, b(String(s.missed)), ' missed'),
+      el('span', {}, b(rate(s.answer_rate)), ' answered'),
+      el('span', {}, 'wait ', b(fmtSeconds(s.avg_wait))),
+      el('span', {}, 'talk ', b(fmtSeconds(s.avg_talk))),
+      el('span', {}, 'longest ', b(fmtSeconds(s.longest_wait))))));
+    renderSources();
+    renderChart();
+    fitLists();
+  }
+
+  // renderChart draws the calls per hour as web/wallboard.templ does:
+  // viewBox 0 0 240 64, bars 8 wide standing on y = 52, 48 high at most.
+  function renderChart() {
+    const hours = state.today.hours || [];
+    const top = Math.max(0, ...hours.map((h) => h.calls));
+    const kids = [svg('line', { class: 'axis', x1: 0, y1: 52.5, x2: 240, y2: 52.5 })];
+    const pad = (n) => String(n).padStart(2, '0');
+    if (top > 0) {
+      for (const h of hours) {
+        if (!h.calls) continue;
+        const x = (h.hour * 10 + 1).toFixed(2), hh = 48 * h.calls / top, mh = 48 * h.missed / top;
+        const g = svg('g', { class: 'bar', 'data-hour': h.hour, 'data-calls': h.calls, 'data-missed': h.missed },
+          svg('rect', { class: 'bar-all', x, y: (52 - hh).toFixed(2), width: 8, height: hh.toFixed(2) }));
+        if (h.missed > 0) g.append(svg('rect', { class: 'bar-missed', x, y: (52 - mh).toFixed(2), width: 8, height: mh.toFixed(2) }));
+        const title = svg('title', {});
+        title.textContent = `${pad(h.hour)}:00–${pad(h.hour)}:59: ${h.calls} calls, ${h.missed} missed`;
+        g.append(title);
+        kids.push(g);
+      }
+    }
+    for (const h of [0, 6, 12, 18]) {
+      const t = svg('text', { class: 'tick', x: (h * 10).toFixed(2), y: 62 });
+      t.textContent = pad(h);
+      kids.push(t);
+    }
+    $('hour-chart').replaceChildren(...kids);
   }
 
   function tick() {
-    for (const t of document.querySelectorAll('[data-since]')) t.textContent = elapsed(t.dataset.since);
+    if (!stale()) for (const t of document.querySelectorAll('[data-since]')) t.textContent = elapsed(t.dataset.since);
+    const clock = $('clock');
+    if (clock) {
+      clock.textContent = clockFmt.format(serverNow());
+      $('kiosk-date').textContent = dateFmt.format(serverNow());
+    }
   }
 
-  // ---- status and errors ----------------------------------------------
+  // ---- stale screen, errors and signing out ----------------------------
 
   const connLabels = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
   function setConn(s, detail) {
@@ -151,6 +326,102 @@
     setTimeout(() => { if (box.firstChild) box.firstChild.remove(); }, 15000);
   }
 
+  // stale is since when (server ms) the server cannot be reached; 0 when
+  // it can.
+  function stale() {
+    const t = [state.socketLost, state.fetchLost].filter((v) => v !== null);
+    return t.length ? Math.min(...t) : 0;
+  }
+  // markStale says on the whole board what is out of date: a banner with
+  // since when, everything dimmed while the server cannot be reached, the
+  // calls of a source that is down dimmed while it is.
+  function markStale() {
+    const wall = $('wall');
+    const since = stale();
+    const down = [...state.sources.values()].filter(sourceDown).sort((a, b) => (a.name < b.name ? -1 : 1));
+    const lines = [];
+    if (since) {
+      lines.push(el('p', { 'data-testid': 'stale-server' },
+        el('strong', { text: `No connection to the server since ${fmtTime(new Date(since).toISOString())}.` }),
+        ' What this screen shows may be out of date; it reconnects by itself.'));
+    }
+    for (const s of down) {
+      const when = isZero(s.since) ? '' : ` since ${fmtTime(s.since)}`;
+      lines.push(el('p', { 'data-testid': 'stale-source', 'data-source': s.name },
+        el('strong', { text: `${s.name} is ${s.state}${when}.` }),
+        ` Its calls cannot be followed until it is back${s.error ? ` (${s.error})` : ''}.`));
+    }
+    const banner = $('banner');
+    banner.replaceChildren(...lines);
+    banner.hidden = lines.length === 0;
+    banner.dataset.state = since ? 'offline' : down.length ? 'source-down' : 'ok';
+    wall.classList.toggle('stale', !!since);
+    const downNames = new Set(down.map((s) => s.name));
+    for (const card of document.querySelectorAll('#calls .call')) card.classList.toggle('src-down', downNames.has(card.dataset.source));
+    // The banner takes room from the lists.
+    fitLists();
+  }
+
+  // signInGone ends the page's life once its sign-in is gone: a wall
+  // screen says so in words (and stops trying); a person is sent to the
+  // sign-in page.
+  function signInGone(why) {
+    if (state.signedOut) return;
+    state.signedOut = true;
+    clearTimeout(retryTimer);
+    if (ws) { try { ws.close(); } catch (_) { /* already closing */ } }
+    if (!kiosk) { location.href = '/login?next=' + encodeURIComponent(location.pathname + location.search); return; }
+    $('signed-out-why').textContent = why;
+    $('signed-out').hidden = false;
+    $('wall').classList.add('gone');
+    setConn('offline', 'signed out');
+  }
+  const signOutReasons = {
+    'device revoked': 'An admin revoked this screen.',
+    'signed out': 'This screen was signed out.',
+    'session expired': 'This screen was not used for too long.',
+    'sign-in changed; sign in again': 'The sign-in this screen used has changed.',
+    'token revoked': 'The token this screen used was revoked.',
+  };
+
+  // ---- the figures of the day --------------------------------------------
+
+  let todayBusy = false, todayAgain = false, todayRetries = 0, todayRetry = 0;
+  // fetchToday asks for the figures; one request at a time, a request
+  // asked for meanwhile follows it. A network failure or no answer in
+  // 10 s marks the screen stale, as a dropped socket does.
+  async function fetchToday() {
+    if (state.signedOut) return;
+    if (todayBusy) { todayAgain = true; return; }
+    todayBusy = true;
+    try {
+      let r;
+      try {
+        r = await fetch('/api/today', { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: AbortSignal.timeout(10000) });
+      } catch (_) {
+        if (state.fetchLost === null) state.fetchLost = serverNow();
+        return;
+      }
+      state.fetchLost = null;
+      if (r.status === 401) { signInGone('This screen is no longer signed in.'); return; }
+      if (!r.ok) return; // the server answers; its figures come next time
+      const t = await r.json();
+      state.skew = Date.parse(t.now) - Date.now();
+      state.today = t;
+      renderFigures();
+      renderRecent();
+      // An ended call the history had not saved yet: ask again shortly.
+      const full = t.recent.length >= (t.limit || 50);
+      const missing = [...state.ended.values()].some((c) => !full || Date.parse(c.started) >= Date.parse(t.recent[t.recent.length - 1].started));
+      clearTimeout(todayRetry);
+      if (missing && todayRetries < 3) { todayRetries++; todayRetry = setTimeout(fetchToday, 1000); } else todayRetries = 0;
+    } finally {
+      todayBusy = false;
+      markStale();
+      if (todayAgain) { todayAgain = false; fetchToday(); }
+    }
+  }
+
   // ---- events ------------------------------------------------------------
 
   function apply(msg) {
@@ -162,6 +433,8 @@
         state.calls = new Map(msg.calls.map((c) => [c.id, c]));
         state.sources = new Map(msg.sources.map((s) => [s.name, s]));
         renderSources(); renderCalls();
+        // Calls may have ended while the socket was down.
+        fetchToday();
         return;
       case 'call': {
         if (msg.seq <= state.seq) return;
@@ -169,8 +442,9 @@
         const c = msg.call;
         if (c.state === 'ended') {
           state.calls.delete(c.id);
-          state.recent = [c, ...state.recent.filter((r) => r.id !== c.id)].slice(0, boot.limit || 50);
+          state.ended.set(c.id, c);
           renderRecent();
+          fetchToday();
         } else {
           state.calls.set(c.id, c);
         }
@@ -190,21 +464,26 @@
 
   let ws = null, attempt = 0, retryTimer = 0;
   function connect() {
+    if (state.signedOut) return;
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     let url = `${proto}//${location.host}/events`;
     if (state.epoch) url += `?since=${state.seq}&epoch=${encodeURIComponent(state.epoch)}`;
     setConn(attempt === 0 ? 'connecting' : 'reconnecting');
     ws = new WebSocket(url);
-    ws.onopen = () => { attempt = 0; setConn('live'); };
+    ws.onopen = () => { attempt = 0; state.socketLost = null; setConn('live'); markStale(); };
     ws.onmessage = (e) => {
       try { apply(JSON.parse(e.data)); } catch (err) { showError(`Bad message from the server: ${err.message}`); }
     };
     ws.onclose = (e) => {
       ws = null;
-      if (e.reason === 'session expired') { location.href = '/login?next=/'; return; }
+      if (state.signedOut) return;
+      if (state.socketLost === null) state.socketLost = serverNow();
+      markStale();
+      if (e.code === 1008 && signOutReasons[e.reason]) { signInGone(signOutReasons[e.reason]); return; }
       if (e.code === 1008 && e.reason === 'too slow') showError('The connection was too slow and was reset; catching up.');
       // 1001 (going away): the server is shutting down or restarting.
-      if (e.code === 1001) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
+      // On a wall screen the banner says it.
+      if (e.code === 1001 && !kiosk) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
       scheduleReconnect();
     };
   }
@@ -212,13 +491,13 @@
     attempt++;
     // Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s … 15 s.
     const delay = Math.min(15000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
-    setConn(attempt > 3 ? 'offline' : 'reconnecting', `retry in ${Math.round(delay / 1000)} s`);
+    setConn(attempt > 3 ? 'offline' : 'reconnecting', `retry in ${Math.max(1, Math.round(delay / 1000))} s`);
     if (attempt > 1) {
       // A failed handshake hides its status: ask the API whether we are
       // still signed in.
       try {
-        const r = await fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
-        if (r.status === 401) { location.href = '/login?next=/'; return; }
+        const r = await fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: AbortSignal.timeout(10000) });
+        if (r.status === 401) { signInGone('This screen is no longer signed in.'); return; }
       } catch (_) { /* offline: keep trying */ }
     }
     clearTimeout(retryTimer);
@@ -254,7 +533,7 @@
         await post(`/api/calls/${encodeURIComponent(id)}/transfer`, { to: to.trim() });
       }
     } catch (err) {
-      showError(`${cap(btn.dataset.action)} failed: ${err.message}`);
+      showError(`${btn.dataset.action === 'hangup' ? 'Hang up' : 'Transfer'} failed: ${err.message}`);
     }
   });
 
@@ -271,23 +550,14 @@
       }
     });
   }
-  const wallBtn = $('wall-link');
-  if (wallBtn) {
-    wallBtn.addEventListener('click', async () => {
-      try {
-        const r = await post('/api/wall-links');
-        const out = $('wall-link-url');
-        out.value = r.url;
-        out.title = `Works once, until ${fmtTime(r.expires)}`;
-        out.hidden = false;
-        out.select();
-      } catch (err) {
-        showError(`Wall-screen link failed: ${err.message}`);
-      }
-    });
-  }
 
+  renderFigures();
   renderRecent();
+  tick();
+  window.addEventListener('resize', fitLists);
   setInterval(tick, 1000);
+  // Every 30 s: the figures (the history may have more than the socket
+  // told), the server's presence, and a wall screen's sign-in renewed.
+  setInterval(fetchToday, 30000);
   connect();
 })();

@@ -170,16 +170,38 @@ func (s *Server) apiOriginate(w http.ResponseWriter, r *http.Request) error {
 
 // wallLinkResponse answers POST /api/wall-links.
 type wallLinkResponse struct {
+	Name    string    `json:"name"`
 	URL     string    `json:"url"`
 	Expires time.Time `json:"expires"`
 }
 
+// apiWallLink answers POST /api/wall-links {"name": "Hall TV"}: a
+// one-time link that signs a wall screen in as the device name.
 func (s *Server) apiWallLink(w http.ResponseWriter, r *http.Request) error {
-	u, _ := UserFrom(r.Context())
-	code, exp := s.walls.create(u.Name)
-	s.log.Info("wall-screen link created", "user", u.Name, "expires", exp)
-	writeJSON(w, http.StatusCreated, wallLinkResponse{URL: s.baseURL(r) + wallLinkPathPart + code, Expires: exp})
+	var body struct {
+		Name string `json:"name"`
+	}
+	if err := decodeBody(w, r, &body); err != nil {
+		return err
+	}
+	link, err := s.makeWallLink(r, body.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, link)
 	return nil
+}
+
+// makeWallLink makes a one-time link for a device named name.
+func (s *Server) makeWallLink(r *http.Request, name string) (wallLinkResponse, error) {
+	u, _ := UserFrom(r.Context())
+	name, err := deviceName(name)
+	if err != nil {
+		return wallLinkResponse{}, err
+	}
+	code, exp := s.walls.create(name, u.Name)
+	s.log.Info("wall-screen link created", "user", u.Name, "device", name, "expires", exp)
+	return wallLinkResponse{Name: name, URL: s.baseURL(r) + wallLinkPathPart + code, Expires: exp}, nil
 }
 
 // baseURL is where users reach the server, for links it hands out:

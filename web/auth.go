@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Cookie names. The session cookie holds only a random id.
@@ -21,12 +22,18 @@ const (
 // principal is who made a request and how.
 type principal struct {
 	user User
-	// sessionID is set for cookie sessions; empty for bearer tokens.
+	// sessionID is the public ID of a cookie sign-in (a user's session or
+	// a device); empty for bearer tokens.
 	sessionID string
-	csrf      string
-	// wall marks the session of a wall screen signed in by a one-time
-	// link.
-	wall bool
+	// secret is the cookie's value, kept to check the sign-in again and
+	// to send the cookie again when it was renewed.
+	secret string
+	csrf   string
+	// device marks a wall screen signed in by a one-time link.
+	device bool
+	// renewed says the sign-in's lifetime was just extended: its cookie
+	// is sent again with the full lifetime.
+	renewed bool
 	// token is the bearer token used, as configured; nil for sessions.
 	token *Token
 }
@@ -50,24 +57,26 @@ func CSRFToken(ctx context.Context) string {
 }
 
 // authenticate finds who sent r: a bearer token first, then the session
-// cookie.
-func (s *Server) authenticate(r *http.Request) (principal, bool) {
+// cookie. Errors: ErrInvalidToken for a token that is not configured,
+// ErrUnauthenticated without a standing sign-in, ErrSessionStore when the
+// sign-ins cannot be read.
+func (s *Server) authenticate(r *http.Request) (principal, error) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return principal{}, false
+			return principal{}, fmt.Errorf("%w: send Authorization: Bearer <token>", ErrInvalidToken)
 		}
-		return s.tokenPrincipal(strings.TrimSpace(tok))
+		p, ok := s.tokenPrincipal(strings.TrimSpace(tok))
+		if !ok {
+			return principal{}, ErrInvalidToken
+		}
+		return p, nil
 	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
-		return principal{}, false
+		return principal{}, ErrUnauthenticated
 	}
-	sess, ok := s.sessions.touch(c.Value)
-	if !ok {
-		return principal{}, false
-	}
-	return principal{user: sess.user, sessionID: sess.id, csrf: sess.csrf, wall: sess.wall}, true
+	return s.sessionPrincipal(r.Context(), c.Value)
 }
 
 // tokenPrincipal compares tok with every configured token in constant
@@ -88,13 +97,13 @@ func (s *Server) tokenPrincipal(tok string) (principal, bool) {
 }
 
 // principalValid reports whether p's sign-in still holds: its session
-// exists, or its token is still configured as it was.
-func (s *Server) principalValid(p principal) bool {
+// stands, or its token is still configured as it was.
+func (s *Server) principalValid(ctx context.Context, p principal) bool {
 	switch {
 	case p.token != nil:
 		return s.creds.Load().hasToken(*p.token)
 	case p.sessionID != "":
-		return s.sessions.exists(p.sessionID)
+		return s.stillSignedIn(ctx, p)
 	}
 	return false
 }
@@ -123,15 +132,18 @@ func checkCSRF(r *http.Request, p principal) error {
 // with CSRF checked for cookie sessions.
 func (s *Server) require(need Role, h http.Handler) http.Handler {
 	return s.handle(func(w http.ResponseWriter, r *http.Request) error {
-		p, ok := s.authenticate(r)
-		if !ok {
-			return ErrUnauthenticated
+		p, err := s.authenticate(r)
+		if err != nil {
+			return err
 		}
 		if !p.user.Role.Allows(need) {
-			return fmt.Errorf("%w: %s needs %s", ErrForbidden, r.URL.Path, need)
+			return forbidden{need: need, have: p.user.Role, path: r.URL.Path}
 		}
 		if err := checkCSRF(r, p); err != nil {
 			return err
+		}
+		if p.renewed {
+			s.setSessionCookie(w, r, p.secret, s.ttlOf(kindOf(p)))
 		}
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		return nil
@@ -156,15 +168,38 @@ func (s *Server) secureCookie(r *http.Request) bool {
 	return r.TLS != nil
 }
 
-// setSessionCookie sends the session id: HttpOnly so scripts never see
-// it, SameSite=Lax so other sites' forms cannot use it.
-func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, id string) {
+// setSessionCookie sends the sign-in's secret for ttl: HttpOnly so
+// scripts never see it, SameSite=Lax so other sites' forms cannot use
+// it. It is sent again whenever the sign-in is renewed, so a wall screen
+// in use never reaches the cookie's end.
+func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, ttl time.Duration) {
 	http.SetCookie(w, &http.Cookie{
-		Name: sessionCookie, Value: id, Path: "/",
+		Name: sessionCookie, Value: secret, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
-		MaxAge: int(s.cfg.SessionTTL.Seconds()),
+		MaxAge: int(ttl.Seconds()),
 	})
 }
+
+// kindOf is the kind of p's sign-in.
+func kindOf(p principal) SessionKind {
+	if p.device {
+		return SessionDevice
+	}
+	return SessionUser
+}
+
+// forbidden is ErrForbidden with who asked for what, for a page that
+// says it in words.
+type forbidden struct {
+	need, have Role
+	path       string
+}
+
+func (f forbidden) Error() string {
+	return fmt.Sprintf("%s: %s needs %s", ErrForbidden, f.path, f.need)
+}
+
+func (f forbidden) Unwrap() error { return ErrForbidden }
 
 // clearCookie removes the cookie name, which was set for path: a browser
 // keeps a cookie of another path, so it must be the same.

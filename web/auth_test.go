@@ -194,7 +194,7 @@ func TestWallLink(t *testing.T) {
 
 	create := func() string {
 		t.Helper()
-		resp, body := post(t, admin, e.ts.URL+"/api/wall-links", "", csrfHeader, tok)
+		resp, body := post(t, admin, e.ts.URL+"/api/wall-links", `{"name":"Hall TV"}`, csrfHeader, tok)
 		if resp.StatusCode != http.StatusCreated {
 			t.Fatalf("create link: %d %s", resp.StatusCode, body)
 		}
@@ -206,8 +206,8 @@ func TestWallLink(t *testing.T) {
 
 	wall := e.client(t)
 	resp, _ := get(t, wall, e.ts.URL+path)
-	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
-		t.Fatalf("first use: %d %q, want 303 to /", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/wall" {
+		t.Fatalf("first use: %d %q, want 303 to /wall", resp.StatusCode, resp.Header.Get("Location"))
 	}
 	resp, page := get(t, wall, e.ts.URL+"/")
 	if resp.StatusCode != http.StatusOK || parseHTML(t, page).Find(`[data-testid="wallboard"]`).Length() != 1 {

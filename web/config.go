@@ -120,6 +120,11 @@ type Config struct {
 	// SessionTTL is how long a session lives since its last use. Default
 	// 12h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
+	// DeviceTTL is how long a wall screen signed in by a one-time link
+	// stays signed in since its last use; its cookie is renewed while in
+	// use. Default 90 days (2160h), at most 400 days (9600h), which is as
+	// long as browsers keep a cookie.
+	DeviceTTL time.Duration `yaml:"device_ttl"`
 	// SecureCookies is auto (Secure when served over TLS), true or false.
 	// Default auto.
 	SecureCookies CookieSecurity `yaml:"secure_cookies"`
@@ -229,6 +234,9 @@ func (c Config) withDefaults() Config {
 	if c.SessionTTL == 0 {
 		c.SessionTTL = DefaultSessionTTL
 	}
+	if c.DeviceTTL == 0 {
+		c.DeviceTTL = DefaultDeviceTTL
+	}
 	if c.SecureCookies == "" {
 		c.SecureCookies = CookieSecureAuto
 	}
@@ -301,6 +309,9 @@ func (c Config) Validate() error {
 	}
 	if c.SessionTTL < time.Minute {
 		return bad("session_ttl %s: want at least 1m", c.SessionTTL)
+	}
+	if c.DeviceTTL < time.Hour || c.DeviceTTL > maxDeviceTTL {
+		return bad("device_ttl %s: want from 1h to 9600h (400 days, as long as browsers keep a cookie)", c.DeviceTTL)
 	}
 	switch c.SecureCookies {
 	case CookieSecureAuto, CookieSecureAlways, CookieSecureNever:

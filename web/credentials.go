@@ -1,6 +1,9 @@
 package web
 
-import "slices"
+import (
+	"context"
+	"slices"
+)
 
 // credentials are the users and tokens the server accepts; replaced as a
 // whole (SetCredentials), never changed in place.
@@ -51,23 +54,31 @@ func (s *Server) SetCredentials(users []User, tokens []Token) error {
 	}
 	cfg = cfg.withDefaults()
 	next := newCredentials(cfg.Users, cfg.Tokens)
-	changed := map[string]bool{}
-	var gone []string
-	s.sessions.swapUsers(func() {
-		old := s.creds.Swap(next)
-		for name, u := range old.users {
-			if !next.userCurrent(u) {
-				changed[name] = true
-			}
+	old := s.creds.Swap(next)
+	var changed, gone []string
+	for name, u := range old.users {
+		if !next.userCurrent(u) {
+			changed = append(changed, name)
 		}
-		for _, t := range old.tokens {
-			if !next.hasToken(t) {
-				gone = append(gone, t.Name)
-			}
+	}
+	for _, t := range old.tokens {
+		if !next.hasToken(t) {
+			gone = append(gone, t.Name)
 		}
-	}, func(sess *session) bool { return !sess.wall && changed[sess.user.Name] })
+	}
+	// A sign-in checked against the old credentials a moment ago may
+	// still be stored after this: it carries the old grant, which no
+	// longer matches, so its first use ends it (see sessionPrincipal).
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	for _, name := range changed {
+		if _, err := s.sessions.RevokeUserSessions(ctx, name); err != nil {
+			// Their grant no longer matches: the sessions end at first use.
+			s.log.Warn("sessions of a changed user could not be deleted", "user", name, "err", err)
+		}
+	}
 	n := s.endStreams(func(st *openStream) bool {
-		return st.p.token == nil && !st.p.wall && changed[st.p.user.Name]
+		return st.p.token == nil && !st.p.device && slices.Contains(changed, st.p.user.Name)
 	}, endRevoked)
 	n += s.endStreams(func(st *openStream) bool {
 		return st.p.token != nil && slices.Contains(gone, st.p.token.Name)

@@ -1,6 +1,9 @@
 package web
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrUnauthenticated is returned when a request carries no valid
@@ -27,4 +30,20 @@ var (
 	// ErrNoHistory is returned by history routes when no history store is
 	// configured.
 	ErrNoHistory = errors.New("call history is not configured")
+	// ErrInvalidToken is returned for a bearer token that is not
+	// configured (or an Authorization header that is no bearer token).
+	ErrInvalidToken = errors.New("invalid token")
+	// ErrNoSession is what a SessionStore returns for a sign-in it does
+	// not hold.
+	ErrNoSession = errors.New("no such sign-in")
+	// ErrSessionExists is what a SessionStore returns for a sign-in whose
+	// hash or ID it already holds.
+	ErrSessionExists = errors.New("sign-in already stored")
+	// ErrSessionStore wraps a failure of the SessionStore: sign-ins cannot
+	// be checked or made just now (503).
+	ErrSessionStore = errors.New("sign-ins cannot be checked just now; try again in a moment")
 )
+
+// errSessionExpired is the ErrUnauthenticated of a sign-in past its
+// lifetime.
+var errSessionExpired = fmt.Errorf("%w: session expired", ErrUnauthenticated)

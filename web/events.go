@@ -130,7 +130,7 @@ func (s *Server) stream(ctx context.Context, conn *websocket.Conn, sub *monitor.
 			if p.sessionID != "" {
 				// An open stream keeps its session alive; one whose session
 				// expired ends (sign-out ends it at once, through st.ended).
-				if _, ok := s.sessions.touch(p.sessionID); !ok {
+				if !s.stillSignedIn(ctx, p) {
 					s.metrics.socketsEnded.WithLabelValues(string(streamEvents), endExpired.label).Inc()
 					return monitor.CloseAuthExpired, nil
 				}

@@ -38,7 +38,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMethodNotAllowed):
 		return http.StatusMethodNotAllowed
-	case errors.Is(err, ErrUnauthenticated):
+	case errors.Is(err, ErrUnauthenticated), errors.Is(err, ErrInvalidToken):
 		return http.StatusUnauthorized
 	case errors.Is(err, ErrForbidden), errors.Is(err, ErrBadCSRF):
 		return http.StatusForbidden
@@ -59,7 +59,8 @@ func statusOf(err error) int {
 		// The link to the PBX broke before it answered: the upstream
 		// failed, and whether the action happened is unknown.
 		return http.StatusBadGateway
-	case errors.Is(err, monitor.ErrNotConnected), errors.Is(err, ErrNoHistory), errors.Is(err, monitor.ErrHubClosed):
+	case errors.Is(err, monitor.ErrNotConnected), errors.Is(err, ErrNoHistory), errors.Is(err, monitor.ErrHubClosed),
+		errors.Is(err, ErrSessionStore):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout
@@ -90,6 +91,13 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 	case http.StatusInternalServerError:
 		s.log.Error("request failed", "method", clip(r.Method), "path", logPath(r.URL.Path), "err", err)
 		msg = "internal error"
+	case http.StatusServiceUnavailable:
+		if errors.Is(err, ErrSessionStore) {
+			s.log.Error("sign-ins cannot be read or written", "method", clip(r.Method), "path", logPath(r.URL.Path), "err", err)
+			msg = ErrSessionStore.Error()
+		} else {
+			s.log.Debug("request refused", "method", clip(r.Method), "path", logPath(r.URL.Path), "status", status, "remote", s.clientAddr(r), "err", clip(err.Error()))
+		}
 	case http.StatusRequestTimeout:
 		s.metrics.bodyTimeouts.Inc()
 		msg = "the request body did not arrive in time"
@@ -102,13 +110,17 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	if wantsJSON(r) {
-		if status == http.StatusUnauthorized {
+		switch {
+		case errors.Is(err, ErrInvalidToken):
+			// RFC 6750 section 3.1.
+			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard", error="invalid_token"`)
+		case status == http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 		}
 		writeJSON(w, status, map[string]string{"error": msg})
 		return
 	}
-	s.render(w, r, status, ErrorPage(s.meta(r, http.StatusText(status), ""), status, msg))
+	s.render(w, r, status, ErrorPage(s.errorView(r, status, err, msg)))
 }
 
 // notFound answers a request no route took: 405 with Allow when the

@@ -127,8 +127,8 @@ func FuzzLoginForm(f *testing.F) {
 	})
 }
 
-// FuzzAPIQuery sends made-up query strings to the read API, the history
-// page and /events: JSON answers with 200 or 400 (426 for /events
+// FuzzAPIQuery sends made-up query strings to the read API (the figures
+// of the day among them), the history page and /events: JSON answers with 200 or 400 (426 for /events
 // without an upgrade), pages 200, never a server error.
 func FuzzAPIQuery(f *testing.F) {
 	for _, q := range []string{
@@ -141,7 +141,7 @@ func FuzzAPIQuery(f *testing.F) {
 	srv := fuzzEnv(f)
 	h := srv.Handler()
 	f.Fuzz(func(t *testing.T, q string) {
-		for _, path := range []string{"/api/history", "/api/calls", "/events"} {
+		for _, path := range []string{"/api/history", "/api/calls", "/api/today", "/events"} {
 			req := httptest.NewRequest(http.MethodGet, "/", nil)
 			req.URL.Path, req.URL.RawQuery = path, q
 			req.Header.Set("Authorization", "Bearer "+testViewerToken)

@@ -369,7 +369,7 @@ func TestWallLinkHeadAndLogs(t *testing.T) {
 	e := newEnv(t, cfg, monitor.HubConfig{}, WithLogger(logs.logger()))
 	admin := e.client(t)
 	tok := e.login(t, admin, "anna")
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/api/wall-links", nil)
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/api/wall-links", strings.NewReader(`{"name":"Hall TV"}`))
 	req.Header.Set(csrfHeader, tok)
 	req.Host = "evil.example" // a proxy passing a Host of its own
 	for _, ck := range admin.Jar.Cookies(req.URL) {

@@ -79,8 +79,8 @@ func redactURL(raw string) string {
 // signed-in admins only, and with every address taken out to everyone
 // else.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
-	p, ok := s.authenticate(r)
-	admin := ok && p.user.Role.Allows(RoleAdmin)
+	p, err := s.authenticate(r)
+	admin := err == nil && p.user.Role.Allows(RoleAdmin)
 	text := scrubAddresses
 	if admin {
 		text = func(s string) string { return s }

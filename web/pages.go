@@ -15,28 +15,56 @@ import (
 	"github.com/switchboard/switchboard/monitor/history"
 )
 
-// recentLimit is how many of today's calls the wallboard lists.
-const recentLimit = 50
-
 // WallboardBoot is handed to wallboard.js as JSON: the server's clock (to
-// correct a wall screen's), today's calls and whether the viewer is admin.
+// correct a wall screen's), whether the viewer is admin, whether this is
+// the kiosk view, and the day so far (figures and today's calls).
 type WallboardBoot struct {
-	Now    time.Time      `json:"now"`
-	Admin  bool           `json:"admin"`
-	Recent []monitor.Call `json:"recent"`
-	Limit  int            `json:"limit"`
+	Now   time.Time `json:"now"`
+	Admin bool      `json:"admin"`
+	Kiosk bool      `json:"kiosk"`
+	// Zone is the display zone's IANA name, for the page's times; empty
+	// when it is the server's own unnamed zone (the browser's is used).
+	Zone  string `json:"zone"`
+	Today Today  `json:"today"`
 }
 
+// wallboard serves the board at /; /?kiosk=1 is the kiosk view.
 func (s *Server) wallboard(w http.ResponseWriter, r *http.Request) error {
+	return s.board(w, r, r.URL.Query().Get("kiosk") == "1")
+}
+
+// kiosk serves the kiosk view at /wall: the board for a screen on the
+// wall, with no menu, no sign-out and no user name, a clock, and type
+// that grows with the screen.
+func (s *Server) kiosk(w http.ResponseWriter, r *http.Request) error {
+	return s.board(w, r, true)
+}
+
+func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error {
 	u, _ := UserFrom(r.Context())
 	now := s.now()
 	snap := s.deps.Hub.Snapshot()
-	acts := controlActions(u.Role, snap.Sources())
+	admin := u.Role.Allows(RoleAdmin) && !kiosk
+	role := u.Role
+	if kiosk {
+		// No call control on a wall: nobody stands at it with a mouse.
+		role = RoleViewer
+	}
+	acts := controlActions(role, snap.Sources())
+	today := s.today(r.Context(), now)
+	meta := s.meta(r, "Wallboard", "wallboard", "wallboard.js")
+	meta.Kiosk = kiosk
 	v := WallboardView{
-		Meta:      s.meta(r, "Wallboard", "wallboard", "wallboard.js"),
-		Admin:     u.Role.Allows(RoleAdmin),
-		Originate: originateSources(u.Role, snap.Sources()),
-		Boot:      WallboardBoot{Now: now, Admin: u.Role.Allows(RoleAdmin), Recent: []monitor.Call{}, Limit: recentLimit},
+		Meta:      meta,
+		Now:       now.In(s.displayZone()),
+		Admin:     admin,
+		Kiosk:     kiosk,
+		Originate: originateSources(role, snap.Sources()),
+		Today:     today,
+		Boot:      WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today},
+	}
+	if today.Error != "" && !today.Figures && s.deps.History != nil {
+		v.RecentError = today.Error
 	}
 	for _, c := range snap.Calls() {
 		v.Calls = append(v.Calls, callView(c, now, acts[c.Source]))
@@ -44,22 +72,24 @@ func (s *Server) wallboard(w http.ResponseWriter, r *http.Request) error {
 	for _, st := range snap.Sources() {
 		v.Sources = append(v.Sources, sourceView(st, now))
 	}
-	if s.deps.History != nil {
-		y, m, d := now.Date()
-		midnight := time.Date(y, m, d, 0, 0, 0, 0, now.Location())
-		recent, err := s.deps.History.Recent(r.Context(), midnight, recentLimit)
-		if err != nil {
-			s.log.Error("load today's calls", "err", err)
-			v.RecentError = "Today's calls could not be loaded."
-		}
-		for _, c := range recent {
-			v.Recent = append(v.Recent, callView(c, now, nil))
-			v.Boot.Recent = append(v.Boot.Recent, c)
-		}
+	for _, c := range today.Recent {
+		v.Recent = append(v.Recent, callView(c, now, nil))
 	}
 	s.render(w, r, http.StatusOK, Wallboard(v))
 	return nil
 }
+
+// zoneName is loc's IANA name for the page, or empty for the process's
+// unnamed local zone.
+func zoneName(loc *time.Location) string {
+	if loc == time.Local || loc.String() == "Local" {
+		return ""
+	}
+	return loc.String()
+}
+
+// recentLimit is how many of today's calls the wallboard lists.
+const recentLimit = 50
 
 // historyFilter reads the history search from a query string; limit and
 // offset are clamped to the store's bounds.
@@ -169,7 +199,7 @@ func localPath(next string) string {
 }
 
 func (s *Server) loginForm(w http.ResponseWriter, r *http.Request) error {
-	if _, ok := s.authenticate(r); ok {
+	if _, err := s.authenticate(r); err == nil {
 		http.Redirect(w, r, localPath(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return nil
 	}
@@ -237,11 +267,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	err = s.checkPassword(hash, []byte(pass))
 	s.checks.leave(key)
-	var sess session
-	if err == nil && known {
+	if err == nil && known && !s.creds.Load().userCurrent(u) {
 		// The check ran against the credentials of a moment ago: a
 		// password or role changed meanwhile gives no session.
-		sess, known = s.sessions.create(u, false, func() bool { return s.creds.Load().userCurrent(u) })
+		known = false
 	}
 	if err != nil || !known {
 		ticket.failed()
@@ -257,10 +286,17 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ticket.succeeded()
+	secret, rec, err := s.newSession(r.Context(), StoredSession{Kind: SessionUser, Name: u.Name, Role: u.Role, Grant: grantOf(u), Address: addr.String()})
+	if err != nil {
+		s.log.Error("sign-in could not be stored", "user", u.Name, "err", err)
+		w.Header().Set("Retry-After", "5")
+		s.renderLogin(w, r, http.StatusServiceUnavailable, name, next, "Signing in does not work just now (the server cannot store sign-ins). Please try again in a moment.")
+		return nil
+	}
 	s.metrics.logins.WithLabelValues(loginOK).Inc()
-	s.setSessionCookie(w, r, sess.id)
+	s.setSessionCookie(w, r, secret, s.cfg.SessionTTL)
 	s.clearCookie(w, r, loginCookie, loginCookiePath)
-	s.log.Info("signed in", "user", u.Name, "role", u.Role, "remote", addr)
+	s.log.Info("signed in", "user", u.Name, "role", u.Role, "session", rec.ID, "remote", addr)
 	http.Redirect(w, r, localPath(next), http.StatusSeeOther)
 	return nil
 }
@@ -270,19 +306,26 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 	p, _ := r.Context().Value(principalKey{}).(principal)
 	if p.sessionID != "" {
-		s.sessions.delete(p.sessionID)
-		s.endStreams(func(st *openStream) bool { return st.p.sessionID == p.sessionID }, endSignedOut)
+		if _, err := s.sessions.RevokeSession(r.Context(), p.sessionID); err != nil {
+			return fmt.Errorf("sign out: %w: %w", ErrSessionStore, err)
+		}
+		why := endSignedOut
+		if p.device {
+			why = endDevice
+		}
+		s.endStreams(func(st *openStream) bool { return st.p.sessionID == p.sessionID }, why)
 	}
 	s.clearCookie(w, r, sessionCookie, "/")
-	s.log.Info("signed out", "user", p.user.Name)
+	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID)
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }
 
-// useWallLink turns a one-time wall-screen code into a viewer session and
-// moves on to the wallboard, so the code does not stay in the address bar.
-// HEAD, as link-preview bots send, answers without looking at the code,
-// so it stays unused for the wall screen.
+// useWallLink turns a one-time wall-screen code into a device sign-in
+// under the name the admin gave the link, and moves on to the kiosk
+// view, so the code does not stay in the address bar. HEAD, as
+// link-preview bots send, answers without looking at the code, so it
+// stays unused for the wall screen.
 func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	if r.Method == http.MethodHead {
 		w.Header().Set("Cache-Control", "no-store")
@@ -292,11 +335,19 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	link, ok := s.walls.use(r.PathValue("code"))
 	if !ok {
 		s.log.Debug("wall-screen link refused", "remote", s.clientAddr(r))
-		return fmt.Errorf("%w: this wall-screen link is unknown, used or expired; create a new one on the wallboard", ErrNotFound)
+		return fmt.Errorf("%w: %s", ErrNotFound, msgWallLinkGone)
 	}
-	sess, _ := s.sessions.create(User{Name: wallSessionUser, Role: RoleViewer}, true, nil)
-	s.setSessionCookie(w, r, sess.id)
-	s.log.Info("wall-screen link used", "created_by", link.creator, "remote", s.clientAddr(r))
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	secret, rec, err := s.newSession(r.Context(), StoredSession{Kind: SessionDevice, Name: link.name, Role: RoleViewer,
+		CreatedBy: link.creator, Address: s.clientAddr(r).String()})
+	if err != nil {
+		return fmt.Errorf("wall-screen link: %w", err)
+	}
+	s.setSessionCookie(w, r, secret, s.cfg.DeviceTTL)
+	s.log.Info("wall screen signed in", "device", link.name, "session", rec.ID, "created_by", link.creator, "remote", s.clientAddr(r))
+	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil
 }
+
+// msgWallLinkGone is what a used, expired or mistyped wall-screen link
+// shows.
+const msgWallLinkGone = "this wall-screen link is unknown, used or expired. Links work once, within 15 minutes: ask an admin to make a new one under Devices."

@@ -90,7 +90,7 @@ func (s *Server) watchPhone(ctx context.Context, cancel context.CancelFunc, conn
 		case <-st.ended:
 			why = st.why
 		case <-tick.C:
-			if _, ok := s.sessions.touch(st.p.sessionID); !ok {
+			if !s.stillSignedIn(ctx, st.p) {
 				why = endExpired
 				s.metrics.socketsEnded.WithLabelValues(string(streamPhone), endExpired.label).Inc()
 			}

@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	as(RoleViewer, "POST /logout", s.logout)
 	as(RoleViewer, "GET /{$}", s.wallboard)
 	s.addNav("wallboard", "/", "Wallboard", RoleViewer)
+	as(RoleViewer, "GET /wall", s.kiosk)
 	as(RoleViewer, "GET /history", s.historyPage)
 	s.addNav("history", "/history", "History", RoleViewer)
 	as(RoleViewer, "GET /events", s.events)
@@ -30,10 +31,16 @@ func (s *Server) routes() {
 
 	as(RoleViewer, "GET /api/calls", s.apiCalls)
 	as(RoleViewer, "GET /api/history", s.apiHistory)
+	as(RoleViewer, "GET /api/today", s.apiToday)
 	as(RoleAdmin, "POST /api/calls/{id}/hangup", s.apiHangup)
 	as(RoleAdmin, "POST /api/calls/{id}/transfer", s.apiTransfer)
 	as(RoleAdmin, "POST /api/originate", s.apiOriginate)
 	as(RoleAdmin, "POST /api/wall-links", s.apiWallLink)
+	as(RoleAdmin, "GET /settings/devices", s.devicesPage)
+	s.addNav("devices", "/settings/devices", "Devices", RoleAdmin)
+	as(RoleAdmin, "POST /settings/devices", s.devicesLink)
+	as(RoleAdmin, "POST /settings/devices/{id}/revoke", s.revokeDevice)
+	open("GET /favicon.ico", serveFavicon)
 
 	open(catchAll, s.notFound)
 }

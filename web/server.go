@@ -50,6 +50,9 @@ type Deps struct {
 	// Registry receives the server's collectors and is served on /metrics;
 	// nil means a new registry.
 	Registry *prometheus.Registry
+	// Sessions keeps the sign-ins (users' sessions and wall-screen
+	// devices); nil keeps them in memory, so a restart signs everyone out.
+	Sessions SessionStore
 }
 
 // Option sets a rare knob of the server.
@@ -88,10 +91,12 @@ type Server struct {
 	nav     []NavItem
 
 	creds    atomic.Pointer[credentials]
-	sessions *sessionStore
-	limiter  *loginLimiter
-	checks   *checkGate
-	walls    *wallLinks
+	sessions SessionStore
+	// lastSweep is when expired sign-ins were last deleted (Unix ns).
+	lastSweep atomic.Int64
+	limiter   *loginLimiter
+	checks    *checkGate
+	walls     *wallLinks
 	// dummyHash is compared against for unknown user names, so that a
 	// missing user costs as much time as a wrong password.
 	dummyHash []byte
@@ -109,8 +114,8 @@ type Server struct {
 	addr  net.Addr // set before ready is closed
 
 	// streamMu guards stopping, open, perKey and streams.Add, so that no
-	// stream starts after shutdown waited for them. Lock order: streamMu,
-	// then the session store's lock.
+	// stream starts after shutdown waited for them. The session store is
+	// never called under it.
 	streamMu sync.Mutex
 	stopping bool
 	// stop is closed when the shutdown tells the streams to end.
@@ -173,7 +178,10 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		host, _ := publicOrigin(cfg.PublicURL)
 		s.originPatterns = append(slices.Clone(cfg.AllowedOrigins), host)
 	}
-	s.sessions = newSessionStore(cfg.SessionTTL, s.now)
+	s.sessions = deps.Sessions
+	if s.sessions == nil {
+		s.sessions = NewMemorySessions()
+	}
 	s.limiter = newLoginLimiter(s.now)
 	s.checks = newCheckGate(cfg.Limits.LoginConcurrency)
 	s.walls = newWallLinks(s.now)

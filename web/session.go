@@ -1,119 +1,136 @@
 package web
 
 import (
-	"crypto/rand"
-	"encoding/base64"
-	"sync"
+	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
-// session is one signed-in browser. The cookie holds only id; everything
-// else stays on the server.
-type session struct {
-	id      string
-	user    User // PasswordHash cleared
-	csrf    string
-	expires time.Time
-	// wall marks a wall screen's session (from a one-time link).
-	wall bool
-}
+// Lifetimes of sign-ins beside session_ttl.
+const (
+	// DefaultDeviceTTL is how long a wall screen stays signed in without
+	// being used (switched off over the holidays, say).
+	DefaultDeviceTTL = 90 * 24 * time.Hour
+	// maxDeviceTTL is the longest a browser keeps a cookie (Chromium and
+	// the cookie draft, RFC 6265bis: 400 days).
+	maxDeviceTTL = 400 * 24 * time.Hour
+	// sweepEvery is how often signing in also deletes expired sign-ins.
+	sweepEvery = time.Hour
+	// storeTimeout bounds a store call that has no request behind it.
+	storeTimeout = 5 * time.Second
+)
 
-// sessionStore keeps sessions in memory; they end after ttl without use,
-// on logout, or when the process restarts.
-type sessionStore struct {
-	ttl time.Duration
-	now func() time.Time
+// renewEvery is how long a sign-in in use goes before its use is written
+// (and its cookie sent again): a fiftieth of its lifetime, at most an
+// hour. A page polling every few seconds so costs no write per request,
+// and a session ends at most 2 % early.
+func renewEvery(ttl time.Duration) time.Duration { return min(ttl/50, time.Hour) }
 
-	mu sync.Mutex
-	m  map[string]*session
-}
-
-func newSessionStore(ttl time.Duration, now func() time.Time) *sessionStore {
-	return &sessionStore{ttl: ttl, now: now, m: make(map[string]*session)}
-}
-
-// randomToken returns n random bytes, URL-safe base64 encoded.
-func randomToken(n int) string {
-	b := make([]byte, n)
-	// crypto/rand.Read never fails on supported platforms (Go 1.24+).
-	_, _ = rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// create starts a session for u, when current (if not nil) still says
-// yes under the store's lock: a sign-in checked against credentials that
-// have just been replaced gets no session.
-func (st *sessionStore) create(u User, wall bool, current func() bool) (session, bool) {
-	u.PasswordHash = ""
-	now := st.now()
-	s := &session{id: randomToken(32), user: u, csrf: randomToken(32), expires: now.Add(st.ttl), wall: wall}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if current != nil && !current() {
-		return session{}, false
+// ttlOf is how long a sign-in of kind lives from its last use.
+func (s *Server) ttlOf(kind SessionKind) time.Duration {
+	if kind == SessionDevice {
+		return s.cfg.DeviceTTL
 	}
-	st.sweepLocked(now)
-	st.m[s.id] = s
-	return *s, true
+	return s.cfg.SessionTTL
 }
 
-// exists reports whether the session id is live, without extending it.
-func (st *sessionStore) exists(id string) bool {
-	now := st.now()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.m[id]
-	return ok && now.Before(s.expires)
-}
-
-// swapUsers runs swap under the store's lock, then ends every session
-// drop selects; create's check runs under the same lock, so no session
-// is made from credentials that swap replaced.
-func (st *sessionStore) swapUsers(swap func(), drop func(*session) bool) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	swap()
-	for id, s := range st.m {
-		if drop(s) {
-			delete(st.m, id)
-		}
+// newSession stores a sign-in for rec (ID, hash and times are filled in
+// here) and returns the secret for its cookie.
+func (s *Server) newSession(ctx context.Context, rec StoredSession) (string, StoredSession, error) {
+	now := s.now()
+	s.sweep(ctx, now)
+	secret := randomToken(32)
+	rec.ID = randomToken(9)
+	rec.Hash = hashSecret(secret)
+	rec.Created, rec.Seen, rec.Expires = now, now, now.Add(s.ttlOf(rec.Kind))
+	if err := s.sessions.CreateSession(ctx, rec); err != nil {
+		return "", StoredSession{}, fmt.Errorf("%w: %w", ErrSessionStore, err)
 	}
+	return secret, rec, nil
 }
 
-// touch returns the session id and extends its life; false when it does
-// not exist or has expired.
-func (st *sessionStore) touch(id string) (session, bool) {
-	now := st.now()
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	s, ok := st.m[id]
-	if !ok {
-		return session{}, false
-	}
-	if !now.Before(s.expires) {
-		delete(st.m, id)
-		return session{}, false
-	}
-	s.expires = now.Add(st.ttl)
-	return *s, true
-}
-
-// delete ends the session id.
-func (st *sessionStore) delete(id string) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	delete(st.m, id)
-}
-
-// sweepLocked drops expired sessions once the map has grown; st.mu held
-// on entry.
-func (st *sessionStore) sweepLocked(now time.Time) {
-	if len(st.m) < 256 {
+// sweep deletes expired sign-ins, at most once per sweepEvery.
+func (s *Server) sweep(ctx context.Context, now time.Time) {
+	last := s.lastSweep.Load()
+	if now.UnixNano()-last < int64(sweepEvery) || !s.lastSweep.CompareAndSwap(last, now.UnixNano()) {
 		return
 	}
-	for id, s := range st.m {
-		if !now.Before(s.expires) {
-			delete(st.m, id)
+	if n, err := s.sessions.DeleteExpiredSessions(ctx, now); err != nil {
+		s.log.Warn("expired sign-ins could not be deleted", "err", err)
+	} else if n > 0 {
+		s.log.Debug("expired sign-ins deleted", "count", n)
+	}
+}
+
+// sessionPrincipal finds the sign-in whose cookie holds secret and checks
+// it: not expired and, for a user, signed in with the credentials
+// configured now (a password, role or accounts changed since, also while
+// the server was stopped, ends it). A sign-in in use is renewed every
+// renewEvery; principal.renewed then asks for its cookie to be sent
+// again. Errors: ErrUnauthenticated (errSessionExpired when it has
+// expired) when it does not stand, ErrSessionStore when the store failed.
+func (s *Server) sessionPrincipal(ctx context.Context, secret string) (principal, error) {
+	h := hashSecret(secret)
+	rec, err := s.sessions.LookupSession(ctx, h)
+	if errors.Is(err, ErrNoSession) {
+		return principal{}, ErrUnauthenticated
+	}
+	if err != nil {
+		return principal{}, fmt.Errorf("%w: %w", ErrSessionStore, err)
+	}
+	now := s.now()
+	if !now.Before(rec.Expires) {
+		s.forget(ctx, rec, "expired")
+		return principal{}, errSessionExpired
+	}
+	p := principal{sessionID: rec.ID, secret: secret, csrf: csrfOf(secret)}
+	switch rec.Kind {
+	case SessionDevice:
+		// A device only ever reads, whatever a store says.
+		p.device = true
+		p.user = User{Name: rec.Name, Role: RoleViewer}
+	case SessionUser:
+		u, ok := s.userByName(rec.Name)
+		if !ok || grantOf(u) != rec.Grant {
+			s.forget(ctx, rec, "credentials changed")
+			return principal{}, ErrUnauthenticated
+		}
+		u.PasswordHash = ""
+		p.user = u
+	default:
+		return principal{}, ErrUnauthenticated
+	}
+	ttl := s.ttlOf(rec.Kind)
+	if now.Sub(rec.Seen) >= renewEvery(ttl) {
+		if err := s.sessions.TouchSession(ctx, h, now, now.Add(ttl)); err != nil {
+			// It stands until its old expiry; the next use tries again.
+			s.log.Warn("sign-in could not be renewed", "session", rec.ID, "err", err)
+		} else {
+			p.renewed = true
 		}
 	}
+	return p, nil
+}
+
+// forget deletes a sign-in found no longer standing; a failure is only
+// logged, the next sweep deletes it.
+func (s *Server) forget(ctx context.Context, rec StoredSession, why string) {
+	if _, err := s.sessions.RevokeSession(ctx, rec.ID); err != nil {
+		s.log.Warn("sign-in could not be deleted", "session", rec.ID, "why", why, "err", err)
+	}
+}
+
+// stillSignedIn reports whether p's sign-in still stands, for a socket's
+// periodic check (which also renews it). A store that cannot answer does
+// not end a socket: only a sign-in known to be gone does.
+func (s *Server) stillSignedIn(ctx context.Context, p principal) bool {
+	ctx, cancel := context.WithTimeout(ctx, storeTimeout)
+	defer cancel()
+	_, err := s.sessionPrincipal(ctx, p.secret)
+	if err != nil && !errors.Is(err, ErrUnauthenticated) {
+		s.log.Warn("sign-in could not be checked; the socket stays", "session", p.sessionID, "err", err)
+		return true
+	}
+	return err == nil
 }

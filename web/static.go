@@ -69,3 +69,16 @@ func serveStatic(w http.ResponseWriter, r *http.Request) error {
 	http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(f.body))
 	return nil
 }
+
+// serveFavicon answers /favicon.ico, which browsers ask for on their own,
+// with the pages' SVG icon.
+func serveFavicon(w http.ResponseWriter, r *http.Request) error {
+	f, ok := assets["favicon.svg"]
+	if !ok {
+		return ErrNotFound
+	}
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "public, max-age=86400")
+	http.ServeContent(w, r, "favicon.svg", time.Time{}, bytes.NewReader(f.body))
+	return nil
+}

@@ -35,6 +35,9 @@ const (
 	closeSignedOut = "signed out"
 	closeRevoked   = "sign-in changed; sign in again"
 	closeTokenGone = "token revoked"
+	// closeDeviceRevoked ends a wall screen's sockets when an admin
+	// revokes it; the kiosk page then says it is no longer signed in.
+	closeDeviceRevoked = "device revoked"
 )
 
 // streamEnd is why the server ended a stream: the close code and reason
@@ -50,6 +53,7 @@ var (
 	endRevoked   = streamEnd{websocket.StatusPolicyViolation, closeRevoked, "credentials-changed"}
 	endTokenGone = streamEnd{websocket.StatusPolicyViolation, closeTokenGone, "token-revoked"}
 	endExpired   = streamEnd{websocket.StatusPolicyViolation, closeExpired, "session-expired"}
+	endDevice    = streamEnd{websocket.StatusPolicyViolation, closeDeviceRevoked, "device-revoked"}
 )
 
 // openStream is one open /events or /phone socket in the server's
@@ -75,13 +79,12 @@ func (st *openStream) end(why streamEnd) {
 }
 
 // capKey is whose share of the socket caps st counts against: its token,
-// or its user; a wall screen's session counts alone, as every wall screen
-// has the same user name.
+// or its user; a wall screen counts alone, under its own sign-in.
 func (p principal) capKey() (key string, token bool) {
 	switch {
 	case p.token != nil:
 		return "token:" + p.token.Name, true
-	case p.wall:
+	case p.device:
 		return "session:" + p.sessionID, false
 	}
 	return "user:" + p.user.Name, false
@@ -111,7 +114,7 @@ func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, kind strea
 	// Registered before the upgrade is answered: once a client has its
 	// 101, its socket counts against the caps, so that the next one is
 	// measured against it.
-	regErr := s.startStream(st)
+	regErr := s.startStream(r.Context(), st)
 	je := &jsonErrorWriter{ResponseWriter: h}
 	conn, err := websocket.Accept(je, r, &websocket.AcceptOptions{OriginPatterns: s.originPatterns})
 	if err != nil {
@@ -140,19 +143,31 @@ func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, kind strea
 
 // startStream registers st; it refuses it once the server is stopping,
 // when a socket cap is reached, or when the sign-in st was opened with
-// has ended meanwhile (so a sign-out that raced the upgrade still wins).
-func (s *Server) startStream(st *openStream) error {
-	s.streamMu.Lock()
-	defer s.streamMu.Unlock()
-	if s.stopping {
-		return errStopping
+// has ended meanwhile. The sign-in is checked after st is registered:
+// a sign-out that comes before the check is seen by it, one that comes
+// after finds st registered and ends it, so a sign-out racing the
+// upgrade always wins (and the store is not asked under streamMu).
+func (s *Server) startStream(ctx context.Context, st *openStream) error {
+	if err := s.registerStream(st); err != nil {
+		return err
 	}
-	if !s.principalValid(st.p) {
+	if !s.principalValid(ctx, st.p) {
+		s.endStream(st)
 		why := endSignedOut
 		if st.p.token != nil {
 			why = endTokenGone
 		}
 		return errStreamRefused{why}
+	}
+	return nil
+}
+
+// registerStream counts st against the caps and adds it to the registry.
+func (s *Server) registerStream(st *openStream) error {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	if s.stopping {
+		return errStopping
 	}
 	lim := s.cfg.Limits
 	key, token := st.p.capKey()

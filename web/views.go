@@ -31,6 +31,9 @@ type PageMeta struct {
 	Nav []NavItem
 	// SignOut is true for cookie sessions, which can sign out.
 	SignOut bool
+	// Kiosk is the wall-screen frame: no menu, no user, no sign-out, and
+	// type that grows with the screen.
+	Kiosk bool
 }
 
 // NavItem is one entry of the page menu.
@@ -89,6 +92,10 @@ type CallView struct {
 	// Actions are the call-control actions offered on this call (only for
 	// admins, only what its source offers).
 	Actions []string
+	// Result is how an ended call ended, in words with its kind.
+	Result ResultView
+	// StartedAt is the start time (RFC 3339), for sorting in the script.
+	StartedAt string
 }
 
 // PartyView is one end of a call.
@@ -130,6 +137,11 @@ func callView(c monitor.Call, now time.Time, actions []string) CallView {
 		From: partyView(c.From), To: partyView(c.To), Line: c.Line,
 		Since: since.Format(time.RFC3339), Elapsed: formatSeconds(int64(now.Sub(since).Seconds())),
 		Started: formatWhen(c.Started, now), Reason: string(c.Reason), Missed: c.Missed(), Actions: actions,
+		StartedAt: c.Started.Format(time.RFC3339Nano),
+	}
+	if c.State == monitor.Ended {
+		v.Result = resultOf(c)
+		v.Missed = v.Missed && c.Reason != monitor.ReasonAnsweredElsewhere
 	}
 	if c.State == monitor.Ended {
 		v.Duration = formatSeconds(c.Duration)

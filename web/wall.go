@@ -1,24 +1,47 @@
 package web
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
-// Wall-screen links: an admin creates one on the wallboard, opens it on the
-// wall screen, and the screen gets a viewer session. The code works once,
-// within wallLinkTTL, so it never stays useful in a browser history.
+// Wall-screen links: an admin names a screen and makes a link on the
+// devices page, opens it on the wall screen, and the screen becomes a
+// device: a long-lived viewer sign-in under that name, listed on the
+// devices page until revoked. The code works once, within wallLinkTTL,
+// so it never stays useful in a browser history.
 const (
 	wallLinkTTL      = 15 * time.Minute
 	maxPendingWalls  = 100
-	wallSessionUser  = "wall-screen"
 	wallCodeBytes    = 32
 	wallLinkPathPart = "/wall/"
+	// maxDeviceName bounds a device's name (in characters).
+	maxDeviceName = 64
 )
 
 type wallLink struct {
+	name    string
 	creator string
 	expires time.Time
+}
+
+// deviceName checks the name an admin gives a wall screen: trimmed, not
+// empty, at most maxDeviceName characters, no control characters.
+func deviceName(raw string) (string, error) {
+	n := strings.TrimSpace(raw)
+	switch {
+	case n == "":
+		return "", fmt.Errorf("%w: name the screen, such as \"Hall TV\"", ErrBadRequest)
+	case utf8.RuneCountInString(n) > maxDeviceName || !utf8.ValidString(n):
+		return "", fmt.Errorf("%w: a screen's name has at most %d characters", ErrBadRequest, maxDeviceName)
+	case strings.IndexFunc(n, unicode.IsControl) >= 0:
+		return "", fmt.Errorf("%w: a screen's name is one line of text", ErrBadRequest)
+	}
+	return n, nil
 }
 
 type wallLinks struct {
@@ -32,8 +55,9 @@ func newWallLinks(now func() time.Time) *wallLinks {
 	return &wallLinks{now: now, m: make(map[string]wallLink)}
 }
 
-// create returns a new code made by creator and when it expires.
-func (w *wallLinks) create(creator string) (string, time.Time) {
+// create returns a new code for the device name, made by creator, and
+// when it expires.
+func (w *wallLinks) create(name, creator string) (string, time.Time) {
 	now := w.now()
 	code := randomToken(wallCodeBytes)
 	exp := now.Add(wallLinkTTL)
@@ -54,7 +78,7 @@ func (w *wallLinks) create(creator string) (string, time.Time) {
 		}
 		delete(w.m, oldest)
 	}
-	w.m[code] = wallLink{creator: creator, expires: exp}
+	w.m[code] = wallLink{name: name, creator: creator, expires: exp}
 	return code, exp
 }
 

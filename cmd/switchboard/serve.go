@@ -20,6 +20,7 @@ import (
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
+	"github.com/switchboard/switchboard/web/sessiondb"
 	"github.com/switchboard/switchboard/web/webhook"
 )
 
@@ -192,8 +193,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		phone = gw
 	}
 
-	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone},
-		web.WithLogger(log))
+	// Sign-ins live beside the history, in its database, so that a restart
+	// signs nobody out and a revoked wall screen stays revoked.
+	sessions, err := sessiondb.Open(ctx, store.DB())
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone,
+		Sessions: sessions}, web.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,234 @@
+// Package sessiondb keeps the web server's sign-ins (users' sessions and
+// wall-screen devices, web.SessionStore) in a SQL database: in
+// Switchboard the history's SQLite file, on the handle the history store
+// owns (history.Store.DB), so they survive restarts and are revoked for
+// good.
+//
+// Only the SHA-256 of a sign-in's secret is stored, never the secret, so
+// a copy of the database signs nobody in. The schema is this package's
+// own, versioned in the table schema_versions under the part "sessions"
+// and brought up to date by Open one numbered step at a time; the
+// history's own version (PRAGMA user_version) is left alone. The SQL is
+// plain (TEXT and BIGINT columns, no upserts, no engine functions), so
+// that a PostgreSQL implementation needs only its placeholders ($1)
+// rewritten.
+package sessiondb
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/switchboard/switchboard/web"
+)
+
+// part names this package's schema in schema_versions.
+const part = "sessions"
+
+// steps are the schema's migrations: step n brings version n-1 to n.
+// Append a step for every change; never edit one that has shipped.
+var steps = []string{
+	1: `
+CREATE TABLE sessions (
+	token_hash TEXT   NOT NULL PRIMARY KEY, -- hex SHA-256 of the cookie's secret; the secret is never stored
+	id         TEXT   NOT NULL UNIQUE,      -- public: names the sign-in in lists, revocations and logs
+	kind       TEXT   NOT NULL,             -- user or device
+	name       TEXT   NOT NULL,             -- the user's name, or the device's
+	role       TEXT   NOT NULL,
+	grant_hash TEXT   NOT NULL,             -- users: fingerprint of the credentials signed in with
+	created_by TEXT   NOT NULL,             -- devices: the admin who made the link
+	address    TEXT   NOT NULL,             -- the client address that signed in
+	created    BIGINT NOT NULL,             -- Unix nanoseconds
+	seen       BIGINT NOT NULL,
+	expires    BIGINT NOT NULL
+);
+CREATE INDEX sessions_by_name ON sessions (kind, name);
+CREATE INDEX sessions_by_expiry ON sessions (expires);
+`,
+}
+
+// version is the schema version this package writes.
+var version = len(steps) - 1
+
+// ErrNewerSchema is returned by Open for a database whose sessions schema
+// a newer Switchboard wrote: it is refused rather than misread.
+var ErrNewerSchema = errors.New("sessions schema is newer than this program's")
+
+// Store is a web.SessionStore on a SQL database. Its methods are safe
+// for concurrent use.
+type Store struct {
+	db *sql.DB
+}
+
+var _ web.SessionStore = (*Store)(nil)
+
+// Open brings the sessions schema in db up to date and returns the store.
+// The caller owns db and closes it after the store's last use.
+func Open(ctx context.Context, db *sql.DB) (*Store, error) {
+	if err := migrate(ctx, db); err != nil {
+		return nil, fmt.Errorf("sessions: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+// migrate runs the steps the database has not had yet, in one
+// transaction with the version they reach.
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (
+	part    TEXT    NOT NULL PRIMARY KEY,
+	version INTEGER NOT NULL
+)`); err != nil {
+		return fmt.Errorf("create schema_versions: %w", err)
+	}
+	have := 0
+	err = tx.QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = ?", part).Scan(&have)
+	known := err == nil
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have > version {
+		return fmt.Errorf("%w: version %d, this program's %d", ErrNewerSchema, have, version)
+	}
+	if have == version && known {
+		return tx.Commit()
+	}
+	for n := have + 1; n <= version; n++ {
+		if _, err := tx.ExecContext(ctx, steps[n]); err != nil {
+			return fmt.Errorf("schema step %d: %w", n, err)
+		}
+	}
+	if known {
+		_, err = tx.ExecContext(ctx, "UPDATE schema_versions SET version = ? WHERE part = ?", version, part)
+	} else {
+		_, err = tx.ExecContext(ctx, "INSERT INTO schema_versions (part, version) VALUES (?, ?)", part, version)
+	}
+	if err != nil {
+		return fmt.Errorf("write schema version: %w", err)
+	}
+	return tx.Commit()
+}
+
+const columns = "token_hash, id, kind, name, role, grant_hash, created_by, address, created, seen, expires"
+
+// CreateSession stores s; web.ErrSessionExists when its hash or ID is
+// taken.
+func (st *Store) CreateSession(ctx context.Context, s web.StoredSession) error {
+	var n int
+	if err := st.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE token_hash = ? OR id = ?", string(s.Hash), s.ID).Scan(&n); err != nil {
+		return fmt.Errorf("sessions create: %w", err)
+	}
+	if n > 0 {
+		return web.ErrSessionExists
+	}
+	_, err := st.db.ExecContext(ctx, "INSERT INTO sessions ("+columns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		string(s.Hash), s.ID, string(s.Kind), s.Name, string(s.Role), s.Grant, s.CreatedBy, s.Address,
+		s.Created.UnixNano(), s.Seen.UnixNano(), s.Expires.UnixNano())
+	if err != nil {
+		return fmt.Errorf("sessions create: %w", err)
+	}
+	return nil
+}
+
+// scan reads one row of columns.
+func scan(row interface{ Scan(...any) error }) (web.StoredSession, error) {
+	var (
+		s                      web.StoredSession
+		hash, kind, role       string
+		created, seen, expires int64
+	)
+	if err := row.Scan(&hash, &s.ID, &kind, &s.Name, &role, &s.Grant, &s.CreatedBy, &s.Address, &created, &seen, &expires); err != nil {
+		return web.StoredSession{}, err
+	}
+	s.Hash, s.Kind, s.Role = web.SessionHash(hash), web.SessionKind(kind), web.Role(role)
+	s.Created, s.Seen, s.Expires = time.Unix(0, created), time.Unix(0, seen), time.Unix(0, expires)
+	return s, nil
+}
+
+// LookupSession returns the sign-in h; web.ErrNoSession when there is
+// none.
+func (st *Store) LookupSession(ctx context.Context, h web.SessionHash) (web.StoredSession, error) {
+	s, err := scan(st.db.QueryRowContext(ctx, "SELECT "+columns+" FROM sessions WHERE token_hash = ?", string(h)))
+	if errors.Is(err, sql.ErrNoRows) {
+		return web.StoredSession{}, web.ErrNoSession
+	}
+	if err != nil {
+		return web.StoredSession{}, fmt.Errorf("sessions lookup: %w", err)
+	}
+	return s, nil
+}
+
+// TouchSession records a use of h.
+func (st *Store) TouchSession(ctx context.Context, h web.SessionHash, seen, expires time.Time) error {
+	if _, err := st.db.ExecContext(ctx, "UPDATE sessions SET seen = ?, expires = ? WHERE token_hash = ?",
+		seen.UnixNano(), expires.UnixNano(), string(h)); err != nil {
+		return fmt.Errorf("sessions touch: %w", err)
+	}
+	return nil
+}
+
+// RevokeSession deletes the sign-in id.
+func (st *Store) RevokeSession(ctx context.Context, id string) (bool, error) {
+	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
+	if err != nil {
+		return false, fmt.Errorf("sessions revoke: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return false, fmt.Errorf("sessions revoke: %w", err)
+	}
+	return n > 0, nil
+}
+
+// RevokeUserSessions deletes every user sign-in of name.
+func (st *Store) RevokeUserSessions(ctx context.Context, name string) (int, error) {
+	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE kind = ? AND name = ?", string(web.SessionUser), name)
+	if err != nil {
+		return 0, fmt.Errorf("sessions revoke user: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sessions revoke user: %w", err)
+	}
+	return int(n), nil
+}
+
+// ListSessions returns the sign-ins of kind, newest first.
+func (st *Store) ListSessions(ctx context.Context, kind web.SessionKind) ([]web.StoredSession, error) {
+	rows, err := st.db.QueryContext(ctx, "SELECT "+columns+" FROM sessions WHERE kind = ? ORDER BY created DESC, id", string(kind))
+	if err != nil {
+		return nil, fmt.Errorf("sessions list: %w", err)
+	}
+	defer rows.Close()
+	out := []web.StoredSession{}
+	for rows.Next() {
+		s, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sessions list: %w", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions list: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteExpiredSessions deletes what expired before now.
+func (st *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
+	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE expires < ?", now.UnixNano())
+	if err != nil {
+		return 0, fmt.Errorf("sessions delete expired: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("sessions delete expired: %w", err)
+	}
+	return int(n), nil
+}
