@@ -45,12 +45,11 @@
     const pad = (n) => String(n).padStart(2, '0');
     return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
   }
+  // In the server's display zone (static/time.js), as the pages the
+  // server renders show it, not in the browser's zone.
   function fmtTime(t) {
     if (isZero(t)) return '';
-    const d = new Date(t);
-    const now = new Date(Date.now() + state.skew);
-    const hms = d.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
-    return d.toDateString() === now.toDateString() ? hms : `${d.toLocaleDateString()} ${hms}`;
+    return SwitchboardTime.when(t, Date.now() + state.skew);
   }
   const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
   const elapsed = (since) => fmtSeconds((Date.now() + state.skew - Date.parse(since)) / 1000);

@@ -21,6 +21,7 @@ func (s *Server) routes() {
 	as(RoleViewer, "GET /{$}", s.wallboard)
 	s.addNav("wallboard", "/", "Wallboard", RoleViewer)
 	as(RoleViewer, "GET /history", s.historyPage)
+	as(RoleViewer, "GET /history.csv", s.historyCSV)
 	s.addNav("history", "/history", "History", RoleViewer)
 	as(RoleViewer, "GET /events", s.events)
 	as(RoleUser, "GET /softphone", s.softphone)

@@ -109,6 +109,14 @@ func newNumberRules(country string) (numberRules, error) {
 	return r, nil
 }
 
+// CheckCountry reports whether region (such as "DE", in any case) is a
+// country WithDefaultCountry takes; empty is fine. The error wraps
+// ErrBadCountry.
+func CheckCountry(region string) error {
+	_, err := newNumberRules(region)
+	return err
+}
+
 // keysID is what the stored keys are made with: the way and the country.
 func (r numberRules) keysID() string {
 	return fmt.Sprintf("v%d %s", keyVersion, r.country)
