@@ -102,15 +102,27 @@ func dialURL(number string) string {
 	return "/softphone?" + url.Values{"dial": {number}}.Encode()
 }
 
-// dialNumber is the number to call a party back on; empty when there is
-// none (withheld, unknown).
+// dialNumber is the number to call a party back on, without the spaces
+// and brackets it may be written with (0170 1234567, (030) 123-45);
+// empty when there is none (withheld, unknown) or it is nothing the
+// softphone dials.
 func dialNumber(p monitor.Party) string {
 	n := strings.TrimSpace(p.Number)
-	if n == "" || p.Private || !dialable.MatchString(n) {
+	if n == "" || p.Private {
+		return ""
+	}
+	if compact := phoneSeparators.Replace(n); strings.Trim(compact, "+0123456789*#") == "" {
+		n = compact
+	}
+	if !dialable.MatchString(n) {
 		return ""
 	}
 	return n
 }
+
+// phoneSeparators are what a telephone number is written with between
+// its digits.
+var phoneSeparators = strings.NewReplacer(" ", "", "\u00a0", "", "(", "", ")", "", "-", "", "/", "", ".", "")
 
 func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
