@@ -157,10 +157,10 @@ func (r numberRules) parseNumberQuery(q string) numberQuery {
 		// brackets is not dialled from abroad.
 		rest = strings.Replace(rest, "(0)", "", 1)
 	}
-	for _, c := range rest {
-		if !(c >= '0' && c <= '9' || c == '*' || c == '#' || strings.ContainsRune(querySeparators, c)) {
-			return numberQuery{text: q}
-		}
+	if strings.ContainsFunc(rest, func(c rune) bool {
+		return (c < '0' || c > '9') && c != '*' && c != '#' && !strings.ContainsRune(querySeparators, c)
+	}) {
+		return numberQuery{text: q}
 	}
 	d := dialDigits(rest)
 	if d == "" {
