@@ -33,7 +33,12 @@ const step = (s) => console.log(`STEP ${s}`);
     const wallboard = (await page.textContent(`${row} td:first-child`)).trim();
     step('ended');
 
-    // And as the server renders it, then as the script renders it again.
+    // And as the server renders it, then as the script renders it again,
+    // once the history has saved the call (after its event went out).
+    await page.waitForFunction(async (n) => {
+      const r = await fetch('/api/history?number=' + encodeURIComponent(n), { headers: { Accept: 'application/json' } });
+      return r.ok && (await r.json()).total > 0;
+    }, number, { polling: 100 });
     await page.reload();
     await page.waitForSelector(row);
     const wallboardReloaded = (await page.textContent(`${row} td:first-child`)).trim();
