@@ -11,6 +11,7 @@ FUZZ_TARGETS := \
 	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/history:FuzzReadSpool \
+	./monitor/history:FuzzNumberQuery \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./monitor/internal/flatjson:FuzzScanner \

@@ -19,6 +19,10 @@
     mic: $('mic'), speaker: $('speaker'), recent: $('recent'), audio: $('remote-audio'),
     accountSelect: $('account-select'),
   };
+  // /softphone?dial=NUMBER, the history's click-to-call, fills the dial
+  // field; calling stays the user's press of Call.
+  const dialParam = new URLSearchParams(location.search).get('dial');
+  if (dialParam && el.dial) el.dial.value = dialParam.trim().slice(0, 256);
 
   // The /phone message types (gateway.MessageType), the call states
   // (sipbridge.CallState), the media states (sipbridge.MediaState) and the

@@ -13,7 +13,7 @@
   const boot = JSON.parse($('wallboard-data').textContent);
   const csrf = (document.querySelector('meta[name="csrf-token"]') || {}).content || '';
   const kiosk = !!boot.kiosk;
-  const zone = boot.zone || undefined;
+  const zone = boot.zone || SwitchboardTime.zone;
   const SVG = 'http://www.w3.org/2000/svg';
 
   const state = {
@@ -37,7 +37,6 @@
 
   // ---- words, numbers and times --------------------------------------
 
-  const timeFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZone: zone });
   const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone });
   const dateFmt = new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone });
   const dayFmt = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone: zone });
@@ -50,11 +49,11 @@
     const pad = (n) => String(n).padStart(2, '0');
     return h > 0 ? `${h}:${pad(m)}:${pad(s)}` : `${m}:${pad(s)}`;
   }
+  // In the server's display zone (static/time.js), in the same forms as
+  // the pages the server renders, never in the browser's zone.
   function fmtTime(t) {
     if (isZero(t)) return '';
-    const d = new Date(t);
-    const hms = timeFmt.format(d);
-    return dayOf(t) === dayOf(serverNow()) ? hms : `${dayOf(t)} ${hms}`;
+    return SwitchboardTime.when(t, serverNow());
   }
   const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
   const elapsed = (since) => fmtSeconds((serverNow() - Date.parse(since)) / 1000);

@@ -42,7 +42,7 @@ func (s *Server) apiHistory(w http.ResponseWriter, r *http.Request) error {
 	if s.deps.History == nil {
 		return ErrNoHistory
 	}
-	f, err := historyFilter(r.URL.Query())
+	f, err := s.historyFilter(r.URL.Query())
 	if err != nil {
 		return err
 	}

@@ -144,6 +144,11 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// Limits caps connections, sockets, request bodies and sign-in work.
 	Limits Limits `yaml:"web_limits"`
+	// TimeZone is the one time zone every page, the history's CSV export
+	// and the pages' scripts show times in, whatever zone a browser is
+	// in: an IANA name such as "Europe/Berlin". Default: the server's own
+	// zone.
+	TimeZone string `yaml:"timezone"`
 }
 
 // Limits are the web server's caps. Zero fields take their defaults.
@@ -330,6 +335,9 @@ func (c Config) Validate() error {
 		}
 	}
 	if err := c.Limits.validate(); err != nil {
+		return bad("%v", err)
+	}
+	if _, _, _, err := displayZone(c.TimeZone); err != nil {
 		return bad("%v", err)
 	}
 	return nil

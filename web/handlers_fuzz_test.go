@@ -135,6 +135,7 @@ func FuzzAPIQuery(f *testing.F) {
 		"", "number=030&source=home&outcome=missed&limit=10&offset=20",
 		"limit=-1", "limit=99999999999999999999", "outcome=%ff", "number=" + strings.Repeat("9", 70),
 		"since=12&epoch=abc", "since=x&epoch=", "a=%zz", "offset=2147483648",
+		"from=2026-11-01&to=2026-11-30", "from=2026-02-30", "to=2026-11-01&from=2026-11-02", "from=%20&bom=0", "bom=x",
 	} {
 		f.Add(q)
 	}
@@ -150,10 +151,22 @@ func FuzzAPIQuery(f *testing.F) {
 			wantJSONError(t, rec, http.StatusOK, http.StatusBadRequest, http.StatusUpgradeRequired)
 		}
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.URL.Path, req.URL.RawQuery = "/history.csv", q
+		req.Header.Set("Authorization", "Bearer "+testViewerToken)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code == http.StatusOK {
+			if ct := rec.Header().Get("Content-Type"); ct != "text/csv; charset=utf-8" {
+				t.Fatalf("CSV export: Content-Type %q for %q", ct, q)
+			}
+		} else {
+			wantJSONError(t, rec, http.StatusBadRequest)
+		}
+		req = httptest.NewRequest(http.MethodGet, "/", nil)
 		req.URL.Path, req.URL.RawQuery = "/history", q
 		req.Header.Set("Authorization", "Bearer "+testViewerToken)
 		req.Header.Set("Accept", "text/html")
-		rec := httptest.NewRecorder()
+		rec = httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		if rec.Code != http.StatusOK && rec.Code != http.StatusBadRequest {
 			t.Fatalf("history page: status %d for %q", rec.Code, q)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -103,6 +104,21 @@ func (h *fakeHistory) Query(_ context.Context, f history.Filter) (history.Page, 
 		p.Calls = slices.Clone(sel[f.Offset:min(len(sel), f.Offset+limit)])
 	}
 	return p, nil
+}
+
+// Each hands fn the calls Query would select, all of them.
+func (h *fakeHistory) Each(ctx context.Context, f history.Filter, fn func(monitor.Call) error) error {
+	f.Limit, f.Offset = math.MaxInt32, 0
+	p, err := h.Query(ctx, f)
+	if err != nil {
+		return err
+	}
+	for _, c := range p.Calls {
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (h *fakeHistory) Recent(_ context.Context, since time.Time, limit int) ([]monitor.Call, error) {

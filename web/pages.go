@@ -4,15 +4,12 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/switchboard/switchboard/monitor"
-	"github.com/switchboard/switchboard/monitor/history"
 )
 
 // WallboardBoot is handed to wallboard.js as JSON: the server's clock (to
@@ -90,101 +87,6 @@ func zoneName(loc *time.Location) string {
 
 // recentLimit is how many of today's calls the wallboard lists.
 const recentLimit = 50
-
-// historyFilter reads the history search from a query string; limit and
-// offset are clamped to the store's bounds.
-func historyFilter(q url.Values) (history.Filter, error) {
-	f := history.Filter{
-		Number:  strings.TrimSpace(q.Get("number")),
-		Source:  monitor.SourceName(q.Get("source")),
-		Outcome: history.Outcome(q.Get("outcome")),
-	}
-	switch f.Outcome {
-	case history.OutcomeAny, history.OutcomeMissed, history.OutcomeAnswered:
-	default:
-		return f, fmt.Errorf("%w: outcome %q: want missed or answered", ErrBadRequest, f.Outcome)
-	}
-	if len(f.Number) > 64 {
-		return f, fmt.Errorf("%w: number too long", ErrBadRequest)
-	}
-	var err error
-	if f.Limit, err = intParam(q, "limit", history.DefaultLimit, 1, history.MaxLimit); err != nil {
-		return f, err
-	}
-	if f.Offset, err = intParam(q, "offset", 0, 0, math.MaxInt32); err != nil {
-		return f, err
-	}
-	return f, nil
-}
-
-func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
-	s := q.Get(name)
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s %q: want a number from %d to %d", ErrBadRequest, name, s, lo, hi)
-	}
-	return n, nil
-}
-
-func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) error {
-	q := r.URL.Query()
-	v := HistoryView{
-		Meta:  s.meta(r, "History", "history"),
-		Query: HistoryQuery{Number: q.Get("number"), Source: q.Get("source"), Outcome: q.Get("outcome")},
-	}
-	for _, st := range s.deps.Hub.Snapshot().Sources() {
-		v.Sources = append(v.Sources, string(st.Name))
-	}
-	f, err := historyFilter(q)
-	switch {
-	case err != nil:
-		v.Error = err.Error()
-	case s.deps.History == nil:
-		v.Error = ErrNoHistory.Error() + "."
-	default:
-		page, err := s.deps.History.Query(r.Context(), f)
-		if err != nil {
-			s.log.Error("history query", "err", err)
-			v.Error = "The history could not be searched; see the server log."
-			break
-		}
-		now := s.now()
-		for _, c := range page.Calls {
-			v.Rows = append(v.Rows, callView(c, now, nil))
-		}
-		v.Total = page.Total
-		if len(v.Rows) > 0 {
-			v.From, v.To = f.Offset+1, f.Offset+len(v.Rows)
-		}
-		if f.Offset > 0 {
-			v.PrevURL = pageURL(q, max(0, f.Offset-f.Limit))
-		}
-		if f.Offset+len(v.Rows) < page.Total {
-			v.NextURL = pageURL(q, f.Offset+f.Limit)
-		}
-	}
-	s.render(w, r, http.StatusOK, HistoryPage(v))
-	return nil
-}
-
-func pageURL(q url.Values, offset int) string {
-	n := url.Values{}
-	for _, k := range []string{"number", "source", "outcome", "limit"} {
-		if v := q.Get(k); v != "" {
-			n.Set(k, v)
-		}
-	}
-	if offset > 0 {
-		n.Set("offset", strconv.Itoa(offset))
-	}
-	if len(n) == 0 {
-		return "/history"
-	}
-	return "/history?" + n.Encode()
-}
 
 // localPath returns next when it is a path on this site, else "/", so the
 // sign-in page cannot be used to send users elsewhere.

@@ -22,6 +22,7 @@ func (s *Server) routes() {
 	s.addNav("wallboard", "/", "Wallboard", RoleViewer)
 	as(RoleViewer, "GET /wall", s.kiosk)
 	as(RoleViewer, "GET /history", s.historyPage)
+	as(RoleViewer, "GET /history.csv", s.historyCSV)
 	s.addNav("history", "/history", "History", RoleViewer)
 	as(RoleViewer, "GET /events", s.events)
 	as(RoleUser, "GET /softphone", s.softphone)

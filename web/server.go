@@ -33,6 +33,9 @@ type Hub interface {
 type History interface {
 	Query(ctx context.Context, f history.Filter) (history.Page, error)
 	Recent(ctx context.Context, since time.Time, limit int) ([]monitor.Call, error)
+	// Each hands every call f selects to fn, newest first, one at a
+	// time (the CSV export).
+	Each(ctx context.Context, f history.Filter, fn func(monitor.Call) error) error
 }
 
 // Deps are the services the server shows and drives.
@@ -84,7 +87,12 @@ type Server struct {
 	cfg  Config
 	deps Deps
 	log  *slog.Logger
+	// now is the clock, its times in the display zone (loc, named zone
+	// for the scripts), so that "today" and every time a page shows are
+	// the zone's.
 	now  func() time.Time
+	loc  *time.Location
+	zone string
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -171,6 +179,15 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		o(s)
 	}
 	s.log = s.log.With("component", "web")
+	loc, zone, named, err := displayZone(cfg.TimeZone)
+	if err != nil {
+		return nil, fmt.Errorf("web: %w: %w", ErrInvalidConfig, err)
+	}
+	if !named {
+		s.log.Warn("the server's time zone has no name the browsers know; times are shown in UTC (set timezone: to an IANA name such as Europe/Berlin)")
+	}
+	clock := s.now
+	s.loc, s.zone, s.now = loc, zone, func() time.Time { return clock().In(loc) }
 	s.creds.Store(newCredentials(cfg.Users, cfg.Tokens))
 	s.proxies, _ = parseProxies(cfg.TrustedProxies) // Validate has checked them
 	s.originPatterns = cfg.AllowedOrigins

@@ -10,9 +10,8 @@ import (
 )
 
 // displayZone is the time zone the wallboard's day ("today"), its hours
-// and its times are in. It is the server's own zone; this one function is
-// where a configured display zone takes over.
-func (s *Server) displayZone() *time.Location { return time.Local }
+// and its times are in: the configured display zone (timezone:).
+func (s *Server) displayZone() *time.Location { return s.loc }
 
 // dayHistory is a History that can walk the calls of a day; the
 // wallboard's figures need it (*history.Store is one).

@@ -34,6 +34,9 @@ type PageMeta struct {
 	// Kiosk is the wall-screen frame: no menu, no user, no sign-out, and
 	// type that grows with the screen.
 	Kiosk bool
+	// TimeZone is the display zone's IANA name (meta tag "timezone"),
+	// which static/time.js formats every time in.
+	TimeZone string
 }
 
 // NavItem is one entry of the page menu.
@@ -49,7 +52,7 @@ type NavItem struct {
 // NewPageMeta fills a PageMeta from a request handled behind the server's
 // authentication (see Server.Handle); scripts are files of static/.
 func (s *Server) NewPageMeta(r *http.Request, title, active string, scripts ...string) PageMeta {
-	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts}
+	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts, TimeZone: s.zone}
 	if u, ok := UserFrom(r.Context()); ok {
 		m.User, m.Role = u.Name, u.Role
 		m.SignOut = m.CSRF != ""

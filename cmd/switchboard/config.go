@@ -18,6 +18,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
@@ -35,6 +36,11 @@ var defaultConfig []byte
 type config struct {
 	Web     web.Config `yaml:",inline"`
 	DataDir string     `yaml:"data_dir"`
+	// DefaultCountry is the country (ISO 3166, such as DE) whose national
+	// numbers (0170 1234567) the history reads as E.164, so that a search
+	// finds a number however it was written. Default none: only numbers
+	// written internationally (+49…, 0049…) are compared so.
+	DefaultCountry string `yaml:"default_country"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the orderly stop on SIGTERM or SIGINT; what
@@ -192,6 +198,11 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 	if c.ShutdownTimeout < minShutdownTimeout {
 		_, v := at("shutdown_timeout")
 		ps = append(ps, configProblem{line: line(v), col: col(v), path: "shutdown_timeout", msg: fmt.Sprintf("%s is too short: at least %s", c.ShutdownTimeout, minShutdownTimeout)})
+	}
+	if err := history.CheckCountry(c.DefaultCountry); err != nil {
+		_, v := at("default_country")
+		ps = append(ps, configProblem{line: line(v), col: col(v), path: "default_country",
+			msg: fmt.Sprintf("`%s` is not a country code; want a two-letter ISO 3166 code such as DE, AT, CH, GB or US", c.DefaultCountry)})
 	}
 	sources := map[string]bool{}
 	for i := range c.Sources {

@@ -16,6 +16,10 @@ import (
 	"io"
 	"os"
 	"strings"
+	// The IANA time zone database inside the binary, so that timezone:
+	// and a Fritz!Box source's location: work on a host without one (a
+	// minimal container image).
+	_ "time/tzdata"
 )
 
 // stdio is where a command reads and writes: the process's own standard

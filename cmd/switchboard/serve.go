@@ -111,7 +111,8 @@ func demoConfig() (*config, string, error) {
 // signal) cuts that short. It returns nil after a stop on ctx, clean or
 // forced. onReady is called with the server's URL once it listens.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
-	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")))
+	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")),
+		history.WithDefaultCountry(cfg.DefaultCountry))
 	if err != nil {
 		return err
 	}

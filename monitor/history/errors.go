@@ -11,6 +11,9 @@ var (
 	// ErrBadFilter is returned by Query for a filter that cannot select
 	// anything (an unknown outcome, a negative offset).
 	ErrBadFilter = errors.New("invalid history filter")
+	// ErrBadCountry is returned by Open for a default country that is no
+	// ISO 3166 region libphonenumber knows.
+	ErrBadCountry = errors.New("unknown country")
 	// ErrSpoolFull is why a call change the database did not take was
 	// lost: the retry spool had reached its size limit.
 	ErrSpoolFull = errors.New("history retry spool full")

@@ -2,6 +2,7 @@ package history
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -11,15 +12,12 @@ import (
 )
 
 // where builds the WHERE clause of f and its arguments.
-func (f Filter) where() (string, []any, error) {
+func (s *Store) where(f Filter) (string, []any, error) {
 	var conds []string
 	var args []any
-	if f.Number != "" {
-		// A substring anywhere in either number; LIKE's wildcards in the
-		// search are taken literally.
-		pat := "%" + likeEscaper.Replace(f.Number) + "%"
-		conds = append(conds, `(from_number LIKE ? ESCAPE '\' OR to_number LIKE ? ESCAPE '\')`)
-		args = append(args, pat, pat)
+	if cond, a := s.numbers.parseNumberQuery(f.Number).sql(); cond != "" {
+		conds = append(conds, cond)
+		args = append(args, a...)
 	}
 	if f.Source != "" {
 		conds = append(conds, "source = ?")
@@ -43,6 +41,9 @@ func (f Filter) where() (string, []any, error) {
 	if !f.Until.IsZero() {
 		conds = append(conds, "started < ?")
 		args = append(args, f.Until.UnixNano())
+	}
+	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
+		return "", nil, fmt.Errorf("%w: until %s is before since %s", ErrBadFilter, f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
 	if f.Offset < 0 || f.Limit < 0 {
 		return "", nil, fmt.Errorf("%w: limit %d offset %d", ErrBadFilter, f.Limit, f.Offset)
@@ -69,7 +70,7 @@ func (f Filter) limit() int {
 // Query returns the page of calls f selects, newest first, and how many
 // calls it selects in all.
 func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
-	where, args, err := f.where()
+	where, args, err := s.where(f)
 	if err != nil {
 		return Page{}, fmt.Errorf("history query: %w", err)
 	}
@@ -91,21 +92,61 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	}
 	defer rows.Close()
 	p.Calls = []monitor.Call{}
-	for rows.Next() {
-		var raw []byte
-		if err := rows.Scan(&raw); err != nil {
-			return Page{}, fmt.Errorf("history query scan: %w", err)
-		}
-		var c monitor.Call
-		if err := json.Unmarshal(raw, &c); err != nil {
-			return Page{}, fmt.Errorf("history query decode: %w", err)
-		}
+	if err := scanCalls(rows, func(c monitor.Call) error {
 		p.Calls = append(p.Calls, c)
-	}
-	if err := rows.Err(); err != nil {
+		return nil
+	}); err != nil {
 		return Page{}, fmt.Errorf("history query: %w", err)
 	}
 	return p, nil
+}
+
+// scanCalls decodes each row's call and hands it to fn, until fn fails.
+func scanCalls(rows *sql.Rows, fn func(monitor.Call) error) error {
+	var raw []byte
+	for rows.Next() {
+		if err := rows.Scan(&raw); err != nil {
+			return fmt.Errorf("scan: %w", err)
+		}
+		var c monitor.Call
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		if err := fn(c); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Each calls fn with every call f selects, newest first, one at a time as
+// they are read from the database, so that an export of any size holds
+// one call in memory; f's Limit and Offset are ignored. It stops at the
+// first error of fn, which it returns as it is, and when ctx ends. The
+// calls are those of one snapshot of the database: saves meanwhile
+// neither show up nor wait.
+func (s *Store) Each(ctx context.Context, f Filter, fn func(monitor.Call) error) error {
+	where, args, err := s.where(f)
+	if err != nil {
+		return fmt.Errorf("history export: %w", err)
+	}
+	rows, err := s.db.QueryContext(ctx, "SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC", args...)
+	if err != nil {
+		return fmt.Errorf("history export: %w", err)
+	}
+	defer rows.Close()
+	var fnErr error
+	err = scanCalls(rows, func(c monitor.Call) error {
+		fnErr = fn(c)
+		return fnErr
+	})
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return fmt.Errorf("history export: %w", err)
+	}
+	return nil
 }
 
 // Recent returns the newest calls started since since (the wallboard's

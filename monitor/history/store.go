@@ -22,8 +22,10 @@ import (
 
 // schemaVersion is stored in PRAGMA user_version; a database from a newer
 // Switchboard is refused rather than misread. Version 2 added
-// active_calls and meta; a version 1 database gains them on open.
-const schemaVersion = 2
+// active_calls and meta, version 3 the searchable forms of the parties'
+// numbers (from_key, from_digits, to_key, to_digits) and settings; an
+// older database is brought up to date on open (see migrate).
+const schemaVersion = 3
 
 // schema is the call table: the whole call as JSON, plus the columns the
 // history page filters and sorts on. A call is identified by its id and
@@ -31,10 +33,13 @@ const schemaVersion = 2
 // monitor.KeyAllocator), so a call saved twice is one row, and a source
 // that reuses an id all the same (a remote SIP peer choosing a Call-ID, a
 // recording replayed in a loop) cannot overwrite another call's row.
+// Beside each party's number as the source gave it are its searchable
+// forms (see numbers.go).
 //
 // active_calls holds the calls active now, one row each, so that after a
 // crash the next run can reconcile them with the sources (see
-// monitor.Restart). meta holds the server-run counter behind call keys.
+// monitor.Restart). meta holds the server-run counter behind call keys;
+// settings what the stored forms were made with.
 const schema = `
 CREATE TABLE IF NOT EXISTS calls (
 	id          TEXT    NOT NULL,
@@ -49,6 +54,10 @@ CREATE TABLE IF NOT EXISTS calls (
 	to_number   TEXT    NOT NULL,
 	to_name     TEXT    NOT NULL,
 	call        TEXT    NOT NULL, -- the monitor.Call as JSON
+	from_key    TEXT    NOT NULL DEFAULT '', -- e164.Key of from_number
+	from_digits TEXT    NOT NULL DEFAULT '', -- its digits, * and # as written
+	to_key      TEXT    NOT NULL DEFAULT '',
+	to_digits   TEXT    NOT NULL DEFAULT '',
 	PRIMARY KEY (id, started)
 );
 CREATE INDEX IF NOT EXISTS calls_by_start ON calls (started DESC);
@@ -64,7 +73,15 @@ CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT    NOT NULL PRIMARY KEY,
 	value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS settings (
+	key   TEXT NOT NULL PRIMARY KEY,
+	value TEXT NOT NULL
+);
 `
+
+// numberColumns are the columns version 3 added to calls; an older
+// database gains them, empty, and Open fills them in (see rekey).
+var numberColumns = []string{"from_key", "from_digits", "to_key", "to_digits"}
 
 // Store is the call history. It is safe for concurrent use.
 //
@@ -94,9 +111,13 @@ type Store struct {
 	// changes it writes, and fails it with its error: a test's stuck or
 	// failing disk.
 	hook func(ctx context.Context, chs []change) error
-	out  *monitor.Outbox
-	keys *monitor.Sequence
-	run  int64
+	// numbers are the default country's rules for the parties' numbers,
+	// stored and searched.
+	numbers numberRules
+	country string
+	out     *monitor.Outbox
+	keys    *monitor.Sequence
+	run     int64
 
 	spool *spool
 	// down is set when a write failed and cleared by the retry loop once
@@ -142,6 +163,14 @@ func WithRetryBackoff(minWait, maxWait time.Duration) Option {
 	return func(s *Store) { s.retryMin, s.retryMax = minWait, maxWait }
 }
 
+// WithDefaultCountry sets the country (an ISO 3166 region such as "DE")
+// whose national numbers (0170 1234567) the history reads as E.164
+// (+491701234567), in the calls it stores and in searches, so that a
+// number is found however it was written. Default none: only numbers
+// written internationally (+49…, 0049…) are brought to E.164. When it
+// changes, Open makes the stored forms again.
+func WithDefaultCountry(region string) Option { return func(s *Store) { s.country = region } }
+
 // withBusyTimeout sets how long a write waits for a lock another
 // connection holds before it fails (SQLite's busy_timeout). Default 10s;
 // tests of a locked database shorten it.
@@ -172,6 +201,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	for _, o := range opts {
 		o(s)
 	}
+	rules, err := newNumberRules(s.country)
+	if err != nil {
+		return nil, fmt.Errorf("history open %s: %w", path, err)
+	}
+	s.numbers = rules
 	// WAL lets the wallboard read while a call is saved; synchronous=FULL
 	// syncs the WAL on every commit, so a saved call survives a crash of
 	// the process and of the machine (https://sqlite.org/pragma.html#pragma_synchronous).
@@ -184,6 +218,10 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	s.db = db
 	if err := s.migrate(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("history open %s: %w", path, err)
+	}
+	if err := s.rekey(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
@@ -213,19 +251,152 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	return s, nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
+// migrate brings the schema up to date in one transaction: a new database
+// gets it whole; an older one the tables and columns it lacks (version
+// 1: active_calls and meta; version 2: the numbers' searchable forms,
+// filled in by rekey, and settings).
+func (s *Store) migrate(ctx context.Context) (err error) {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	var v int
-	if err := s.db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		return fmt.Errorf("read schema version: %w", err)
 	}
 	if v > schemaVersion {
 		return fmt.Errorf("schema version %d is newer than this program's %d", v, schemaVersion)
 	}
-	if _, err := s.db.ExecContext(ctx, schema); err != nil {
+	if v == schemaVersion {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("create schema: %w", err)
 	}
-	if _, err := s.db.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
+	have, err := columns(ctx, tx, "calls")
+	if err != nil {
+		return fmt.Errorf("migrate from version %d: %w", v, err)
+	}
+	for _, c := range numberColumns {
+		if have[c] {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, "ALTER TABLE calls ADD COLUMN "+c+" TEXT NOT NULL DEFAULT ''"); err != nil {
+			return fmt.Errorf("migrate from version %d: add %s: %w", v, c, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", schemaVersion)); err != nil {
 		return fmt.Errorf("write schema version: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate from version %d: %w", v, err)
+	}
+	if v > 0 {
+		s.log.Info("history: database schema brought up to date", "from", v, "to", schemaVersion)
+	}
+	return nil
+}
+
+// columns returns the names of table's columns.
+func columns(ctx context.Context, tx *sql.Tx, table string) (map[string]bool, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT name FROM pragma_table_info(?)", table)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		out[n] = true
+	}
+	return out, rows.Err()
+}
+
+// rekeyBatch is how many rows rekey reads at a time.
+const rekeyBatch = 1000
+
+// rekey makes the searchable forms of every stored call's numbers again
+// when they were made for another country or in another way (or not at
+// all: a database from before version 3), in one transaction, so that a
+// crash leaves them as they were and the next Open starts over.
+func (s *Store) rekey(ctx context.Context) error {
+	want := s.numbers.keysID()
+	var have string
+	switch err := s.db.QueryRowContext(ctx, "SELECT value FROM settings WHERE key = 'number_keys'").Scan(&have); {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return fmt.Errorf("read number keys: %w", err)
+	}
+	if have == want {
+		return nil
+	}
+	start := time.Now()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("number keys: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	type forms struct{ key, digits string }
+	// Many calls share a number (the office's own, a regular caller).
+	seen := map[string]forms{}
+	formsOf := func(n string) forms {
+		f, ok := seen[n]
+		if !ok {
+			f.key, f.digits = partyForms(n, s.numbers.country)
+			seen[n] = f
+		}
+		return f
+	}
+	type row struct {
+		id       int64
+		from, to string
+	}
+	var last int64
+	total := 0
+	for {
+		rows, err := tx.QueryContext(ctx, "SELECT rowid, from_number, to_number FROM calls WHERE rowid > ? ORDER BY rowid LIMIT ?", last, rekeyBatch)
+		if err != nil {
+			return fmt.Errorf("number keys: %w", err)
+		}
+		var batch []row
+		for rows.Next() {
+			var r row
+			if err := rows.Scan(&r.id, &r.from, &r.to); err != nil {
+				rows.Close()
+				return fmt.Errorf("number keys: %w", err)
+			}
+			batch = append(batch, r)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return fmt.Errorf("number keys: %w", err)
+		}
+		for _, r := range batch {
+			f, t := formsOf(r.from), formsOf(r.to)
+			if _, err := tx.ExecContext(ctx, "UPDATE calls SET from_key = ?, from_digits = ?, to_key = ?, to_digits = ? WHERE rowid = ?",
+				f.key, f.digits, t.key, t.digits, r.id); err != nil {
+				return fmt.Errorf("number keys: %w", err)
+			}
+		}
+		total += len(batch)
+		if len(batch) < rekeyBatch {
+			break
+		}
+		last = batch[len(batch)-1].id
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('number_keys', ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value`, want); err != nil {
+		return fmt.Errorf("number keys: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("number keys: %w", err)
+	}
+	if total > 0 {
+		s.log.Info("history: searchable numbers made again", "calls", total, "country", s.numbers.country,
+			"was", have, "took", time.Since(start).Round(time.Millisecond))
 	}
 	return nil
 }
@@ -289,7 +460,7 @@ func (s *Store) write(ctx context.Context, chs []change) error {
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	for _, ch := range chs {
-		if err := apply(ctx, tx, ch); err != nil {
+		if err := s.apply(ctx, tx, ch); err != nil {
 			return err
 		}
 	}
@@ -300,7 +471,7 @@ func (s *Store) write(ctx context.Context, chs []change) error {
 // active_calls), an active one into active_calls unless it is older than
 // the state there or the call has already ended (a spooled change
 // written after the ones that followed it).
-func apply(ctx context.Context, tx *sql.Tx, ch change) error {
+func (s *Store) apply(ctx context.Context, tx *sql.Tx, ch change) error {
 	c := ch.Call
 	raw, err := json.Marshal(c)
 	if err != nil {
@@ -321,16 +492,21 @@ WHERE excluded.at >= active_calls.at`,
 	if !c.Answered.IsZero() {
 		answered = sql.NullInt64{Int64: c.Answered.UnixNano(), Valid: true}
 	}
+	fromKey, fromDigits := partyForms(c.From.Number, s.numbers.country)
+	toKey, toDigits := partyForms(c.To.Number, s.numbers.country)
 	_, err = tx.ExecContext(ctx, `
-INSERT INTO calls (id, started, source, direction, reason, answered, ended, from_number, from_name, to_number, to_name, call)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+INSERT INTO calls (id, started, source, direction, reason, answered, ended, from_number, from_name, to_number, to_name, call,
+	from_key, from_digits, to_key, to_digits)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id, started) DO UPDATE SET
 	source = excluded.source, direction = excluded.direction, reason = excluded.reason,
 	answered = excluded.answered, ended = excluded.ended,
 	from_number = excluded.from_number, from_name = excluded.from_name,
-	to_number = excluded.to_number, to_name = excluded.to_name, call = excluded.call`,
+	to_number = excluded.to_number, to_name = excluded.to_name, call = excluded.call,
+	from_key = excluded.from_key, from_digits = excluded.from_digits,
+	to_key = excluded.to_key, to_digits = excluded.to_digits`,
 		string(c.ID), c.Started.UnixNano(), string(c.Source), string(c.Direction), string(c.Reason), answered, c.Ended.UnixNano(),
-		c.From.Number, c.From.Name, c.To.Number, c.To.Name, string(raw))
+		c.From.Number, c.From.Name, c.To.Number, c.To.Name, string(raw), fromKey, fromDigits, toKey, toDigits)
 	if err != nil {
 		return err
 	}
