@@ -49,7 +49,7 @@ type QueueCaller struct {
 	// Call is the call, when the source tracks it.
 	Call CallID `json:"call,omitempty"`
 	// Position counts from 1.
-	Position int `json:"position"`
+	Position int    `json:"position"`
 	Number   string `json:"number,omitempty"`
 	Name     string `json:"name,omitempty"`
 	// Private is set when the caller withheld their number.
