@@ -269,6 +269,10 @@ func (tr *Tracker) presenceIn(e Event) {
 	status := e.Get("status")
 	uuid := e[hUniqueID]
 	if s, ended, ok := callState(e); ok && uuid != "" {
+		// A phone with calls is registered.
+		if !u.regKnown {
+			u.registered, u.regKnown = true, true
+		}
 		if u.channels == nil {
 			u.channels = map[string]monitor.DeviceState{}
 		}
