@@ -21,11 +21,11 @@ type state struct {
 	cfg    monitor.StateConfig
 	now    func() time.Time
 
-	hints      map[string]*hint              // by exten@context
-	byDevice   map[string][]*hint            // a device's hints (phone and DND devices)
-	byPresence map[string][]*hint            // a presence provider's hints
+	hints      map[string]*hint               // by exten@context
+	byDevice   map[string][]*hint             // a device's hints (phone and DND devices)
+	byPresence map[string][]*hint             // a presence provider's hints
 	devices    map[string]monitor.DeviceState // the last DeviceStateChange of each device
-	presences  map[string]presence           // the last PresenceStateChange of each presentity
+	presences  map[string]presence            // the last PresenceStateChange of each presentity
 	// deviceExts are the phones without a hint shown as extensions of
 	// their own, by device.
 	deviceExts map[string]bool

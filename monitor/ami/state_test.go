@@ -136,7 +136,9 @@ func TestPresenceDeltas(t *testing.T) {
 	events := stateEvents(t, "presence_deltas.jsonl")
 	after := map[int]func(){
 		1: func() { checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceRinging, "", "", monitor.LampRinging}) },
-		2: func() { checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceRingingInUse, "", "", monitor.LampBusy}) },
+		2: func() {
+			checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceRingingInUse, "", "", monitor.LampBusy})
+		},
 		3: func() { checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
 		4: func() { checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceOnHold, "", "", monitor.LampBusy}) },
 		5: func() { checkExt(t, tr, "203@ext-local", extWant{monitor.DeviceOnHold, "", "", monitor.LampBusy}) },
@@ -148,8 +150,12 @@ func TestPresenceDeltas(t *testing.T) {
 			}
 		},
 		// DND on: the lamp lights although the phone is idle.
-		9:  func() { checkExt(t, tr, "201@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceDND, "", monitor.LampDND}) },
-		10: func() { checkExt(t, tr, "201@ext-local", extWant{monitor.DeviceRinging, monitor.PresenceDND, "", monitor.LampRinging}) },
+		9: func() {
+			checkExt(t, tr, "201@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceDND, "", monitor.LampDND})
+		},
+		10: func() {
+			checkExt(t, tr, "201@ext-local", extWant{monitor.DeviceRinging, monitor.PresenceDND, "", monitor.LampRinging})
+		},
 		13: func() {
 			checkExt(t, tr, "201@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceAvailable, "", monitor.LampFree})
 		},
@@ -159,7 +165,9 @@ func TestPresenceDeltas(t *testing.T) {
 		15: func() {
 			checkExt(t, tr, "205@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceXA, "On holiday", monitor.LampAway})
 		},
-		16: func() { checkExt(t, tr, "205@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceAvailable, "", monitor.LampFree}) },
+		16: func() {
+			checkExt(t, tr, "205@ext-local", extWant{monitor.DeviceIdle, monitor.PresenceAvailable, "", monitor.LampFree})
+		},
 		17: func() { checkExt(t, tr, "204@ext-local", extWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
 		18: func() { checkExt(t, tr, "PJSIP/210", extWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
 		20: func() {

@@ -63,15 +63,19 @@ func TestPresenceStream(t *testing.T) {
 	tr := NewTracker("fs", monitortest.NewRecorder(), nil)
 	const a, b, c = "1000@192.0.2.10", "1001@192.0.2.10", "1002@192.0.2.10"
 	after := map[int]func(){
-		1:  func() { checkUser(t, tr, c, lampWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
-		2:  func() { checkUser(t, tr, a, lampWant{monitor.DeviceRinging, "", "", monitor.LampRinging}) },
-		3:  func() { checkUser(t, tr, a, lampWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
-		4:  func() { checkUser(t, tr, a, lampWant{monitor.DeviceOnHold, "", "", monitor.LampBusy}) },
-		5:  func() { checkUser(t, tr, a, lampWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
-		6:  func() { checkUser(t, tr, a, lampWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
-		7:  func() { checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceDND, "", monitor.LampDND}) },
-		8:  func() { checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceAway, "Out to lunch", monitor.LampAway}) },
-		9:  func() { checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceAvailable, "", monitor.LampUnknown}) },
+		1: func() { checkUser(t, tr, c, lampWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
+		2: func() { checkUser(t, tr, a, lampWant{monitor.DeviceRinging, "", "", monitor.LampRinging}) },
+		3: func() { checkUser(t, tr, a, lampWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
+		4: func() { checkUser(t, tr, a, lampWant{monitor.DeviceOnHold, "", "", monitor.LampBusy}) },
+		5: func() { checkUser(t, tr, a, lampWant{monitor.DeviceInUse, "", "", monitor.LampBusy}) },
+		6: func() { checkUser(t, tr, a, lampWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
+		7: func() { checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceDND, "", monitor.LampDND}) },
+		8: func() {
+			checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceAway, "Out to lunch", monitor.LampAway})
+		},
+		9: func() {
+			checkUser(t, tr, b, lampWant{monitor.DeviceUnknown, monitor.PresenceAvailable, "", monitor.LampUnknown})
+		},
 		10: func() { checkUser(t, tr, c, lampWant{monitor.DeviceRinging, "", "", monitor.LampRinging}) },
 		11: func() { checkUser(t, tr, c, lampWant{monitor.DeviceIdle, "", "", monitor.LampFree}) },
 		12: func() { checkUser(t, tr, c, lampWant{monitor.DeviceUnavailable, "", "", monitor.LampOffline}) },
