@@ -86,8 +86,11 @@ func TestReplayReadsStdin(t *testing.T) {
 	if err := replay(context.Background(), []string{"--source", "fritz", "-"}, in, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
+	// The call's two changes, each followed by the change of the line's
+	// lamp it makes.
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"type":"call","seq":1,"at":`) || !strings.Contains(lines[1], `"reason":"no-answer"`) {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], `{"type":"call","seq":1,"at":`) || !strings.Contains(lines[2], `"reason":"no-answer"`) ||
+		!strings.HasPrefix(lines[1], `{"type":"extension","seq":2,`) || !strings.Contains(lines[3], `"state":"idle"`) {
 		t.Fatalf("printed %q", out.String())
 	}
 	if err := replay(context.Background(), []string{"--source", "nope", "-"}, in, &out, &errOut); err == nil {
