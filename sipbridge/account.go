@@ -18,7 +18,7 @@ type account struct {
 	b         *Bridge
 	cfg       AccountConfig
 	tracker   *monitor.Tracker
-	lamp      *lamp // the account as an extension (lamp.go)
+	lamp      *lamp  // the account as an extension (lamp.go)
 	transport string // udp, tcp, tls
 	host      string // registrar host (the AOR domain unless Domain is set)
 	port      int
