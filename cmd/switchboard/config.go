@@ -15,6 +15,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
@@ -48,6 +49,11 @@ type config struct {
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
 	// Gateway is the browser side of the softphone (WebRTC).
 	Gateway gateway.Config `yaml:"gateway"`
+	// Phonebooks name the numbers sources report without a name;
+	// DefaultCountry (ISO 3166, "DE") is the country national numbers
+	// are read in when comparing them.
+	Phonebooks     []phonebook.Config `yaml:"phonebooks"`
+	DefaultCountry string             `yaml:"default_country"`
 }
 
 // loadConfig reads path (or the embedded default when path is empty),
@@ -162,6 +168,11 @@ func (c *config) validate() error {
 			return fmt.Errorf("sources[%d]: duplicate name %q", i, head.Name)
 		}
 		seen[head.Name] = true
+	}
+	for i, b := range c.Phonebooks {
+		if err := b.Validate(); err != nil {
+			return fmt.Errorf("phonebooks[%d]: %w", i, err)
+		}
 	}
 	accounts := map[string]bool{}
 	for i, a := range c.Accounts {
