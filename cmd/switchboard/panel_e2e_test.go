@@ -202,7 +202,9 @@ tokens:
 	if call.From.Name != "Bäckerei Schulz" {
 		t.Fatalf("call from %+v, want the phonebook's name", call.From)
 	}
-	q := read(second, "the caller joining", func(m panelMsg) bool { return m.Type == "queue" && m.Queue.Name == "support" && len(m.Queue.Callers) == 2 }).Queue
+	q := read(second, "the caller joining", func(m panelMsg) bool {
+		return m.Type == "queue" && m.Queue.Name == "support" && len(m.Queue.Callers) == 2
+	}).Queue
 	if c := q.Callers[1]; c.Name != "Bäckerei Schulz" || c.Call != "pbx:1700009000.31" {
 		t.Fatalf("joined caller %+v", c)
 	}
