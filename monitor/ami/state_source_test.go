@@ -159,15 +159,32 @@ func TestSourceStateAtStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub := monitor.NewHub(monitor.HubConfig{})
-	running := monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, hub) })
-	waitServer(t, srv, "the queues listed", func() bool {
-		snap := hub.Snapshot()
-		return len(snap.Queues()) == 2 && len(snap.Extensions()) == 6
+	sink := monitortest.NewRecorder()
+	running := monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
+	present := func() (queues, exts int) {
+		for _, id := range []monitor.QueueID{"pbx:support", "pbx:sales"} {
+			if _, ok := sink.Queue(id); ok {
+				queues++
+			}
+		}
+		seen := map[monitor.ExtensionID]bool{}
+		for _, e := range sink.Extensions() {
+			seen[e.ID] = true
+		}
+		for id := range seen {
+			if _, ok := sink.Extension(id); ok {
+				exts++
+			}
+		}
+		return queues, exts
+	}
+	sink.WaitFor(t, "the state listed", func() bool {
+		q, e := present()
+		return q == 2 && e == 6
 	})
 	running.Stop(t)
-	if snap := hub.Snapshot(); len(snap.Queues()) != 0 || len(snap.Extensions()) != 0 {
-		t.Fatalf("after stop: %d queues, %d extensions", len(snap.Queues()), len(snap.Extensions()))
+	if q, e := present(); q != 0 || e != 0 {
+		t.Fatalf("after stop: %d queues, %d extensions", q, e)
 	}
 }
 
