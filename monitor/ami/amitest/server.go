@@ -2,9 +2,8 @@
 // tests: banner, Login (plain and MD5 challenge), Challenge, Events, Ping,
 // CoreShowChannels, the state lists (ExtensionStateList, DeviceStateList,
 // PresenceStateList, QueueStatus, QueueSummary: SetList), any other
-// action recorded and answered (or refused
-// with "Response: Error"), and events pushed to every logged-in
-// connection. The connection plumbing (dropping connections, stopping
+// action recorded and answered (or refused with "Response: Error"), and
+// events pushed to every logged-in connection. The connection plumbing (dropping connections, stopping
 // and restarting on the same port) is monitortest.Server's.
 package amitest
 
