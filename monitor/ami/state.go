@@ -327,8 +327,9 @@ func (ss *session) listState(ctx context.Context) {
 				refused[name] = true
 				log.Info("list refused: its state is not shown", "action", name, "error", err)
 			case err != nil:
+				// Timed out, or the link broke: the next list may still
+				// work, and Follow notices a broken link.
 				log.Debug("list failed", "action", name, "error", err)
-				return true
 			}
 		}
 		return true
