@@ -15,6 +15,9 @@ FUZZ_TARGETS := \
 	./monitor/ami:FuzzReader \
 	./monitor/esl:FuzzReader \
 	./monitor/internal/flatjson:FuzzScanner \
+	./monitor/phonebook:FuzzParseCSV \
+	./monitor/phonebook:FuzzParseVCard \
+	./monitor/phonebook:FuzzParseFritzXML \
 	./sipbridge:FuzzParseSDP \
 	./sipbridge:FuzzParseSipfrag \
 	./sipbridge:FuzzParseReplaces \

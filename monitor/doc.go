@@ -17,5 +17,10 @@
 // front of the hub hands the calls the last run left active to the
 // sources of this one.
 //
+// Beside calls the hub keeps [Extension]s (busy lamps) and [Queue]s, each
+// source writing them through an [ExtensionTracker] and a [QueueTracker]
+// and publishing them as a [Publisher]; [Names] in front of the hub names
+// parties from a phonebook ([NameLookup]).
+//
 // The package knows nothing of HTTP, SIP or WebRTC.
 package monitor

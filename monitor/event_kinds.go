@@ -14,6 +14,12 @@ const (
 	KindSource Kind = "source"
 	// KindUser carries a *UserEvent: a source's custom event, passed on.
 	KindUser Kind = "user"
+	// KindExtension carries an *Extension: an extension's device state
+	// or presence changed (the busy-lamp field).
+	KindExtension Kind = "extension"
+	// KindQueue carries a *Queue: a queue's callers, members or totals
+	// changed.
+	KindQueue Kind = "queue"
 )
 
 // kinds is the one table of what an Event may carry. A new kind is a
@@ -30,6 +36,10 @@ var kinds = newKindTable(
 	kept(KindSource, "source", "sources", func(s *SourceStatus) string { return string(s.Name) }, nil,
 		func(a, b *SourceStatus) int { return cmp.Compare(a.Name, b.Name) }),
 	passing[UserEvent](KindUser, "event"),
+	kept(KindExtension, "extension", "extensions", func(e *Extension) string { return string(e.ID) }, (*Extension).Present,
+		func(a, b *Extension) int { return cmp.Compare(a.ID, b.ID) }),
+	kept(KindQueue, "queue", "queues", func(q *Queue) string { return string(q.ID) }, (*Queue).Present,
+		func(a, b *Queue) int { return cmp.Compare(a.ID, b.ID) }),
 )
 
 // Kind implements Payload.
@@ -40,6 +50,12 @@ func (*SourceStatus) Kind() Kind { return KindSource }
 
 // Kind implements Payload.
 func (*UserEvent) Kind() Kind { return KindUser }
+
+// Kind implements Payload.
+func (*Extension) Kind() Kind { return KindExtension }
+
+// Kind implements Payload.
+func (*Queue) Kind() Kind { return KindQueue }
 
 // The rows the hub's typed methods publish through, looked up once.
 var (

@@ -36,6 +36,12 @@ func (s Snapshot) Calls() []Call { return values[Call](s.State[KindCall]) }
 // Sources returns copies of every source's status, by name.
 func (s Snapshot) Sources() []SourceStatus { return values[SourceStatus](s.State[KindSource]) }
 
+// Extensions returns copies of every extension, by id.
+func (s Snapshot) Extensions() []Extension { return values[Extension](s.State[KindExtension]) }
+
+// Queues returns copies of every queue, by id.
+func (s Snapshot) Queues() []Queue { return values[Queue](s.State[KindQueue]) }
+
 // values copies the items of one kind out of their pointers.
 func values[T any](items []Payload) []T {
 	out := make([]T, 0, len(items))

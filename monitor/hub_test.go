@@ -1,6 +1,8 @@
 package monitor
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"sync"
 	"testing"
@@ -202,5 +204,56 @@ func TestHubConcurrentPublishers(t *testing.T) {
 	}
 	if n := len(h.Snapshot().Calls()); n != 4000 {
 		t.Fatalf("active calls = %d", n)
+	}
+}
+
+// TestHubKeepsExtensionsAndQueues: the two kinds the busy-lamp field and
+// the queue tiles read reach a new subscriber in its snapshot and a
+// subscribed one as deltas, and leave the state when removed.
+func TestHubKeepsExtensionsAndQueues(t *testing.T) {
+	h := NewHub(HubConfig{})
+	defer h.Close()
+	exts := NewExtensionTracker("pbx", h)
+	queues := NewQueueTracker("pbx", h, nil)
+	exts.Update("201@default", t0, func(e *Extension) { e.Number, e.State = "201", DeviceIdle })
+	queues.Update("support", t0, func(q *Queue) { q.AddCaller(QueueCaller{ID: "1.1", Joined: t0}) })
+
+	sub, err := h.Subscribe(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	snap := sub.Snapshot
+	if e := snap.Extensions(); len(e) != 1 || e[0].Lamp != LampFree {
+		t.Fatalf("snapshot extensions %+v", e)
+	}
+	if q := snap.Queues(); len(q) != 1 || len(q[0].Callers) != 1 {
+		t.Fatalf("snapshot queues %+v", q)
+	}
+	b, err := json.Marshal(snap)
+	if err != nil || !bytes.Contains(b, []byte(`"extensions":[{"id":"pbx:201@default"`)) || !bytes.Contains(b, []byte(`"queues":[{"id":"pbx:support"`)) {
+		t.Fatalf("snapshot JSON %s, %v", b, err)
+	}
+
+	exts.Update("201@default", t0, func(e *Extension) { e.State = DeviceRinging })
+	queues.Update("support", t0, func(q *Queue) { q.RemoveCaller("1.1") })
+	exts.Remove("201@default")
+	want := []string{
+		`{"type":"extension","seq":3,`, `"state":"ringing"`,
+		`{"type":"queue","seq":4,`, `"callers":[]`,
+		`{"type":"extension","seq":5,`, `"removed":true`,
+	}
+	for i := 0; i < 3; i++ {
+		ev := <-sub.Events()
+		b, err := ev.JSON()
+		if err != nil || !bytes.HasPrefix(b, []byte(want[2*i])) || !bytes.Contains(b, []byte(want[2*i+1])) {
+			t.Fatalf("delta %d = %s, %v; want %s…%s", i, b, err, want[2*i], want[2*i+1])
+		}
+	}
+	if e := h.Snapshot().Extensions(); len(e) != 0 {
+		t.Fatalf("a removed extension stayed: %+v", e)
+	}
+	if q := h.Snapshot().Queues(); len(q) != 1 || len(q[0].Callers) != 0 {
+		t.Fatalf("queues %+v", q)
 	}
 }

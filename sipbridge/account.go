@@ -18,6 +18,7 @@ type account struct {
 	b         *Bridge
 	cfg       AccountConfig
 	tracker   *monitor.Tracker
+	lamp      *lamp  // the account as an extension (lamp.go)
 	transport string // udp, tcp, tls
 	host      string // registrar host (the AOR domain unless Domain is set)
 	port      int
@@ -46,10 +47,11 @@ func newAccount(b *Bridge, cfg AccountConfig) (*account, error) {
 	}
 	a := &account{
 		b: b, cfg: cfg, transport: transport, host: host, port: port, password: pw,
-		tracker:   monitor.NewTracker(monitor.SourceName(cfg.Name), b.sink),
 		regCallID: sip.GenerateTagN(24),
 		expires:   cfg.Expires,
 	}
+	a.lamp = newLamp(b.sink, cfg, "sip:"+cfg.Username+"@"+cfg.Domain)
+	a.tracker = monitor.NewTracker(monitor.SourceName(cfg.Name), a.lamp)
 	a.cseq.Store(1)
 	a.st = monitor.SourceStatus{
 		Name:    monitor.SourceName(cfg.Name),
@@ -118,4 +120,5 @@ func (a *account) setState(state monitor.LinkState, msg string) {
 	if a.b.sink != nil {
 		a.b.sink.SourceStatus(st)
 	}
+	a.lamp.registration(state)
 }

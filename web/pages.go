@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // WallboardBoot is handed to wallboard.js as JSON: the server's clock (to

@@ -19,6 +19,7 @@ import (
 
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/monitor/history"
+	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/webhook"
@@ -55,6 +56,9 @@ type config struct {
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
 	// Gateway is the browser side of the softphone (WebRTC).
 	Gateway gateway.Config `yaml:"gateway"`
+	// Phonebooks name the numbers sources report without a name; national
+	// numbers in them are read in DefaultCountry.
+	Phonebooks []phonebook.Config `yaml:"phonebooks"`
 
 	// warnings are what works but is likely not meant (nobody can sign
 	// in); serve logs them.
@@ -209,6 +213,12 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		var head sourceHead
 		if err := c.Sources[i].Decode(&head); err == nil {
 			sources[head.Name] = true
+		}
+	}
+	_, booksNode := at("phonebooks")
+	for i, b := range c.Phonebooks {
+		if err := b.Validate(); err != nil {
+			ps = append(ps, validationProblem(seqItem(booksNode, i), itemPath("phonebooks", i), err, phonebook.ErrInvalidConfig.Error()))
 		}
 	}
 	_, accountsNode := at("accounts")

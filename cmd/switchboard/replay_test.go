@@ -93,8 +93,11 @@ func TestReplayReadsStdin(t *testing.T) {
 	if err := replay(context.Background(), []string{"--source", "fritz", "-"}, in, &out, &errOut); err != nil {
 		t.Fatal(err)
 	}
+	// The call's two changes, each followed by the change of the line's
+	// lamp it makes.
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], `{"type":"call","seq":1,"at":`) || !strings.Contains(lines[1], `"reason":"no-answer"`) {
+	if len(lines) != 4 || !strings.HasPrefix(lines[0], `{"type":"call","seq":1,"at":`) || !strings.Contains(lines[2], `"reason":"no-answer"`) ||
+		!strings.HasPrefix(lines[1], `{"type":"extension","seq":2,`) || !strings.Contains(lines[3], `"state":"idle"`) {
 		t.Fatalf("printed %q", out.String())
 	}
 	if err := replay(context.Background(), []string{"--source", "nope", "-"}, in, &out, &errOut); err == nil {
@@ -120,8 +123,8 @@ func TestReplayReportsUnreadableLines(t *testing.T) {
 	if !strings.HasPrefix(errOut, want) {
 		t.Errorf("stderr\n%s\nwant it to start\n%s", errOut, want)
 	}
-	if n := strings.Count(out, "\n"); n != 3 || !strings.Contains(out, `"reason":"completed"`) {
-		t.Errorf("%d changes printed, want 3 (ring, connect, end):\n%s", n, out)
+	if n := strings.Count(out, `{"type":"call",`); n != 3 || !strings.Contains(out, `"reason":"completed"`) {
+		t.Errorf("%d call changes printed, want 3 (ring, connect, end):\n%s", n, out)
 	}
 }
 

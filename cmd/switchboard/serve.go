@@ -18,6 +18,7 @@ import (
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/history"
+	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/web"
 	"github.com/switchboard/switchboard/web/sessiondb"
@@ -148,7 +149,18 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if kerr != nil {
 		log.Error("history: the calls active when the server last stopped cannot be read; they are tried again at the next start", "err", kerr)
 	}
-	restart := monitor.NewRestart(hub, kept)
+	// Parties whose source gave only a number are named from the
+	// phonebooks on their way to the hub.
+	var named monitor.Sink = hub
+	var book *phonebook.Book
+	if len(cfg.Phonebooks) > 0 {
+		book, err = phonebook.New(cfg.Phonebooks, cfg.DefaultCountry, phonebook.WithLogger(log.With("component", "phonebook")))
+		if err != nil {
+			return err
+		}
+		named = monitor.NewNames(hub, book)
+	}
+	restart := monitor.NewRestart(named, kept)
 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
 	controllers := map[monitor.SourceName]monitor.Controller{}
@@ -217,6 +229,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), func(ctx context.Context) error {
 			return src.Run(ctx, restart)
 		}))
+	}
+	if book != nil {
+		// The books load and reload off the publishing path; they stop
+		// with the sources.
+		p.sourceRuns = append(p.sourceRuns, startTask("phonebook", book.Run))
 	}
 	p.webRun = startTask("web", srv.Run)
 	if cfg.path != "" {

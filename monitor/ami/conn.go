@@ -40,6 +40,9 @@ type pendingAction struct {
 	resp   Message
 	events []Message // list responses (EventList: start … Complete)
 	list   bool
+	// stream: a list whose events go to the event callback in wire
+	// order instead of into events (StreamAction).
+	stream bool
 	ch     chan struct{}
 }
 
@@ -123,7 +126,7 @@ func (c *Conn) login(ctx context.Context, l Login) error {
 // ends before the response came gives monitor.ErrActionLost, one closed
 // before the action was sent monitor.ErrNotConnected.
 func (c *Conn) Action(ctx context.Context, act Message) (Message, error) {
-	p, err := c.send(act, false)
+	p, err := c.send(act, false, false)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +137,7 @@ func (c *Conn) Action(ctx context.Context, act Message) (Message, error) {
 // event whose name ends in "Complete" (CoreShowChannels, QueueStatus) and
 // returns those events.
 func (c *Conn) ListAction(ctx context.Context, act Message) ([]Message, error) {
-	p, err := c.send(act, true)
+	p, err := c.send(act, true, false)
 	if err != nil {
 		return nil, err
 	}
@@ -144,9 +147,23 @@ func (c *Conn) ListAction(ctx context.Context, act Message) ([]Message, error) {
 	return p.events, nil
 }
 
-func (c *Conn) send(act Message, list bool) (*pendingAction, error) {
+// StreamAction sends a list action (ExtensionStateList, QueueStatus)
+// whose events, up to and including the one whose name ends in
+// "Complete", go to the connection's event callback in wire order among
+// all the other events, so whoever applies them sees a listing exactly
+// where it happened. It returns once the completing event was handed on.
+func (c *Conn) StreamAction(ctx context.Context, act Message) error {
+	p, err := c.send(act, true, true)
+	if err != nil {
+		return err
+	}
+	_, err = c.await(ctx, act, p)
+	return err
+}
+
+func (c *Conn) send(act Message, list, stream bool) (*pendingAction, error) {
 	id := strconv.FormatUint(c.seq.Add(1), 10)
-	p := &pendingAction{id: id, list: list, ch: make(chan struct{})}
+	p := &pendingAction{id: id, list: list, stream: stream, ch: make(chan struct{})}
 	c.mu.Lock()
 	if c.err != nil {
 		c.mu.Unlock()
@@ -247,12 +264,17 @@ func (c *Conn) dispatch(m Message, onEvent func(Message)) {
 		return
 	}
 	// A list action's events carry its ActionID up to "…Complete".
+	if p.stream && onEvent != nil && m.Event() != "" {
+		onEvent(m)
+	}
 	if strings.HasSuffix(m.Event(), "Complete") {
 		c.forget(id)
 		close(p.ch)
 		return
 	}
-	p.events = append(p.events, m)
+	if !p.stream {
+		p.events = append(p.events, m)
+	}
 }
 
 // Ping sends the Ping action: the health check of a silent link.

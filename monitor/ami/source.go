@@ -53,6 +53,10 @@ type Config struct {
 	// OriginateChannel is the dial string of the phone that click-to-dial
 	// rings first, %s being the "from" number. Default "PJSIP/%s".
 	OriginateChannel string `yaml:"originate_channel"`
+	// StateConfig holds the extension and queue keys: state_refresh (how
+	// often QueueStatus and QueueSummary are listed again), service_level
+	// and service_levels (the threshold of queues without servicelevel).
+	monitor.StateConfig `yaml:",inline"`
 }
 
 func (c Config) withDefaults() Config {
@@ -88,6 +92,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("ami %s: %w", c.Name, err)
 	}
 	if err := c.LinkConfig.Validate(DefaultPort); err != nil {
+		return fmt.Errorf("ami %s: %w", c.Name, err)
+	}
+	if err := c.StateConfig.Validate(); err != nil {
 		return fmt.Errorf("ami %s: %w", c.Name, err)
 	}
 	return nil
@@ -155,6 +162,7 @@ func (s *Source) Name() monitor.SourceName { return s.cfg.Name }
 // lost".
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	tr := NewTracker(s.cfg.Name, sink, s.o.Counters)
+	tr.SetStateConfig(s.cfg.StateConfig)
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()
@@ -191,8 +199,13 @@ func (p *protocol) Connect(ctx context.Context) (monitor.Session, error) {
 	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
 }
 
-// EndCalls ends every call and forgets every channel.
-func (p *protocol) EndCalls(e monitor.Ending) int { return p.tr.endAll(e) }
+// EndCalls ends every call and forgets every channel; the extensions and
+// queues go at stop and are unknown after a link lost too long.
+func (p *protocol) EndCalls(e monitor.Ending) int {
+	n := p.tr.endAll(e)
+	p.tr.endState(e.Cause == monitor.CauseStopped)
+	return n
+}
 
 // session is one logged-in manager connection.
 type session struct {
@@ -211,11 +224,21 @@ func (ss *session) Resync(ctx context.Context) error {
 	return nil
 }
 
-// Follow hands events to the tracker and pings a quiet manager.
+// Follow hands events to the tracker and pings a quiet manager. Beside
+// it, its own goroutine lists the extension and queue state (state.go).
 func (ss *session) Follow(ctx context.Context) error {
 	s := ss.p.s
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ss.listState(lctx)
+	}()
+	defer wg.Wait()
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():

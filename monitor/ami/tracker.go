@@ -50,6 +50,8 @@ type Tracker struct {
 	calls    map[string]*callInfo
 	optims   map[string]optimisation // LocalOptimizationBegin by Id
 	handlers map[string]func(Message)
+	// st is the extension and queue state (state.go).
+	st *state
 }
 
 // chanState is a channel's state as Newchannel and Newstate report it.
@@ -165,7 +167,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 	if counters == nil {
 		counters = new(monitor.Counters)
 	}
-	tr := &Tracker{t: monitor.NewTracker(source, sink), sink: sink, source: source, counters: counters}
+	tr := &Tracker{t: monitor.NewTracker(source, sink), sink: sink, source: source, counters: counters, st: newState(source, sink)}
 	tr.reset()
 	noop := func(Message) {}
 	// One small method per event, as sipgo dispatches per SIP method.
@@ -213,6 +215,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		"MusicOnHoldStart":  noop,
 		"MusicOnHoldStop":   noop,
 	}
+	tr.addStateHandlers()
 	return tr
 }
 
@@ -228,7 +231,10 @@ func (tr *Tracker) reset() {
 }
 
 // SetClock replaces time.Now for events without a timestamp.
-func (tr *Tracker) SetClock(now func() time.Time) { tr.t.SetClock(now) }
+func (tr *Tracker) SetClock(now func() time.Time) {
+	tr.t.SetClock(now)
+	tr.st.setClock(now)
+}
 
 // Handle applies one event. It keeps no reference to m's fields slice,
 // only to the strings in it.

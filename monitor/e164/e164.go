@@ -16,7 +16,7 @@ import (
 // telephone number in that sense (an internal extension such as 201, a
 // SIP user name, a withheld number): callers then compare it as written.
 func Normalize(number, defaultCountry string) (string, bool) {
-	n := strings.TrimSpace(number)
+	n := telNumber(number)
 	if n == "" || strings.ContainsAny(n, "@:") {
 		return "", false
 	}
@@ -52,7 +52,7 @@ func Key(number, defaultCountry string) string {
 		return e
 	}
 	var b strings.Builder
-	for i, r := range strings.TrimSpace(number) {
+	for i, r := range telNumber(number) {
 		switch {
 		case r >= '0' && r <= '9', r == '*', r == '#':
 			b.WriteRune(r)
@@ -64,4 +64,18 @@ func Key(number, defaultCountry string) string {
 		return strings.TrimSpace(number)
 	}
 	return b.String()
+}
+
+// telNumber is number without surrounding space and, for a tel: URI
+// (RFC 3966, as phonebooks and click-to-dial links write them), without
+// the scheme and the parameters (;ext=2, ;phone-context=…).
+func telNumber(number string) string {
+	n := strings.TrimSpace(number)
+	if len(n) > 4 && strings.EqualFold(n[:4], "tel:") {
+		n = n[4:]
+		if i := strings.IndexByte(n, ';'); i >= 0 {
+			n = n[:i]
+		}
+	}
+	return n
 }

@@ -21,6 +21,14 @@ func TestNormalize(t *testing.T) {
 		{"+1 (415) 555-2671", "DE", "+14155552671", true},
 		{"415 555 2671", "US", "+14155552671", true},
 		{"2012", "US", "", false},
+		// Phonebook forms.
+		{"+49 (30) 123-4567", "DE", "+49301234567", true},
+		{"030/1234567", "de", "+49301234567", true},
+		{"tel:+49-30-1234567;ext=2", "DE", "+49301234567", true},
+		{"TEL:0301234567", "DE", "+49301234567", true},
+		{"+44 20 7946 0018", "DE", "+442079460018", true},
+		{"020 7946 0018", "GB", "+442079460018", true},
+		{"**610", "DE", "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.in, func(t *testing.T) {
@@ -38,6 +46,9 @@ func TestKey(t *testing.T) {
 		{"201", "DE", "201"},
 		{" *21# ", "DE", "*21#"},
 		{"anonymous", "DE", "anonymous"},
+		{"**610", "DE", "**610"},
+		{"tel:201", "DE", "201"},
+		{"0301234567", "", "0301234567"},
 	}
 	for _, tt := range tests {
 		if got := Key(tt.in, tt.country); got != tt.want {

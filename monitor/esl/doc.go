@@ -3,8 +3,9 @@
 // mod_event_socket (port 8021) and subscribes to channel events, and
 // outbound, where the dialplan's `socket` application connects to
 // Switchboard once per call. Either way the channel events are turned into
-// the shared call model by a Tracker, and the inbound source also acts on
-// calls (uuid_kill, uuid_transfer, bgapi originate).
+// the shared call model by a Tracker (which, in state.go, also makes users
+// extensions and mod_callcenter's queues queues), and the inbound source
+// also acts on calls (uuid_kill, uuid_transfer, bgapi originate).
 //
 // Commands are built with github.com/percipia/eslgo's command package and
 // replies are its RawResponse. The connection is Switchboard's own

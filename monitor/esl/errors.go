@@ -24,4 +24,7 @@ var (
 	// (an unreadable or absurd Content-Length): the stream is lost and
 	// the link must be dropped.
 	ErrFraming = errors.New("event socket framing lost")
+	// ErrNoCallcenter: FreeSWITCH answered a callcenter_config list with
+	// an error (mod_callcenter is not loaded): it has no queues to show.
+	ErrNoCallcenter = errors.New("no mod_callcenter queues")
 )

@@ -36,6 +36,8 @@ var tracked = map[string]bool{
 	"Variable_dialed_user": true, "Variable_privacy": true, "Variable_switchboard_to": true,
 	"Variable_cc_queue": true, "Variable_sofia_profile_name": true,
 	"Other-Leg-Callee-Id-Number": true, "Other-Leg-Destination-Number": true, "Other-Leg-Callee-Id-Name": true,
+	// PRESENCE_IN (state.go).
+	"From": true, "Login": true, "Status": true, "Rpid": true, "Presence-Call-Info-State": true,
 }
 
 // header is what a replay knows of a header name as it is spelt.

@@ -53,6 +53,10 @@ type Config struct {
 	// OriginateEndpoint is the dial string of the phone click-to-dial rings
 	// first, %s being the "from" number. Default "user/%s".
 	OriginateEndpoint string `yaml:"originate_endpoint"`
+	// StateConfig holds the extension and queue keys: state_refresh (how
+	// often mod_callcenter's queues are listed again), service_level and
+	// service_levels (the queues' service-level threshold).
+	monitor.StateConfig `yaml:",inline"`
 }
 
 func (c Config) withDefaults() Config {
@@ -217,6 +221,8 @@ func (e *operatorError) Unwrap() error { return e.err }
 // "link lost".
 func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	tr := NewTracker(s.cfg.Name, sink, s.counters)
+	tr.SetStateConfig(s.cfg.StateConfig)
+	tr.passOn(s.cfg.CustomEvents)
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()
@@ -265,8 +271,13 @@ func (p *protocol) connect(ctx context.Context) (*session, error) {
 	return p.s.attach(&session{p: p, conn: conn, events: events}), nil
 }
 
-// EndCalls ends every call and forgets every leg.
-func (p *protocol) EndCalls(e monitor.Ending) int { return p.tr.endAll(e) }
+// EndCalls ends every call and forgets every leg; the extensions and
+// queues go at stop and are unknown after a link lost too long.
+func (p *protocol) EndCalls(e monitor.Ending) int {
+	n := p.tr.endAll(e)
+	p.tr.endState(e.Cause == monitor.CauseStopped)
+	return n
+}
 
 // session is one authenticated, subscribed event socket.
 type session struct {
@@ -295,6 +306,16 @@ func (ss *session) Follow(ctx context.Context) error {
 	s, tr := ss.p.s, ss.p.tr
 	watchdog := s.newWatchdog(s.cfg.HeartbeatTimeout)
 	defer watchdog.Stop()
+	// Beside it, its own goroutine lists registrations and queues.
+	lctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		ss.listState(lctx)
+	}()
+	defer wg.Wait()
+	defer stop()
 	for {
 		select {
 		case <-ctx.Done():
@@ -340,8 +361,9 @@ func (s *Source) attach(ss *session) *session {
 // subscribe asks for the events the tracker needs, then applies the
 // configured filters and nixevents.
 func (s *Source) subscribe(ctx context.Context, conn *Conn) error {
-	listen := append(append(append([]string{}, channelEvents...), "CUSTOM"), transferEvents...)
-	listen = append(listen, s.cfg.CustomEvents...)
+	// Every word after CUSTOM is a subclass.
+	listen := append(append(append(append([]string{}, channelEvents...), stateEvents...), "CUSTOM"), transferEvents...)
+	listen = append(append(listen, stateSubclasses...), s.cfg.CustomEvents...)
 	if _, err := conn.Command(ctx, command.Event{Format: "json", Listen: listen}); err != nil {
 		return err
 	}

@@ -72,7 +72,7 @@ func TestInboundSubscribesAndTracks(t *testing.T) {
 			}
 			rec.WaitFor(t, "connected", func() bool { return rec.LastStatus().State == monitor.LinkConnected })
 			cmds := strings.Join(srv.Commands(), "\n")
-			for _, want := range []string{"auth ClueCon", "event json CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE HEARTBEAT BACKGROUND_JOB CUSTOM sofia::transferor",
+			for _, want := range []string{"auth ClueCon", "event json CHANNEL_CREATE", "CHANNEL_HANGUP_COMPLETE HEARTBEAT BACKGROUND_JOB PRESENCE_IN CUSTOM sofia::transferor", "sofia::register sofia::unregister sofia::expire callcenter::info",
 				"filter Caller-Context default", "nixevent CHANNEL_CALLSTATE", "api show channels as json"} {
 				if !strings.Contains(cmds, want) {
 					t.Errorf("commands lack %q:\n%s", want, cmds)

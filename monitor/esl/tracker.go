@@ -25,6 +25,11 @@ type Tracker struct {
 	mu    sync.Mutex
 	legs  map[string]*leg
 	calls map[string]*callInfo
+	// st is the extension and queue state (state.go); custom the CUSTOM
+	// subclasses the state handles that pass on as user events too (nil:
+	// all).
+	st     *state
+	custom map[string]bool
 }
 
 type leg struct {
@@ -47,6 +52,11 @@ type callInfo struct {
 	first      *leg
 	legs       []*leg
 	transferer *monitor.Party // from sofia::transferor, for the next transfer record
+	// queue is the mod_callcenter queue the caller waits in since
+	// queueJoined; agent the agent who took them, once one did.
+	queue       string
+	queueJoined time.Time
+	agent       *monitor.Party
 }
 
 // NewTracker returns a tracker publishing source's calls to sink. counters
@@ -56,11 +66,14 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, counters *monitor.
 		counters = new(monitor.Counters)
 	}
 	return &Tracker{t: monitor.NewTracker(source, sink), sink: sink, counters: counters, source: source,
-		legs: map[string]*leg{}, calls: map[string]*callInfo{}}
+		legs: map[string]*leg{}, calls: map[string]*callInfo{}, st: newState(source, sink)}
 }
 
 // SetClock replaces time.Now for events that carry no timestamp.
-func (tr *Tracker) SetClock(now func() time.Time) { tr.t.SetClock(now) }
+func (tr *Tracker) SetClock(now func() time.Time) {
+	tr.t.SetClock(now)
+	tr.st.setClock(now)
+}
 
 var handlers = map[string]func(*Tracker, Event){
 	"CHANNEL_CREATE":          (*Tracker).create,
@@ -529,6 +542,10 @@ func (tr *Tracker) hangup(e Event) {
 	delete(tr.calls, ci.key)
 	c, ok := tr.t.Get(ci.key)
 	if !ok {
+		return
+	}
+	if ci.queue != "" && ci.agent == nil {
+		tr.abandoned(ci, e)
 		return
 	}
 	decisive := tr.decisiveLeg(ci, !c.Answered.IsZero())

@@ -98,6 +98,7 @@ func (d *Demo) Run(ctx context.Context, sink monitor.Sink) error {
 	sink.SourceStatus(monitor.SourceStatus{Name: d.cfg.Name, Type: "demo", State: monitor.LinkConnected, Address: "bundled recording", Since: d.o.now()})
 	defer func() {
 		tr.EndAll("demo stopped")
+		tr.lamps.forget(true)
 		sink.SourceStatus(monitor.SourceStatus{Name: d.cfg.Name, Type: "demo", State: monitor.LinkStopped, Since: d.o.now()})
 	}()
 	timer := time.NewTimer(0)

@@ -49,6 +49,8 @@ type Tracker struct {
 	internal []string
 	o        options
 	bad      *monitor.ParseErrorLog
+	// lamps are the ports and lines as extensions (lamps.go).
+	lamps *lamps
 }
 
 // NewTracker returns a tracker publishing source's calls to sink. loc is
@@ -65,6 +67,7 @@ func NewTracker(source monitor.SourceName, sink monitor.Sink, loc *time.Location
 	t := &Tracker{calls: monitor.NewTracker(source, sink), keys: map[string]string{}, carried: map[string]bool{},
 		loc: loc, internal: internal, o: o, bad: monitor.NewParseErrorLog(o.counters, o.log)}
 	t.calls.SetClock(t.o.now)
+	t.lamps = newLamps(source, sink, t.o.now)
 	return t
 }
 
@@ -95,11 +98,14 @@ func (t *Tracker) Handle(raw []byte) error {
 // ignored as a duplicate or out of order (and counted as unknown).
 func (t *Tracker) Apply(l Line) bool {
 	var ok bool
+	key := t.keys[l.ID]
 	switch l.Kind {
 	case KindRing:
 		ok = t.start(l, t.ringCall(l))
+		key = t.keys[l.ID]
 	case KindCall:
 		ok = t.start(l, t.dialCall(l))
+		key = t.keys[l.ID]
 	case KindConnect:
 		ok = t.connect(l)
 	case KindDisconnect:
@@ -108,6 +114,9 @@ func (t *Tracker) Apply(l Line) bool {
 			delete(t.carried, key)
 			ok = t.calls.End(key, monitor.Ending{At: l.Time, Duration: time.Duration(l.Seconds) * time.Second})
 		}
+	}
+	if ok {
+		t.lamps.apply(l, key)
 	}
 	if !ok {
 		t.o.counters.Unknown.Add(1)
@@ -126,6 +135,7 @@ func (t *Tracker) EndAll(cause string) int {
 func (t *Tracker) endCalls(e monitor.Ending) int {
 	clear(t.keys)
 	clear(t.carried)
+	t.lamps.forget(e.Cause == monitor.CauseStopped)
 	if e.At.IsZero() {
 		e.At = t.o.now()
 	}

@@ -19,10 +19,15 @@ type Recorder struct {
 	calls    []monitor.Call
 	statuses []monitor.SourceStatus
 	users    []monitor.UserEvent
+	exts     []monitor.Extension
+	queues   []monitor.Queue
 	changed  chan struct{} // closed and replaced on every change
 }
 
-var _ monitor.Sink = (*Recorder)(nil)
+var (
+	_ monitor.Sink      = (*Recorder)(nil)
+	_ monitor.Publisher = (*Recorder)(nil)
+)
 
 // NewRecorder returns an empty recorder.
 func NewRecorder() *Recorder { return &Recorder{changed: make(chan struct{})} }
@@ -49,6 +54,63 @@ func (r *Recorder) UserEvent(e monitor.UserEvent) {
 	defer r.mu.Unlock()
 	r.users = append(r.users, e)
 	r.notifyLocked()
+}
+
+// Publish records an extension or queue change; other kinds are
+// refused as the hub refuses a kind it does not know.
+func (r *Recorder) Publish(p monitor.Payload) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	switch v := p.(type) {
+	case *monitor.Extension:
+		r.exts = append(r.exts, v.Clone())
+	case *monitor.Queue:
+		r.queues = append(r.queues, v.Clone())
+	default:
+		return monitor.ErrUnknownKind
+	}
+	r.notifyLocked()
+	return nil
+}
+
+// Extensions returns every extension change so far.
+func (r *Recorder) Extensions() []monitor.Extension {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]monitor.Extension(nil), r.exts...)
+}
+
+// Queues returns every queue change so far.
+func (r *Recorder) Queues() []monitor.Queue {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]monitor.Queue(nil), r.queues...)
+}
+
+// Extension returns the latest state of extension id, and whether it was
+// seen and is not removed.
+func (r *Recorder) Extension(id monitor.ExtensionID) (monitor.Extension, bool) {
+	var last monitor.Extension
+	seen := false
+	for _, e := range r.Extensions() {
+		if e.ID == id {
+			last, seen = e, true
+		}
+	}
+	return last, seen && !last.Removed
+}
+
+// Queue returns the latest state of queue id, and whether it was seen
+// and is not removed.
+func (r *Recorder) Queue(id monitor.QueueID) (monitor.Queue, bool) {
+	var last monitor.Queue
+	seen := false
+	for _, q := range r.Queues() {
+		if q.ID == id {
+			last, seen = q, true
+		}
+	}
+	return last, seen && !last.Removed
 }
 
 // notifyLocked wakes waiters; r.mu held on entry.

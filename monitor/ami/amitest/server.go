@@ -1,8 +1,9 @@
 // Package amitest is a protocol-faithful Asterisk manager (AMI) server for
 // tests: banner, Login (plain and MD5 challenge), Challenge, Events, Ping,
-// CoreShowChannels, any other action recorded and answered (or refused
-// with "Response: Error"), and events pushed to every logged-in
-// connection. The connection plumbing (dropping connections, stopping
+// CoreShowChannels, the state lists (ExtensionStateList, DeviceStateList,
+// PresenceStateList, QueueStatus, QueueSummary: SetList), any other
+// action recorded and answered (or refused with "Response: Error"), and
+// events pushed to every logged-in connection. The connection plumbing (dropping connections, stopping
 // and restarting on the same port) is monitortest.Server's.
 package amitest
 
@@ -39,8 +40,10 @@ type Server struct {
 	conns    map[net.Conn]bool // value: logged in
 	actions  []ami.Message
 	channels []ami.Message
-	refuse   map[string]string // action → the Message of its Error
-	silent   bool
+	// lists holds the events the state list actions answer with.
+	lists  map[string][]ami.Message
+	refuse map[string]string // action → the Message of its Error
+	silent bool
 }
 
 // New starts a server accepting user/secret; it stops with the test.
@@ -84,7 +87,7 @@ func selfSigned(tb testing.TB) (tls.Certificate, []byte) {
 
 func start(tb testing.TB, conf *tls.Config, user, secret string) *Server {
 	tb.Helper()
-	s := &Server{Username: user, Secret: secret, conns: map[net.Conn]bool{}, refuse: map[string]string{}}
+	s := &Server{Username: user, Secret: secret, conns: map[net.Conn]bool{}, refuse: map[string]string{}, lists: map[string][]ami.Message{}}
 	s.Server = monitortest.NewServer(tb, conf)
 	s.Serve(s.serve)
 	return s
@@ -104,6 +107,28 @@ func (s *Server) SetChannels(ch ...ami.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.channels = ch
+}
+
+// listActions are the list actions the server answers from SetList, and
+// the event that completes each list (Asterisk 13's manager.c, app_queue).
+var listActions = map[string]string{
+	"ExtensionStateList": "ExtensionStateListComplete",
+	"DeviceStateList":    "DeviceStateListComplete",
+	"PresenceStateList":  "PresenceStateListComplete",
+	"QueueStatus":        "QueueStatusComplete",
+	"QueueSummary":       "QueueSummaryComplete",
+}
+
+// SetList sets the events a list action answers with, in order: the
+// ExtensionStatus events of ExtensionStateList, the DeviceStateChange
+// events of DeviceStateList, the PresenceStateChange events of
+// PresenceStateList, the QueueParams, QueueMember and QueueEntry events of
+// QueueStatus, the QueueSummary events of QueueSummary. Each gets the
+// action's ActionID; a list not set answers with no events.
+func (s *Server) SetList(action string, events ...ami.Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lists[action] = events
 }
 
 // Silent makes the server stop answering actions (a hung manager).
@@ -218,10 +243,31 @@ func (s *Server) serve(c net.Conn) {
 				s.reply(c, append(ami.M("Event", "CoreShowChannel", "ActionID", aid), ch...))
 			}
 			s.reply(c, ami.M("Event", "CoreShowChannelsComplete", "ActionID", aid, "EventList", "Complete", "ListItems", strconv.Itoa(len(chans))))
+		case listActions[name] != "":
+			s.reply(c, append(ok, ami.M("EventList", "start", "Message", name+" will follow")...))
+			s.mu.Lock()
+			events := append([]ami.Message(nil), s.lists[name]...)
+			s.mu.Unlock()
+			for _, ev := range events {
+				s.reply(c, withActionID(ev, aid))
+			}
+			s.reply(c, ami.M("Event", listActions[name], "ActionID", aid, "EventList", "Complete", "ListItems", strconv.Itoa(len(events))))
 		default:
 			s.reply(c, ok)
 		}
 	}
+}
+
+// withActionID returns ev with the ActionID aid after its Event line.
+func withActionID(ev ami.Message, aid string) ami.Message {
+	out := make(ami.Message, 0, len(ev)+1)
+	for i, f := range ev {
+		out = append(out, f)
+		if i == 0 {
+			out = append(out, ami.Field{Key: "ActionID", Value: aid})
+		}
+	}
+	return out
 }
 
 func (s *Server) reply(c net.Conn, m ami.Message) {

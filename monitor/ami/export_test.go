@@ -1,0 +1,4 @@
+package ami
+
+// DecodeRecording is decodeRecording, for the external tests.
+var DecodeRecording = decodeRecording
