@@ -85,7 +85,7 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-test: install-test-deps vet unit fuzz
+test: install-test-deps vet lint unit fuzz
 
 lint:
 	.tools/golangci-lint run ./...

@@ -2,7 +2,7 @@ package gateway
 
 import (
 	"crypto/hmac"
-	"crypto/sha1"
+	"crypto/sha1" //nolint:gosec // TURN REST credentials are HMAC-SHA1 by their specification (draft-uberti-behave-turn-rest)
 	"encoding/base64"
 	"fmt"
 	"net/netip"
@@ -90,7 +90,7 @@ func (t TURN) validate() error {
 	}
 	for _, u := range t.URLs {
 		if !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
-			return fmt.Errorf("%w: turn url %q: want turn: or turns:", ErrBadConfig, u)
+			return fmt.Errorf("%w: turn url %q: want a turn: or turns: URL", ErrBadConfig, u)
 		}
 	}
 	if (t.Secret == "") == (t.SecretFile == "") {
@@ -163,7 +163,7 @@ func (c Config) Validate() error {
 		}
 		for _, u := range s.URLs {
 			if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
-				return fmt.Errorf("%w: ice server url %q: want stun:, turn: or turns:", ErrBadConfig, u)
+				return fmt.Errorf("%w: ice server url %q: want a stun:, turn: or turns: URL", ErrBadConfig, u)
 			}
 		}
 	}

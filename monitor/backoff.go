@@ -18,5 +18,5 @@ func Backoff(lo, hi time.Duration, n int) time.Duration {
 		return d
 	}
 	half := d / 2
-	return half + rand.N(d-half+1)
+	return half + rand.N(d-half+1) //nolint:gosec // jitter; math/rand/v2 is ChaCha8 seeded by the runtime
 }

@@ -353,7 +353,7 @@ func (h *Hub) sinceLocked(r *Resume) ([]Event, bool) {
 	if r.Since+1 < oldest {
 		return nil, false
 	}
-	want := int(h.seq - r.Since)
+	want := int(h.seq - r.Since) //nolint:gosec // 0 < h.seq-r.Since <= len(h.ring), checked above
 	out := make([]Event, 0, want)
 	start := (h.ringNext + n - want) % n
 	if n < h.cfg.RingSize {

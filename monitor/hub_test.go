@@ -3,6 +3,7 @@ package monitor
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -159,7 +160,7 @@ func TestHubCloseEndsSubscriptions(t *testing.T) {
 	if sub.Reason() != CloseShutdown {
 		t.Fatalf("reason = %s", sub.Reason())
 	}
-	if _, err := h.Subscribe(nil); err != ErrHubClosed {
+	if _, err := h.Subscribe(nil); !errors.Is(err, ErrHubClosed) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
 	h.Call(call("s:1", Ringing)) // must not panic or block

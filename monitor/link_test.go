@@ -321,10 +321,12 @@ func TestLinkRunReturnsPromptlyOnCancel(t *testing.T) {
 	}{
 		{"mid-dial", func(*testing.T, *linkRun) {}},
 		{"mid-backoff", func(t *testing.T, r *linkRun) {
+			t.Helper()
 			r.connect(t, connectResult{err: errRefused})
 			r.rec.WaitFor(t, "down", func() bool { return r.rec.LastStatus().State == monitor.LinkDown })
 		}},
 		{"mid-follow, the session deaf to ctx", func(t *testing.T, r *linkRun) {
+			t.Helper()
 			r.connect(t, connectResult{live: []string{"a"}})
 		}},
 	}

@@ -92,13 +92,6 @@ func (a *account) status() monitor.SourceStatus {
 	return a.st
 }
 
-// isRegistered reports whether the last registration succeeded.
-func (a *account) isRegistered() bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.registered
-}
-
 // setState publishes a registration state change; msg is the error in
 // plain words (kept for failed and retrying).
 func (a *account) setState(state monitor.LinkState, msg string) {

@@ -205,7 +205,7 @@ func probeUser(t *testing.T, registrar, user string) int {
 		}
 		line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
 		var code int
-		fmt.Sscanf(line, "SIP/2.0 %d", &code)
+		_, _ = fmt.Sscanf(line, "SIP/2.0 %d", &code)
 		if code >= 200 {
 			return code
 		}

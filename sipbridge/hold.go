@@ -1,13 +1,6 @@
 package sipbridge
 
-import (
-	"context"
-	"errors"
-)
-
-// errNotBuilt marks call control whose implementation is still being
-// written on its branch; it never reaches a release.
-var errNotBuilt = errors.New("call control not built yet")
+import "context"
 
 // Hold puts the call on hold: a re-INVITE offering a=sendonly (a=inactive
 // when the far end already holds). It returns once the far end answered;

@@ -54,7 +54,7 @@ func refreshDelay(d time.Duration) time.Duration {
 	if d <= 0 {
 		return time.Second
 	}
-	r := d/2 + time.Duration(rand.Int64N(int64(d*3/10)+1))
+	r := d/2 + time.Duration(rand.Int64N(int64(d*3/10)+1)) //nolint:gosec // jitter; math/rand/v2 is ChaCha8 seeded by the runtime
 	if d > 10*time.Second && r > d-5*time.Second {
 		r = d - 5*time.Second
 	}

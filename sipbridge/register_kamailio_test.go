@@ -39,6 +39,7 @@ func TestRegisterKamailio(t *testing.T) {
 }
 
 func testRegisterKamailio(t *testing.T, transport string) {
+	t.Helper()
 	kam := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	acct := testAccount("office", "1000", "pw1000", kam.Addr(), 60)
 	acct.Transport = transport

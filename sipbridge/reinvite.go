@@ -2,6 +2,7 @@ package sipbridge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -156,9 +157,9 @@ func (c *Call) release() {
 // first INVITE), 0 to 2 s for the other side, in units of 10 ms.
 func glareDelay(owner bool) time.Duration {
 	if owner {
-		return 2100*time.Millisecond + time.Duration(rand.N(191))*10*time.Millisecond
+		return 2100*time.Millisecond + time.Duration(rand.N(191))*10*time.Millisecond //nolint:gosec // RFC 3261 14.1 wait; math/rand/v2 is ChaCha8 seeded by the runtime
 	}
-	return time.Duration(rand.N(201)) * 10 * time.Millisecond
+	return time.Duration(rand.N(201)) * 10 * time.Millisecond //nolint:gosec // RFC 3261 14.1 wait; math/rand/v2 is ChaCha8 seeded by the runtime
 }
 
 // abortCall asks the call's goroutine to end the call with ev.
@@ -281,7 +282,7 @@ func (c *Call) sendOffer(hold *bool) (*sip.Response, error) {
 	res, err := c.finalResponse(tx)
 	if err != nil {
 		tx.Terminate()
-		if err == ErrCallEnded {
+		if errors.Is(err, ErrCallEnded) {
 			return nil, err
 		}
 		c.b.log.Info("sip "+strings.ToLower(string(method))+" got no answer", "call", c.id, "err", err)
@@ -495,7 +496,7 @@ func (c *Call) onReoffer(req *sip.Request, tx sip.ServerTransaction) {
 		}
 		// Their earlier INVITE still waits for its ACK.
 		c.reply(tx, req, sip.StatusInternalServerError, "Server Internal Error",
-			sip.NewHeader("Retry-After", strconv.Itoa(rand.N(11))))
+			sip.NewHeader("Retry-After", strconv.Itoa(rand.N(11)))) //nolint:gosec // Retry-After spread; math/rand/v2 is ChaCha8 seeded by the runtime
 		return
 	}
 	defer c.release()

@@ -74,7 +74,7 @@ func listenRTP(ip netip.Addr, lo, hi int, log *slog.Logger) (*RTPLeg, error) {
 	if n <= 0 {
 		return nil, fmt.Errorf("rtp listen %s: %w", ip, ErrNoRTPPort)
 	}
-	start := rand.N(n)
+	start := rand.N(n) //nolint:gosec // math/rand/v2 is ChaCha8 seeded by the runtime: unpredictable ports
 	for i := range n {
 		port := lo + 2*((start+i)%n)
 		conn, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, uint16(port))))

@@ -126,7 +126,7 @@ func TestRTPLegAllocs(t *testing.T) {
 	dst := net.UDPAddrFromAddrPort(l.LocalAddr())
 	buf := make([]byte, 1500)
 	// Latch once outside the measurement: that one change may allocate.
-	peer.WriteToUDPAddrPort(pkt, dst.AddrPort())
+	_, _ = peer.WriteToUDPAddrPort(pkt, dst.AddrPort())
 	if _, err := l.ReadRTP(buf); err != nil {
 		t.Fatal(err)
 	}

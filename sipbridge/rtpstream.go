@@ -63,9 +63,9 @@ const maxRTPPacket = 1500
 const maxSeqJump = 100
 
 func (s *outStream) init(created time.Time) {
-	s.ssrc = rand.Uint32()
-	s.lastSeq = uint16(rand.Uint32())
-	s.lastTS = rand.Uint32()
+	s.ssrc = rand.Uint32()            //nolint:gosec // math/rand/v2 is ChaCha8 seeded by the runtime: unpredictable SSRC (RFC 3550 8.1)
+	s.lastSeq = uint16(rand.Uint32()) //nolint:gosec // math/rand/v2 is ChaCha8 seeded by the runtime: unpredictable sequence start (RFC 3550 5.1)
+	s.lastTS = rand.Uint32()          //nolint:gosec // math/rand/v2 is ChaCha8 seeded by the runtime: unpredictable timestamp start (RFC 3550 5.1)
 	s.lastAt = created.UnixNano()
 	s.clock = 8000
 }

@@ -228,7 +228,7 @@ func TestTransferredByFarEnd(t *testing.T) {
 		t.Errorf("old call ended %s %q", last.Reason, last.Text)
 	}
 	// baresip closes the transferred call itself once our NOTIFY carries
-	// the target's 200 ("Call transfered").
+	// the target's 200 ("Call transferred").
 	ev, err := p1.WaitEvent(ctx, "CALL_CLOSED")
 	if err != nil {
 		t.Fatal(err)

@@ -137,7 +137,8 @@ func startStack(ctx context.Context, cfg Config, log *slog.Logger, handlers func
 	}()
 	go func() {
 		defer s.serves.Done()
-		if err := s.srv.ServeTCP(tcpL); err != nil && !errors.Is(err, net.ErrClosed) {
+		// ServeTCP returns only once its listener is closed, never nil.
+		if err := s.srv.ServeTCP(tcpL); !errors.Is(err, net.ErrClosed) {
 			log.Debug("sip tcp serve ended", "err", err)
 		}
 	}()

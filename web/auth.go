@@ -173,7 +173,7 @@ func (s *Server) secureCookie(r *http.Request) bool {
 // it. It is sent again whenever the sign-in is renewed, so a wall screen
 // in use never reaches the cookie's end.
 func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, ttl time.Duration) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
 		Name: sessionCookie, Value: secret, Path: "/",
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
 		MaxAge: int(ttl.Seconds()),
@@ -204,7 +204,7 @@ func (f forbidden) Unwrap() error { return ErrForbidden }
 // clearCookie removes the cookie name, which was set for path: a browser
 // keeps a cookie of another path, so it must be the same.
 func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
 		Name: name, Value: "", Path: path, MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
 	})

@@ -41,9 +41,7 @@ func FuzzForwarded(f *testing.F) {
 		}
 		named := map[netip.Addr]bool{peer: true}
 		hops := forwardedFor(h.Values("Forwarded"))
-		for _, e := range strings.Split(xff, ",") {
-			hops = append(hops, e)
-		}
+		hops = append(hops, strings.Split(xff, ",")...)
 		for _, hop := range hops {
 			if a, ok := hopAddr(hop); ok {
 				named[a] = true

@@ -128,7 +128,7 @@ func TestSlowBodyCut(t *testing.T) {
 			}
 			if _, err := c.br.ReadByte(); err == nil {
 				t.Fatal("connection still open after a cut body")
-			} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 				t.Fatal("connection still open after a cut body (the test's guard ran out)")
 			}
 		})

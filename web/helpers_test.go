@@ -135,10 +135,9 @@ func (h *fakeHistory) Recent(_ context.Context, since time.Time, limit int) ([]m
 
 // fakeController records actions and answers with err.
 type fakeController struct {
-	mu   sync.Mutex
-	did  []string
-	err  error
-	seen chan string
+	mu  sync.Mutex
+	did []string
+	err error
 }
 
 func (c *fakeController) record(s string) error {

@@ -316,7 +316,7 @@ func TestHistoryCSV(t *testing.T) {
 	}
 
 	// A bad search is refused before anything is written.
-	resp, body = get(t, c, h.ts.URL+"/history.csv?to=2026-11-01&from=2026-11-02")
+	resp, _ = get(t, c, h.ts.URL+"/history.csv?to=2026-11-01&from=2026-11-02")
 	if resp.StatusCode != http.StatusBadRequest || strings.Contains(resp.Header.Get("Content-Type"), "csv") {
 		t.Errorf("bad range: status %d %q", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http/httptest"
 	"os"
@@ -57,7 +58,9 @@ func startSoftphone(t *testing.T, accounts []sipbridge.AccountConfig, users map[
 		ts.Close()
 		_ = gw.Close()
 		stop()
-		<-bridgeDone
+		if err := <-bridgeDone; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("bridge: %v", err)
+		}
 	})
 	return ts
 }

@@ -253,6 +253,7 @@ func TestSocketCaps(t *testing.T) {
 			name:   "events per user",
 			limits: Limits{MaxEventsPerUser: 2},
 			dial: func(t *testing.T, ctx context.Context, e *env, c *http.Client) *websocket.Conn {
+				t.Helper()
 				return dialEvents(t, ctx, e.ts.URL, "", cookieHeader(t, c, e.ts.URL))
 			},
 			reason: "at most 2 /events sockets per user",
@@ -262,6 +263,7 @@ func TestSocketCaps(t *testing.T) {
 			name:   "events per token",
 			limits: Limits{MaxEventsPerToken: 2},
 			dial: func(t *testing.T, ctx context.Context, e *env, _ *http.Client) *websocket.Conn {
+				t.Helper()
 				return dialEvents(t, ctx, e.ts.URL, "", nil)
 			},
 			reason: "at most 2 /events sockets per token",

@@ -169,7 +169,7 @@ func (p *process) waitLog(ctx context.Context, parts ...string) (string, error) 
 				}
 			}
 			p.mu.Unlock()
-			return "", fmt.Errorf("exited (%v) without logging %q", p.err, parts)
+			return "", fmt.Errorf("exited (%w) without logging %q", p.err, parts)
 		case <-ctx.Done():
 			return "", fmt.Errorf("no log line with %q: %w", parts, ctx.Err())
 		}

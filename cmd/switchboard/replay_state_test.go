@@ -22,12 +22,14 @@ func TestReplayPrintsQueuesAndExtensions(t *testing.T) {
 		check func(t *testing.T, last map[string]monitor.Event)
 	}{
 		{"../../monitor/ami/testdata/state/queuestatus.jsonl", monitor.KindQueue, func(t *testing.T, last map[string]monitor.Event) {
+			t.Helper()
 			q, ok := last["ami:support"].Payload.(*monitor.Queue)
 			if !ok || len(q.Members) != 2 || len(q.Callers) != 1 || q.Stats.SL != monitor.Known(80) {
 				t.Fatalf("support %+v", last["ami:support"].Payload)
 			}
 		}},
 		{"../../monitor/esl/testdata/state/presence.jsonl", monitor.KindExtension, func(t *testing.T, last map[string]monitor.Event) {
+			t.Helper()
 			e, ok := last["esl:1002@192.0.2.10"].Payload.(*monitor.Extension)
 			if !ok || e.Lamp != monitor.LampOffline {
 				t.Fatalf("1002 %+v", last["esl:1002@192.0.2.10"].Payload)

@@ -178,6 +178,7 @@ func BenchmarkReader(b *testing.B) {
 // time of every core the process used: garbage collection included) and
 // allocations and bytes per event.
 func perEvent(b *testing.B, events int) func() {
+	b.Helper()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()

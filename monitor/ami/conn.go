@@ -2,7 +2,7 @@ package ami
 
 import (
 	"context"
-	"crypto/md5"
+	"crypto/md5" //nolint:gosec // the AMI challenge login is MD5 by protocol
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -105,7 +105,7 @@ func (c *Conn) login(ctx context.Context, l Login) error {
 		if err != nil {
 			return fmt.Errorf("ami challenge: %w", err)
 		}
-		sum := md5.Sum([]byte(resp.Get("Challenge") + l.Secret))
+		sum := md5.Sum([]byte(resp.Get("Challenge") + l.Secret)) //nolint:gosec // the AMI challenge login is MD5 by protocol
 		act = append(act, Field{"AuthType", "MD5"}, Field{"Key", hex.EncodeToString(sum[:])})
 	} else {
 		act = append(act, Field{"Secret", l.Secret})
@@ -113,7 +113,7 @@ func (c *Conn) login(ctx context.Context, l Login) error {
 	act = append(act, Field{"Events", events})
 	if _, err := c.Action(ctx, act); err != nil {
 		if errors.Is(err, ErrActionFailed) {
-			return fmt.Errorf("%w: %v", ErrAuth, err)
+			return fmt.Errorf("%w: %w", ErrAuth, err)
 		}
 		return fmt.Errorf("ami login: %w", err)
 	}

@@ -2,6 +2,7 @@ package ami
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 
@@ -34,7 +35,7 @@ func scanRecording(ctx context.Context, r io.Reader, reuse bool, fn func(Message
 	var m Message
 	for {
 		members, err := s.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

@@ -109,7 +109,7 @@ func TestOutboundShutdown(t *testing.T) {
 		b.WriteString(k + ": " + data[k] + "\n")
 	}
 	b.WriteString("\n")
-	io.WriteString(nc, b.String())
+	_, _ = io.WriteString(nc, b.String())
 	rec.WaitFor(t, "call seen", func() bool { return len(rec.Active()) == 1 })
 	cancel()
 	select {

@@ -3,6 +3,7 @@ package esl
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"net/textproto"
@@ -103,10 +104,10 @@ func readHeader(br *bufio.Reader, skipBlank bool) (h textproto.MIMEHeader, bad, 
 			return nil, nil, fmt.Errorf("esl: header line over %d bytes: %w: %w", maxLine, ErrTooLarge, noEOF(err))
 		}
 		if err != nil {
-			if err == io.EOF && len(line) == 0 && n == 0 && bad == nil {
+			if errors.Is(err, io.EOF) && len(line) == 0 && n == 0 && bad == nil {
 				return nil, nil, io.EOF
 			}
-			if err == io.EOF && len(bytes.TrimSpace(line)) == 0 && n > 0 {
+			if errors.Is(err, io.EOF) && len(bytes.TrimSpace(line)) == 0 && n > 0 {
 				return h, bad, nil // the last block of a body may lack its blank line
 			}
 			return nil, nil, fmt.Errorf("esl: header: %w", noEOF(err))
@@ -151,11 +152,11 @@ func readHeader(br *bufio.Reader, skipBlank bool) (h textproto.MIMEHeader, bad, 
 // bufferful with long set.
 func readLine(br *bufio.Reader) (line []byte, long bool, err error) {
 	line, err = br.ReadSlice('\n')
-	if err != bufio.ErrBufferFull {
+	if !errors.Is(err, bufio.ErrBufferFull) {
 		return line, false, err
 	}
 	head := append([]byte(nil), line[:min(len(line), 64)]...)
-	for err == bufio.ErrBufferFull {
+	for errors.Is(err, bufio.ErrBufferFull) {
 		_, err = br.ReadSlice('\n')
 	}
 	return head, true, err
@@ -166,7 +167,7 @@ func hasPrefixFold(b []byte, prefix string) bool {
 }
 
 func noEOF(err error) error {
-	if err == io.EOF {
+	if errors.Is(err, io.EOF) {
 		return io.ErrUnexpectedEOF
 	}
 	return err

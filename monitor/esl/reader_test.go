@@ -26,7 +26,7 @@ func TestReaderMessages(t *testing.T) {
 	var events []Event
 	for {
 		msg, err := r.Read()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
@@ -101,7 +101,7 @@ func TestReaderRejectsBadInput(t *testing.T) {
 	for name, in := range tests {
 		t.Run(name, func(t *testing.T) {
 			_, err := NewReader(strings.NewReader(in)).Read()
-			if err == nil || err == io.EOF {
+			if err == nil || errors.Is(err, io.EOF) {
 				t.Fatalf("Read = %v, want an error", err)
 			}
 		})
@@ -135,7 +135,7 @@ func TestReaderSkipsAndStaysInStep(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Read = %v, want %v", err, tt.want)
 			}
-			if tt.want == ErrFraming {
+			if errors.Is(tt.want, ErrFraming) {
 				if msg != nil {
 					t.Errorf("a lost stream returned a message: %+v", msg)
 				}

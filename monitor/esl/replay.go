@@ -2,6 +2,7 @@ package esl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -54,7 +55,7 @@ func decodeRecording(ctx context.Context, r io.Reader, trackedOnly bool, fn func
 	headers := map[string]header{}
 	for {
 		members, err := s.Next()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return nil
 		}
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -117,7 +118,7 @@ func BenchmarkReadEvents(b *testing.B) {
 				r := NewReader(bytes.NewReader(tc.wire))
 				for n := 0; ; n++ {
 					msg, err := r.Read()
-					if err == io.EOF {
+					if errors.Is(err, io.EOF) {
 						if n != events {
 							b.Fatalf("read %d events, want %d", n, events)
 						}
@@ -140,6 +141,7 @@ func BenchmarkReadEvents(b *testing.B) {
 // the function it returns reports events per second and allocations and
 // bytes per event.
 func perEvent(b *testing.B, events int) func() {
+	b.Helper()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	b.ResetTimer()

@@ -123,6 +123,9 @@ type Source struct {
 	link     *monitor.Link
 	// newWatchdog arms the heartbeat watchdog; tests replace it.
 	newWatchdog func(time.Duration) watchdog
+	// pending are the originate jobs still ringing after their caller
+	// stopped waiting; Run waits for them before it returns.
+	pending sync.WaitGroup
 }
 
 // watchdog is the timer a silent link is noticed by.
@@ -226,7 +229,10 @@ func (s *Source) Run(ctx context.Context, sink monitor.Sink) error {
 	s.mu.Lock()
 	s.tr = tr
 	s.mu.Unlock()
-	return s.link.Run(ctx, sink, &protocol{s: s, tr: tr})
+	err := s.link.Run(ctx, sink, &protocol{s: s, tr: tr})
+	// The link closed its connection, which ends every job's Wait.
+	s.pending.Wait()
+	return err
 }
 
 // protocol is the inbound event socket as a monitor.Protocol.
@@ -466,9 +472,12 @@ func (s *Source) Originate(ctx context.Context, from, to string) error {
 		s.log.Info("esl originate", "from", from, "to", to, "job", job.ID(), "result", out, "err", err)
 		return err
 	}
+	s.pending.Add(1)
 	go func() {
-		// Bounded by the connection: Wait returns when it closes.
-		out, err := job.Wait(context.Background())
+		defer s.pending.Done()
+		// Bounded by the connection: Wait returns when it closes. The
+		// caller's ctx is over; the job is not.
+		out, err := job.Wait(context.WithoutCancel(ctx))
 		s.log.Info("esl originate", "from", from, "to", to, "job", job.ID(), "result", out, "err", err)
 	}()
 	return nil

@@ -18,6 +18,7 @@ import (
 )
 
 func fixtureEvents(t *testing.T, name string) []esltest.Event {
+	t.Helper()
 	return esltest.ReadRecording(t, filepath.Join("testdata", name))
 }
 
@@ -42,6 +43,7 @@ func startSource(t *testing.T, srv *esltest.Server, mod func(*Config), prep ...f
 }
 
 func testCtx(t *testing.T) context.Context {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -334,7 +336,9 @@ func TestDefaultPasswordOnlyWhenNoneConfigured(t *testing.T) {
 		t.Errorf("password %q address %q", s.password, s.cfg.Address)
 	}
 	f := filepath.Join(t.TempDir(), "pw")
-	os.WriteFile(f, []byte("s3cret\n"), 0o600)
+	if err := os.WriteFile(f, []byte("s3cret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	s, err = New(Config{Name: "fs", LinkConfig: monitor.LinkConfig{Address: "127.0.0.1:8021"}, PasswordFile: f})
 	if err != nil || s.password != "s3cret" {
 		t.Errorf("password file: %q %v", s.password, err)

@@ -192,7 +192,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if path == "" || strings.ContainsAny(path, "?#") {
 		return nil, fmt.Errorf("history open %q: %w", path, ErrBadPath)
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil { //nolint:gosec // the path comes from data_dir in the configuration
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
 	s := &Store{log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second,

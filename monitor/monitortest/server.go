@@ -62,7 +62,7 @@ func (s *Server) listen(addr string) (net.Listener, error) {
 	if s.tls != nil {
 		return tls.Listen("tcp", addr, s.tls)
 	}
-	return net.Listen("tcp", addr)
+	return new(net.ListenConfig).Listen(context.Background(), "tcp", addr)
 }
 
 // Addr returns the host:port clients dial; it stays the same across Stop

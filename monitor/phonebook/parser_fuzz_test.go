@@ -16,6 +16,7 @@ import (
 // cut (the way a file or an HTTP body arrives in pieces): both must give
 // the same entries, and every entry a name and a number.
 func fuzzParser(f *testing.F, seed string, parse func(io.Reader) ([]Entry, []error)) {
+	f.Helper()
 	raw, err := os.ReadFile(filepath.Join("testdata", seed))
 	if err != nil {
 		f.Fatal(err)

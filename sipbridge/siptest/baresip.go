@@ -103,7 +103,7 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 	}
 	b.recDir = filepath.Join(b.dir, "rec")
 	rtp := FreePorts(t, rtpPortsPerPhone)
-	if err := os.Mkdir(b.recDir, 0o755); err != nil {
+	if err := os.Mkdir(b.recDir, 0o755); err != nil { //nolint:gosec // the peers run as other users and read their files
 		t.Fatalf("siptest: %v", err)
 	}
 	account, err := b.accountLine()
@@ -115,10 +115,10 @@ func StartBaresip(t testing.TB, opts BaresipOptions) *Baresip {
 	if err != nil {
 		t.Fatalf("siptest: baresip %s: %v", opts.User, err)
 	}
-	if err := os.WriteFile(filepath.Join(b.dir, "config"), cfg, 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.dir, "config"), cfg, 0o644); err != nil { //nolint:gosec // the peers run as other users and read their files
 		t.Fatalf("siptest: %v", err)
 	}
-	if err := os.WriteFile(filepath.Join(b.dir, "accounts"), []byte(b.account+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(b.dir, "accounts"), []byte(b.account+"\n"), 0o644); err != nil { //nolint:gosec // the peers run as other users and read their files
 		t.Fatalf("siptest: %v", err)
 	}
 	p, err := startProcess("baresip "+opts.User, b.dir, b.LogPath(), bin, "-f", b.dir)

@@ -71,7 +71,7 @@ func dialCtrl(ctx context.Context, addr string, p *process) (*ctrlClient, error)
 			return newCtrlClient(conn), nil
 		}
 		if p != nil && p.exited() {
-			return nil, fmt.Errorf("%w before opening ctrl_tcp %s: %v", ErrExited, addr, p.err)
+			return nil, fmt.Errorf("%w before opening ctrl_tcp %s: %w", ErrExited, addr, p.err)
 		}
 		// Pace the retries on the process or the context, never a bare sleep.
 		t := time.NewTimer(25 * time.Millisecond)
@@ -82,7 +82,7 @@ func dialCtrl(ctx context.Context, addr string, p *process) (*ctrlClient, error)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("%w: ctrl_tcp %s: %w (last: %v)", ErrNotReady, addr, ctx.Err(), err)
+			return nil, fmt.Errorf("%w: ctrl_tcp %s: %w (last: %w)", ErrNotReady, addr, ctx.Err(), err)
 		case <-exited:
 			t.Stop()
 		case <-t.C:

@@ -149,7 +149,7 @@ func (k *Kamailio) start() error {
 }
 
 func appendLog(path, line string) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) //nolint:gosec // the peers run as other users and read their files
 	if err != nil {
 		return
 	}
@@ -162,7 +162,7 @@ func appendLog(path, line string) {
 // worker processes run (RFC 3261 section 11: OPTIONS queries capabilities
 // and may be sent at any time).
 func waitSIPReady(ctx context.Context, p *process, addr string) error {
-	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	conn, err := new(net.ListenConfig).ListenPacket(ctx, "udp4", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("probe socket: %w", err)
 	}
@@ -175,7 +175,7 @@ func waitSIPReady(ctx context.Context, p *process, addr string) error {
 	buf := make([]byte, 4096)
 	for i := 0; ; i++ {
 		if p.exited() {
-			return fmt.Errorf("%w before answering OPTIONS: %v", ErrExited, p.err)
+			return fmt.Errorf("%w before answering OPTIONS: %w", ErrExited, p.err)
 		}
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("%w: no answer to OPTIONS: %w", ErrNotReady, err)

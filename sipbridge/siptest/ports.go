@@ -1,6 +1,7 @@
 package siptest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -83,7 +84,7 @@ func ephemeralStart() int {
 // of a free UDP port.
 func candidateBase(n int) (int, error) {
 	if hi := ephemeralStart() - n; hi > lowestPort {
-		return lowestPort + rand.IntN(hi-lowestPort), nil
+		return lowestPort + rand.IntN(hi-lowestPort), nil //nolint:gosec // a port to try, not a secret
 	}
 	probe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -104,7 +105,7 @@ func reservePorts(n int) (int, []*os.File, error) {
 	if base+n-1 > 65535 {
 		return 0, nil, fmt.Errorf("port %d: range runs past 65535", base)
 	}
-	if err := os.MkdirAll(portLockDir, 0o777); err != nil {
+	if err := os.MkdirAll(portLockDir, 0o777); err != nil { //nolint:gosec // a lock directory every test process shares
 		return 0, nil, fmt.Errorf("port lock dir: %w", err)
 	}
 	locks := make([]*os.File, 0, n)
@@ -129,7 +130,7 @@ func reservePorts(n int) (int, []*os.File, error) {
 }
 
 func lockPort(p int) (*os.File, error) {
-	f, err := os.OpenFile(filepath.Join(portLockDir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666)
+	f, err := os.OpenFile(filepath.Join(portLockDir, strconv.Itoa(p)), os.O_CREATE|os.O_RDWR, 0o666) //nolint:gosec // a lock file every test process shares
 	if err != nil {
 		return nil, fmt.Errorf("port lock %d: %w", p, err)
 	}
@@ -146,12 +147,13 @@ func lockPort(p int) (*os.File, error) {
 // portFree reports whether p can be bound on 127.0.0.1 for UDP and TCP.
 func portFree(p int) error {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(p))
-	u, err := net.ListenPacket("udp4", addr)
+	var lc net.ListenConfig
+	u, err := lc.ListenPacket(context.Background(), "udp4", addr)
 	if err != nil {
 		return fmt.Errorf("port %d udp: %w", p, err)
 	}
 	_ = u.Close()
-	l, err := net.Listen("tcp4", addr)
+	l, err := lc.Listen(context.Background(), "tcp4", addr)
 	if err != nil {
 		return fmt.Errorf("port %d tcp: %w", p, err)
 	}

@@ -25,11 +25,11 @@ type process struct {
 
 // startProcess runs bin with args in dir, stdout and stderr to logPath.
 func startProcess(name, dir, logPath, bin string, args ...string) (*process, error) {
-	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	logf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644) //nolint:gosec // the peers run as other users and write their logs
 	if err != nil {
 		return nil, fmt.Errorf("%s log: %w", name, err)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:noctx // stopped by its owner with SIGTERM, then SIGKILL, not by a context
 	cmd.Dir = dir
 	cmd.Stdin = nil
 	cmd.Stdout = logf

@@ -187,7 +187,7 @@ func (s *Sipp) waitBound(ctx context.Context) error {
 			return nil
 		}
 		if s.proc.exited() {
-			return fmt.Errorf("sipp %s: %w before binding port %d: %v", s.name, ErrExited, s.port, s.proc.err)
+			return fmt.Errorf("sipp %s: %w before binding port %d: %w", s.name, ErrExited, s.port, s.proc.err)
 		}
 		select {
 		case <-ctx.Done():

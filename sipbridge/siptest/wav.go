@@ -115,7 +115,7 @@ func EncodeWAV(samples []int16, rate, channels int) []byte {
 
 // WriteWAV writes interleaved 16-bit samples to path as a PCM WAV file.
 func WriteWAV(path string, samples []int16, rate, channels int) error {
-	if err := os.WriteFile(path, EncodeWAV(samples, rate, channels), 0o644); err != nil {
+	if err := os.WriteFile(path, EncodeWAV(samples, rate, channels), 0o644); err != nil { //nolint:gosec // the peers run as other users and read their files
 		return fmt.Errorf("write wav: %w", err)
 	}
 	return nil

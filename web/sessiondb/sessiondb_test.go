@@ -32,6 +32,7 @@ func openAt(t *testing.T, path string) (*history.Store, *sessiondb.Store) {
 func TestStore(t *testing.T) {
 	t.Parallel()
 	sessiontest.Run(t, func(t *testing.T) web.SessionStore {
+		t.Helper()
 		_, st := openAt(t, filepath.Join(t.TempDir(), "history.db"))
 		return st
 	})

@@ -29,6 +29,7 @@ func Session(kind web.SessionKind, name string, n int, ttl time.Duration) web.St
 
 // Run checks the store open returns (empty, fresh for each subtest).
 func Run(t *testing.T, open func(t *testing.T) web.SessionStore) {
+	t.Helper()
 	ctx := context.Background()
 	t.Run("create and look up", func(t *testing.T) {
 		st := open(t)

@@ -100,7 +100,7 @@ func DialOutbound(ctx context.Context, addr string, data Event, events []Event, 
 	for _, e := range events {
 		if linger.Load() && e["Event-Name"] == "CHANNEL_HANGUP_COMPLETE" {
 			notice := "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
-			write(fmt.Sprintf("Content-Type: text/disconnect-notice\nController-Type: outbound\nContent-Disposition: linger\nChannel-UUID: %s\nContent-Length: %d\n\n%s",
+			_ = write(fmt.Sprintf("Content-Type: text/disconnect-notice\nController-Type: outbound\nContent-Disposition: linger\nChannel-UUID: %s\nContent-Length: %d\n\n%s",
 				data["Unique-ID"], len(notice), notice))
 		}
 		b, _ := json.Marshal(e)

@@ -49,12 +49,11 @@ type Server struct {
 }
 
 type conn struct {
-	nc      net.Conn
-	wmu     sync.Mutex
-	authed  bool
-	format  string // "json" or "plain", once subscribed
-	silent  bool
-	subject string
+	nc     net.Conn
+	wmu    sync.Mutex
+	authed bool
+	format string // "json" or "plain", once subscribed
+	silent bool
 }
 
 // New starts a server on 127.0.0.1 and stops it in t.Cleanup.
@@ -335,7 +334,7 @@ func (s *Server) handle(c *conn, cmd string) bool {
 		c.reply("+OK no longer listening for events")
 	case "api":
 		name, rest, _ := strings.Cut(args, " ")
-		c.send(fmt.Sprintf("Content-Type: api/response\n"), s.apiResult(name, rest))
+		c.send("Content-Type: api/response\n", s.apiResult(name, rest))
 	case "bgapi":
 		name, rest, _ := strings.Cut(args, " ")
 		job := ""
@@ -396,7 +395,7 @@ func (c *conn) reply(text string) {
 func (c *conn) sendHeaders(h string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	io.WriteString(c.nc, h+"\n")
+	_, _ = io.WriteString(c.nc, h+"\n")
 }
 
 // send writes a message with a body, Content-Length first as
@@ -405,10 +404,10 @@ func (c *conn) send(contentType, body string) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if body == "" {
-		io.WriteString(c.nc, contentType+"\n")
+		_, _ = io.WriteString(c.nc, contentType+"\n")
 		return
 	}
-	io.WriteString(c.nc, fmt.Sprintf("Content-Length: %d\n%s\n%s", len(body), contentType, body))
+	_, _ = io.WriteString(c.nc, fmt.Sprintf("Content-Length: %d\n%s\n%s", len(body), contentType, body))
 }
 
 func (c *conn) sendEvent(e Event, plain bool) {
