@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -35,11 +34,11 @@ func deviceName(raw string) (string, error) {
 	n := strings.TrimSpace(raw)
 	switch {
 	case n == "":
-		return "", fmt.Errorf("%w: name the screen, such as \"Hall TV\"", ErrBadRequest)
+		return "", problem(ErrBadRequest, "error.device_name_empty")
 	case utf8.RuneCountInString(n) > maxDeviceName || !utf8.ValidString(n):
-		return "", fmt.Errorf("%w: a screen's name has at most %d characters", ErrBadRequest, maxDeviceName)
+		return "", problem(ErrBadRequest, "error.device_name_long", "Max", maxDeviceName)
 	case strings.IndexFunc(n, unicode.IsControl) >= 0:
-		return "", fmt.Errorf("%w: a screen's name is one line of text", ErrBadRequest)
+		return "", problem(ErrBadRequest, "error.device_name_line")
 	}
 	return n, nil
 }
