@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
 )
 
 // WallboardBoot is handed to wallboard.js as JSON: the server's clock (to
@@ -251,4 +250,3 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil
 }
-

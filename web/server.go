@@ -90,11 +90,11 @@ type Server struct {
 	// now is the clock, its times in the display zone (loc, named zone
 	// for the scripts), so that "today" and every time a page shows are
 	// the zone's.
-	now  func() time.Time
-	loc  *time.Location
+	now func() time.Time
+	loc *time.Location
 	// catalogue holds the pages' words in every language.
 	catalogue *Catalogue
-	zone string
+	zone      string
 
 	mux     *http.ServeMux
 	handler http.Handler
