@@ -774,6 +774,8 @@
     if (c.state === CallState.ENDED) {
       calls.delete(c.id);
       lastEnded = c;
+      // Without a history the page keeps its own failed attempts.
+      if (!boot.history && c.direction === 'outbound' && !c.answered) failedAttempt((c.remote || {}).number || who(c), endWords(c));
       if (focusId === c.id) focusId = null;
       if (consult && consult.callId === c.id && !consult.completing) {
         // The consultation ended without the transfer: back to the caller.
