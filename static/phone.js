@@ -8,7 +8,7 @@
   const $ = (id) => document.getElementById(id);
   const boot = JSON.parse($('phone-boot').textContent);
   // The page's words come from the server's catalogue (static/i18n.js).
-  const t = SwitchboardI18n.t;
+  const T = SwitchboardI18n.t;
   const el = {
     errors: $('phone-errors'), status: $('call-status'), timer: $('call-timer'), calls: $('calls'),
     dial: $('dial'), form: $('dial-form'), call: $('call'), hangup: $('hangup'), mute: $('mute'),
@@ -57,17 +57,17 @@
   const FAILED_TRANSFER_MS = 20000;
 
   const linkWords = Object.freeze({
-    [LinkState.REGISTERED]: t('js.phone.link.registered'), [LinkState.REGISTERING]: t('js.phone.link.registering'),
-    [LinkState.RETRYING]: t('js.phone.link.retrying'), [LinkState.FAILED]: t('js.phone.link.failed'),
+    [LinkState.REGISTERED]: T('js.phone.link.registered'), [LinkState.REGISTERING]: T('js.phone.link.registering'),
+    [LinkState.RETRYING]: T('js.phone.link.retrying'), [LinkState.FAILED]: T('js.phone.link.failed'),
   });
   const stateWords = Object.freeze({
-    [CallState.TRYING]: t('js.phone.state.trying'), [CallState.RINGING]: t('js.phone.state.ringing'), [CallState.EARLY]: t('js.phone.state.ringing'),
-    [CallState.CONNECTED]: t('js.phone.state.connected'), [CallState.ENDED]: t('js.phone.state.ended'),
+    [CallState.TRYING]: T('js.phone.state.trying'), [CallState.RINGING]: T('js.phone.state.ringing'), [CallState.EARLY]: T('js.phone.state.ringing'),
+    [CallState.CONNECTED]: T('js.phone.state.connected'), [CallState.ENDED]: T('js.phone.state.ended'),
   });
   const mediaWords = Object.freeze({
-    [MediaState.NONE]: t('js.phone.media.none'), [MediaState.ACTIVE]: t('js.phone.media.active'),
-    [MediaState.LOCAL_HOLD]: t('js.phone.media.local_hold'), [MediaState.REMOTE_HOLD]: t('js.phone.media.remote_hold'),
-    [MediaState.INACTIVE]: t('js.phone.media.inactive'), [MediaState.ERROR]: t('js.phone.media.error'),
+    [MediaState.NONE]: T('js.phone.media.none'), [MediaState.ACTIVE]: T('js.phone.media.active'),
+    [MediaState.LOCAL_HOLD]: T('js.phone.media.local_hold'), [MediaState.REMOTE_HOLD]: T('js.phone.media.remote_hold'),
+    [MediaState.INACTIVE]: T('js.phone.media.inactive'), [MediaState.ERROR]: T('js.phone.media.error'),
   });
   // Why a call ended, in words, from its reason and final SIP status (as
   // the server's gateway/protocol.go plainWords); the server's own
@@ -83,9 +83,9 @@
     488: 'js.phone.end.codecs', 606: 'js.phone.end.codecs',
   });
   function endWords(c) {
-    if (endReasons[c.reason]) return t(endReasons[c.reason]);
-    if (endStatuses[c.status]) return t(endStatuses[c.status]);
-    if (c.state === CallState.ENDED) return t('js.phone.end.failed');
+    if (endReasons[c.reason]) return T(endReasons[c.reason]);
+    if (endStatuses[c.status]) return T(endStatuses[c.status]);
+    if (c.state === CallState.ENDED) return T('js.phone.end.failed');
     return c.message || stateWords[CallState.ENDED];
   }
   // accounts: each account's registration as last reported
@@ -128,13 +128,13 @@
   function regWords(st) {
     const e = st.error || '';
     let m = /^(?:no answer from|cannot reach) registrar (\S+?):?(?:\s|$)/.exec(e);
-    if (m) return t('js.phone.reg.unreachable', { Registrar: m[1] });
+    if (m) return T('js.phone.reg.unreachable', { Registrar: m[1] });
     m = /^(\d{3}) [^:]*(?:: (.*))?$/.exec(e);
     if (m) {
       const why = { 401: 'js.phone.reg.password', 407: 'js.phone.reg.password', 403: 'js.phone.reg.refused', 404: 'js.phone.reg.unknown_user' }[m[1]];
-      return why ? t(why, { Status: m[1] }) : t('js.phone.reg.status', { Status: m[1] });
+      return why ? T(why, { Status: m[1] }) : T('js.phone.reg.status', { Status: m[1] });
     }
-    if (/not configured on the server/.test(e)) return t('js.phone.reg.not_configured');
+    if (/not configured on the server/.test(e)) return T('js.phone.reg.not_configured');
     return e;
   }
   const usable = (st) => !!st && (st.state === LinkState.REGISTERED || st.state === LinkState.REGISTERING);
@@ -157,7 +157,7 @@
         send({ type: MessageType.DIAL, id, account: d.account, to: d.to });
       } else if (!usable(st)) {
         dials.delete(id);
-        failedAttempt(d.to, t('js.phone.dial.not_registered', { Account: d.account, Why: regWords(st) || linkWords[st.state] || st.state }));
+        failedAttempt(d.to, T('js.phone.dial.not_registered', { Account: d.account, Why: regWords(st) || linkWords[st.state] || st.state }));
       }
     }
     render();
@@ -169,10 +169,10 @@
     const a = fromAccount();
     const st = accounts.get(a);
     if (offline || !ws) return '';
-    if (!st) return t('js.phone.dial.wait_status', { Account: a });
+    if (!st) return T('js.phone.dial.wait_status', { Account: a });
     if (usable(st)) return '';
     const why = regWords(st);
-    return why ? t('js.phone.dial.not_registered', { Account: a, Why: why }) : t('js.phone.dial.not_registered_plain', { Account: a });
+    return why ? T('js.phone.dial.not_registered', { Account: a, Why: why }) : T('js.phone.dial.not_registered_plain', { Account: a });
   }
 
   function fromAccount() {
@@ -181,7 +181,7 @@
 
   function who(c) {
     const r = c.remote || {};
-    return r.name ? `${r.name} (${r.number})` : (r.number || t('party.unknown'));
+    return r.name ? `${r.name} (${r.number})` : (r.number || T('party.unknown'));
   }
 
   function clock(ms) {
@@ -209,18 +209,18 @@
   function statusText(c) {
     const Who = who(c);
     switch (c.state) {
-      case CallState.TRYING: return t('js.phone.status.calling', { Who });
+      case CallState.TRYING: return T('js.phone.status.calling', { Who });
       case CallState.RINGING: case CallState.EARLY:
-        return c.direction === 'inbound' ? t('js.phone.status.answering', { Who }) : t('js.phone.status.ringing', { Who });
+        return c.direction === 'inbound' ? T('js.phone.status.answering', { Who }) : T('js.phone.status.ringing', { Who });
     }
     switch (c.media) {
-      case MediaState.ACTIVE: return t('js.phone.status.active', { Who });
-      case MediaState.LOCAL_HOLD: return t('js.phone.status.local_hold', { Who });
-      case MediaState.REMOTE_HOLD: return t('js.phone.status.remote_hold', { Who });
-      case MediaState.INACTIVE: return t('js.phone.status.inactive', { Who });
-      case MediaState.ERROR: return t('js.phone.status.error', { Who });
+      case MediaState.ACTIVE: return T('js.phone.status.active', { Who });
+      case MediaState.LOCAL_HOLD: return T('js.phone.status.local_hold', { Who });
+      case MediaState.REMOTE_HOLD: return T('js.phone.status.remote_hold', { Who });
+      case MediaState.INACTIVE: return T('js.phone.status.inactive', { Who });
+      case MediaState.ERROR: return T('js.phone.status.error', { Who });
     }
-    return t('js.phone.status.connecting', { Who });
+    return T('js.phone.status.connecting', { Who });
   }
 
   function setStatus(state, text) {
@@ -247,8 +247,8 @@
         <button type="button" class="card-resume" data-testid="call-resume" hidden></button>
         <button type="button" class="card-hangup hangup" data-testid="call-hangup"></button>
       </div>`;
-    li.querySelector('.card-resume').textContent = t('js.phone.resume');
-    li.querySelector('.card-hangup').textContent = t('action.hangup');
+    li.querySelector('.card-resume').textContent = T('js.phone.resume');
+    li.querySelector('.card-hangup').textContent = T('action.hangup');
     li.querySelector('.card-resume').addEventListener('click', () => resume(id));
     li.querySelector('.card-hangup').addEventListener('click', () => hangup(id));
     return li;
@@ -262,8 +262,8 @@
     li.classList.toggle('held', isConnected(c) && isHeld(c));
     li.querySelector('use').setAttribute('href', '#icon-' + (mediaWords[c.media] ? c.media : MediaState.NONE));
     let note = '';
-    if (c.transferred_from) note = ' ' + t('js.phone.note.transferred');
-    if (consult && consult.callId === c.id) note = ' ' + t('js.phone.note.target');
+    if (c.transferred_from) note = ' ' + T('js.phone.note.transferred');
+    if (consult && consult.callId === c.id) note = ' ' + T('js.phone.note.target');
     li.querySelector('.card-who').textContent = who(c) + note;
     let media;
     if (c.state === CallState.ENDED) media = endWords(c);
@@ -271,7 +271,7 @@
     else media = `${mediaWords[c.media] || c.media}${c.media === MediaState.ERROR && c.message ? ': ' + c.message : ''}`;
     li.querySelector('.card-media').textContent = media;
     const time = li.querySelector('.card-time');
-    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = t(c.media === MediaState.INACTIVE ? 'js.phone.time.no_audio' : 'js.phone.time.held', { Time: clock(Date.now() - e.heldSince) });
+    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = T(c.media === MediaState.INACTIVE ? 'js.phone.time.no_audio' : 'js.phone.time.held', { Time: clock(Date.now() - e.heldSince) });
     else if (c.answered) time.textContent = clock(Date.now() - Date.parse(c.answered));
     else time.textContent = '';
     // A failed transfer is shown for a while, and until the next one.
@@ -285,15 +285,15 @@
     }
     const dg = li.querySelector('.card-digits');
     const parts = [];
-    if (e.digitsIn) parts.push(t('js.phone.digits.in', { Digits: e.digitsIn }));
-    if (e.digitsOut) parts.push(t('js.phone.digits.out', { Digits: e.digitsOut }));
+    if (e.digitsIn) parts.push(T('js.phone.digits.in', { Digits: e.digitsIn }));
+    if (e.digitsOut) parts.push(T('js.phone.digits.out', { Digits: e.digitsOut }));
     dg.hidden = parts.length === 0;
     dg.textContent = parts.join(' · ');
     // The live call hangs up with the main button; the others here.
     li.querySelector('.card-hangup').hidden = !!(live && live.id === c.id);
     const res = li.querySelector('.card-resume');
     res.hidden = !isConnected(c) || !!(live && live.id === c.id && !heldByUs(c));
-    res.textContent = heldByUs(c) ? t('js.phone.resume') : t('js.phone.switch');
+    res.textContent = heldByUs(c) ? T('js.phone.resume') : T('js.phone.switch');
   }
 
   function render() {
@@ -312,12 +312,12 @@
       setStatus(live.state, statusText(live));
     } else if (dials.size) {
       const d = [...dials.values()].pop();
-      if (d.waiting) setStatus(PageState.WAITING, t('js.phone.status.waiting', { Account: d.account, To: d.to }));
-      else setStatus(CallState.TRYING, t('js.phone.status.calling', { Who: d.to }));
+      if (d.waiting) setStatus(PageState.WAITING, T('js.phone.status.waiting', { Account: d.account, To: d.to }));
+      else setStatus(CallState.TRYING, T('js.phone.status.calling', { Who: d.to }));
     } else if (lastEnded) {
       setStatus(CallState.ENDED, endWords(lastEnded));
     } else {
-      setStatus(PageState.IDLE, t('js.phone.ready'));
+      setStatus(PageState.IDLE, T('js.phone.ready'));
     }
     el.timer.textContent = live && live.answered ? clock(Date.now() - Date.parse(live.answered)) : '0:00';
 
@@ -327,27 +327,27 @@
     el.mute.disabled = !liveOn;
     el.hold.disabled = !liveOn;
     el.hold.setAttribute('aria-pressed', String(liveOn && heldByUs(live)));
-    el.hold.firstChild.textContent = (liveOn && heldByUs(live) ? t('js.phone.resume') : t('js.phone.hold')) + ' ';
+    el.hold.firstChild.textContent = (liveOn && heldByUs(live) ? T('js.phone.resume') : T('js.phone.hold')) + ' ';
     el.transfer.disabled = !liveOn || !!consult;
     if (!liveOn || consult) closeTransfer();
     const lines = calls.size + dials.size;
     const noDial = whyNoDial();
     el.call.disabled = offline || !ws || lines >= MAX_CALLS || noDial !== '';
-    el.call.textContent = calls.size ? t('js.phone.add_call') : t('js.phone.call');
-    el.call.title = calls.size ? t('js.phone.add_call_title') : '';
+    el.call.textContent = calls.size ? T('js.phone.add_call') : T('js.phone.call');
+    el.call.title = calls.size ? T('js.phone.add_call_title') : '';
     el.dialWhy.hidden = noDial === '';
     el.dialWhy.textContent = noDial;
     el.keypadMode.hidden = !liveOn;
-    if (liveOn) el.keypadMode.textContent = t('js.phone.keypad_tones', { Who: who(live) });
+    if (liveOn) el.keypadMode.textContent = T('js.phone.keypad_tones', { Who: who(live) });
 
     // Attended transfer.
     el.consultPanel.hidden = !consult;
     if (consult) {
       const o = calls.get(consult.origin), k = consult.callId && calls.get(consult.callId);
-      const Target = k ? who(k.call) : (dials.get(consult.dialId) || {}).to || t('js.phone.the_target');
-      const Caller = o ? who(o.call) : t('js.phone.the_caller');
-      el.consultText.textContent = consult.completing ? t('js.phone.consult.completing', { Caller, Target })
-        : t('js.phone.consult.talk', { Caller, Target });
+      const Target = k ? who(k.call) : (dials.get(consult.dialId) || {}).to || T('js.phone.the_target');
+      const Caller = o ? who(o.call) : T('js.phone.the_caller');
+      el.consultText.textContent = consult.completing ? T('js.phone.consult.completing', { Caller, Target })
+        : T('js.phone.consult.talk', { Caller, Target });
       el.transferComplete.disabled = consult.completing || !k || !isConnected(k.call);
     }
 
@@ -358,8 +358,8 @@
     el.waiting.hidden = !waiting;
     document.body.classList.toggle('ringing', !!first && !waiting);
     if (first) {
-      el.incomingFrom.textContent = t('js.phone.on_account', { Who: who(first), Account: first.account });
-      el.waitingFrom.textContent = t('js.phone.on_account', { Who: who(first), Account: first.account });
+      el.incomingFrom.textContent = T('js.phone.on_account', { Who: who(first), Account: first.account });
+      el.waitingFrom.textContent = T('js.phone.on_account', { Who: who(first), Account: first.account });
     }
     ringTone(first ? (waiting ? 'soft' : 'loud') : null);
 
@@ -410,7 +410,7 @@
       tone = { kind, ctx: { close() {} }, h: 0 }; // no audio output: the panel still shows
     }
     if (document.hidden && first && 'Notification' in window && Notification.permission === 'granted') {
-      const n = new Notification(kind === 'loud' ? t('js.phone.notify.incoming') : t('js.phone.notify.waiting'), { body: who(first), tag: first.id });
+      const n = new Notification(kind === 'loud' ? T('js.phone.notify.incoming') : T('js.phone.notify.waiting'), { body: who(first), tag: first.id });
       n.onclick = () => { window.focus(); n.close(); };
       tone.note = n;
     }
@@ -419,7 +419,7 @@
   function setMuted(m) {
     if (micStream) micStream.getAudioTracks().forEach((t) => { t.enabled = !m; });
     el.mute.setAttribute('aria-pressed', String(m));
-    el.mute.textContent = m ? t('js.phone.unmute') : t('js.phone.mute');
+    el.mute.textContent = m ? T('js.phone.unmute') : T('js.phone.mute');
   }
 
   // Media: the microphone is opened before the offer (the browser gathers
@@ -445,14 +445,14 @@
     try {
       track = await openMic(el.mic.value);
     } catch (e) {
-      showError(t('js.phone.error.mic_open'));
+      showError(T('js.phone.error.mic_open'));
       return;
     }
     pc = new RTCPeerConnection({ iceServers: (iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
     sender = pc.addTrack(track, micStream);
     pc.ontrack = (e) => { el.audio.srcObject = e.streams[0] || new MediaStream([e.track]); };
     pc.onconnectionstatechange = () => {
-      if (pc && pc.connectionState === 'failed') showError(t('js.phone.error.audio_failed'));
+      if (pc && pc.connectionState === 'failed') showError(T('js.phone.error.audio_failed'));
     };
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -470,7 +470,7 @@
         send({ type: MessageType.SDP, sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }
     } catch (e) {
-      showError(t('js.phone.error.sdp', { Detail: e.message }));
+      showError(T('js.phone.error.sdp', { Detail: e.message }));
     }
   }
 
@@ -481,7 +481,7 @@
       sel.replaceChildren(...devs.filter((d) => d.kind === kind).map((d, i) => {
         const o = document.createElement('option');
         o.value = d.deviceId;
-        o.textContent = d.label || t(kind === 'audioinput' ? 'js.phone.mic_n' : 'js.phone.speaker_n', { N: i + 1 });
+        o.textContent = d.label || T(kind === 'audioinput' ? 'js.phone.mic_n' : 'js.phone.speaker_n', { N: i + 1 });
         return o;
       }));
       if (keep) sel.value = keep;
@@ -496,10 +496,10 @@
       const t = await openMic(el.mic.value);
       if (sender) await sender.replaceTrack(t);
       setMuted(el.mute.getAttribute('aria-pressed') === 'true');
-    } catch (e) { showError(t('js.phone.error.mic_select')); }
+    } catch (e) { showError(T('js.phone.error.mic_select')); }
   });
   el.speaker.addEventListener('change', () => {
-    el.audio.setSinkId(el.speaker.value).catch(() => showError(t('js.phone.error.speaker_select')));
+    el.audio.setSinkId(el.speaker.value).catch(() => showError(T('js.phone.error.speaker_select')));
   });
 
   // attempts are this page's dials that never became a call (refused by
@@ -519,14 +519,14 @@
     const inbound = c.direction === 'inbound';
     const answered = c.answered && !c.answered.startsWith('0001-01-01');
     let res;
-    if (answered) res = t('result.answered');
-    else if (c.reason === 'answered-elsewhere') res = t('result.elsewhere');
-    else if (inbound) res = t('result.missed');
+    if (answered) res = T('result.answered');
+    else if (c.reason === 'answered-elsewhere') res = T('result.elsewhere');
+    else if (inbound) res = T('result.missed');
     else {
-      const why = endReasons[c.reason] && c.reason !== 'completed' ? t(endReasons[c.reason]) : (c.cause || '');
-      res = why ? t('js.phone.recent.failed_why', { Why: why }) : t('js.phone.recent.failed');
+      const why = endReasons[c.reason] && c.reason !== 'completed' ? T(endReasons[c.reason]) : (c.cause || '');
+      res = why ? T('js.phone.recent.failed_why', { Why: why }) : T('js.phone.recent.failed');
     }
-    return { text: `${t('direction.' + c.direction)} · ${res}`, missed: inbound && !answered && c.reason !== 'answered-elsewhere', failed: !inbound && !answered };
+    return { text: `${T('direction.' + c.direction)} · ${res}`, missed: inbound && !answered && c.reason !== 'answered-elsewhere', failed: !inbound && !answered };
   }
 
   function redialButton(label, number) {
@@ -535,7 +535,7 @@
     b.className = 'redial';
     b.dataset.testid = 'redial';
     b.textContent = label;
-    b.title = t('js.phone.call_back');
+    b.title = T('js.phone.call_back');
     b.addEventListener('click', () => { el.dial.value = number; el.form.requestSubmit(); });
     return b;
   }
@@ -547,7 +547,7 @@
       li.dataset.testid = 'recent-attempt';
       const meta = document.createElement('span');
       meta.className = 'meta';
-      meta.textContent = `${a.why ? t('js.phone.recent.failed_why', { Why: a.why }) : t('js.phone.recent.failed')} · ${SwitchboardTime.when(a.at)}`;
+      meta.textContent = `${a.why ? T('js.phone.recent.failed_why', { Why: a.why }) : T('js.phone.recent.failed')} · ${SwitchboardTime.when(a.at)}`;
       li.append(redialButton(a.to, a.to), meta);
       return li;
     });
@@ -672,7 +672,7 @@
   el.form.addEventListener('submit', (e) => {
     e.preventDefault();
     const to = el.dial.value.trim();
-    if (!to) { showError(t('js.phone.error.no_number')); return; }
+    if (!to) { showError(T('js.phone.error.no_number')); return; }
     const why = whyNoDial();
     if (why) { showError(why); return; }
     clearError();
@@ -691,7 +691,7 @@
   el.transferPanel.addEventListener('submit', (e) => {
     e.preventDefault();
     const live = liveCall(), to = el.transferInput.value.trim();
-    if (!live || !to) { showError(t('js.phone.error.no_transfer_number')); return; }
+    if (!live || !to) { showError(T('js.phone.error.no_transfer_number')); return; }
     clearError();
     send({ type: MessageType.TRANSFER, call: live.id, to });
     el.transferInput.value = '';
@@ -699,7 +699,7 @@
   });
   el.transferConsult.addEventListener('click', () => {
     const live = liveCall(), to = el.transferInput.value.trim();
-    if (!live || !to) { showError(t('js.phone.error.no_transfer_number')); return; }
+    if (!live || !to) { showError(T('js.phone.error.no_transfer_number')); return; }
     clearError();
     el.transferInput.value = '';
     closeTransfer();
@@ -767,7 +767,7 @@
       e.transferShown = c.transfer.state;
       if (c.transfer.state === TransferState.FAILED) {
         e.failedAt = Date.now();
-        showError(c.transfer.message || t('js.phone.error.transfer'));
+        showError(c.transfer.message || T('js.phone.error.transfer'));
         if (consult && consult.origin === c.id) consult.completing = false;
       }
     }
@@ -838,7 +838,7 @@
   function connect() {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/phone';
     ws = new WebSocket(url);
-    ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError(t('js.phone.error.bad_message')); } };
+    ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError(T('js.phone.error.bad_message')); } };
     ws.onclose = (e) => {
       const hadCall = calls.size > 0;
       if (pc) { pc.close(); pc = null; sender = null; }
@@ -862,12 +862,12 @@
       retry = Math.min(retry * 2, 30000);
       const secs = Math.max(1, Math.round(delay / 1000));
       if (capped) {
-        setStatus(PageState.OFFLINE, t('js.phone.offline.capped', { Reason: e.reason, Count: secs }));
+        setStatus(PageState.OFFLINE, T('js.phone.offline.capped', { Reason: e.reason, Count: secs }));
       } else if (e.code === 1001) {
         // Going away: the server is shutting down or restarting.
-        setStatus(PageState.OFFLINE, t(hadCall ? 'js.phone.offline.restart_call' : 'js.phone.offline.restart', { Count: secs }));
+        setStatus(PageState.OFFLINE, T(hadCall ? 'js.phone.offline.restart_call' : 'js.phone.offline.restart', { Count: secs }));
       } else {
-        setStatus(PageState.OFFLINE, t('js.phone.offline.lost', { Count: secs }));
+        setStatus(PageState.OFFLINE, T('js.phone.offline.lost', { Count: secs }));
         // A refused handshake hides its status: after a restart the
         // sign-in may be gone, and the page must ask for it again.
         fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
@@ -875,7 +875,7 @@
           .catch(() => { /* the server is not back yet: keep trying */ });
       }
       el.call.disabled = true;
-      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = t('js.phone.link.offline'); });
+      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = T('js.phone.link.offline'); });
       accounts.clear();
       setTimeout(connect, delay);
     };

@@ -39,7 +39,7 @@
 
   // Words from the server's catalogue in the page's language
   // (static/i18n.js); the clock is 24-hour in every language.
-  const t = SwitchboardI18n.t;
+  const T = SwitchboardI18n.t;
   const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone });
   const dateParts = new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'numeric', timeZone: zone });
   const weekdays = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
@@ -47,7 +47,7 @@
   function kioskDate(now) {
     const p = {};
     for (const x of dateParts.formatToParts(now)) p[x.type] = x.value;
-    return t('format.kiosk_date', { Weekday: t(`format.weekday${weekdays[p.weekday]}`), Day: Number(p.day), Month: t(`format.month${Number(p.month)}`) });
+    return T('format.kiosk_date', { Weekday: T(`format.weekday${weekdays[p.weekday]}`), Day: Number(p.day), Month: T(`format.month${Number(p.month)}`) });
   }
   const dayFmt = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone: zone });
   const isZero = (t) => !t || t.startsWith('0001-01-01');
@@ -67,10 +67,10 @@
   }
   const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
   const elapsed = (since) => fmtSeconds((serverNow() - Date.parse(since)) / 1000);
-  const num = (p) => (p && p.number) || (p && p.private ? t('party.withheld') : t('party.unknown'));
-  const dirWord = (d) => (['inbound', 'outbound', 'internal'].includes(d) ? t(`direction.${d}`) : d || '');
-  const stateWord = (s) => (['ringing', 'dialing', 'connected', 'held'].includes(s) ? t(`state.${s}`) : s || '');
-  const linkWord = (s) => (['connecting', 'connected', 'resyncing', 'down', 'stopped', 'registering', 'registered', 'failed', 'retrying'].includes(s) ? t(`link.${s}`) : s || '');
+  const num = (p) => (p && p.number) || (p && p.private ? T('party.withheld') : T('party.unknown'));
+  const dirWord = (d) => (['inbound', 'outbound', 'internal'].includes(d) ? T(`direction.${d}`) : d || '');
+  const stateWord = (s) => (['ringing', 'dialing', 'connected', 'held'].includes(s) ? T(`state.${s}`) : s || '');
+  const linkWord = (s) => (['connecting', 'connected', 'resyncing', 'down', 'stopped', 'registering', 'registered', 'failed', 'retrying'].includes(s) ? T(`link.${s}`) : s || '');
   const sourceUp = (s) => ['connected', 'resyncing', 'registered'].includes(s.state);
   // A source that is down in earnest (not still connecting at start).
   const sourceDown = (s) => ['down', 'stopped', 'failed', 'retrying'].includes(s.state);
@@ -151,7 +151,7 @@
         c.line ? el('span', { class: 'line', 'data-testid': 'call-line', text: c.line }) : null,
         el('span', { class: 'src', 'data-testid': 'call-source', text: c.source })),
       acts.length ? el('div', { class: 'actions' }, ...acts.map((a) =>
-        el('button', { type: 'button', 'data-action': a, 'data-testid': `call-${a}`, text: t(`action.${a}`) }))) : null);
+        el('button', { type: 'button', 'data-action': a, 'data-testid': `call-${a}`, text: T(`action.${a}`) }))) : null);
   }
 
   function sourceItem(s) {
@@ -161,7 +161,7 @@
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('span', { class: 'name', text: s.name }),
       el('span', { class: 'sstate', 'data-testid': 'source-state', text: linkWord(s.state) }),
-      isZero(s.since) ? null : el('span', { class: 'since', text: t('wallboard.since', { Since: fmtTime(s.since) }) }),
+      isZero(s.since) ? null : el('span', { class: 'since', text: T('wallboard.since', { Since: fmtTime(s.since) }) }),
       s.error ? el('span', { class: 'serr', 'data-testid': 'source-error', text: s.error }) : null);
   }
 
@@ -179,7 +179,7 @@
       el('td', { class: 'c-from' }, ...partyCell(c.from)),
       el('td', { class: 'c-to' }, ...partyCell(c.to)),
       numEl('td', fmtSeconds(c.duration || 0), { class: 'c-talk num' }),
-      el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), t(`result.${res.kind}`)));
+      el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), T(`result.${res.kind}`)));
   }
 
   function renderCalls() {
@@ -228,8 +228,8 @@
   // items that would reach past its bottom, whole, and says how many it
   // shows. Elsewhere the page scrolls and everything is shown.
   function fitLists() {
-    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => t('js.wall.latest', { Count: n }));
-    fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => t('js.wall.more', { Count: all - n }));
+    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => T('js.wall.latest', { Count: n }));
+    fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => T('js.wall.more', { Count: all - n }));
   }
   function fit(box, items, label, say) {
     for (const it of items) it.hidden = false;
@@ -247,23 +247,23 @@
     if (shown < items.length) label.textContent = say(shown, items.length);
   }
 
-  const rate = (r) => (r === null || r === undefined ? '–' : t('figures.rate', { Rate: SwitchboardI18n.number(r) }));
+  const rate = (r) => (r === null || r === undefined ? '–' : T('figures.rate', { Rate: SwitchboardI18n.number(r) }));
   function tile(testid, value, text, label, extra, cls) {
     return el('div', { class: `fig${cls ? ' ' + cls : ''}`, 'data-testid': testid, 'data-value': String(value) },
       numEl('span', text, { class: 'fig-v num' }), el('span', { class: 'fig-l', text: label }), extra || null);
   }
   function renderFigures() {
     const t = state.today, f = t.total;
-    let split = t('figures.split', { In: f.inbound, Out: f.outbound });
-    if (f.internal > 0) split += t('figures.split_internal', { Internal: f.internal });
+    let split = T('figures.split', { In: f.inbound, Out: f.outbound });
+    if (f.internal > 0) split += T('figures.split_internal', { Internal: f.internal });
     $('tiles').replaceChildren(
-      tile('fig-calls', f.calls, String(f.calls), t('figures.calls'), el('span', { class: 'fig-s', text: split })),
-      tile('fig-answered', f.answered, String(f.answered), t('figures.answered'),
+      tile('fig-calls', f.calls, String(f.calls), T('figures.calls'), el('span', { class: 'fig-s', text: split })),
+      tile('fig-answered', f.answered, String(f.answered), T('figures.answered'),
         el('span', { class: 'fig-s', 'data-testid': 'fig-rate', 'data-value': f.answer_rate === null ? '' : String(f.answer_rate), text: rate(f.answer_rate) }), 'fig-answered'),
-      tile('fig-missed', f.missed, String(f.missed), t('figures.missed'), null, 'fig-missed'),
-      tile('fig-avg-wait', f.avg_wait, fmtSeconds(f.avg_wait), t('figures.avg_wait')),
-      tile('fig-avg-talk', f.avg_talk, fmtSeconds(f.avg_talk), t('figures.avg_talk')),
-      tile('fig-longest-wait', f.longest_wait, fmtSeconds(f.longest_wait), t('figures.longest_wait')));
+      tile('fig-missed', f.missed, String(f.missed), T('figures.missed'), null, 'fig-missed'),
+      tile('fig-avg-wait', f.avg_wait, fmtSeconds(f.avg_wait), T('figures.avg_wait')),
+      tile('fig-avg-talk', f.avg_talk, fmtSeconds(f.avg_talk), T('figures.avg_talk')),
+      tile('fig-longest-wait', f.longest_wait, fmtSeconds(f.longest_wait), T('figures.longest_wait')));
     $('figures').dataset.date = t.date;
     $('figures-error').textContent = t.error || '';
     const b = (n) => el('b', { class: 'num', 'data-num': true, text: n });
@@ -272,13 +272,13 @@
       'data-calls': String(s.calls), 'data-answered': String(s.answered), 'data-missed': String(s.missed),
     },
       el('span', { class: 'src-name', text: s.source }),
-      el('span', {}, b(String(s.calls)), ' ' + t('figures.calls')),
-      el('span', {}, b(String(s.answered)), ' ' + t('figures.answered')),
-      el('span', {}, b(String(s.missed)), ' ' + t('figures.missed')),
-      el('span', {}, b(rate(s.answer_rate)), ' ' + t('figures.answered')),
-      el('span', {}, t('figures.wait') + ' ', b(fmtSeconds(s.avg_wait))),
-      el('span', {}, t('figures.talk') + ' ', b(fmtSeconds(s.avg_talk))),
-      el('span', {}, t('figures.longest') + ' ', b(fmtSeconds(s.longest_wait))))));
+      el('span', {}, b(String(s.calls)), ' ' + T('figures.calls')),
+      el('span', {}, b(String(s.answered)), ' ' + T('figures.answered')),
+      el('span', {}, b(String(s.missed)), ' ' + T('figures.missed')),
+      el('span', {}, b(rate(s.answer_rate)), ' ' + T('figures.answered')),
+      el('span', {}, T('figures.wait') + ' ', b(fmtSeconds(s.avg_wait))),
+      el('span', {}, T('figures.talk') + ' ', b(fmtSeconds(s.avg_talk))),
+      el('span', {}, T('figures.longest') + ' ', b(fmtSeconds(s.longest_wait))))));
     renderSources();
     renderChart();
     fitLists();
@@ -299,7 +299,7 @@
           svg('rect', { class: 'bar-all', x, y: (52 - hh).toFixed(2), width: 8, height: hh.toFixed(2) }));
         if (h.missed > 0) g.append(svg('rect', { class: 'bar-missed', x, y: (52 - mh).toFixed(2), width: 8, height: mh.toFixed(2) }));
         const title = svg('title', {});
-        title.textContent = t('figures.hour_title', { Hour: pad(h.hour), Calls: h.calls, Missed: h.missed });
+        title.textContent = T('figures.hour_title', { Hour: pad(h.hour), Calls: h.calls, Missed: h.missed });
         g.append(title);
         kids.push(g);
       }
@@ -323,7 +323,7 @@
 
   // ---- stale screen, errors and signing out ----------------------------
 
-  const connLabels = { connecting: t('js.wall.conn.connecting'), live: t('js.wall.conn.live'), reconnecting: t('js.wall.conn.reconnecting'), offline: t('js.wall.conn.offline') };
+  const connLabels = { connecting: T('js.wall.conn.connecting'), live: T('js.wall.conn.live'), reconnecting: T('js.wall.conn.reconnecting'), offline: T('js.wall.conn.offline') };
   function setConn(s, detail) {
     const c = $('conn');
     c.dataset.state = s;
@@ -352,14 +352,14 @@
     const lines = [];
     if (since) {
       lines.push(el('p', { 'data-testid': 'stale-server' },
-        el('strong', { text: t('js.wall.stale.server', { Since: fmtTime(new Date(since).toISOString()) }) }),
-        ' ' + t('js.wall.stale.server_hint')));
+        el('strong', { text: T('js.wall.stale.server', { Since: fmtTime(new Date(since).toISOString()) }) }),
+        ' ' + T('js.wall.stale.server_hint')));
     }
     for (const s of down) {
       const vars = { Source: s.name, State: linkWord(s.state), Since: isZero(s.since) ? '' : fmtTime(s.since), Error: s.error || '' };
       lines.push(el('p', { 'data-testid': 'stale-source', 'data-source': s.name },
-        el('strong', { text: t(vars.Since ? 'js.wall.stale.source_since' : 'js.wall.stale.source', vars) }),
-        ' ' + t(s.error ? 'js.wall.stale.source_hint_error' : 'js.wall.stale.source_hint', vars)));
+        el('strong', { text: T(vars.Since ? 'js.wall.stale.source_since' : 'js.wall.stale.source', vars) }),
+        ' ' + T(s.error ? 'js.wall.stale.source_hint_error' : 'js.wall.stale.source_hint', vars)));
     }
     const banner = $('banner');
     banner.replaceChildren(...lines);
@@ -384,14 +384,14 @@
     $('signed-out-why').textContent = why;
     $('signed-out').hidden = false;
     $('wall').classList.add('gone');
-    setConn('offline', t('js.wall.conn.signed_out'));
+    setConn('offline', T('js.wall.conn.signed_out'));
   }
   const signOutReasons = {
-    'device revoked': t('js.wall.gone.revoked'),
-    'signed out': t('js.wall.gone.signed_out'),
-    'session expired': t('js.wall.gone.expired'),
-    'sign-in changed; sign in again': t('js.wall.gone.changed'),
-    'token revoked': t('js.wall.gone.token'),
+    'device revoked': T('js.wall.gone.revoked'),
+    'signed out': T('js.wall.gone.signed_out'),
+    'session expired': T('js.wall.gone.expired'),
+    'sign-in changed; sign in again': T('js.wall.gone.changed'),
+    'token revoked': T('js.wall.gone.token'),
   };
 
   // ---- the figures of the day --------------------------------------------
@@ -413,7 +413,7 @@
         return;
       }
       state.fetchLost = null;
-      if (r.status === 401) { signInGone(t('wallboard.signed_out')); return; }
+      if (r.status === 401) { signInGone(T('wallboard.signed_out')); return; }
       if (!r.ok) return; // the server answers; its figures come next time
       const t = await r.json();
       state.skew = Date.parse(t.now) - Date.now();
@@ -482,7 +482,7 @@
     ws = new WebSocket(url);
     ws.onopen = () => { attempt = 0; state.socketLost = null; setConn('live'); markStale(); };
     ws.onmessage = (e) => {
-      try { apply(JSON.parse(e.data)); } catch (err) { showError(t('js.wall.error.bad_message', { Detail: err.message })); }
+      try { apply(JSON.parse(e.data)); } catch (err) { showError(T('js.wall.error.bad_message', { Detail: err.message })); }
     };
     ws.onclose = (e) => {
       ws = null;
@@ -490,10 +490,10 @@
       if (state.socketLost === null) state.socketLost = serverNow();
       markStale();
       if (e.code === 1008 && signOutReasons[e.reason]) { signInGone(signOutReasons[e.reason]); return; }
-      if (e.code === 1008 && e.reason === 'too slow') showError(t('js.wall.error.too_slow'));
+      if (e.code === 1008 && e.reason === 'too slow') showError(T('js.wall.error.too_slow'));
       // 1001 (going away): the server is shutting down or restarting.
       // On a wall screen the banner says it.
-      if (e.code === 1001 && !kiosk) showError(t('js.wall.error.restart'));
+      if (e.code === 1001 && !kiosk) showError(T('js.wall.error.restart'));
       scheduleReconnect();
     };
   }
@@ -501,13 +501,13 @@
     attempt++;
     // Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s … 15 s.
     const delay = Math.min(15000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
-    setConn(attempt > 3 ? 'offline' : 'reconnecting', t('js.wall.retry', { Count: Math.max(1, Math.round(delay / 1000)) }));
+    setConn(attempt > 3 ? 'offline' : 'reconnecting', T('js.wall.retry', { Count: Math.max(1, Math.round(delay / 1000)) }));
     if (attempt > 1) {
       // A failed handshake hides its status: ask the API whether we are
       // still signed in.
       try {
         const r = await fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: AbortSignal.timeout(10000) });
-        if (r.status === 401) { signInGone(t('wallboard.signed_out')); return; }
+        if (r.status === 401) { signInGone(T('wallboard.signed_out')); return; }
       } catch (_) { /* offline: keep trying */ }
     }
     clearTimeout(retryTimer);
@@ -535,15 +535,15 @@
     const who = c ? `${num(c.from)} → ${num(c.to)}` : id;
     try {
       if (btn.dataset.action === 'hangup') {
-        if (!confirm(t('js.wall.confirm_hangup', { Who: who }))) return;
+        if (!confirm(T('js.wall.confirm_hangup', { Who: who }))) return;
         await post(`/api/calls/${encodeURIComponent(id)}/hangup`);
       } else if (btn.dataset.action === 'transfer') {
-        const to = prompt(t('js.wall.prompt_transfer', { Who: who }));
+        const to = prompt(T('js.wall.prompt_transfer', { Who: who }));
         if (!to) return;
         await post(`/api/calls/${encodeURIComponent(id)}/transfer`, { to: to.trim() });
       }
     } catch (err) {
-      showError(t('js.wall.error.action', { Action: t(`action.${btn.dataset.action}`), Detail: err.message }));
+      showError(T('js.wall.error.action', { Action: T(`action.${btn.dataset.action}`), Detail: err.message }));
     }
   });
 
@@ -556,7 +556,7 @@
         await post('/api/originate', { source: f.source.value, from: f.from.value.trim(), to: f.to.value.trim() });
         f.to.value = '';
       } catch (err) {
-        showError(t('js.wall.error.originate', { Detail: err.message }));
+        showError(T('js.wall.error.originate', { Detail: err.message }));
       }
     });
   }

@@ -171,7 +171,7 @@ func TestLocaleFormats(t *testing.T) {
 func usedKeys(t *testing.T) map[string][]string {
 	t.Helper()
 	goKey := regexp.MustCompile(`\b(?:T\(\w+, |\.T\(|problem\(\w+, )"([a-z_][a-z0-9_.]*[a-z0-9_])"`)
-	jsKey := regexp.MustCompile(`\bt\('([a-z_][a-z0-9_.]*[a-z0-9_])'`)
+	jsKey := regexp.MustCompile(`\bT\('([a-z_][a-z0-9_.]*[a-z0-9_])'`)
 	out := map[string][]string{}
 	scan := func(dir string, re *regexp.Regexp, exts ...string) {
 		files, err := os.ReadDir(dir)
