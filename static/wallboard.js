@@ -415,7 +415,14 @@
       state.fetchLost = null;
       if (r.status === 401) { signInGone(T('wallboard.signed_out')); return; }
       if (!r.ok) return; // the server answers; its figures come next time
-      const t = await r.json();
+      let t;
+      try {
+        t = await r.json();
+      } catch (_) {
+        // The body did not come in time (the signal covers it too).
+        if (state.fetchLost === null) state.fetchLost = serverNow();
+        return;
+      }
       state.skew = Date.parse(t.now) - Date.now();
       state.today = t;
       renderFigures();
