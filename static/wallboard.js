@@ -530,7 +530,7 @@
       body: JSON.stringify(body || {}),
     });
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || `${r.status} ${r.statusText}`);
+    if (!r.ok) throw new Error(data.message || data.error || `${r.status} ${r.statusText}`);
     return data;
   }
 

@@ -69,7 +69,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 func checkNumber(field, n string) error {
 	if !dialable.MatchString(n) {
-		return fmt.Errorf("%w: %s %q: want a number or SIP user (digits, letters, + * # @ . _ : / -, at most 64)", ErrBadRequest, field, n)
+		return problem(ErrBadRequest, "error.bad_party", "Field", field, "Value", clip(n))
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"github.com/nicksnyder/go-i18n/v2/i18n"
+	"github.com/switchboard/switchboard/monitor"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -402,6 +403,33 @@ func (p *Problem) Error() string {
 
 // Unwrap returns the sentinel.
 func (p *Problem) Unwrap() error { return p.Err }
+
+// apiMessage is what a page shows of an API error: err in ctx's
+// language where the catalogue has words for it.
+func apiMessage(ctx context.Context, err error, status int, msg string) string {
+	var p *Problem
+	switch {
+	case errors.As(err, &p):
+		return Say(ctx, err)
+	case status == http.StatusInternalServerError:
+		return T(ctx, "error.internal")
+	case errors.Is(err, monitor.ErrNoSuchCall):
+		return T(ctx, "error.api.no_such_call")
+	case errors.Is(err, monitor.ErrUnsupported):
+		return T(ctx, "error.api.unsupported")
+	case errors.Is(err, ErrInvalidToken):
+		return T(ctx, "error.api.invalid_token")
+	case errors.Is(err, ErrUnauthenticated):
+		return T(ctx, "error.api.signed_out")
+	case errors.Is(err, ErrBadCSRF):
+		return T(ctx, "error.csrf")
+	case errors.Is(err, ErrForbidden):
+		return T(ctx, "error.api.forbidden")
+	case errors.Is(err, ErrSessionStore):
+		return T(ctx, "error.session_store")
+	}
+	return sentence(msg)
+}
 
 // Say returns err as a sentence in ctx's language: a Problem in its
 // words, any other error in its own (English) ones without the
