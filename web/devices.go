@@ -44,7 +44,7 @@ func (s *Server) renderDevices(w http.ResponseWriter, r *http.Request, status in
 // /settings/devices, form field name) and shows it.
 func (s *Server) devicesLink(w http.ResponseWriter, r *http.Request) error {
 	name := r.PostFormValue("name")
-	link, err := s.makeWallLink(r, name)
+	link, err := s.makeWallLink(r, name, r.PostFormValue("lang"))
 	if errors.Is(err, ErrBadRequest) {
 		return s.renderDevices(w, r, http.StatusBadRequest, DevicesView{Name: name, Error: Say(r.Context(), err)})
 	}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -421,4 +422,56 @@ func TestProblemSaysInLanguage(t *testing.T) {
 	if got := Say(de, err); got != "Der Name eines Bildschirms hat höchstens 64 Zeichen." {
 		t.Errorf("Say in German = %q", got)
 	}
+}
+
+// TestWallScreenLanguage: an admin makes a wall-screen link for a
+// language; the screen that opens it shows that language whatever its
+// browser asks for, and an unknown language is refused.
+func TestWallScreenLanguage(t *testing.T) {
+	e := newEnv(t, testConfig(t), monitor.HubConfig{})
+	admin := e.client(t)
+	tok := e.login(t, admin, "anna")
+	resp, body := post(t, admin, e.ts.URL+"/api/wall-links", `{"name":"Flur-TV","lang":"xx"}`, csrfHeader, tok, "Accept-Language", "de")
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"message":"Sprache „xx“`) {
+		t.Errorf("unknown language: %d %s", resp.StatusCode, body)
+	}
+	resp, body = post(t, admin, e.ts.URL+"/api/wall-links", `{"name":"Flur-TV","lang":"de"}`, csrfHeader, tok)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("link: %d %s", resp.StatusCode, body)
+	}
+	var link struct{ URL string }
+	if err := json.Unmarshal([]byte(body), &link); err != nil {
+		t.Fatal(err)
+	}
+	tv := e.client(t)
+	resp, _ = get(t, tv, link.URL, "Accept-Language", "en-US")
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("open link: %d", resp.StatusCode)
+	}
+	_, page := get(t, tv, e.ts.URL+"/wall", "Accept-Language", "en-US")
+	if got, _ := parseHTML(t, page).Find("html").Attr("lang"); got != "de" {
+		t.Errorf("wall screen shows %q, want de", got)
+	}
+}
+
+// FuzzMatch: whatever a browser sends as its language or cookie, the
+// page gets one of the catalogue's languages.
+func FuzzMatch(f *testing.F) {
+	c, err := LoadCatalogue(localeFiles)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range [][2]string{{"", "de-DE,de;q=0.9,en;q=0.8"}, {"de", ""}, {"xx", "fr;q=0.5,*"}, {"", "de-CH-1901-x-private;q=0.7"},
+		{"en-GB", ";;;"}, {"", strings.Repeat("de,", 200)}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, chosen, accept string) {
+		got := c.Match(chosen, accept)
+		if !slices.Contains(c.Languages(), got) {
+			t.Fatalf("Match(%q, %q) = %s, not a catalogue language", chosen, accept, got)
+		}
+		if tag, ok := c.known(chosen); ok && got != tag {
+			t.Fatalf("Match(%q, %q) = %s, want the chosen %s", chosen, accept, got, tag)
+		}
+	})
 }

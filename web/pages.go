@@ -246,6 +246,9 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("wall-screen link: %w", err)
 	}
 	s.setSessionCookie(w, r, secret, s.cfg.DeviceTTL)
+	if tag, ok := s.catalogue.known(link.lang); ok {
+		s.setLangCookie(w, r, tag)
+	}
 	s.log.Info("wall screen signed in", "device", link.name, "session", rec.ID, "created_by", link.creator, "remote", s.clientAddr(r))
 	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil

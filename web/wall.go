@@ -26,6 +26,9 @@ type wallLink struct {
 	name    string
 	creator string
 	expires time.Time
+	// lang is the language the screen shows ("de"); empty for its
+	// browser's.
+	lang string
 }
 
 // deviceName checks the name an admin gives a wall screen: trimmed, not
@@ -54,9 +57,9 @@ func newWallLinks(now func() time.Time) *wallLinks {
 	return &wallLinks{now: now, m: make(map[string]wallLink)}
 }
 
-// create returns a new code for the device name, made by creator, and
-// when it expires.
-func (w *wallLinks) create(name, creator string) (string, time.Time) {
+// create returns a new code for the device name, made by creator, to
+// show lang (empty: the screen's browser's), and when it expires.
+func (w *wallLinks) create(name, creator, lang string) (string, time.Time) {
 	now := w.now()
 	code := randomToken(wallCodeBytes)
 	exp := now.Add(wallLinkTTL)
@@ -77,7 +80,7 @@ func (w *wallLinks) create(name, creator string) (string, time.Time) {
 		}
 		delete(w.m, oldest)
 	}
-	w.m[code] = wallLink{name: name, creator: creator, expires: exp}
+	w.m[code] = wallLink{name: name, creator: creator, expires: exp, lang: lang}
 	return code, exp
 }
 

@@ -254,8 +254,25 @@ func (st *Store) UserLanguage(ctx context.Context, name string) (string, error) 
 
 // SetUserLanguage records the language the user name chose.
 func (st *Store) SetUserLanguage(ctx context.Context, name, lang string) error {
-	if _, err := st.db.ExecContext(ctx, `INSERT INTO user_languages (name, lang) VALUES (?, ?)
-ON CONFLICT (name) DO UPDATE SET lang = excluded.lang`, name, lang); err != nil {
+	// Plain SQL, no upsert, as everywhere in this package: an update, and
+	// an insert when there was nothing to update, in one transaction.
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, "UPDATE user_languages SET lang = ? WHERE name = ?", lang, name)
+	if err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	} else if n == 0 {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO user_languages (name, lang) VALUES (?, ?)", name, lang); err != nil {
+			return fmt.Errorf("sessions set user language: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sessions set user language: %w", err)
 	}
 	return nil
