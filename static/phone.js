@@ -617,8 +617,14 @@
     if (id) { send({ type: MessageType.HANGUP, call: id }); return; }
     const live = liveCall();
     if (live) { send({ type: MessageType.HANGUP, call: live.id }); return; }
-    // A dial before its first call message: cancelled by its id.
-    for (const [did, d] of dials) { d.cancelled = true; send({ type: MessageType.HANGUP, id: did }); }
+    // A dial before its first call message: cancelled by its id; one
+    // still waiting for its account was never sent.
+    for (const [did, d] of [...dials]) {
+      if (d.waiting) { dials.delete(did); continue; }
+      d.cancelled = true;
+      send({ type: MessageType.HANGUP, id: did });
+    }
+    render();
   }
   function resume(id) {
     focusId = id;
@@ -680,6 +686,8 @@
     dial(to, null);
   });
   el.hangup.addEventListener('click', () => hangup(null));
+  // Another account may be registered when this one is not.
+  if (el.accountSelect) el.accountSelect.addEventListener('change', render);
   el.mute.addEventListener('click', () => setMuted(el.mute.getAttribute('aria-pressed') !== 'true'));
   el.hold.addEventListener('click', toggleHold);
   el.answer.addEventListener('click', answer);
