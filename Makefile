@@ -33,6 +33,7 @@ FUZZ_TARGETS := \
 	./web:FuzzEventsQuery \
 	./web:FuzzSessionCookie \
 	./web:FuzzDeviceName \
+	./web:FuzzMatch \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring \
 	./cmd/switchboard:FuzzParseConfig \

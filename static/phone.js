@@ -7,6 +7,8 @@
 (() => {
   const $ = (id) => document.getElementById(id);
   const boot = JSON.parse($('phone-boot').textContent);
+  // The page's words come from the server's catalogue (static/i18n.js).
+  const T = SwitchboardI18n.t;
   const el = {
     errors: $('phone-errors'), status: $('call-status'), timer: $('call-timer'), calls: $('calls'),
     dial: $('dial'), form: $('dial-form'), call: $('call'), hangup: $('hangup'), mute: $('mute'),
@@ -17,7 +19,7 @@
     transferConsult: $('transfer-consult'), transferClose: $('transfer-close'),
     consultPanel: $('consult-panel'), consultText: $('consult-text'), transferComplete: $('transfer-complete'), transferAbort: $('transfer-abort'),
     mic: $('mic'), speaker: $('speaker'), recent: $('recent'), audio: $('remote-audio'),
-    accountSelect: $('account-select'),
+    accountSelect: $('account-select'), dialWhy: $('dial-why'),
   };
   // /softphone?dial=NUMBER, the history's click-to-call, fills the dial
   // field; calling stays the user's press of Call.
@@ -44,7 +46,7 @@
     TRYING: 'trying', RINGING: 'ringing', ACCEPTED: 'accepted', FAILED: 'failed',
   });
   // What the call-status line shows when there is no call.
-  const PageState = Object.freeze({ IDLE: 'idle', OFFLINE: 'offline' });
+  const PageState = Object.freeze({ IDLE: 'idle', OFFLINE: 'offline', WAITING: 'waiting' });
   // A SIP account's registration (monitor.LinkState in the account status).
   const LinkState = Object.freeze({
     REGISTERING: 'registering', REGISTERED: 'registered', RETRYING: 'retrying', FAILED: 'failed',
@@ -55,18 +57,40 @@
   const FAILED_TRANSFER_MS = 20000;
 
   const linkWords = Object.freeze({
-    [LinkState.REGISTERED]: 'Registered', [LinkState.REGISTERING]: 'Registering…',
-    [LinkState.RETRYING]: 'Retrying', [LinkState.FAILED]: 'Not registered',
+    [LinkState.REGISTERED]: T('js.phone.link.registered'), [LinkState.REGISTERING]: T('js.phone.link.registering'),
+    [LinkState.RETRYING]: T('js.phone.link.retrying'), [LinkState.FAILED]: T('js.phone.link.failed'),
   });
   const stateWords = Object.freeze({
-    [CallState.TRYING]: 'Calling', [CallState.RINGING]: 'Ringing', [CallState.EARLY]: 'Ringing',
-    [CallState.CONNECTED]: 'Connected', [CallState.ENDED]: 'Call ended',
+    [CallState.TRYING]: T('js.phone.state.trying'), [CallState.RINGING]: T('js.phone.state.ringing'), [CallState.EARLY]: T('js.phone.state.ringing'),
+    [CallState.CONNECTED]: T('js.phone.state.connected'), [CallState.ENDED]: T('js.phone.state.ended'),
   });
   const mediaWords = Object.freeze({
-    [MediaState.NONE]: 'Connecting audio…', [MediaState.ACTIVE]: 'Audio connected',
-    [MediaState.LOCAL_HOLD]: 'On hold', [MediaState.REMOTE_HOLD]: 'Held by the other side',
-    [MediaState.INACTIVE]: 'No audio either way', [MediaState.ERROR]: 'Audio lost',
+    [MediaState.NONE]: T('js.phone.media.none'), [MediaState.ACTIVE]: T('js.phone.media.active'),
+    [MediaState.LOCAL_HOLD]: T('js.phone.media.local_hold'), [MediaState.REMOTE_HOLD]: T('js.phone.media.remote_hold'),
+    [MediaState.INACTIVE]: T('js.phone.media.inactive'), [MediaState.ERROR]: T('js.phone.media.error'),
   });
+  // Why a call ended, in words, from its reason and final SIP status (as
+  // the server's gateway/protocol.go plainWords); the server's own
+  // English words only for what the catalogue has none for.
+  const endReasons = Object.freeze({
+    completed: 'js.phone.end.completed', busy: 'js.phone.end.busy', rejected: 'js.phone.end.rejected',
+    cancelled: 'js.phone.end.cancelled', 'no-answer': 'js.phone.end.no_answer', 'answered-elsewhere': 'js.phone.end.elsewhere',
+  });
+  const endStatuses = Object.freeze({
+    404: 'js.phone.end.not_found', 484: 'js.phone.end.not_found', 604: 'js.phone.end.not_found',
+    408: 'js.phone.end.unreachable', 480: 'js.phone.end.unreachable', 403: 'js.phone.end.forbidden',
+    486: 'js.phone.end.busy', 600: 'js.phone.end.busy', 603: 'js.phone.end.rejected',
+    488: 'js.phone.end.codecs', 606: 'js.phone.end.codecs',
+  });
+  function endWords(c) {
+    if (endReasons[c.reason]) return T(endReasons[c.reason]);
+    if (endStatuses[c.status]) return T(endStatuses[c.status]);
+    if (c.state === CallState.ENDED) return T('js.phone.end.failed');
+    return c.message || stateWords[CallState.ENDED];
+  }
+  // accounts: each account's registration as last reported
+  // ({ state, error }); a dial waits for its account to be registered.
+  const accounts = new Map();
 
   let ws = null, pc = null, sender = null, micStream = null, retry = 1000, offline = false;
   // calls: the page's calls by id, in the order they came:
@@ -98,13 +122,57 @@
     if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg));
   }
 
+  // regWords puts a registration problem into plain words: an
+  // unreachable or silent registrar, or its refusal with the reason it
+  // gave, never the status line's capitals.
+  function regWords(st) {
+    const e = st.error || '';
+    let m = /^(?:no answer from|cannot reach) registrar (\S+?):?(?:\s|$)/.exec(e);
+    if (m) return T('js.phone.reg.unreachable', { Registrar: m[1] });
+    m = /^(\d{3}) [^:]*(?:: (.*))?$/.exec(e);
+    if (m) {
+      const why = { 401: 'js.phone.reg.password', 407: 'js.phone.reg.password', 403: 'js.phone.reg.refused', 404: 'js.phone.reg.unknown_user' }[m[1]];
+      return why ? T(why, { Status: m[1] }) : T('js.phone.reg.status', { Status: m[1] });
+    }
+    if (/not configured on the server/.test(e)) return T('js.phone.reg.not_configured');
+    return e;
+  }
+  const usable = (st) => !!st && (st.state === LinkState.REGISTERED || st.state === LinkState.REGISTERING);
+
   function setAccount(st) {
+    accounts.set(st.name, st);
     const li = document.querySelector(`li.account[data-account="${CSS.escape(st.name)}"]`);
-    if (!li) return;
-    li.dataset.state = st.state;
-    let words = linkWords[st.state] || st.state;
-    if (st.error) words += ': ' + st.error;
-    li.querySelector('.state').textContent = words;
+    if (li) {
+      li.dataset.state = st.state;
+      let words = linkWords[st.state] || st.state;
+      const why = st.error && st.state !== LinkState.REGISTERED ? regWords(st) : '';
+      if (why) words += ' — ' + why;
+      li.querySelector('.state').textContent = words;
+    }
+    // Dials that waited for this account go now, or fail with the reason.
+    for (const [id, d] of [...dials]) {
+      if (d.account !== st.name || !d.waiting) continue;
+      if (st.state === LinkState.REGISTERED) {
+        d.waiting = false;
+        send({ type: MessageType.DIAL, id, account: d.account, to: d.to });
+      } else if (!usable(st)) {
+        dials.delete(id);
+        failedAttempt(d.to, T('js.phone.dial.not_registered', { Account: d.account, Why: regWords(st) || linkWords[st.state] || st.state }));
+      }
+    }
+    render();
+  }
+
+  // whyNoDial says why the Call button is off for the chosen account;
+  // empty when it can dial.
+  function whyNoDial() {
+    const a = fromAccount();
+    const st = accounts.get(a);
+    if (offline || !ws) return '';
+    if (!st) return T('js.phone.dial.wait_status', { Account: a });
+    if (usable(st)) return '';
+    const why = regWords(st);
+    return why ? T('js.phone.dial.not_registered', { Account: a, Why: why }) : T('js.phone.dial.not_registered_plain', { Account: a });
   }
 
   function fromAccount() {
@@ -113,7 +181,7 @@
 
   function who(c) {
     const r = c.remote || {};
-    return r.name ? `${r.name} (${r.number})` : (r.number || 'Unknown');
+    return r.name ? `${r.name} (${r.number})` : (r.number || T('party.unknown'));
   }
 
   function clock(ms) {
@@ -139,20 +207,20 @@
   }
 
   function statusText(c) {
-    const w = who(c);
+    const Who = who(c);
     switch (c.state) {
-      case CallState.TRYING: return `Calling ${w}`;
+      case CallState.TRYING: return T('js.phone.status.calling', { Who });
       case CallState.RINGING: case CallState.EARLY:
-        return c.direction === 'inbound' ? `Answering ${w}…` : `Ringing ${w}`;
+        return c.direction === 'inbound' ? T('js.phone.status.answering', { Who }) : T('js.phone.status.ringing', { Who });
     }
     switch (c.media) {
-      case MediaState.ACTIVE: return `On a call with ${w}`;
-      case MediaState.LOCAL_HOLD: return `${w} is on hold`;
-      case MediaState.REMOTE_HOLD: return `${w} has put you on hold`;
-      case MediaState.INACTIVE: return `No audio with ${w}`;
-      case MediaState.ERROR: return `Audio lost with ${w}`;
+      case MediaState.ACTIVE: return T('js.phone.status.active', { Who });
+      case MediaState.LOCAL_HOLD: return T('js.phone.status.local_hold', { Who });
+      case MediaState.REMOTE_HOLD: return T('js.phone.status.remote_hold', { Who });
+      case MediaState.INACTIVE: return T('js.phone.status.inactive', { Who });
+      case MediaState.ERROR: return T('js.phone.status.error', { Who });
     }
-    return `Connecting the audio with ${w}…`;
+    return T('js.phone.status.connecting', { Who });
   }
 
   function setStatus(state, text) {
@@ -176,9 +244,11 @@
         <p class="card-digits" data-testid="call-digits" hidden></p>
       </div>
       <div class="card-actions">
-        <button type="button" class="card-resume" data-testid="call-resume" hidden>Resume</button>
-        <button type="button" class="card-hangup hangup" data-testid="call-hangup">Hang up</button>
+        <button type="button" class="card-resume" data-testid="call-resume" hidden></button>
+        <button type="button" class="card-hangup hangup" data-testid="call-hangup"></button>
       </div>`;
+    li.querySelector('.card-resume').textContent = T('js.phone.resume');
+    li.querySelector('.card-hangup').textContent = T('action.hangup');
     li.querySelector('.card-resume').addEventListener('click', () => resume(id));
     li.querySelector('.card-hangup').addEventListener('click', () => hangup(id));
     return li;
@@ -192,16 +262,16 @@
     li.classList.toggle('held', isConnected(c) && isHeld(c));
     li.querySelector('use').setAttribute('href', '#icon-' + (mediaWords[c.media] ? c.media : MediaState.NONE));
     let note = '';
-    if (c.transferred_from) note = ' (transferred to you)';
-    if (consult && consult.callId === c.id) note = ' (transfer target)';
+    if (c.transferred_from) note = ' ' + T('js.phone.note.transferred');
+    if (consult && consult.callId === c.id) note = ' ' + T('js.phone.note.target');
     li.querySelector('.card-who').textContent = who(c) + note;
     let media;
-    if (c.state === CallState.ENDED) media = c.message || stateWords[CallState.ENDED];
+    if (c.state === CallState.ENDED) media = endWords(c);
     else if (!isConnected(c) && c.media === MediaState.NONE) media = stateWords[c.state] || c.state;
     else media = `${mediaWords[c.media] || c.media}${c.media === MediaState.ERROR && c.message ? ': ' + c.message : ''}`;
     li.querySelector('.card-media').textContent = media;
     const time = li.querySelector('.card-time');
-    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = `${c.media === MediaState.INACTIVE ? 'no audio' : 'held'} ${clock(Date.now() - e.heldSince)}`;
+    if (isConnected(c) && isHeld(c) && e.heldSince) time.textContent = T(c.media === MediaState.INACTIVE ? 'js.phone.time.no_audio' : 'js.phone.time.held', { Time: clock(Date.now() - e.heldSince) });
     else if (c.answered) time.textContent = clock(Date.now() - Date.parse(c.answered));
     else time.textContent = '';
     // A failed transfer is shown for a while, and until the next one.
@@ -215,15 +285,15 @@
     }
     const dg = li.querySelector('.card-digits');
     const parts = [];
-    if (e.digitsIn) parts.push(`They pressed: ${e.digitsIn}`);
-    if (e.digitsOut) parts.push(`You sent: ${e.digitsOut}`);
+    if (e.digitsIn) parts.push(T('js.phone.digits.in', { Digits: e.digitsIn }));
+    if (e.digitsOut) parts.push(T('js.phone.digits.out', { Digits: e.digitsOut }));
     dg.hidden = parts.length === 0;
     dg.textContent = parts.join(' · ');
     // The live call hangs up with the main button; the others here.
     li.querySelector('.card-hangup').hidden = !!(live && live.id === c.id);
     const res = li.querySelector('.card-resume');
     res.hidden = !isConnected(c) || !!(live && live.id === c.id && !heldByUs(c));
-    res.textContent = heldByUs(c) ? 'Resume' : 'Switch to this call';
+    res.textContent = heldByUs(c) ? T('js.phone.resume') : T('js.phone.switch');
   }
 
   function render() {
@@ -241,11 +311,13 @@
     } else if (live) {
       setStatus(live.state, statusText(live));
     } else if (dials.size) {
-      setStatus(CallState.TRYING, `Calling ${[...dials.values()].pop().to}`);
+      const d = [...dials.values()].pop();
+      if (d.waiting) setStatus(PageState.WAITING, T('js.phone.status.waiting', { Account: d.account, To: d.to }));
+      else setStatus(CallState.TRYING, T('js.phone.status.calling', { Who: d.to }));
     } else if (lastEnded) {
-      setStatus(CallState.ENDED, lastEnded.message || stateWords[CallState.ENDED]);
+      setStatus(CallState.ENDED, endWords(lastEnded));
     } else {
-      setStatus(PageState.IDLE, 'Ready');
+      setStatus(PageState.IDLE, T('js.phone.ready'));
     }
     el.timer.textContent = live && live.answered ? clock(Date.now() - Date.parse(live.answered)) : '0:00';
 
@@ -255,23 +327,27 @@
     el.mute.disabled = !liveOn;
     el.hold.disabled = !liveOn;
     el.hold.setAttribute('aria-pressed', String(liveOn && heldByUs(live)));
-    el.hold.firstChild.textContent = liveOn && heldByUs(live) ? 'Resume ' : 'Hold ';
+    el.hold.firstChild.textContent = (liveOn && heldByUs(live) ? T('js.phone.resume') : T('js.phone.hold')) + ' ';
     el.transfer.disabled = !liveOn || !!consult;
     if (!liveOn || consult) closeTransfer();
     const lines = calls.size + dials.size;
-    el.call.disabled = offline || !ws || lines >= MAX_CALLS;
-    el.call.textContent = calls.size ? 'Add call' : 'Call';
-    el.call.title = calls.size ? 'Call another number; the current call is put on hold' : '';
+    const noDial = whyNoDial();
+    el.call.disabled = offline || !ws || lines >= MAX_CALLS || noDial !== '';
+    el.call.textContent = calls.size ? T('js.phone.add_call') : T('js.phone.call');
+    el.call.title = calls.size ? T('js.phone.add_call_title') : '';
+    el.dialWhy.hidden = noDial === '';
+    el.dialWhy.textContent = noDial;
     el.keypadMode.hidden = !liveOn;
-    if (liveOn) el.keypadMode.textContent = `The keypad sends tones to ${who(live)}`;
+    if (liveOn) el.keypadMode.textContent = T('js.phone.keypad_tones', { Who: who(live) });
 
     // Attended transfer.
     el.consultPanel.hidden = !consult;
     if (consult) {
       const o = calls.get(consult.origin), k = consult.callId && calls.get(consult.callId);
-      const target = k ? who(k.call) : (dials.get(consult.dialId) || {}).to || 'the target';
-      el.consultText.textContent = consult.completing ? `Transferring ${o ? who(o.call) : 'the caller'} to ${target}…`
-        : `Talk to ${target} first, then complete the transfer of ${o ? who(o.call) : 'the caller'}.`;
+      const Target = k ? who(k.call) : (dials.get(consult.dialId) || {}).to || T('js.phone.the_target');
+      const Caller = o ? who(o.call) : T('js.phone.the_caller');
+      el.consultText.textContent = consult.completing ? T('js.phone.consult.completing', { Caller, Target })
+        : T('js.phone.consult.talk', { Caller, Target });
       el.transferComplete.disabled = consult.completing || !k || !isConnected(k.call);
     }
 
@@ -282,8 +358,8 @@
     el.waiting.hidden = !waiting;
     document.body.classList.toggle('ringing', !!first && !waiting);
     if (first) {
-      el.incomingFrom.textContent = `${who(first)} on ${first.account}`;
-      el.waitingFrom.textContent = `${who(first)} on ${first.account}`;
+      el.incomingFrom.textContent = T('js.phone.on_account', { Who: who(first), Account: first.account });
+      el.waitingFrom.textContent = T('js.phone.on_account', { Who: who(first), Account: first.account });
     }
     ringTone(first ? (waiting ? 'soft' : 'loud') : null);
 
@@ -334,7 +410,7 @@
       tone = { kind, ctx: { close() {} }, h: 0 }; // no audio output: the panel still shows
     }
     if (document.hidden && first && 'Notification' in window && Notification.permission === 'granted') {
-      const n = new Notification(kind === 'loud' ? 'Incoming call' : 'Call waiting', { body: who(first), tag: first.id });
+      const n = new Notification(kind === 'loud' ? T('js.phone.notify.incoming') : T('js.phone.notify.waiting'), { body: who(first), tag: first.id });
       n.onclick = () => { window.focus(); n.close(); };
       tone.note = n;
     }
@@ -343,7 +419,7 @@
   function setMuted(m) {
     if (micStream) micStream.getAudioTracks().forEach((t) => { t.enabled = !m; });
     el.mute.setAttribute('aria-pressed', String(m));
-    el.mute.textContent = m ? 'Unmute' : 'Mute';
+    el.mute.textContent = m ? T('js.phone.unmute') : T('js.phone.mute');
   }
 
   // Media: the microphone is opened before the offer (the browser gathers
@@ -369,14 +445,14 @@
     try {
       track = await openMic(el.mic.value);
     } catch (e) {
-      showError('The microphone could not be opened. Allow microphone access for this page and reload it.');
+      showError(T('js.phone.error.mic_open'));
       return;
     }
     pc = new RTCPeerConnection({ iceServers: (iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
     sender = pc.addTrack(track, micStream);
     pc.ontrack = (e) => { el.audio.srcObject = e.streams[0] || new MediaStream([e.track]); };
     pc.onconnectionstatechange = () => {
-      if (pc && pc.connectionState === 'failed') showError('The audio connection to the server failed. Check the network and reload the page.');
+      if (pc && pc.connectionState === 'failed') showError(T('js.phone.error.audio_failed'));
     };
     await pc.setLocalDescription(await pc.createOffer());
     await gathered(pc);
@@ -394,7 +470,7 @@
         send({ type: MessageType.SDP, sdp: { type: pc.localDescription.type, sdp: pc.localDescription.sdp } });
       }
     } catch (e) {
-      showError('The audio settings could not be agreed with the server: ' + e.message);
+      showError(T('js.phone.error.sdp', { Detail: e.message }));
     }
   }
 
@@ -405,7 +481,7 @@
       sel.replaceChildren(...devs.filter((d) => d.kind === kind).map((d, i) => {
         const o = document.createElement('option');
         o.value = d.deviceId;
-        o.textContent = d.label || `${kind === 'audioinput' ? 'Microphone' : 'Speaker'} ${i + 1}`;
+        o.textContent = d.label || T(kind === 'audioinput' ? 'js.phone.mic_n' : 'js.phone.speaker_n', { N: i + 1 });
         return o;
       }));
       if (keep) sel.value = keep;
@@ -420,11 +496,76 @@
       const t = await openMic(el.mic.value);
       if (sender) await sender.replaceTrack(t);
       setMuted(el.mute.getAttribute('aria-pressed') === 'true');
-    } catch (e) { showError('That microphone could not be opened.'); }
+    } catch (e) { showError(T('js.phone.error.mic_select')); }
   });
   el.speaker.addEventListener('change', () => {
-    el.audio.setSinkId(el.speaker.value).catch(() => showError('That speaker could not be selected.'));
+    el.audio.setSinkId(el.speaker.value).catch(() => showError(T('js.phone.error.speaker_select')));
   });
+
+  // attempts are this page's dials that never became a call (refused by
+  // the server, or their account could not register), newest first; they
+  // lead the recent calls, saying that they failed and why.
+  const attempts = [];
+  let history = [];
+  function failedAttempt(to, why) {
+    attempts.unshift({ to, why: why || '', at: Date.now() });
+    attempts.splice(5);
+    showRecent();
+  }
+
+  // The words of a call in the recent list: its direction and how it
+  // ended; a failed one says why.
+  function recentWords(c) {
+    const inbound = c.direction === 'inbound';
+    const answered = c.answered && !c.answered.startsWith('0001-01-01');
+    let res;
+    if (answered) res = T('result.answered');
+    else if (c.reason === 'answered-elsewhere') res = T('result.elsewhere');
+    else if (inbound) res = T('result.missed');
+    else {
+      const why = endReasons[c.reason] && c.reason !== 'completed' ? T(endReasons[c.reason]) : (c.cause || '');
+      res = why ? T('js.phone.recent.failed_why', { Why: why }) : T('js.phone.recent.failed');
+    }
+    return { text: `${T('direction.' + c.direction)} · ${res}`, missed: inbound && !answered && c.reason !== 'answered-elsewhere', failed: !inbound && !answered };
+  }
+
+  function redialButton(label, number) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'redial';
+    b.dataset.testid = 'redial';
+    b.textContent = label;
+    b.title = T('js.phone.call_back');
+    b.addEventListener('click', () => { el.dial.value = number; el.form.requestSubmit(); });
+    return b;
+  }
+
+  function showRecent() {
+    const items = attempts.map((a) => {
+      const li = document.createElement('li');
+      li.className = 'failed';
+      li.dataset.testid = 'recent-attempt';
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      meta.textContent = `${a.why ? T('js.phone.recent.failed_why', { Why: a.why }) : T('js.phone.recent.failed')} · ${SwitchboardTime.when(a.at)}`;
+      li.append(redialButton(a.to, a.to), meta);
+      return li;
+    });
+    for (const c of history.slice(0, 15)) {
+      const li = document.createElement('li');
+      const other = c.direction === 'inbound' ? c.from : c.to;
+      const w = recentWords(c);
+      const meta = document.createElement('span');
+      meta.className = 'meta';
+      meta.textContent = `${w.text} · ${SwitchboardTime.when(c.started)}`;
+      li.append(redialButton(other.name ? `${other.name} (${other.number})` : other.number, other.number), meta);
+      if (w.missed) li.classList.add('missed');
+      if (w.failed) { li.classList.add('failed'); li.dataset.failed = 'true'; }
+      items.push(li);
+    }
+    el.recent.replaceChildren(...items);
+    el.recent.closest('section').hidden = items.length === 0 && !boot.history;
+  }
 
   // Recent calls of this user's accounts, click to call back.
   async function loadRecent() {
@@ -437,32 +578,21 @@
       } catch (e) { /* shown as an empty list */ }
     }
     all.sort((x, y) => Date.parse(y.started) - Date.parse(x.started));
-    el.recent.replaceChildren(...all.slice(0, 15).map((c) => {
-      const li = document.createElement('li');
-      const other = c.direction === 'inbound' ? c.from : c.to;
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'redial';
-      b.dataset.testid = 'redial';
-      b.textContent = other.name ? `${other.name} (${other.number})` : other.number;
-      b.title = 'Call back';
-      b.addEventListener('click', () => { el.dial.value = other.number; el.form.requestSubmit(); });
-      const meta = document.createElement('span');
-      meta.className = 'meta';
-      const missed = c.direction === 'inbound' && !c.answered;
-      meta.textContent = `${missed ? 'missed' : c.direction} · ${new Date(c.started).toLocaleString()}`;
-      li.append(b, meta);
-      if (missed) li.classList.add('missed');
-      return li;
-    }));
+    history = all;
+    showRecent();
   }
 
   // Requests.
   function dial(to, consultFor) {
     const id = `d${++dialSeq}`;
-    dials.set(id, { to });
+    const account = fromAccount();
+    // A dial waits while its account is still registering: sent at once
+    // it would ring into the void until the server gives up.
+    const st = accounts.get(account);
+    const waiting = !st || st.state !== LinkState.REGISTERED;
+    dials.set(id, { to, account, waiting });
     if (consultFor) consult = { origin: consultFor, dialId: id, callId: null, completing: false };
-    send({ type: MessageType.DIAL, id, account: fromAccount(), to });
+    if (!waiting) send({ type: MessageType.DIAL, id, account, to });
     render();
     return id;
   }
@@ -487,8 +617,14 @@
     if (id) { send({ type: MessageType.HANGUP, call: id }); return; }
     const live = liveCall();
     if (live) { send({ type: MessageType.HANGUP, call: live.id }); return; }
-    // A dial before its first call message: cancelled by its id.
-    for (const [did, d] of dials) { d.cancelled = true; send({ type: MessageType.HANGUP, id: did }); }
+    // A dial before its first call message: cancelled by its id; one
+    // still waiting for its account was never sent.
+    for (const [did, d] of [...dials]) {
+      if (d.waiting) { dials.delete(did); continue; }
+      d.cancelled = true;
+      send({ type: MessageType.HANGUP, id: did });
+    }
+    render();
   }
   function resume(id) {
     focusId = id;
@@ -542,12 +678,16 @@
   el.form.addEventListener('submit', (e) => {
     e.preventDefault();
     const to = el.dial.value.trim();
-    if (!to) { showError('Enter a number to call.'); return; }
+    if (!to) { showError(T('js.phone.error.no_number')); return; }
+    const why = whyNoDial();
+    if (why) { showError(why); return; }
     clearError();
     el.dial.value = '';
     dial(to, null);
   });
   el.hangup.addEventListener('click', () => hangup(null));
+  // Another account may be registered when this one is not.
+  if (el.accountSelect) el.accountSelect.addEventListener('change', render);
   el.mute.addEventListener('click', () => setMuted(el.mute.getAttribute('aria-pressed') !== 'true'));
   el.hold.addEventListener('click', toggleHold);
   el.answer.addEventListener('click', answer);
@@ -559,7 +699,7 @@
   el.transferPanel.addEventListener('submit', (e) => {
     e.preventDefault();
     const live = liveCall(), to = el.transferInput.value.trim();
-    if (!live || !to) { showError('Enter the number to transfer to.'); return; }
+    if (!live || !to) { showError(T('js.phone.error.no_transfer_number')); return; }
     clearError();
     send({ type: MessageType.TRANSFER, call: live.id, to });
     el.transferInput.value = '';
@@ -567,7 +707,7 @@
   });
   el.transferConsult.addEventListener('click', () => {
     const live = liveCall(), to = el.transferInput.value.trim();
-    if (!live || !to) { showError('Enter the number to transfer to.'); return; }
+    if (!live || !to) { showError(T('js.phone.error.no_transfer_number')); return; }
     clearError();
     el.transferInput.value = '';
     closeTransfer();
@@ -635,13 +775,15 @@
       e.transferShown = c.transfer.state;
       if (c.transfer.state === TransferState.FAILED) {
         e.failedAt = Date.now();
-        showError(c.transfer.message || 'The transfer did not go through.');
+        showError(c.transfer.message || T('js.phone.error.transfer'));
         if (consult && consult.origin === c.id) consult.completing = false;
       }
     }
     if (c.state === CallState.ENDED) {
       calls.delete(c.id);
       lastEnded = c;
+      // Without a history the page keeps its own failed attempts.
+      if (!boot.history && c.direction === 'outbound' && !c.answered) failedAttempt((c.remote || {}).number || who(c), endWords(c));
       if (focusId === c.id) focusId = null;
       if (consult && consult.callId === c.id && !consult.completing) {
         // The consultation ended without the transfer: back to the caller.
@@ -688,6 +830,7 @@
           if (c.direction === 'inbound' && c.state === CallState.RINGING) calls.delete(m.call);
         }
         if (m.id && dials.has(m.id)) {
+          failedAttempt(dials.get(m.id).to, m.message);
           dials.delete(m.id);
           if (consult && consult.dialId === m.id) {
             const origin = consult.origin;
@@ -703,7 +846,7 @@
   function connect() {
     const url = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/phone';
     ws = new WebSocket(url);
-    ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError('The server sent something this page does not understand.'); } };
+    ws.onmessage = (e) => { try { onMessage(JSON.parse(e.data)); } catch (err) { showError(T('js.phone.error.bad_message')); } };
     ws.onclose = (e) => {
       const hadCall = calls.size > 0;
       if (pc) { pc.close(); pc = null; sender = null; }
@@ -727,12 +870,12 @@
       retry = Math.min(retry * 2, 30000);
       const secs = Math.max(1, Math.round(delay / 1000));
       if (capped) {
-        setStatus(PageState.OFFLINE, `The server refused this page: ${e.reason}. Close other softphone tabs; trying again in ${secs} s…`);
+        setStatus(PageState.OFFLINE, T('js.phone.offline.capped', { Reason: e.reason, Count: secs }));
       } else if (e.code === 1001) {
         // Going away: the server is shutting down or restarting.
-        setStatus(PageState.OFFLINE, 'The server is restarting or shutting down' + (hadCall ? ' and ended your call' : '') + `. Reconnecting in ${secs} s…`);
+        setStatus(PageState.OFFLINE, T(hadCall ? 'js.phone.offline.restart_call' : 'js.phone.offline.restart', { Count: secs }));
       } else {
-        setStatus(PageState.OFFLINE, `Disconnected from the server — reconnecting in ${secs} s…`);
+        setStatus(PageState.OFFLINE, T('js.phone.offline.lost', { Count: secs }));
         // A refused handshake hides its status: after a restart the
         // sign-in may be gone, and the page must ask for it again.
         fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin' })
@@ -740,13 +883,15 @@
           .catch(() => { /* the server is not back yet: keep trying */ });
       }
       el.call.disabled = true;
-      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = 'Offline'; });
+      document.querySelectorAll('li.account').forEach((li) => { li.dataset.state = PageState.OFFLINE; li.querySelector('.state').textContent = T('js.phone.link.offline'); });
+      accounts.clear();
       setTimeout(connect, delay);
     };
   }
 
   if (!boot.accounts.length || !$('dial-form')) return;
   if (!boot.history) el.recent.closest('section').hidden = true;
+  render();
   connect();
   loadRecent();
 })();

@@ -2,7 +2,9 @@
 // (the timezone key, handed over in <meta name="timezone">), never in the
 // browser's own, so that a wall screen, a history page and a CSV file say
 // the same time for the same call wherever they are opened. 24-hour
-// clock; the same forms as the server's (web/views.go formatWhen).
+// clock in every language; the date in the page's language (its
+// catalogue's format.date_layout: 31.12.2026, 2026-12-31), the same forms
+// as the server's (web/views.go formatWhen).
 'use strict';
 window.SwitchboardTime = (() => {
   const meta = document.querySelector('meta[name="timezone"]');
@@ -21,12 +23,18 @@ window.SwitchboardTime = (() => {
     fmt = new Intl.DateTimeFormat('en-GB', options);
   }
 
+  // layout is the language's date as Go writes it (2006 year, 01
+  // month, 02 day).
+  const i18n = window.SwitchboardI18n;
+  const layout = i18n && !i18n.t('format.date_layout').startsWith('⟦') ? i18n.t('format.date_layout') : '2006-01-02';
+
   // parts returns the date and time of an instant in the display zone.
   function parts(t) {
     const out = {};
     for (const p of fmt.formatToParts(t instanceof Date ? t : new Date(t))) out[p.type] = p.value;
     return {
-      date: `${out.year}-${out.month}-${out.day}`,
+      iso: `${out.year}-${out.month}-${out.day}`,
+      date: layout.replace(/2006|01|02/g, (k) => ({ 2006: out.year, '01': out.month, '02': out.day }[k])),
       hm: `${out.hour}:${out.minute}`,
       hms: `${out.hour}:${out.minute}:${out.second}`,
     };
@@ -39,14 +47,17 @@ window.SwitchboardTime = (() => {
     // else as 2006-01-02 15:04; now defaults to the browser's clock.
     when(t, now = Date.now()) {
       const p = parts(t);
-      return p.date === parts(now).date ? p.hms : `${p.date} ${p.hm}`;
+      return p.iso === parts(now).iso ? p.hms : `${p.date} ${p.hm}`;
     },
-    // dateTime shows t as 2006-01-02 15:04:05.
+    // dateTime shows t as 2006-01-02 15:04:05 (31.12.2026 15:04:05).
     dateTime(t) {
       const p = parts(t);
       return `${p.date} ${p.hms}`;
     },
-    // day is t's date in the display zone, 2006-01-02.
-    day(t) { return parts(t).date; },
+    // day is t's date in the display zone, 2006-01-02 in every language
+    // (for comparing and for addresses, not for showing).
+    day(t) { return parts(t).iso; },
+    // date shows t's date in the page's language.
+    date(t) { return parts(t).date; },
   });
 })();

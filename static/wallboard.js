@@ -37,8 +37,18 @@
 
   // ---- words, numbers and times --------------------------------------
 
+  // Words from the server's catalogue in the page's language
+  // (static/i18n.js); the clock is 24-hour in every language.
+  const T = SwitchboardI18n.t;
   const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: zone });
-  const dateFmt = new Intl.DateTimeFormat('en-GB', { weekday: 'long', day: 'numeric', month: 'long', timeZone: zone });
+  const dateParts = new Intl.DateTimeFormat('en-GB', { weekday: 'short', day: 'numeric', month: 'numeric', timeZone: zone });
+  const weekdays = { Sun: 0, Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6 };
+  // kioskDate is the kiosk's date line as web/wallviews.go dateText.
+  function kioskDate(now) {
+    const p = {};
+    for (const x of dateParts.formatToParts(now)) p[x.type] = x.value;
+    return T('format.kiosk_date', { Weekday: T(`format.weekday${weekdays[p.weekday]}`), Day: Number(p.day), Month: T(`format.month${Number(p.month)}`) });
+  }
   const dayFmt = new Intl.DateTimeFormat('en-CA', { year: 'numeric', month: '2-digit', day: '2-digit', timeZone: zone });
   const isZero = (t) => !t || t.startsWith('0001-01-01');
   const dayOf = (t) => dayFmt.format(new Date(t)); // YYYY-MM-DD in the display zone
@@ -57,9 +67,10 @@
   }
   const timerStart = (c) => (isZero(c.answered) ? c.started : c.answered);
   const elapsed = (since) => fmtSeconds((serverNow() - Date.parse(since)) / 1000);
-  const num = (p) => (p && p.number) || (p && p.private ? 'withheld' : 'unknown');
-  const dirWord = (d) => ({ inbound: 'incoming', outbound: 'outgoing', internal: 'internal' }[d] || d || '');
-  const stateWord = (s) => ({ ringing: 'ringing', dialing: 'calling', connected: 'talking', held: 'on hold' }[s] || s || '');
+  const num = (p) => (p && p.number) || (p && p.private ? T('party.withheld') : T('party.unknown'));
+  const dirWord = (d) => (['inbound', 'outbound', 'internal'].includes(d) ? T(`direction.${d}`) : d || '');
+  const stateWord = (s) => (['ringing', 'dialing', 'connected', 'held'].includes(s) ? T(`state.${s}`) : s || '');
+  const linkWord = (s) => (['connecting', 'connected', 'resyncing', 'down', 'stopped', 'registering', 'registered', 'failed', 'retrying'].includes(s) ? T(`link.${s}`) : s || '');
   const sourceUp = (s) => ['connected', 'resyncing', 'registered'].includes(s.state);
   // A source that is down in earnest (not still connecting at start).
   const sourceDown = (s) => ['down', 'stopped', 'failed', 'retrying'].includes(s.state);
@@ -140,7 +151,7 @@
         c.line ? el('span', { class: 'line', 'data-testid': 'call-line', text: c.line }) : null,
         el('span', { class: 'src', 'data-testid': 'call-source', text: c.source })),
       acts.length ? el('div', { class: 'actions' }, ...acts.map((a) =>
-        el('button', { type: 'button', 'data-action': a, 'data-testid': `call-${a}`, text: a === 'hangup' ? 'Hang up' : 'Transfer' }))) : null);
+        el('button', { type: 'button', 'data-action': a, 'data-testid': `call-${a}`, text: T(`action.${a}`) }))) : null);
   }
 
   function sourceItem(s) {
@@ -149,8 +160,8 @@
     },
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('span', { class: 'name', text: s.name }),
-      el('span', { class: 'sstate', 'data-testid': 'source-state', text: s.state }),
-      isZero(s.since) ? null : el('span', { class: 'since', text: `since ${fmtTime(s.since)}` }),
+      el('span', { class: 'sstate', 'data-testid': 'source-state', text: linkWord(s.state) }),
+      isZero(s.since) ? null : el('span', { class: 'since', text: T('wallboard.since', { Since: fmtTime(s.since) }) }),
       s.error ? el('span', { class: 'serr', 'data-testid': 'source-error', text: s.error }) : null);
   }
 
@@ -168,7 +179,7 @@
       el('td', { class: 'c-from' }, ...partyCell(c.from)),
       el('td', { class: 'c-to' }, ...partyCell(c.to)),
       numEl('td', fmtSeconds(c.duration || 0), { class: 'c-talk num' }),
-      el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), res.word));
+      el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), T(`result.${res.kind}`)));
   }
 
   function renderCalls() {
@@ -217,8 +228,8 @@
   // items that would reach past its bottom, whole, and says how many it
   // shows. Elsewhere the page scrolls and everything is shown.
   function fitLists() {
-    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => `· the latest ${n}`);
-    fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => `· ${all - n} more not shown`);
+    fit($('recent').closest('.recent-panel'), [...$('recent').rows], $('recent-shown'), (n) => T('js.wall.latest', { Count: n }));
+    fit($('calls'), [...$('calls').children], $('active-more'), (n, all) => T('js.wall.more', { Count: all - n }));
   }
   function fit(box, items, label, say) {
     for (const it of items) it.hidden = false;
@@ -236,23 +247,23 @@
     if (shown < items.length) label.textContent = say(shown, items.length);
   }
 
-  const rate = (r) => (r === null || r === undefined ? '–' : `${r} %`);
+  const rate = (r) => (r === null || r === undefined ? '–' : T('figures.rate', { Rate: SwitchboardI18n.number(r) }));
   function tile(testid, value, text, label, extra, cls) {
     return el('div', { class: `fig${cls ? ' ' + cls : ''}`, 'data-testid': testid, 'data-value': String(value) },
       numEl('span', text, { class: 'fig-v num' }), el('span', { class: 'fig-l', text: label }), extra || null);
   }
   function renderFigures() {
     const t = state.today, f = t.total;
-    let split = `${f.inbound} in · ${f.outbound} out`;
-    if (f.internal > 0) split += ` · ${f.internal} internal`;
+    let split = T('figures.split', { In: f.inbound, Out: f.outbound });
+    if (f.internal > 0) split += T('figures.split_internal', { Internal: f.internal });
     $('tiles').replaceChildren(
-      tile('fig-calls', f.calls, String(f.calls), 'calls', el('span', { class: 'fig-s', text: split })),
-      tile('fig-answered', f.answered, String(f.answered), 'answered',
+      tile('fig-calls', f.calls, String(f.calls), T('figures.calls'), el('span', { class: 'fig-s', text: split })),
+      tile('fig-answered', f.answered, String(f.answered), T('figures.answered'),
         el('span', { class: 'fig-s', 'data-testid': 'fig-rate', 'data-value': f.answer_rate === null ? '' : String(f.answer_rate), text: rate(f.answer_rate) }), 'fig-answered'),
-      tile('fig-missed', f.missed, String(f.missed), 'missed', null, 'fig-missed'),
-      tile('fig-avg-wait', f.avg_wait, fmtSeconds(f.avg_wait), 'avg wait'),
-      tile('fig-avg-talk', f.avg_talk, fmtSeconds(f.avg_talk), 'avg talk'),
-      tile('fig-longest-wait', f.longest_wait, fmtSeconds(f.longest_wait), 'longest wait'));
+      tile('fig-missed', f.missed, String(f.missed), T('figures.missed'), null, 'fig-missed'),
+      tile('fig-avg-wait', f.avg_wait, fmtSeconds(f.avg_wait), T('figures.avg_wait')),
+      tile('fig-avg-talk', f.avg_talk, fmtSeconds(f.avg_talk), T('figures.avg_talk')),
+      tile('fig-longest-wait', f.longest_wait, fmtSeconds(f.longest_wait), T('figures.longest_wait')));
     $('figures').dataset.date = t.date;
     $('figures-error').textContent = t.error || '';
     const b = (n) => el('b', { class: 'num', 'data-num': true, text: n });
@@ -261,13 +272,13 @@
       'data-calls': String(s.calls), 'data-answered': String(s.answered), 'data-missed': String(s.missed),
     },
       el('span', { class: 'src-name', text: s.source }),
-      el('span', {}, b(String(s.calls)), ' calls'),
-      el('span', {}, b(String(s.answered)), ' answered'),
-      el('span', {}, b(String(s.missed)), ' missed'),
-      el('span', {}, b(rate(s.answer_rate)), ' answered'),
-      el('span', {}, 'wait ', b(fmtSeconds(s.avg_wait))),
-      el('span', {}, 'talk ', b(fmtSeconds(s.avg_talk))),
-      el('span', {}, 'longest ', b(fmtSeconds(s.longest_wait))))));
+      el('span', {}, b(String(s.calls)), ' ' + T('figures.calls')),
+      el('span', {}, b(String(s.answered)), ' ' + T('figures.answered')),
+      el('span', {}, b(String(s.missed)), ' ' + T('figures.missed')),
+      el('span', {}, b(rate(s.answer_rate)), ' ' + T('figures.answered')),
+      el('span', {}, T('figures.wait') + ' ', b(fmtSeconds(s.avg_wait))),
+      el('span', {}, T('figures.talk') + ' ', b(fmtSeconds(s.avg_talk))),
+      el('span', {}, T('figures.longest') + ' ', b(fmtSeconds(s.longest_wait))))));
     renderSources();
     renderChart();
     fitLists();
@@ -288,7 +299,7 @@
           svg('rect', { class: 'bar-all', x, y: (52 - hh).toFixed(2), width: 8, height: hh.toFixed(2) }));
         if (h.missed > 0) g.append(svg('rect', { class: 'bar-missed', x, y: (52 - mh).toFixed(2), width: 8, height: mh.toFixed(2) }));
         const title = svg('title', {});
-        title.textContent = `${pad(h.hour)}:00–${pad(h.hour)}:59: ${h.calls} calls, ${h.missed} missed`;
+        title.textContent = T('figures.hour_title', { Hour: pad(h.hour), Calls: h.calls, Missed: h.missed });
         g.append(title);
         kids.push(g);
       }
@@ -306,13 +317,13 @@
     const clock = $('clock');
     if (clock) {
       clock.textContent = clockFmt.format(serverNow());
-      $('kiosk-date').textContent = dateFmt.format(serverNow());
+      $('kiosk-date').textContent = kioskDate(serverNow());
     }
   }
 
   // ---- stale screen, errors and signing out ----------------------------
 
-  const connLabels = { connecting: 'Connecting…', live: 'Live', reconnecting: 'Reconnecting…', offline: 'Offline' };
+  const connLabels = { connecting: T('js.wall.conn.connecting'), live: T('js.wall.conn.live'), reconnecting: T('js.wall.conn.reconnecting'), offline: T('js.wall.conn.offline') };
   function setConn(s, detail) {
     const c = $('conn');
     c.dataset.state = s;
@@ -341,14 +352,14 @@
     const lines = [];
     if (since) {
       lines.push(el('p', { 'data-testid': 'stale-server' },
-        el('strong', { text: `No connection to the server since ${fmtTime(new Date(since).toISOString())}.` }),
-        ' What this screen shows may be out of date; it reconnects by itself.'));
+        el('strong', { text: T('js.wall.stale.server', { Since: fmtTime(new Date(since).toISOString()) }) }),
+        ' ' + T('js.wall.stale.server_hint')));
     }
     for (const s of down) {
-      const when = isZero(s.since) ? '' : ` since ${fmtTime(s.since)}`;
+      const vars = { Source: s.name, State: linkWord(s.state), Since: isZero(s.since) ? '' : fmtTime(s.since), Error: s.error || '' };
       lines.push(el('p', { 'data-testid': 'stale-source', 'data-source': s.name },
-        el('strong', { text: `${s.name} is ${s.state}${when}.` }),
-        ` Its calls cannot be followed until it is back${s.error ? ` (${s.error})` : ''}.`));
+        el('strong', { text: T(vars.Since ? 'js.wall.stale.source_since' : 'js.wall.stale.source', vars) }),
+        ' ' + T(s.error ? 'js.wall.stale.source_hint_error' : 'js.wall.stale.source_hint', vars)));
     }
     const banner = $('banner');
     banner.replaceChildren(...lines);
@@ -373,14 +384,14 @@
     $('signed-out-why').textContent = why;
     $('signed-out').hidden = false;
     $('wall').classList.add('gone');
-    setConn('offline', 'signed out');
+    setConn('offline', T('js.wall.conn.signed_out'));
   }
   const signOutReasons = {
-    'device revoked': 'An admin revoked this screen.',
-    'signed out': 'This screen was signed out.',
-    'session expired': 'This screen was not used for too long.',
-    'sign-in changed; sign in again': 'The sign-in this screen used has changed.',
-    'token revoked': 'The token this screen used was revoked.',
+    'device revoked': T('js.wall.gone.revoked'),
+    'signed out': T('js.wall.gone.signed_out'),
+    'session expired': T('js.wall.gone.expired'),
+    'sign-in changed; sign in again': T('js.wall.gone.changed'),
+    'token revoked': T('js.wall.gone.token'),
   };
 
   // ---- the figures of the day --------------------------------------------
@@ -402,9 +413,16 @@
         return;
       }
       state.fetchLost = null;
-      if (r.status === 401) { signInGone('This screen is no longer signed in.'); return; }
+      if (r.status === 401) { signInGone(T('wallboard.signed_out')); return; }
       if (!r.ok) return; // the server answers; its figures come next time
-      const t = await r.json();
+      let t;
+      try {
+        t = await r.json();
+      } catch (_) {
+        // The body did not come in time (the signal covers it too).
+        if (state.fetchLost === null) state.fetchLost = serverNow();
+        return;
+      }
       state.skew = Date.parse(t.now) - Date.now();
       state.today = t;
       renderFigures();
@@ -471,7 +489,7 @@
     ws = new WebSocket(url);
     ws.onopen = () => { attempt = 0; state.socketLost = null; setConn('live'); markStale(); };
     ws.onmessage = (e) => {
-      try { apply(JSON.parse(e.data)); } catch (err) { showError(`Bad message from the server: ${err.message}`); }
+      try { apply(JSON.parse(e.data)); } catch (err) { showError(T('js.wall.error.bad_message', { Detail: err.message })); }
     };
     ws.onclose = (e) => {
       ws = null;
@@ -479,10 +497,10 @@
       if (state.socketLost === null) state.socketLost = serverNow();
       markStale();
       if (e.code === 1008 && signOutReasons[e.reason]) { signInGone(signOutReasons[e.reason]); return; }
-      if (e.code === 1008 && e.reason === 'too slow') showError('The connection was too slow and was reset; catching up.');
+      if (e.code === 1008 && e.reason === 'too slow') showError(T('js.wall.error.too_slow'));
       // 1001 (going away): the server is shutting down or restarting.
       // On a wall screen the banner says it.
-      if (e.code === 1001 && !kiosk) showError('The server is restarting or shutting down; the wallboard reconnects by itself.');
+      if (e.code === 1001 && !kiosk) showError(T('js.wall.error.restart'));
       scheduleReconnect();
     };
   }
@@ -490,13 +508,13 @@
     attempt++;
     // Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s … 15 s.
     const delay = Math.min(15000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2);
-    setConn(attempt > 3 ? 'offline' : 'reconnecting', `retry in ${Math.max(1, Math.round(delay / 1000))} s`);
+    setConn(attempt > 3 ? 'offline' : 'reconnecting', T('js.wall.retry', { Count: Math.max(1, Math.round(delay / 1000)) }));
     if (attempt > 1) {
       // A failed handshake hides its status: ask the API whether we are
       // still signed in.
       try {
         const r = await fetch('/api/calls', { headers: { Accept: 'application/json' }, credentials: 'same-origin', signal: AbortSignal.timeout(10000) });
-        if (r.status === 401) { signInGone('This screen is no longer signed in.'); return; }
+        if (r.status === 401) { signInGone(T('wallboard.signed_out')); return; }
       } catch (_) { /* offline: keep trying */ }
     }
     clearTimeout(retryTimer);
@@ -512,7 +530,7 @@
       body: JSON.stringify(body || {}),
     });
     const data = await r.json().catch(() => ({}));
-    if (!r.ok) throw new Error(data.error || `${r.status} ${r.statusText}`);
+    if (!r.ok) throw new Error(data.message || data.error || `${r.status} ${r.statusText}`);
     return data;
   }
 
@@ -524,15 +542,15 @@
     const who = c ? `${num(c.from)} → ${num(c.to)}` : id;
     try {
       if (btn.dataset.action === 'hangup') {
-        if (!confirm(`Hang up ${who}?`)) return;
+        if (!confirm(T('js.wall.confirm_hangup', { Who: who }))) return;
         await post(`/api/calls/${encodeURIComponent(id)}/hangup`);
       } else if (btn.dataset.action === 'transfer') {
-        const to = prompt(`Transfer ${who} to number:`);
+        const to = prompt(T('js.wall.prompt_transfer', { Who: who }));
         if (!to) return;
         await post(`/api/calls/${encodeURIComponent(id)}/transfer`, { to: to.trim() });
       }
     } catch (err) {
-      showError(`${btn.dataset.action === 'hangup' ? 'Hang up' : 'Transfer'} failed: ${err.message}`);
+      showError(T('js.wall.error.action', { Action: T(`action.${btn.dataset.action}`), Detail: err.message }));
     }
   });
 
@@ -545,7 +563,7 @@
         await post('/api/originate', { source: f.source.value, from: f.from.value.trim(), to: f.to.value.trim() });
         f.to.value = '';
       } catch (err) {
-        showError(`Call failed: ${err.message}`);
+        showError(T('js.wall.error.originate', { Detail: err.message }));
       }
     });
   }

@@ -69,7 +69,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 
 func checkNumber(field, n string) error {
 	if !dialable.MatchString(n) {
-		return fmt.Errorf("%w: %s %q: want a number or SIP user (digits, letters, + * # @ . _ : / -, at most 64)", ErrBadRequest, field, n)
+		return problem(ErrBadRequest, "error.bad_party", "Field", field, "Value", clip(n))
 	}
 	return nil
 }
@@ -180,11 +180,13 @@ type wallLinkResponse struct {
 func (s *Server) apiWallLink(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
 		Name string `json:"name"`
+		// Lang is the screen's language ("de"); empty for its browser's.
+		Lang string `json:"lang"`
 	}
 	if err := decodeBody(w, r, &body); err != nil {
 		return err
 	}
-	link, err := s.makeWallLink(r, body.Name)
+	link, err := s.makeWallLink(r, body.Name, body.Lang)
 	if err != nil {
 		return err
 	}
@@ -192,14 +194,22 @@ func (s *Server) apiWallLink(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-// makeWallLink makes a one-time link for a device named name.
-func (s *Server) makeWallLink(r *http.Request, name string) (wallLinkResponse, error) {
+// makeWallLink makes a one-time link for a device named name that shows
+// lang (empty: the language of the screen's browser).
+func (s *Server) makeWallLink(r *http.Request, name, lang string) (wallLinkResponse, error) {
 	u, _ := UserFrom(r.Context())
 	name, err := deviceName(name)
 	if err != nil {
 		return wallLinkResponse{}, err
 	}
-	code, exp := s.walls.create(name, u.Name)
+	if lang != "" {
+		tag, ok := s.catalogue.known(lang)
+		if !ok {
+			return wallLinkResponse{}, problem(ErrBadRequest, "error.unknown_language", "Lang", clip(lang))
+		}
+		lang = tag.String()
+	}
+	code, exp := s.walls.create(name, u.Name, lang)
 	s.log.Info("wall-screen link created", "user", u.Name, "device", name, "expires", exp)
 	return wallLinkResponse{Name: name, URL: s.baseURL(r) + wallLinkPathPart + code, Expires: exp}, nil
 }

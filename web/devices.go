@@ -21,17 +21,18 @@ func (s *Server) renderDevices(w http.ResponseWriter, r *http.Request, status in
 	now := s.now()
 	loc := s.displayZone()
 	open := s.socketsBySession()
+	l := LocaleFrom(r.Context())
 	for _, d := range list {
 		if !now.Before(d.Expires) {
 			continue // the next sweep deletes it
 		}
 		v.Devices = append(v.Devices, DeviceView{
 			ID: d.ID, Name: d.Name, CreatedBy: d.CreatedBy, Address: d.Address,
-			Created: formatWhen(d.Created.In(loc), now.In(loc)), Seen: formatWhen(d.Seen.In(loc), now.In(loc)),
-			Expires: d.Expires.In(loc).Format("2006-01-02"), Sockets: open[d.ID],
+			Created: formatWhen(l, d.Created.In(loc), now.In(loc)), Seen: formatWhen(l, d.Seen.In(loc), now.In(loc)),
+			Expires: l.Date(d.Expires.In(loc)), Sockets: open[d.ID],
 		})
 	}
-	v.Meta = s.meta(r, "Devices", "devices")
+	v.Meta = s.meta(r, l.T("devices.title"), "devices")
 	if v.Link != nil {
 		v.LinkExpires = v.Link.Expires.In(loc).Format("15:04")
 	}
@@ -43,9 +44,9 @@ func (s *Server) renderDevices(w http.ResponseWriter, r *http.Request, status in
 // /settings/devices, form field name) and shows it.
 func (s *Server) devicesLink(w http.ResponseWriter, r *http.Request) error {
 	name := r.PostFormValue("name")
-	link, err := s.makeWallLink(r, name)
+	link, err := s.makeWallLink(r, name, r.PostFormValue("lang"))
 	if errors.Is(err, ErrBadRequest) {
-		return s.renderDevices(w, r, http.StatusBadRequest, DevicesView{Name: name, Error: sentence(errorWords(err))})
+		return s.renderDevices(w, r, http.StatusBadRequest, DevicesView{Name: name, Error: Say(r.Context(), err)})
 	}
 	if err != nil {
 		return err

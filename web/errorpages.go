@@ -3,7 +3,6 @@ package web
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 	"strings"
 )
@@ -18,10 +17,11 @@ func (s *Server) errorView(r *http.Request, status int, err error, msg string) E
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
 	}
-	m := s.meta(r, http.StatusText(status), "")
+	ctx := r.Context()
+	m := s.meta(r, statusText(ctx, status), "")
 	v := ErrorView{Meta: m, Status: status, Message: msg}
-	home := NavItem{Key: "wallboard", Href: "/", Label: "Go to the wallboard"}
-	signIn := NavItem{Key: "login", Href: "/login", Label: "Sign in"}
+	home := NavItem{Key: "wallboard", Href: "/", Label: T(ctx, "error.link.home")}
+	signIn := NavItem{Key: "login", Href: "/login", Label: T(ctx, "error.link.login")}
 	if m.User != "" {
 		v.Links = []NavItem{home}
 	} else {
@@ -31,28 +31,37 @@ func (s *Server) errorView(r *http.Request, status int, err error, msg string) E
 	switch {
 	case status == http.StatusNotFound:
 		if errors.Is(err, ErrNotFound) && err.Error() != ErrNotFound.Error() {
-			v.Message = sentence(strings.TrimPrefix(err.Error(), ErrNotFound.Error()+": "))
+			v.Message = Say(ctx, err)
 		} else {
-			v.Message = fmt.Sprintf("There is no page at %s.", clip(r.URL.Path))
-			v.Hint = "Check the address for a typing mistake, or start again from the wallboard."
+			v.Message = T(ctx, "error.not_found", "Path", clip(r.URL.Path))
+			v.Hint = T(ctx, "error.not_found_hint")
 		}
 	case errors.As(err, &fb):
-		v.Message = fmt.Sprintf("This page is for the role %s or above; you are signed in as %s (%s).", fb.need, m.User, fb.have)
-		v.Hint = fmt.Sprintf("Ask an admin to do it for you, or sign out and sign in as someone with the role %s.", fb.need)
+		v.Message = T(ctx, "error.forbidden", "Need", T(ctx, "role."+string(fb.need)), "User", m.User, "Have", T(ctx, "role."+string(fb.have)))
+		v.Hint = T(ctx, "error.forbidden_hint", "Need", T(ctx, "role."+string(fb.need)))
 	case errors.Is(err, ErrBadCSRF):
-		v.Message = "The form could not be checked: it was open too long, or it came from another site."
-		v.Hint = "Go back, reload the page and try again."
+		v.Message = T(ctx, "error.csrf")
+		v.Hint = T(ctx, "error.csrf_hint")
 	case status == http.StatusBadRequest:
-		v.Message = sentence(strings.TrimPrefix(msg, ErrBadRequest.Error()+": "))
-		v.Hint = "Check what you entered and try again."
+		v.Message = Say(ctx, err)
+		v.Hint = T(ctx, "error.bad_request_hint")
 	case status == http.StatusServiceUnavailable:
 		v.Message = sentence(msg)
-		v.Hint = "Wait a moment and reload the page."
+		if errors.Is(err, ErrSessionStore) {
+			v.Message = T(ctx, "error.session_store")
+		}
+		v.Hint = T(ctx, "error.unavailable_hint")
 	case status == http.StatusInternalServerError:
-		v.Message = "Something went wrong on the server."
-		v.Hint = "Try again; if it keeps happening, the server's log says what went wrong."
+		v.Message = T(ctx, "error.internal")
+		v.Hint = T(ctx, "error.internal_hint")
+	case errors.Is(err, ErrMethodNotAllowed):
+		v.Message = T(ctx, "error.method")
+		v.Hint = sentence(strings.TrimPrefix(msg, ErrMethodNotAllowed.Error()+": "))
 	default:
 		v.Message = sentence(msg)
+		if p := (*Problem)(nil); errors.As(err, &p) {
+			v.Message = Say(ctx, err)
+		}
 	}
 	return v
 }

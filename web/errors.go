@@ -25,6 +25,9 @@ var (
 	// ErrTooManyAttempts is returned when failed logins from a client or
 	// for a user name exceed the rate limit.
 	ErrTooManyAttempts = errors.New("too many failed sign-in attempts")
+	// ErrCatalogue is returned when a message catalogue (locales/*.toml)
+	// cannot be read.
+	ErrCatalogue = errors.New("message catalogue")
 	// ErrInvalidConfig is wrapped by Config.Validate.
 	ErrInvalidConfig = errors.New("invalid web configuration")
 	// ErrNoHistory is returned by history routes when no history store is

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 )
@@ -13,18 +14,26 @@ func pageTitle(t string) string {
 	return t + " · Switchboard"
 }
 
-func statusTitle(status int) string {
-	return fmt.Sprintf("%d %s", status, http.StatusText(status))
+// statusTitle is an error page's heading: the status and its name in the
+// request's language.
+func statusTitle(ctx context.Context, status int) string {
+	return fmt.Sprintf("%d %s", status, statusText(ctx, status))
 }
 
-func actionLabel(a string) string {
-	switch a {
-	case "hangup":
-		return "Hang up"
-	case "transfer":
-		return "Transfer"
+// statusText names an HTTP status in the request's language; one the
+// catalogue has no words for keeps its English name.
+func statusText(ctx context.Context, status int) string {
+	if l := LocaleFrom(ctx); l != nil {
+		if s := l.T(fmt.Sprintf("status.s%d", status)); s[0] != missingMark[0] {
+			return s
+		}
 	}
-	return title(a)
+	return http.StatusText(status)
+}
+
+// actionLabel names a call-control action on a call card.
+func actionLabel(ctx context.Context, a string) string {
+	return T(ctx, "action."+a)
 }
 
 // partyText shows a party as "number (name)".
@@ -35,6 +44,16 @@ func partyText(p PartyView) string {
 	return p.Number + " (" + p.Name + ")"
 }
 
-func summary(from, to, total int) string {
-	return fmt.Sprintf("Calls %d–%d of %d", from, to, total)
+// summary is the history's "Calls 1–50 of 230".
+func summary(ctx context.Context, from, to, total int) string {
+	l := LocaleFrom(ctx)
+	return l.T("history.summary", "From", l.Int(from), "To", l.Int(to), "Total", l.Int(total))
+}
+
+// boolText is a boolean for an ARIA attribute.
+func boolText(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
 }

@@ -117,7 +117,9 @@ func (s *Server) serveError(w http.ResponseWriter, r *http.Request, err error) {
 		case status == http.StatusUnauthorized:
 			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard"`)
 		}
-		writeJSON(w, status, map[string]string{"error": msg})
+		// "error" stays as it was for API clients; "message" is for the
+		// pages, in the reader's language.
+		writeJSON(w, status, map[string]string{"error": msg, "message": apiMessage(r.Context(), err, status, msg)})
 		return
 	}
 	s.render(w, r, status, ErrorPage(s.errorView(r, status, err, msg)))

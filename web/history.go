@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 	"net/url"
@@ -33,10 +32,10 @@ func (s *Server) historyFilter(q url.Values) (history.Filter, error) {
 	switch f.Outcome {
 	case history.OutcomeAny, history.OutcomeMissed, history.OutcomeAnswered:
 	default:
-		return f, fmt.Errorf("%w: outcome %q: want missed or answered", ErrBadRequest, f.Outcome)
+		return f, problem(ErrBadRequest, "error.outcome", "Outcome", clip(string(f.Outcome)))
 	}
 	if len(f.Number) > 64 {
-		return f, fmt.Errorf("%w: number too long", ErrBadRequest)
+		return f, problem(ErrBadRequest, "error.number_long")
 	}
 	from, err := s.dayParam(q, "from")
 	if err != nil {
@@ -47,7 +46,7 @@ func (s *Server) historyFilter(q url.Values) (history.Filter, error) {
 		return f, err
 	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
-		return f, fmt.Errorf("%w: to %s is before from %s", ErrBadRequest, q.Get("to"), q.Get("from"))
+		return f, problem(ErrBadRequest, "error.range_order", "To", clip(q.Get("to")), "From", clip(q.Get("from")))
 	}
 	f.Since = from
 	if !to.IsZero() {
@@ -73,7 +72,7 @@ func (s *Server) dayParam(q url.Values, name string) (time.Time, error) {
 	}
 	d, err := time.ParseInLocation(dateLayout, v, s.loc)
 	if err != nil {
-		return time.Time{}, fmt.Errorf("%w: %s %q: want a date such as 2026-11-23", ErrBadRequest, name, clip(v))
+		return time.Time{}, problem(ErrBadRequest, "error.bad_date", "Name", name, "Value", clip(v))
 	}
 	return d, nil
 }
@@ -85,7 +84,7 @@ func intParam(q url.Values, name string, def, lo, hi int) (int, error) {
 	}
 	n, err := strconv.Atoi(s)
 	if err != nil || n < lo || n > hi {
-		return 0, fmt.Errorf("%w: %s %q: want a number from %d to %d", ErrBadRequest, name, s, lo, hi)
+		return 0, problem(ErrBadRequest, "error.bad_int", "Name", name, "Value", clip(s), "Lo", lo, "Hi", hi)
 	}
 	return n, nil
 }
@@ -128,10 +127,10 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	now := s.now()
 	v := HistoryView{
-		Meta: s.meta(r, "History", "history"),
+		Meta: s.meta(r, T(r.Context(), "history.title"), "history"),
 		Query: HistoryQuery{Number: q.Get("number"), Source: q.Get("source"), Outcome: q.Get("outcome"),
 			From: q.Get("from"), To: q.Get("to")},
-		Ranges: historyRanges(q, now),
+		Ranges: historyRanges(LocaleFrom(r.Context()), q, now),
 		Zone:   s.zone,
 	}
 	for _, st := range s.deps.Hub.Snapshot().Sources() {
@@ -140,19 +139,19 @@ func (s *Server) historyPage(w http.ResponseWriter, r *http.Request) error {
 	f, err := s.historyFilter(q)
 	switch {
 	case err != nil:
-		v.Error = err.Error()
+		v.Error = Say(r.Context(), err)
 	case s.deps.History == nil:
-		v.Error = ErrNoHistory.Error() + "."
+		v.Error = T(r.Context(), "history.none_kept")
 	default:
 		page, err := s.deps.History.Query(r.Context(), f)
 		if err != nil {
 			s.log.Error("history query", "err", err)
-			v.Error = "The history could not be searched; see the server log."
+			v.Error = T(r.Context(), "history.failed")
 			break
 		}
 		dial := s.canDial(r)
 		for _, c := range page.Calls {
-			row := HistoryRow{CallView: callView(c, now, nil)}
+			row := HistoryRow{CallView: callView(LocaleFrom(r.Context()), c, now, nil)}
 			if dial {
 				row.FromDial, row.ToDial = dialNumber(c.From), dialNumber(c.To)
 			}
@@ -200,7 +199,7 @@ func historyURL(path string, q url.Values, offset int, paged bool) string {
 
 // historyRanges are the quick picks of the date range, as of now (in the
 // display zone), each keeping the rest of the search.
-func historyRanges(q url.Values, now time.Time) []RangeLink {
+func historyRanges(l *Locale, q url.Values, now time.Time) []RangeLink {
 	y, m, d := now.Date()
 	today := time.Date(y, m, d, 0, 0, 0, 0, now.Location())
 	day := func(t time.Time) string { return t.Format(dateLayout) }
@@ -208,10 +207,10 @@ func historyRanges(q url.Values, now time.Time) []RangeLink {
 		key, label string
 		from, to   time.Time
 	}{
-		{"today", "Today", today, today},
-		{"yesterday", "Yesterday", today.AddDate(0, 0, -1), today.AddDate(0, 0, -1)},
-		{"week", "Last 7 days", today.AddDate(0, 0, -6), today},
-		{"month", "This month", time.Date(y, m, 1, 0, 0, 0, 0, now.Location()), today},
+		{"today", l.T("history.range.today"), today, today},
+		{"yesterday", l.T("history.range.yesterday"), today.AddDate(0, 0, -1), today.AddDate(0, 0, -1)},
+		{"week", l.T("history.range.week"), today.AddDate(0, 0, -6), today},
+		{"month", l.T("history.range.month"), time.Date(y, m, 1, 0, 0, 0, 0, now.Location()), today},
 	}
 	out := make([]RangeLink, 0, len(ranges)+1)
 	for _, r := range ranges {
@@ -236,6 +235,6 @@ func historyRanges(q url.Values, now time.Time) []RangeLink {
 	if len(all) > 0 {
 		u += "?" + all.Encode()
 	}
-	out = append(out, RangeLink{Key: "all", Label: "All", URL: u, Active: q.Get("from") == "" && q.Get("to") == ""})
+	out = append(out, RangeLink{Key: "all", Label: l.T("history.range.all"), URL: u, Active: q.Get("from") == "" && q.Get("to") == ""})
 	return out
 }

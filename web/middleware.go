@@ -17,7 +17,7 @@ type middleware func(http.Handler) http.Handler
 // chain applies the server's middleware around h; the first listed runs
 // first.
 func (s *Server) chain(h http.Handler) http.Handler {
-	mws := []middleware{s.logRequests, s.recoverPanics, s.limitBodies, s.secureHeaders, crossOrigin}
+	mws := []middleware{s.logRequests, s.recoverPanics, s.limitBodies, s.secureHeaders, s.localize, crossOrigin}
 	for i := len(mws) - 1; i >= 0; i-- {
 		h = mws[i](h)
 	}

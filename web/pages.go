@@ -48,7 +48,8 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 	}
 	acts := controlActions(role, snap.Sources())
 	today := s.today(r.Context(), now)
-	meta := s.meta(r, "Wallboard", "wallboard", "wallboard.js")
+	l := LocaleFrom(r.Context())
+	meta := s.meta(r, l.T("wallboard.title"), "wallboard", "wallboard.js")
 	meta.Kiosk = kiosk
 	v := WallboardView{
 		Meta:      meta,
@@ -63,13 +64,13 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 		v.RecentError = today.Error
 	}
 	for _, c := range snap.Calls() {
-		v.Calls = append(v.Calls, callView(c, now, acts[c.Source]))
+		v.Calls = append(v.Calls, callView(l, c, now, acts[c.Source]))
 	}
 	for _, st := range snap.Sources() {
-		v.Sources = append(v.Sources, sourceView(st, now))
+		v.Sources = append(v.Sources, sourceView(l, st, now))
 	}
 	for _, c := range today.Recent {
-		v.Recent = append(v.Recent, callView(c, now, nil))
+		v.Recent = append(v.Recent, callView(l, c, now, nil))
 	}
 	s.render(w, r, http.StatusOK, Wallboard(v))
 	return nil
@@ -122,7 +123,7 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		Name: loginCookie, Value: tok, Path: loginCookiePath, MaxAge: 3600,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
 	})
-	v := LoginView{Meta: s.meta(r, "Sign in", ""), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), ""), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
 	s.render(w, r, status, LoginPage(v))
 }
 
@@ -138,7 +139,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	c, err := r.Cookie(loginCookie)
 	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) != 1 {
 		s.log.Debug("sign-in refused: form token", "remote", s.clientAddr(r))
-		s.renderLogin(w, r, http.StatusForbidden, name, next, "The sign-in form expired. Please try again.")
+		s.renderLogin(w, r, http.StatusForbidden, name, next, T(r.Context(), "login.error.expired"))
 		return nil
 	}
 	addr := s.clientAddr(r)
@@ -150,7 +151,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		secs := int(wait.Seconds() + 0.999)
 		w.Header().Set("Retry-After", strconv.Itoa(secs))
 		s.renderLogin(w, r, http.StatusTooManyRequests, name, next,
-			fmt.Sprintf("Too many failed sign-in attempts. Try again in %d seconds.", secs))
+			T(r.Context(), "login.error.throttled", "Count", secs))
 		return nil
 	}
 	if !s.checks.enter(r.Context(), key) {
@@ -158,7 +159,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		s.metrics.logins.WithLabelValues(loginBusy).Inc()
 		s.log.Debug("sign-in refused: no turn for a password check", "user", clip(name), "remote", addr)
 		w.Header().Set("Retry-After", "1")
-		s.renderLogin(w, r, http.StatusServiceUnavailable, name, next, "The server is busy signing others in. Please try again in a moment.")
+		s.renderLogin(w, r, http.StatusServiceUnavailable, name, next, T(r.Context(), "login.error.busy"))
 		return nil
 	}
 	u, known := s.userByName(name)
@@ -183,7 +184,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 			level = slog.LevelInfo
 		}
 		s.log.Log(r.Context(), level, "sign-in failed", "user", clip(name), "remote", addr)
-		s.renderLogin(w, r, http.StatusUnauthorized, name, next, "Wrong name or password.")
+		s.renderLogin(w, r, http.StatusUnauthorized, name, next, T(r.Context(), "login.error.wrong"))
 		return nil
 	}
 	ticket.succeeded()
@@ -191,12 +192,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		s.log.Error("sign-in could not be stored", "user", u.Name, "err", err)
 		w.Header().Set("Retry-After", "5")
-		s.renderLogin(w, r, http.StatusServiceUnavailable, name, next, "Signing in does not work just now (the server cannot store sign-ins). Please try again in a moment.")
+		s.renderLogin(w, r, http.StatusServiceUnavailable, name, next, T(r.Context(), "login.error.store"))
 		return nil
 	}
 	s.metrics.logins.WithLabelValues(loginOK).Inc()
 	s.setSessionCookie(w, r, secret, s.cfg.SessionTTL)
 	s.clearCookie(w, r, loginCookie, loginCookiePath)
+	s.applyUserLanguage(w, r, u.Name)
 	s.log.Info("signed in", "user", u.Name, "role", u.Role, "session", rec.ID, "remote", addr)
 	http.Redirect(w, r, localPath(next), http.StatusSeeOther) //nolint:gosec // localPath keeps it on this site
 	return nil
@@ -236,7 +238,7 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	link, ok := s.walls.use(r.PathValue("code"))
 	if !ok {
 		s.log.Debug("wall-screen link refused", "remote", s.clientAddr(r))
-		return fmt.Errorf("%w: %s", ErrNotFound, msgWallLinkGone)
+		return problem(ErrNotFound, "error.wall_link_gone")
 	}
 	secret, rec, err := s.newSession(r.Context(), StoredSession{Kind: SessionDevice, Name: link.name, Role: RoleViewer,
 		CreatedBy: link.creator, Address: s.clientAddr(r).String()})
@@ -244,11 +246,10 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("wall-screen link: %w", err)
 	}
 	s.setSessionCookie(w, r, secret, s.cfg.DeviceTTL)
+	if tag, ok := s.catalogue.known(link.lang); ok {
+		s.setLangCookie(w, r, tag)
+	}
 	s.log.Info("wall screen signed in", "device", link.name, "session", rec.ID, "created_by", link.creator, "remote", s.clientAddr(r))
 	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil
 }
-
-// msgWallLinkGone is what a used, expired or mistyped wall-screen link
-// shows.
-const msgWallLinkGone = "this wall-screen link is unknown, used or expired. Links work once, within 15 minutes: ask an admin to make a new one under Devices."

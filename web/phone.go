@@ -32,7 +32,7 @@ func (s *Server) softphone(w http.ResponseWriter, r *http.Request) error {
 	u, _ := UserFrom(r.Context())
 	accounts := append([]string{}, u.Accounts...)
 	v := PhoneView{
-		Meta:      s.meta(r, "Softphone", "phone", "phone.js"),
+		Meta:      s.meta(r, T(r.Context(), "phone.title"), "phone", "phone.js"),
 		Accounts:  accounts,
 		Available: s.deps.Phone != nil,
 		Boot:      PhoneBoot{User: u.Name, Accounts: accounts, History: s.deps.History != nil},

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -84,7 +86,9 @@ func requireBrowser(t *testing.T) string {
 // in, registers through kamailio, calls a baresip phone (1000 Hz) and both
 // hear each other; the phone calls back, the page rings, answers, both hear
 // each other, the phone hangs up and the page shows it; a user whose
-// account has a wrong password sees the registration error.
+// account has a wrong password, and one whose registrar never answers,
+// see why in plain words, with dialling off; a call to a number nobody
+// has is listed as failed, and why.
 func TestBrowserSoftphone(t *testing.T) {
 	e2e := requireBrowser(t)
 
@@ -98,7 +102,8 @@ func TestBrowserSoftphone(t *testing.T) {
 	ts := startSoftphone(t, []sipbridge.AccountConfig{
 		{Name: "office", Registrar: k.Addr(), Username: "1001", Password: siptest.Password("1001"), Expires: 60},
 		{Name: "wrong", Registrar: k.Addr(), Username: "1003", Password: "not-the-password", Expires: 60},
-	}, map[string][]string{"paula": {"office"}, "walter": {"wrong"}})
+		{Name: "gone", Registrar: silentRegistrar(t), Username: "1004", Password: siptest.Password("1004"), Expires: 60},
+	}, map[string][]string{"paula": {"office"}, "walter": {"wrong"}, "gustav": {"gone"}})
 
 	dir := t.TempDir()
 	wav := filepath.Join(dir, "mic-440.wav")
@@ -109,7 +114,7 @@ func TestBrowserSoftphone(t *testing.T) {
 	if shot == "" {
 		shot = filepath.Join(dir, "phone.png")
 	}
-	cmd := exec.CommandContext(ctx, "node", "phone.js", ts.URL+"/", "paula", testPassword, "1002", "walter", shot)
+	cmd := exec.CommandContext(ctx, "node", "phone.js", ts.URL+"/", "paula", testPassword, "1002", "walter", shot, "gustav", "1999")
 	cmd.Dir = e2e
 	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
 	var stderr strings.Builder
@@ -131,9 +136,12 @@ func TestBrowserSoftphone(t *testing.T) {
 		name, arg, _ := strings.Cut(line, " ")
 		steps = append(steps, name)
 		var v struct {
-			Hz   int    `json:"hz"`
-			Ms   int    `json:"ms"`
-			Text string `json:"text"`
+			Hz           int    `json:"hz"`
+			Ms           int    `json:"ms"`
+			Text         string `json:"text"`
+			CallDisabled bool   `json:"callDisabled"`
+			Why          string `json:"why"`
+			Recent       string `json:"recent"`
 		}
 		if arg != "" {
 			_ = json.Unmarshal([]byte(arg), &v)
@@ -158,6 +166,13 @@ func TestBrowserSoftphone(t *testing.T) {
 			if !strings.Contains(v.Text, "401") && !strings.Contains(strings.ToLower(v.Text), "password") {
 				t.Errorf("registration error shown = %q, want the 401 in plain words", v.Text)
 			}
+			wantNoDial(t, name, v.Text, v.CallDisabled, v.Why, "password")
+		case "registrar-gone":
+			wantNoDial(t, name, v.Text, v.CallDisabled, v.Why, "cannot be reached")
+		case "attempt-failed":
+			if !strings.Contains(v.Text, "Number not found") || !strings.Contains(v.Recent, "failed: Number not found") {
+				t.Errorf("failed attempt: status %q, recent %q; want it failed and why", v.Text, v.Recent)
+			}
 		}
 		if name == "connected-in" {
 			if err := far.WaitRecorded(ctx, time.Second); err != nil {
@@ -174,10 +189,38 @@ func TestBrowserSoftphone(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "registered,connected-out,heard-out,ended-out,ringing,connected-in,ended-in,registration-error"
+	want := "registered,connected-out,heard-out,ended-out,ringing,connected-in,ended-in,registration-error,registrar-gone,attempt-failed"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}
+}
+
+// wantNoDial checks what the page says of an account that cannot
+// register: the reason in plain words (no status line in capitals), the
+// Call button off, and why, next to it.
+func wantNoDial(t *testing.T, step, state string, disabled bool, why, words string) {
+	t.Helper()
+	if !strings.Contains(state, words) || capitals.MatchString(state) {
+		t.Errorf("%s: account state %q, want %q in plain words", step, state, words)
+	}
+	if !disabled || !strings.Contains(why, "You cannot call yet") || !strings.Contains(why, words) {
+		t.Errorf("%s: Call disabled %v, why %q; want it off and the reason given", step, disabled, why)
+	}
+}
+
+// capitals finds a word in capitals, as a SIP status line writes them.
+var capitals = regexp.MustCompile(`\b[A-Z]{4,}\b`)
+
+// silentRegistrar is a loopback UDP address that takes REGISTERs and
+// never answers them, until the test ends.
+func silentRegistrar(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc.LocalAddr().String()
 }
 
 // TestBrowserCallWaiting: two baresip phones (1000 Hz and 1600 Hz) call

@@ -90,9 +90,11 @@ type Server struct {
 	// now is the clock, its times in the display zone (loc, named zone
 	// for the scripts), so that "today" and every time a page shows are
 	// the zone's.
-	now  func() time.Time
-	loc  *time.Location
-	zone string
+	now func() time.Time
+	loc *time.Location
+	// catalogue holds the pages' words in every language.
+	catalogue *Catalogue
+	zone      string
 
 	mux     *http.ServeMux
 	handler http.Handler
@@ -179,6 +181,11 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		o(s)
 	}
 	s.log = s.log.With("component", "web")
+	cat, err := defaultCatalogue()
+	if err != nil {
+		return nil, fmt.Errorf("web: %w", err)
+	}
+	s.catalogue = cat
 	loc, zone, named, err := displayZone(cfg.TimeZone)
 	if err != nil {
 		return nil, fmt.Errorf("web: %w: %w", ErrInvalidConfig, err)

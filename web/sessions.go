@@ -116,20 +116,26 @@ type SessionStore interface {
 	// DeleteExpiredSessions deletes every sign-in that expired before now
 	// and returns how many.
 	DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error)
+	// UserLanguage returns the language the user name chose on a page
+	// ("de"); empty when they chose none.
+	UserLanguage(ctx context.Context, name string) (string, error)
+	// SetUserLanguage records the language the user name chose.
+	SetUserLanguage(ctx context.Context, name, lang string) error
 }
 
 // MemorySessions is a SessionStore in memory: sign-ins end with the
 // process. For tests, and for a server without a database.
 type MemorySessions struct {
-	mu sync.Mutex
-	m  map[SessionHash]StoredSession
+	mu   sync.Mutex
+	m    map[SessionHash]StoredSession
+	lang map[string]string
 }
 
 var _ SessionStore = (*MemorySessions)(nil)
 
 // NewMemorySessions returns an empty in-memory store.
 func NewMemorySessions() *MemorySessions {
-	return &MemorySessions{m: map[SessionHash]StoredSession{}}
+	return &MemorySessions{m: map[SessionHash]StoredSession{}, lang: map[string]string{}}
 }
 
 // CreateSession stores s; a second sign-in with the same hash or ID is
@@ -235,4 +241,19 @@ func (m *MemorySessions) DeleteExpiredSessions(_ context.Context, now time.Time)
 		}
 	}
 	return n, nil
+}
+
+// UserLanguage returns the language name chose.
+func (m *MemorySessions) UserLanguage(_ context.Context, name string) (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.lang[name], nil
+}
+
+// SetUserLanguage records the language name chose.
+func (m *MemorySessions) SetUserLanguage(_ context.Context, name, lang string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.lang[name] = lang
+	return nil
 }

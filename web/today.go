@@ -148,11 +148,11 @@ func (s *Server) today(ctx context.Context, now time.Time) Today {
 			recent, err := s.deps.History.Recent(ctx, from, recentLimit)
 			if err != nil {
 				s.log.Error("load today's calls", "err", err)
-				t.Error = "Today's calls could not be loaded."
+				t.Error = T(ctx, "today.error.calls")
 			}
 			t.Recent = append(t.Recent, recent...)
 		} else {
-			t.Error = "No call history is kept, so there are no figures of the day."
+			t.Error = T(ctx, "today.error.no_history")
 		}
 		return t
 	}
@@ -179,7 +179,7 @@ func (s *Server) today(ctx context.Context, now time.Time) Today {
 	})
 	if err != nil {
 		s.log.Error("compute today's figures", "err", err)
-		t.Error = "Today's figures could not be computed; see the server log."
+		t.Error = T(ctx, "today.error.figures")
 		return t
 	}
 	t.Figures = true

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -37,13 +36,18 @@ type PageMeta struct {
 	// TimeZone is the display zone's IANA name (meta tag "timezone"),
 	// which static/time.js formats every time in.
 	TimeZone string
+	// Path is the request's path and query, where the language switch
+	// comes back to.
+	Path string
 }
 
 // NavItem is one entry of the page menu.
 type NavItem struct {
 	// Key matches PageMeta.Active.
-	Key   string
-	Href  string
+	Key  string
+	Href string
+	// Label is the entry's words; given to addNav as a message ID, it is
+	// in the request's language in PageMeta.Nav.
 	Label string
 	// Role is the least role that sees the entry.
 	Role Role
@@ -52,12 +56,13 @@ type NavItem struct {
 // NewPageMeta fills a PageMeta from a request handled behind the server's
 // authentication (see Server.Handle); scripts are files of static/.
 func (s *Server) NewPageMeta(r *http.Request, title, active string, scripts ...string) PageMeta {
-	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts, TimeZone: s.zone}
+	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts, TimeZone: s.zone, Path: localPath(r.URL.RequestURI())}
 	if u, ok := UserFrom(r.Context()); ok {
 		m.User, m.Role = u.Name, u.Role
 		m.SignOut = m.CSRF != ""
 		for _, n := range s.nav {
 			if u.Role.Allows(n.Role) {
+				n.Label = T(r.Context(), n.Label)
 				m.Nav = append(m.Nav, n)
 			}
 		}
@@ -69,7 +74,8 @@ func (s *Server) meta(r *http.Request, title, active string, scripts ...string) 
 	return s.NewPageMeta(r, title, active, scripts...)
 }
 
-// addNav adds a menu entry; routes calls it beside the route.
+// addNav adds a menu entry; routes calls it beside the route. label
+// is a message ID ("nav.history").
 func (s *Server) addNav(key, href, label string, role Role) {
 	s.nav = append(s.nav, NavItem{Key: key, Href: href, Label: label, Role: role})
 }
@@ -117,29 +123,29 @@ type SourceView struct {
 	Up    bool
 }
 
-func partyView(p monitor.Party) PartyView {
+func partyView(l *Locale, p monitor.Party) PartyView {
 	n := p.Number
 	if p.Private && n == "" {
-		n = "withheld"
+		n = l.T("party.withheld")
 	}
 	if n == "" {
-		n = "unknown"
+		n = l.T("party.unknown")
 	}
 	return PartyView{Number: n, Name: p.Name}
 }
 
-// callView converts c as of now; actions are those the viewer may use on
-// it.
-func callView(c monitor.Call, now time.Time, actions []string) CallView {
+// callView converts c as of now, in l's words; actions are those the
+// viewer may use on it.
+func callView(l *Locale, c monitor.Call, now time.Time, actions []string) CallView {
 	since := c.Started
 	if !c.Answered.IsZero() {
 		since = c.Answered
 	}
 	v := CallView{
 		ID: string(c.ID), Source: string(c.Source), Direction: string(c.Direction), State: string(c.State),
-		From: partyView(c.From), To: partyView(c.To), Line: c.Line,
+		From: partyView(l, c.From), To: partyView(l, c.To), Line: c.Line,
 		Since: since.Format(time.RFC3339), Elapsed: formatSeconds(int64(now.Sub(since).Seconds())),
-		Started: formatWhen(c.Started, now), Reason: string(c.Reason), Missed: c.Missed(), Actions: actions,
+		Started: formatWhen(l, c.Started, now), Reason: string(c.Reason), Missed: c.Missed(), Actions: actions,
 		StartedAt: c.Started.Format(time.RFC3339Nano),
 	}
 	if c.State == monitor.Ended {
@@ -165,8 +171,9 @@ func formatSeconds(sec int64) string {
 }
 
 // formatWhen shows a time of today as 15:04:05 and older ones with the
-// date.
-func formatWhen(t, now time.Time) string {
+// date in l's way (31.12.2026 15:04, 2026-12-31 15:04); 24-hour in
+// every language.
+func formatWhen(l *Locale, t, now time.Time) string {
 	if t.IsZero() {
 		return ""
 	}
@@ -174,13 +181,13 @@ func formatWhen(t, now time.Time) string {
 	if y, m, d := t.Date(); y == now.Year() && m == now.Month() && d == now.Day() {
 		return t.Format("15:04:05")
 	}
-	return t.Format("2006-01-02 15:04")
+	return l.Date(t) + " " + t.Format("15:04")
 }
 
-func sourceView(st monitor.SourceStatus, now time.Time) SourceView {
+func sourceView(l *Locale, st monitor.SourceStatus, now time.Time) SourceView {
 	return SourceView{
 		Name: string(st.Name), Type: st.Type, State: string(st.State), Error: st.Error,
-		Since: formatWhen(st.Since, now), Up: st.State.Up(),
+		Since: formatWhen(l, st.Since, now), Up: st.State.Up(),
 	}
 }
 
@@ -213,25 +220,4 @@ func originateSources(role Role, sources []monitor.SourceStatus) []string {
 		}
 	}
 	return out
-}
-
-// directionArrow is the glyph shown between the parties.
-func directionLabel(d string) string {
-	switch d {
-	case string(monitor.Inbound):
-		return "in"
-	case string(monitor.Outbound):
-		return "out"
-	case string(monitor.Internal):
-		return "internal"
-	}
-	return d
-}
-
-// title capitalises a word for display.
-func title(s string) string {
-	if s == "" {
-		return s
-	}
-	return strings.ToUpper(s[:1]) + s[1:]
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"fmt"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +26,9 @@ type wallLink struct {
 	name    string
 	creator string
 	expires time.Time
+	// lang is the language the screen shows ("de"); empty for its
+	// browser's.
+	lang string
 }
 
 // deviceName checks the name an admin gives a wall screen: trimmed, not
@@ -35,11 +37,11 @@ func deviceName(raw string) (string, error) {
 	n := strings.TrimSpace(raw)
 	switch {
 	case n == "":
-		return "", fmt.Errorf("%w: name the screen, such as \"Hall TV\"", ErrBadRequest)
+		return "", problem(ErrBadRequest, "error.device_name_empty")
 	case utf8.RuneCountInString(n) > maxDeviceName || !utf8.ValidString(n):
-		return "", fmt.Errorf("%w: a screen's name has at most %d characters", ErrBadRequest, maxDeviceName)
+		return "", problem(ErrBadRequest, "error.device_name_long", "Max", maxDeviceName)
 	case strings.IndexFunc(n, unicode.IsControl) >= 0:
-		return "", fmt.Errorf("%w: a screen's name is one line of text", ErrBadRequest)
+		return "", problem(ErrBadRequest, "error.device_name_line")
 	}
 	return n, nil
 }
@@ -55,9 +57,9 @@ func newWallLinks(now func() time.Time) *wallLinks {
 	return &wallLinks{now: now, m: make(map[string]wallLink)}
 }
 
-// create returns a new code for the device name, made by creator, and
-// when it expires.
-func (w *wallLinks) create(name, creator string) (string, time.Time) {
+// create returns a new code for the device name, made by creator, to
+// show lang (empty: the screen's browser's), and when it expires.
+func (w *wallLinks) create(name, creator, lang string) (string, time.Time) {
 	now := w.now()
 	code := randomToken(wallCodeBytes)
 	exp := now.Add(wallLinkTTL)
@@ -78,7 +80,7 @@ func (w *wallLinks) create(name, creator string) (string, time.Time) {
 		}
 		delete(w.m, oldest)
 	}
-	w.m[code] = wallLink{name: name, creator: creator, expires: exp}
+	w.m[code] = wallLink{name: name, creator: creator, expires: exp, lang: lang}
 	return code, exp
 }
 

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"time"
@@ -54,48 +55,60 @@ func resultOf(c monitor.Call) ResultView {
 }
 
 // directionWord names a direction in words.
-func directionWord(d string) string {
+func directionWord(ctx context.Context, d string) string {
 	switch d {
-	case string(monitor.Inbound):
-		return "incoming"
-	case string(monitor.Outbound):
-		return "outgoing"
-	case string(monitor.Internal):
-		return "internal"
+	case string(monitor.Inbound), string(monitor.Outbound), string(monitor.Internal):
+		return T(ctx, "direction."+d)
 	}
 	return d
 }
 
 // stateWord names a call's state in words.
-func stateWord(s string) string {
+func stateWord(ctx context.Context, s string) string {
 	switch s {
-	case string(monitor.Ringing):
-		return "ringing"
-	case string(monitor.Dialing):
-		return "calling"
-	case string(monitor.Connected):
-		return "talking"
-	case string(monitor.Held):
-		return "on hold"
+	case string(monitor.Ringing), string(monitor.Dialing), string(monitor.Connected), string(monitor.Held):
+		return T(ctx, "state."+s)
 	}
 	return s
+}
+
+// resultWord names how a call ended (ResultView.Kind) in words.
+func resultWord(ctx context.Context, r ResultView) string {
+	if r.Kind == "" {
+		return ""
+	}
+	return T(ctx, "result."+r.Kind)
+}
+
+// sourceStateWord names a source's link state in words.
+func sourceStateWord(ctx context.Context, state string) string {
+	switch monitor.LinkState(state) {
+	case monitor.LinkConnecting, monitor.LinkConnected, monitor.LinkResyncing, monitor.LinkDown, monitor.LinkStopped,
+		monitor.LinkRegistering, monitor.LinkRegistered, monitor.LinkFailed, monitor.LinkRetrying:
+		return T(ctx, "link."+state)
+	}
+	return state
 }
 
 // clockText is the kiosk clock's first value, before the script ticks.
 func clockText(t time.Time) string { return t.Format("15:04") }
 
-// dateText is the kiosk's date line, such as "Tuesday 1 December".
-func dateText(t time.Time) string { return t.Format("Monday 2 January") }
+// dateText is the kiosk's date line, such as "Tuesday 1 December" or
+// "Dienstag, 1. Dezember".
+func dateText(ctx context.Context, t time.Time) string {
+	return T(ctx, "format.kiosk_date", "Weekday", T(ctx, fmt.Sprintf("format.weekday%d", int(t.Weekday()))),
+		"Day", t.Day(), "Month", T(ctx, fmt.Sprintf("format.month%d", int(t.Month()))))
+}
 
 // figureSeconds shows seconds of a figure as m:ss.
 func figureSeconds(sec int64) string { return formatSeconds(sec) }
 
 // rateText shows an answer rate; a dash without inbound calls.
-func rateText(r *int) string {
+func rateText(ctx context.Context, r *int) string {
 	if r == nil {
 		return "–"
 	}
-	return strconv.Itoa(*r) + " %"
+	return T(ctx, "figures.rate", "Rate", LocaleFrom(ctx).Int(*r))
 }
 
 // rateValue is an answer rate for data attributes; empty without one.
@@ -107,10 +120,10 @@ func rateValue(r *int) string {
 }
 
 // callsSplit is a figure's "12 in · 7 out" line.
-func callsSplit(f Figures) string {
-	s := fmt.Sprintf("%d in · %d out", f.Inbound, f.Outbound)
+func callsSplit(ctx context.Context, f Figures) string {
+	s := T(ctx, "figures.split", "In", f.Inbound, "Out", f.Outbound)
 	if f.Internal > 0 {
-		s += fmt.Sprintf(" · %d internal", f.Internal)
+		s += T(ctx, "figures.split_internal", "Internal", f.Internal)
 	}
 	return s
 }
@@ -158,8 +171,8 @@ func svgNum(f float64) string { return strconv.FormatFloat(f, 'f', 2, 64) }
 func hourLabel(h int) string { return fmt.Sprintf("%02d", h) }
 
 // hourTitle is a bar's tooltip.
-func hourTitle(b chartBar) string {
-	return fmt.Sprintf("%02d:00–%02d:59: %d calls, %d missed", b.Hour, b.Hour, b.Calls, b.Missed)
+func hourTitle(ctx context.Context, b chartBar) string {
+	return T(ctx, "figures.hour_title", "Hour", fmt.Sprintf("%02d", b.Hour), "Calls", b.Calls, "Missed", b.Missed)
 }
 
 // longNumber marks a number too long for a call card's big type (an

@@ -188,13 +188,33 @@ users:
 				t.Errorf("per source %v", f.Sources)
 			}
 			router.Send(ring4)
+		case "languages":
+			var langs map[string]struct {
+				Lang, Today, Ringing string
+				Results              []string
+			}
+			if err := json.Unmarshal([]byte(arg), &langs); err != nil {
+				t.Fatal(err)
+			}
+			for key, want := range map[string]struct{ lang, today, ringing, result string }{
+				"kiosk en":   {"en", "Today", "ringing", "answered"},
+				"kiosk de":   {"de", "Heute", "klingelt", "angenommen"},
+				"board en":   {"en", "Today", "ringing", "answered"},
+				"board de":   {"de", "Heute", "klingelt", "angenommen"},
+				"board back": {"en", "Today", "ringing", "answered"},
+			} {
+				got := langs[key]
+				if got.Lang != want.lang || got.Today != want.today || got.Ringing != want.ringing || !slices.Contains(got.Results, want.result) {
+					t.Errorf("%s: %+v, want lang %s, %q, %q and %q among the results", key, got, want.lang, want.today, want.ringing, want.result)
+				}
+			}
 		case "layout":
 			var problems map[string][]string
 			if err := json.Unmarshal([]byte(arg), &problems); err != nil {
 				t.Fatal(err)
 			}
-			if len(problems) != 5 {
-				t.Errorf("layout measured at %d sizes, want 5", len(problems))
+			if len(problems) != 9 {
+				t.Errorf("layout measured at %d sizes and languages, want 9", len(problems))
 			}
 			for size, ps := range problems {
 				for _, pr := range ps {
@@ -263,7 +283,7 @@ users:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "kiosk,figures,layout,figures-4,layout-busy,stop-server,stale,back,stop-source,source-down,source-up,revoked"
+	want := "kiosk,figures,languages,layout,figures-4,layout-busy,stop-server,stale,back,stop-source,source-down,source-up,revoked"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}

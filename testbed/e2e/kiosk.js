@@ -104,27 +104,65 @@ function layoutProblems(page, wall) {
     await w.waitForFunction(() => document.querySelectorAll('[data-testid=recent-call]').length === 3);
     step('figures', await figures(w));
 
-    // A fourth call rings while the layout is measured at every size.
+    // A fourth call rings while the layout is measured at every size, in
+    // English and in German (longer words): the wall screen by its
+    // browser's Accept-Language, the admin's board by the language
+    // switch, which wins over the browser's.
     await w.waitForSelector('[data-testid=call][data-state=ringing]');
-    const problems = {};
-    for (const [width, height] of [[1920, 1080], [3840, 2160], [390, 844]]) {
-      await w.setViewportSize({ width, height });
-      await w.waitForFunction((wd) => document.documentElement.clientWidth === wd, width);
-      const size = `${width}x${height}`;
-      await w.screenshot({ path: `${shots}/kiosk-${size}.png` });
-      problems[`kiosk ${size}`] = await layoutProblems(w, width >= 1280);
+    const problems = {}, langs = {};
+    const words = (page) => page.evaluate(() => ({
+      lang: document.documentElement.lang,
+      today: document.querySelector('#figures-h').firstChild.textContent.trim(),
+      results: [...document.querySelectorAll('[data-testid=recent-result]')].map((e) => e.textContent.trim()),
+      ringing: (document.querySelector('[data-testid=call][data-state=ringing] [data-testid=call-state]') || {}).textContent,
+    }));
+    for (const [lang, accept, sizes] of [['en', 'en-US,en;q=0.9', [[1920, 1080], [3840, 2160], [390, 844]]], ['de', 'de-DE,de;q=0.9', [[1920, 1080], [390, 844]]]]) {
+      await tv.ctx.setExtraHTTPHeaders({ 'Accept-Language': accept });
+      await w.setViewportSize({ width: 1920, height: 1080 });
+      await w.reload();
+      await w.waitForSelector('[data-testid=connection][data-state=live]');
+      await w.waitForSelector('[data-testid=call][data-state=ringing]');
+      langs[`kiosk ${lang}`] = await words(w);
+      for (const [width, height] of sizes) {
+        await w.setViewportSize({ width, height });
+        await w.waitForFunction((wd) => document.documentElement.clientWidth === wd, width);
+        const size = `${width}x${height}${lang === 'en' ? '' : ' ' + lang}`;
+        await w.screenshot({ path: `${shots}/kiosk-${size.replace(' ', '-')}.png` });
+        problems[`kiosk ${size}`] = await layoutProblems(w, width >= 1280);
+      }
     }
+    await tv.ctx.setExtraHTTPHeaders({ 'Accept-Language': 'en-US,en;q=0.9' });
+    await w.setViewportSize({ width: 1920, height: 1080 });
+    await w.reload();
+    await w.waitForSelector('[data-testid=connection][data-state=live]');
+    await admin.ctx.setExtraHTTPHeaders({ 'Accept-Language': 'en-US,en;q=0.9' });
     await a.goto(url);
     await a.waitForSelector('[data-testid=call][data-state=ringing]');
-    for (const [width, height] of [[1920, 1080], [390, 844]]) {
-      await a.setViewportSize({ width, height });
-      await a.waitForFunction((wd) => document.documentElement.clientWidth === wd, width);
-      const size = `${width}x${height}`;
-      await a.screenshot({ path: `${shots}/board-${size}.png`, fullPage: true });
-      problems[`board ${size}`] = await layoutProblems(a, false);
+    for (const lang of ['en', 'de']) {
+      if (lang !== 'en') {
+        await a.setViewportSize({ width: 1920, height: 1080 });
+        await a.click(`[data-testid=lang-${lang}]`);
+        await a.waitForSelector(`html[lang=${lang}]`);
+        await a.waitForSelector('[data-testid=call][data-state=ringing]');
+        // The choice sticks: a reload still asks for English.
+        await a.reload();
+        await a.waitForSelector('[data-testid=connection][data-state=live]');
+      }
+      langs[`board ${lang}`] = await words(a);
+      for (const [width, height] of [[1920, 1080], [390, 844]]) {
+        await a.setViewportSize({ width, height });
+        await a.waitForFunction((wd) => document.documentElement.clientWidth === wd, width);
+        const size = `${width}x${height}${lang === 'en' ? '' : ' ' + lang}`;
+        await a.screenshot({ path: `${shots}/board-${size.replace(' ', '-')}.png`, fullPage: true });
+        problems[`board ${size}`] = await layoutProblems(a, false);
+      }
     }
-    await w.setViewportSize({ width: 1920, height: 1080 });
     await a.setViewportSize({ width: 1920, height: 1080 });
+    await a.click('[data-testid=lang-en]');
+    await a.waitForSelector('html[lang=en]');
+    langs['board back'] = await words(a);
+    await w.setViewportSize({ width: 1920, height: 1080 });
+    step('languages', langs);
     step('layout', problems);
 
     // The ringing call is given up: four calls, two missed.

@@ -1,11 +1,12 @@
 // Browser test of the softphone, driven by web/phone_e2e_test.go:
-//   node phone.js URL USER PASS TARGET BADUSER SCREENSHOT   (FAKE_AUDIO_WAV = the microphone's tone)
+//   node phone.js URL USER PASS TARGET BADUSER SCREENSHOT GONEUSER NOBODY
+//   (FAKE_AUDIO_WAV = the microphone's tone)
 // Prints "STEP name [json]" per milestone; the Go test acts on some of them
 // (it makes the far phone call in and hang up) and checks the far phone's
 // recording. Exit 0 = every step passed.
 const { launch } = require('./chromium');
 
-const [url, user, pass, target, badUser, shot] = process.argv.slice(2);
+const [url, user, pass, target, badUser, shot, goneUser, nobody] = process.argv.slice(2);
 const step = (s, v) => console.log(`STEP ${s}` + (v === undefined ? '' : ' ' + JSON.stringify(v)));
 
 // Peak frequency of the page's received audio: an AnalyserNode on the
@@ -31,6 +32,16 @@ async function remoteHz(page) {
     await ctx.close();
     return best;
   });
+}
+
+// dialState is what the page says about an account that cannot dial:
+// its state, whether Call is off, and why.
+async function dialState(page) {
+  return {
+    text: await page.textContent('[data-testid=account-state]'),
+    callDisabled: await page.isDisabled('[data-testid=call]'),
+    why: await page.isVisible('[data-testid=dial-why]') ? await page.textContent('[data-testid=dial-why]') : '',
+  };
 }
 
 async function signIn(page, name) {
@@ -87,7 +98,25 @@ async function signIn(page, name) {
     await p2.context().clearCookies();
     await signIn(p2, badUser);
     await p2.waitForSelector('[data-testid=account][data-state=failed]');
-    step('registration-error', { text: await p2.textContent('[data-testid=account-state]') });
+    step('registration-error', await dialState(p2));
+
+    // A registrar that does not answer: plain words, and no dialling
+    // until the account is registered.
+    await p2.context().clearCookies();
+    await signIn(p2, goneUser);
+    await p2.waitForSelector('[data-testid=account][data-state=retrying]');
+    step('registrar-gone', await dialState(p2));
+
+    // A number nobody has: the attempt fails, and the recent calls say so
+    // and why.
+    await page.fill('[data-testid=dial-input]', nobody);
+    await page.click('[data-testid=call]');
+    await page.waitForSelector('[data-testid=recent-attempt]');
+    step('attempt-failed', {
+      text: await page.textContent('[data-testid=call-status]'),
+      recent: await page.textContent('[data-testid=recent-attempt]'),
+      lang: await page.getAttribute('html', 'lang'),
+    });
   } catch (e) {
     console.error(e);
     failed = true;

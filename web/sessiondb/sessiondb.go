@@ -47,6 +47,12 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_by_name ON sessions (kind, name);
 CREATE INDEX sessions_by_expiry ON sessions (expires);
 `,
+	2: `
+CREATE TABLE user_languages (
+	name TEXT NOT NULL PRIMARY KEY, -- the user's name
+	lang TEXT NOT NULL              -- the language chosen on a page, e.g. de
+);
+`,
 }
 
 // version is the schema version this package writes.
@@ -231,4 +237,43 @@ func (st *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int,
 		return 0, fmt.Errorf("sessions delete expired: %w", err)
 	}
 	return int(n), nil
+}
+
+// UserLanguage returns the language the user name chose; empty when none.
+func (st *Store) UserLanguage(ctx context.Context, name string) (string, error) {
+	var lang string
+	err := st.db.QueryRowContext(ctx, "SELECT lang FROM user_languages WHERE name = ?", name).Scan(&lang)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("sessions user language: %w", err)
+	}
+	return lang, nil
+}
+
+// SetUserLanguage records the language the user name chose.
+func (st *Store) SetUserLanguage(ctx context.Context, name, lang string) error {
+	// Plain SQL, no upsert, as everywhere in this package: an update, and
+	// an insert when there was nothing to update, in one transaction.
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	res, err := tx.ExecContext(ctx, "UPDATE user_languages SET lang = ? WHERE name = ?", lang, name)
+	if err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	} else if n == 0 {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO user_languages (name, lang) VALUES (?, ?)", name, lang); err != nil {
+			return fmt.Errorf("sessions set user language: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	return nil
 }

@@ -170,6 +170,24 @@ func Run(t *testing.T, open func(t *testing.T) web.SessionStore) {
 			}
 		}
 	})
+
+	t.Run("user language", func(t *testing.T) {
+		st := open(t)
+		if got, err := st.UserLanguage(ctx, "anna"); got != "" || err != nil {
+			t.Fatalf("before a choice: %q %v, want empty", got, err)
+		}
+		for _, lang := range []string{"de", "en"} {
+			if err := st.SetUserLanguage(ctx, "anna", lang); err != nil {
+				t.Fatalf("set %s: %v", lang, err)
+			}
+			if got, err := st.UserLanguage(ctx, "anna"); got != lang || err != nil {
+				t.Errorf("after choosing %s: %q %v", lang, got, err)
+			}
+		}
+		if got, _ := st.UserLanguage(ctx, "bert"); got != "" {
+			t.Errorf("another user: %q, want empty", got)
+		}
+	})
 }
 
 // Equal fails t unless got and want are the same sign-in, times to the
