@@ -301,7 +301,7 @@ func (s *Server) localize(next http.Handler) http.Handler {
 
 // setLangCookie remembers tag in the browser.
 func (s *Server) setLangCookie(w http.ResponseWriter, r *http.Request, tag language.Tag) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
 		Name: langCookie, Value: tag.String(), Path: "/", MaxAge: int(langCookieAge.Seconds()),
 		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
 	})
@@ -336,7 +336,7 @@ func (s *Server) chooseLanguage(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	s.setLangCookie(w, r, tag)
-	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther)
+	http.Redirect(w, r, localPath(r.PostFormValue("next")), http.StatusSeeOther) //nolint:gosec // localPath keeps it on this site
 	return nil
 }
 
