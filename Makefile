@@ -77,11 +77,7 @@ unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t##*:}; \
-		echo "fuzz $$pkg $$name for $(FUZZTIME)"; \
-		$(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $(FUZZTIME) $$pkg; \
-	done
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash testbed/fuzz.sh $(FUZZ_TARGETS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
