@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -159,6 +160,16 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			return err
 		}
 		named = monitor.NewNames(hub, book)
+		// The books are read once before the sources start, so the first
+		// calls after a start (a queue's waiting callers in the PBX's
+		// first snapshot among them) are named too. A book that is slow
+		// or cannot be read does not hold the start up for longer than
+		// this; Run tries it again.
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		if lerr := book.Load(lctx); lerr != nil {
+			log.Warn("phonebook: not every book could be read at start; names follow once they are", "error", lerr)
+		}
+		lcancel()
 	}
 	restart := monitor.NewRestart(named, kept)
 
