@@ -21,7 +21,7 @@ type Role string
 
 // Roles.
 const (
-	RoleViewer Role = "viewer"
+	RoleViewer   Role = "viewer"
 	RoleUser     Role = "user"
 	RoleOperator Role = "operator"
 	RoleAdmin    Role = "admin"
