@@ -208,7 +208,7 @@
     el('span', { class: 'lamp-icon', 'aria-hidden': 'true', text: lampIcon[x.lamp] || '?' }),
     el('span', { class: 'lamp-body' },
       el('span', { class: 'lamp-name', text: name }),
-      el('span', { class: 'lamp-number num', 'data-num': true, text: x.number }),
+      x.name ? el('span', { class: 'lamp-number num', 'data-num': true, text: x.number }) : null,
       el('span', { class: 'lamp-word', 'data-testid': 'lamp-word', text: lampWord }),
       el('span', { class: 'lamp-detail', text: detail.join(' · ') }),
       x.message ? el('span', { class: 'lamp-msg', 'data-testid': 'lamp-message', text: x.message }) : null,
@@ -346,7 +346,7 @@
       : m.in_call ? T('js.panel.q.in_call') : T(`js.panel.device.${deviceKey(m.state)}`);
     const kind = m.paused ? 'paused' : m.in_call ? 'busy' : m.state === 'idle' ? 'free' : m.state === 'unavailable' ? 'offline' : 'busy';
     const li = el('li', { class: `member m-${kind}`, 'data-testid': 'queue-member', 'data-member': m.interface, 'data-paused': m.paused ? 'true' : 'false' },
-      el('span', { class: 'm-icon', 'aria-hidden': 'true', text: kind === 'paused' ? '⏸' : lampIcon[kind] || '?' }),
+      el('span', { class: 'm-icon', 'aria-hidden': 'true', text: kind === 'paused' ? '‖' : lampIcon[kind] || '?' }),
       el('span', { class: 'm-name', text: name }),
       el('span', { class: 'm-state', 'data-testid': 'member-state', text: st }),
       el('span', { class: 'm-taken', text: T('js.panel.q.taken', { Count: m.calls_taken || 0 }) }));
