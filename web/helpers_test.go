@@ -46,9 +46,9 @@ func testConfig(t testing.TB) Config {
 	return Config{
 		Users: []User{
 			{Name: "anna", PasswordHash: h, Role: RoleAdmin},
-			{Name: "olga", PasswordHash: h, Role: RoleOperator, Extension: "201"},
 			{Name: "bob", PasswordHash: h, Role: RoleUser, Accounts: []string{"1001"}},
 			{Name: "vera", PasswordHash: h, Role: RoleViewer},
+			{Name: "olga", PasswordHash: h, Role: RoleOperator, Extension: "201"},
 		},
 		Tokens:         []Token{{Name: "hall", Token: testViewerToken}},
 		AllowedOrigins: []string{"portal.example.test"},
