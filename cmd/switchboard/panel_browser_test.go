@@ -202,6 +202,16 @@ panel:
 			if got, want := actions("Originate", "Channel", "Exten"), []string{"Channel=PJSIP/200 Exten=203"}; !slices.Equal(got, want) {
 				t.Errorf("Originate actions %q, want %q", got, want)
 			}
+			// 203 calls out; its lamp should name whom.
+			pbx.Push(ami.M("Event", "Newchannel", "Channel", "PJSIP/203-00000051", "Uniqueid", "1700009200.51", "Linkedid", "1700009200.51",
+				"CallerIDNum", "203", "CallerIDName", "Cleo", "Exten", "0301234567", "Context", "from-internal", "ChannelStateDesc", "Ring", "ChannelState", "4"))
+			pbx.Push(exten("203", "1"))
+		case "other-party":
+			var o struct{ Text string }
+			unmarshal(arg, &o)
+			if !strings.Contains(o.Text, "0301234567") {
+				t.Errorf("203's lamp names %q, want the number it calls", o.Text)
+			}
 		case "paused":
 			if got, want := actions("QueuePause", "Queue", "Interface", "Paused", "Reason"), []string{"Queue=support Interface=PJSIP/201 Paused=true Reason=training"}; !slices.Equal(got, want) {
 				t.Errorf("QueuePause actions %q, want %q", got, want)
@@ -234,17 +244,16 @@ panel:
 				}
 			}
 			unmarshal(arg, &l)
-			if len(l.Problems) != 5 {
-				t.Errorf("layout measured at %d sizes, want 5", len(l.Problems))
+			if len(l.Problems) != 9 {
+				t.Errorf("layout measured at %d sizes and languages, want 9", len(l.Problems))
 			}
 			for size, ps := range l.Problems {
 				for _, pr := range ps {
 					t.Errorf("%s: %s", size, pr)
 				}
 			}
-			// support: one caller waiting (listed with 42 s), SL 80 % (at
-			// the default warn threshold: good), nobody free (Anna is
-			// idle but Ben paused... Anna idle counts: one free).
+			// support: one caller waiting (listed with 42 s, so beyond
+			// wait_warn), SL 80 % (at sl_warn: good).
 			if w := l.Tile["wq-waiting"]; w.Text != "1" || w.Px < 100 {
 				t.Errorf("wall queue waiting %+v, want 1 in type of 100 px or more on a 4K screen", w)
 			}
@@ -259,7 +268,7 @@ panel:
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "panel,ringing,busy,waiting-up,waiting-down,dragged,keyboard-transfer,dialed,paused,resumed,filtered,layout"
+	want := "panel,ringing,busy,waiting-up,waiting-down,dragged,keyboard-transfer,dialed,other-party,paused,resumed,filtered,layout"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}

@@ -106,6 +106,10 @@ function layoutProblems(page) {
     await said(page, '203');
     step('dialed', { said: await page.textContent('#panel-live') });
 
+    // 203 makes a call: its lamp names the other party.
+    await page.waitForSelector(lampSel('pbx:203@ext-local') + ' [data-testid=lamp-other]');
+    step('other-party', { text: await page.textContent(lampSel('pbx:203@ext-local') + ' [data-testid=lamp-other]') });
+
     // Pause Anna (PJSIP/201) in support with a reason, then resume.
     const anna = tileSel('pbx:support') + ' [data-testid=queue-member][data-member="PJSIP/201"]';
     await page.fill(anna + ' [data-testid=pause-reason]', 'training');
@@ -142,6 +146,22 @@ function layoutProblems(page) {
       problems[`queues ${w}x${h}`] = await layoutProblems(page);
       await page.screenshot({ path: `${shots}/queues-${w}x${h}.png`, fullPage: w < 1000 });
     }
+    // German words are longer: the same sizes in German.
+    await page.goto(url + 'panel');
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=lang-de]')]);
+    for (const [w, h] of [[390, 844], [1920, 1080]]) {
+      await page.setViewportSize({ width: w, height: h });
+      await page.goto(url + 'panel');
+      await page.waitForSelector(tileSel('pbx:support'));
+      await page.waitForSelector(lampSel('pbx:205@ext-local'));
+      if (await page.getAttribute('html', 'lang') !== 'de') throw new Error('the panel is not in German');
+      problems[`panel de ${w}x${h}`] = await layoutProblems(page);
+      await page.screenshot({ path: `${shots}/panel-de-${w}x${h}.png`, fullPage: w < 1000 });
+      await page.goto(url + '?view=queues');
+      await page.waitForSelector('[data-testid=wall-queue][data-id="pbx:support"]');
+      problems[`queues de ${w}x${h}`] = await layoutProblems(page);
+    }
+    await Promise.all([page.waitForNavigation(), page.click('[data-testid=lang-en]')]);
     await page.setViewportSize({ width: 3840, height: 2160 });
     await page.goto(url + 'wall?view=queues');
     await page.waitForSelector('[data-testid=wall-queue][data-id="pbx:support"]');
