@@ -35,9 +35,10 @@ type panelLamp struct {
 // AMI Redirect to 201), and put through to 202 with the keyboard alone;
 // Enter on a lamp dials it from the operator's own phone (Originate);
 // the queue tile pauses an agent with a reason and resumes them
-// (QueuePause); the filter narrows the lamps. Then the panel and the
-// wallboard's queue view at 390×844 and 1920×1080 (and the wall screen's
-// at 3840×2160) reach past no edge. The screenshots go to
+// (QueuePause); 203's lamp names whom it calls; the filter narrows the
+// lamps. Then the panel and the wallboard's queue view at 390×844,
+// 1920×1080 and 3840×2160, in English and (the first two) in German, and
+// the wall screen's queue view at 3840×2160 reach past no edge. The screenshots go to
 // $SWITCHBOARD_SCREENSHOTS when set.
 func TestBrowserPanel(t *testing.T) {
 	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
@@ -244,8 +245,8 @@ panel:
 				}
 			}
 			unmarshal(arg, &l)
-			if len(l.Problems) != 9 {
-				t.Errorf("layout measured at %d sizes and languages, want 9", len(l.Problems))
+			if len(l.Problems) != 11 {
+				t.Errorf("layout measured at %d sizes and languages, want 11", len(l.Problems))
 			}
 			for size, ps := range l.Problems {
 				for _, pr := range ps {

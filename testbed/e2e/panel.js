@@ -134,7 +134,7 @@ function layoutProblems(page) {
 
     // Sizes: the panel and the queue view on a phone and a big screen.
     const problems = {};
-    for (const [w, h] of [[390, 844], [1920, 1080]]) {
+    for (const [w, h] of [[390, 844], [1920, 1080], [3840, 2160]]) {
       await page.setViewportSize({ width: w, height: h });
       await page.goto(url + 'panel');
       await page.waitForSelector(tileSel('pbx:support'));
