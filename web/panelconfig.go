@@ -98,11 +98,11 @@ func (p PanelConfig) validate() error {
 		}
 		names[g.Name] = true
 		if len(g.Extensions) == 0 {
-			return fmt.Errorf("groups[%d] %s: extensions: name at least one (a number, an id or a pattern)", i, g.Name)
+			return fmt.Errorf("groups[%d]: no extensions: name at least one (a number, an id or a pattern)", i)
 		}
 		for _, e := range g.Extensions {
 			if strings.TrimSpace(e) == "" || strings.ContainsAny(e, " \t\r\n") {
-				return fmt.Errorf("groups[%d] %s: extension %q: want a number, an id or a pattern such as 2*", i, g.Name, e)
+				return fmt.Errorf("groups[%d]: extension %q: want a number, an id or a pattern such as 2*", i, e)
 			}
 		}
 	}
