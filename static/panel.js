@@ -402,12 +402,25 @@
 
   function renderQueues() {
     const box = $('qtiles');
-    if (box.contains(document.activeElement) && document.activeElement.tagName === 'INPUT' && document.activeElement.value) return;
+    // What has the focus (a button, a reason being typed) keeps it, and
+    // its text, across the new tiles.
+    const active = box.contains(document.activeElement) ? document.activeElement : null;
+    const keep = active && active.id ? { id: active.id, value: active.value } : active && active.dataset.testid
+      ? { tile: active.closest('[data-id]').dataset.id, member: (active.closest('[data-member]') || { dataset: {} }).dataset.member, testid: active.dataset.testid } : null;
     const f = state.filter;
     const list = [...state.queues.values()].filter((q) => !f || q.name.toLowerCase().includes(f) ||
       (q.members || []).some((m) => (m.name || m.interface).toLowerCase().includes(f))).sort((a, b) => a.name.localeCompare(b.name));
     box.replaceChildren(...list.map(tile));
     $('qtiles-empty').hidden = state.queues.size > 0;
+    if (keep && keep.id) {
+      const again = document.getElementById(keep.id);
+      if (again) { again.value = keep.value; again.focus(); }
+    } else if (keep) {
+      const t = box.querySelector(`[data-id="${CSS.escape(keep.tile)}"]`);
+      const scope = t && keep.member ? t.querySelector(`[data-member="${CSS.escape(keep.member)}"]`) : t;
+      const again = scope && scope.querySelector(`[data-testid="${keep.testid}"]`);
+      if (again) again.focus();
+    }
   }
 
   $('qtiles').addEventListener('submit', (e) => {
