@@ -22,6 +22,10 @@ type WallboardBoot struct {
 	// when it is the server's own unnamed zone (the browser's is used).
 	Zone  string `json:"zone"`
 	Today Today  `json:"today"`
+	// View is "queues" for the queue view (?view=queues), else empty.
+	View string `json:"view,omitempty"`
+	// Thresholds colour the queue view's figures (panel: thresholds).
+	Thresholds PanelThresholds `json:"thresholds"`
 }
 
 // wallboard serves the board at /; /?kiosk=1 is the kiosk view.
@@ -58,7 +62,16 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 		Kiosk:     kiosk,
 		Originate: originateSources(role, snap.Sources()),
 		Today:     today,
-		Boot:      WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today},
+		Boot: WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today,
+			Thresholds: s.cfg.Panel.thresholds()},
+		HasQueues: len(snap.Queues()) > 0,
+	}
+	if r.URL.Query().Get("view") == "queues" {
+		// The queue view for big screens: only the queues, large.
+		v.Boot.View = "queues"
+		v.Meta.Title = l.T("panel.queue_view")
+		s.render(w, r, http.StatusOK, WallQueues(v))
+		return nil
 	}
 	if today.Error != "" && !today.Figures && s.deps.History != nil {
 		v.RecentError = today.Error

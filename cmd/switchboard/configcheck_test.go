@@ -162,6 +162,9 @@ func TestConfigWebValidation(t *testing.T) {
 		{"hash", "users:\n  - name: anna\n    password_hash: nope\n", "t.yaml:3:20: users[0].password_hash: "},
 		{"listen", "listen: nowhere\n", "t.yaml:1:9: listen: "},
 		{"token", "tokens:\n  - {name: wall, token: short}\n", "t.yaml:2:25: tokens[0].token: "},
+		{"own phone", "users:\n  - name: olga\n    password_hash: \"" + goodHash + "\"\n    role: operator\n    extension: \"20 1\"\n", "t.yaml:5:16: users[0].extension: "},
+		{"panel threshold", "panel:\n  sl_warn: 120\n", "t.yaml:2:12: panel.sl_warn: "},
+		{"panel group", "panel:\n  groups:\n    - name: A\n", "t.yaml:3:13: panel.groups[0].name: no extensions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
