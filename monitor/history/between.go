@@ -23,7 +23,7 @@ func (s *Store) CallsBetween(ctx context.Context, from, to time.Time, fn func(mo
 	fctx, cancel := context.WithTimeout(ctx, betweenFlushWait)
 	_ = s.out.Flush(fctx) // a slow disk delays the figures, it does not fail them
 	cancel()
-	rows, err := s.db.QueryContext(ctx, "SELECT call FROM calls WHERE started >= ? AND started < ? ORDER BY started, id",
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls WHERE started >= ? AND started < ? ORDER BY started, id"),
 		from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return fmt.Errorf("history calls between: %w", err)
