@@ -24,14 +24,6 @@ var backends = []Driver{SQLite, Postgres}
 // spool is made) to its database.
 var pgPlaces sync.Map
 
-// eachBackend runs fn on every backend.
-func eachBackend(t *testing.T, fn func(t *testing.T, b Driver)) {
-	t.Helper()
-	for _, b := range backends {
-		t.Run(string(b), func(t *testing.T) { fn(t, b) })
-	}
-}
-
 // place returns where a new history of t lives on b: a path that
 // openPlace opens, again and again, as the same history (a file for
 // SQLite; for PostgreSQL a new database, with the spool at the path's).

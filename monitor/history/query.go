@@ -85,7 +85,7 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	if err := tx.QueryRowContext(ctx, s.dialect.rebind("SELECT COUNT(*) FROM calls"+where), args...).Scan(&p.Total); err != nil {
 		return Page{}, fmt.Errorf("history query count: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC LIMIT ? OFFSET ?"), //nolint:gosec // where is built from fixed clauses; values go as ? arguments
+	rows, err := tx.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC LIMIT ? OFFSET ?"),
 		append(args, f.limit(), f.Offset)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("history query: %w", err)
@@ -130,7 +130,7 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(monitor.Call) error)
 	if err != nil {
 		return fmt.Errorf("history export: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC"), args...) //nolint:gosec // where is built from fixed clauses; values go as ? arguments
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC"), args...)
 	if err != nil {
 		return fmt.Errorf("history export: %w", err)
 	}

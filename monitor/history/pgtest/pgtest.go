@@ -219,13 +219,17 @@ func (c *Cluster) Stop() error {
 		return nil
 	}
 	_ = c.proc.Process.Signal(syscall.SIGINT)
+	var err error
 	select {
-	case <-c.done:
+	case err = <-c.done:
 	case <-time.After(30 * time.Second):
 		_ = syscall.Kill(-c.proc.Process.Pid, syscall.SIGKILL)
-		<-c.done
+		err = <-c.done
 	}
 	c.proc, c.done = nil, nil
+	if err != nil {
+		return fmt.Errorf("pgtest: postgres stop: %w", err)
+	}
 	return nil
 }
 
@@ -289,14 +293,7 @@ type Shared struct {
 // SWITCHBOARD_E2E=require; a cluster that does not start fails t.
 func (sh *Shared) Cluster(t testing.TB) *Cluster {
 	t.Helper()
-	_, ok := Bin()
-	if !ok {
-		msg := "PostgreSQL test needs " + ErrNoBinaries.Error()
-		if os.Getenv(EnvE2E) == "require" {
-			t.Fatalf("%s; failing because %s=require", msg, EnvE2E)
-		}
-		t.Skip(msg)
-	}
+	RequireBinaries(t)
 	sh.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
@@ -306,6 +303,20 @@ func (sh *Shared) Cluster(t testing.TB) *Cluster {
 		t.Fatalf("PostgreSQL test cluster: %v", sh.err)
 	}
 	return sh.c
+}
+
+// RequireBinaries skips t when PostgreSQL is not installed, or fails it
+// when SWITCHBOARD_E2E=require.
+func RequireBinaries(t testing.TB) {
+	t.Helper()
+	if _, ok := Bin(); ok {
+		return
+	}
+	msg := "PostgreSQL test needs " + ErrNoBinaries.Error()
+	if os.Getenv(EnvE2E) == "require" {
+		t.Fatalf("%s; failing because %s=require", msg, EnvE2E)
+	}
+	t.Skip(msg)
 }
 
 // Database returns the DSN of a new database of the package's cluster
