@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -86,6 +87,39 @@ func sessionSecret(t *testing.T, c *http.Client, base string) string {
 	return ""
 }
 
+// tryLogin tries to sign user in at base and returns the status: 303
+// signed in, 401 a wrong password, 429 throttled.
+func tryLogin(t *testing.T, ctx context.Context, base, user, password string) int {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"login", nil)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loginURL, _ := url.Parse(base + "login")
+	var csrf string
+	for _, ck := range jar.Cookies(loginURL) {
+		if ck.Name == "switchboard_login" {
+			csrf = ck.Value
+		}
+	}
+	form := url.Values{"csrf": {csrf}, "name": {user}, "password": {password}, "next": {"/"}}
+	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"login", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	resp, err = c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // historyHealth is the history part of a node's /healthz.
 func historyHealth(t *testing.T, ctx context.Context, base string) (database string, reachable, ok bool) {
 	t.Helper()
@@ -133,7 +167,8 @@ func callsFrom(calls map[monitor.CallID]monitor.Call, source monitor.SourceName)
 // out on node 2 ends it on node 1; the calls each node's Fritz!Box
 // reports are in the history both show; and the PostgreSQL server
 // stopped and started again while calls end loses none of them and
-// doubles none (historyCalls fails on a call saved twice).
+// doubles none (historyCalls fails on a call saved twice); failed
+// sign-ins on node 1 count on node 2.
 func TestServeTwoNodesSharePostgres(t *testing.T) {
 	pgtest.RequireBinaries(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -222,6 +257,17 @@ func TestServeTwoNodesSharePostgres(t *testing.T) {
 			return reachable && ok
 		})
 	}
+	// Five wrong passwords on node 1 use up the tries of anna from this
+	// address on node 2 as well: node 2 throttles even the right one.
+	for i := range 5 {
+		if status := tryLogin(t, ctx, n1.url, "anna", "wrong"); status != http.StatusUnauthorized {
+			t.Fatalf("wrong password %d on node 1: %d, want 401", i, status)
+		}
+	}
+	if status := tryLogin(t, ctx, n2.url, "anna", "pw-anna"); status != http.StatusTooManyRequests {
+		t.Fatalf("the right password on node 2 after five failures on node 1: %d, want 429", status)
+	}
+
 	h := historyCalls(t, ctx, n1.url)
 	if len(h) != 14 {
 		t.Fatalf("%d calls in the history, want 14", len(h))

@@ -252,8 +252,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if err != nil {
 		return err
 	}
+	// Servers sharing the database count failed sign-ins together; one
+	// alone counts them in memory, as before.
+	var loginFailures web.LoginFailures
+	if store.Shared() {
+		loginFailures = sessions
+	}
 	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone,
-		Sessions: sessions}, web.WithLogger(log))
+		Sessions: sessions, LoginFailures: loginFailures}, web.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -83,3 +83,38 @@ func TestPostgresSharedByTwoServers(t *testing.T) {
 		t.Fatalf("language on the other server: %q %v", lang, err)
 	}
 }
+
+// TestPostgresLoginFailuresShared: a failure recorded by one server is
+// read by the other, since the time asked; a right password on either
+// clears the pair; old failures are forgotten as new ones come.
+func TestPostgresLoginFailuresShared(t *testing.T) {
+	ctx := context.Background()
+	dsn := pg.Database(t)
+	a, b := openPostgres(t, dsn), openPostgres(t, dsn)
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for i := range 3 {
+		if err := a.AddLoginFailure(ctx, "anna", "192.0.2.7", t0.Add(time.Duration(i)*time.Second), t0.Add(-time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := a.AddLoginFailure(ctx, "bert", "192.0.2.7", t0, t0.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.LoginFailures(ctx, "anna", "192.0.2.7", t0.Add(time.Second))
+	if err != nil || len(got) != 2 || !got[0].Equal(t0.Add(time.Second)) || !got[1].Equal(t0.Add(2*time.Second)) {
+		t.Fatalf("anna's failures on the other server: %v %v", got, err)
+	}
+	if err := b.ClearLoginFailures(ctx, "anna", "192.0.2.7"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.LoginFailures(ctx, "anna", "192.0.2.7", t0.Add(-time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("anna's failures after a sign-in elsewhere: %v %v", got, err)
+	}
+	// A new failure an hour later forgets bert's old one.
+	if err := b.AddLoginFailure(ctx, "anna", "192.0.2.7", t0.Add(time.Hour), t0.Add(time.Hour-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := a.LoginFailures(ctx, "bert", "192.0.2.7", t0.Add(-time.Hour)); err != nil || len(got) != 0 {
+		t.Fatalf("bert's old failure kept: %v %v", got, err)
+	}
+}

@@ -61,6 +61,15 @@ CREATE TABLE user_languages (
 	lang TEXT NOT NULL              -- the language chosen on a page, e.g. de
 );
 `,
+	3: `
+CREATE TABLE login_failures (
+	name TEXT   NOT NULL, -- the name tried
+	addr TEXT   NOT NULL, -- the client's address key (IPv4, or an IPv6 /64)
+	at   BIGINT NOT NULL  -- Unix nanoseconds
+);
+CREATE INDEX login_failures_by_pair ON login_failures (name, addr, at);
+CREATE INDEX login_failures_by_time ON login_failures (at);
+`,
 }
 
 // version is the schema version this package writes.
@@ -77,7 +86,10 @@ type Store struct {
 	postgres bool
 }
 
-var _ web.SessionStore = (*Store)(nil)
+var (
+	_ web.SessionStore  = (*Store)(nil)
+	_ web.LoginFailures = (*Store)(nil)
+)
 
 // Option sets how Open reads the database.
 type Option func(*Store)
@@ -311,6 +323,57 @@ func (st *Store) SetUserLanguage(ctx context.Context, name, lang string) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	return nil
+}
+
+// AddLoginFailure records a failed sign-in of name from addr at at and
+// deletes everyone's from before forget, in one transaction.
+func (st *Store) AddLoginFailure(ctx context.Context, name, addr string, at, forget time.Time) error {
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, st.q("DELETE FROM login_failures WHERE at < ?"), forget.UnixNano()); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, st.q("INSERT INTO login_failures (name, addr, at) VALUES (?, ?, ?)"), name, addr, at.UnixNano()); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	return nil
+}
+
+// LoginFailures returns the times of name's failed sign-ins from addr
+// since since, oldest first.
+func (st *Store) LoginFailures(ctx context.Context, name, addr string, since time.Time) ([]time.Time, error) {
+	rows, err := st.db.QueryContext(ctx, st.q("SELECT at FROM login_failures WHERE name = ? AND addr = ? AND at >= ? ORDER BY at"),
+		name, addr, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sessions login failures: %w", err)
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			return nil, fmt.Errorf("sessions login failures: %w", err)
+		}
+		out = append(out, time.Unix(0, at))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions login failures: %w", err)
+	}
+	return out, nil
+}
+
+// ClearLoginFailures forgets name's failed sign-ins from addr.
+func (st *Store) ClearLoginFailures(ctx context.Context, name, addr string) error {
+	if _, err := st.db.ExecContext(ctx, st.q("DELETE FROM login_failures WHERE name = ? AND addr = ?"), name, addr); err != nil {
+		return fmt.Errorf("sessions clear login failures: %w", err)
 	}
 	return nil
 }
