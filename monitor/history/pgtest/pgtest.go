@@ -201,13 +201,22 @@ func (c *Cluster) Start(ctx context.Context) error {
 			log, _ := os.ReadFile(c.log)
 			return fmt.Errorf("pgtest: postgres exited: %w: %s", werr, log)
 		case <-ctx.Done():
-			return fmt.Errorf("pgtest: postgres start: %w", ctx.Err())
+			return errors.Join(fmt.Errorf("pgtest: postgres start: %w", ctx.Err()), c.kill())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("pgtest: postgres does not take connections: %w", err)
+			return errors.Join(fmt.Errorf("pgtest: postgres does not take connections: %w", err), c.kill())
 		}
 	}
+}
+
+// kill ends a server that did not come up, waits for it and returns
+// its exit; c.mu held.
+func (c *Cluster) kill() error {
+	_ = syscall.Kill(-c.proc.Process.Pid, syscall.SIGKILL)
+	err := <-c.done
+	c.proc, c.done = nil, nil
+	return err
 }
 
 // Stop stops the server (a fast shutdown: sessions are cut, nothing
