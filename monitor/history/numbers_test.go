@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -329,6 +330,31 @@ func TestRekeyOnCountryChange(t *testing.T) {
 			defer s.Close()
 			if got := found(t, s, "+49 170 1234567"); !slices.Equal(got, []string{"a"}) {
 				t.Fatalf("with DE, +49 found %v", got)
+			}
+		})
+	}
+}
+
+// TestRekeyManyBatches: a country change makes the forms again for every
+// call, across many of rekey's batches.
+func TestRekeyManyBatches(t *testing.T) {
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			path := place(t, be)
+			s := openAt(t, path)
+			const n = 2*rekeyBatch + 37
+			var chs []change
+			for i := range n {
+				chs = append(chs, change{At: t0, Call: ended("home", fmt.Sprint(i), i%50, monitor.Inbound, false, fmt.Sprintf("0170%07d", i), "201")})
+			}
+			if err := s.write(context.Background(), chs); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openAt(t, path, WithDefaultCountry("DE"))
+			var keyed int
+			if err := s.db.QueryRow("SELECT COUNT(*) FROM calls WHERE from_key LIKE '+49170%'").Scan(&keyed); err != nil || keyed != n {
+				t.Fatalf("%d of %d calls rekeyed (%v)", keyed, n, err)
 			}
 		})
 	}

@@ -370,7 +370,8 @@ func (s *Store) rekey(ctx context.Context) error {
 		return f
 	}
 	// Rows are read in the order of the primary key, a batch at a time,
-	// from the last one read.
+	// from the last one read: a row-value comparison both databases run
+	// on the key's index.
 	type row struct {
 		id       string
 		started  int64
@@ -380,7 +381,7 @@ func (s *Store) rekey(ctx context.Context) error {
 	total := 0
 	for {
 		rows, err := tx.QueryContext(ctx, s.dialect.rebind(`SELECT id, started, from_number, to_number FROM calls
-WHERE id > ? OR (id = ? AND started > ?) ORDER BY id, started LIMIT ?`), last.id, last.id, last.started, rekeyBatch)
+WHERE (id, started) > (?, ?) ORDER BY id, started LIMIT ?`), last.id, last.started, rekeyBatch)
 		if err != nil {
 			return fmt.Errorf("number keys: %w", err)
 		}
