@@ -158,6 +158,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	addr := s.clientAddr(r)
 	key := addrKey(addr)
 	ticket, wait := s.limiter.take(name, key)
+	if wait == 0 {
+		if wait = s.sharedThrottle(r.Context(), name, key); wait > 0 {
+			ticket.cancel()
+		}
+	}
 	if wait > 0 {
 		s.metrics.logins.WithLabelValues(loginThrottled).Inc()
 		s.log.Debug("sign-in throttled", "user", clip(name), "remote", addr)
@@ -189,6 +194,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil || !known {
 		ticket.failed()
+		s.sharedFailed(r.Context(), name, key)
 		s.metrics.logins.WithLabelValues(loginWrong).Inc()
 		// A known name's failure is worth a line; made-up names can come
 		// by the million.
@@ -201,6 +207,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ticket.succeeded()
+	s.sharedSucceeded(r.Context(), name, key)
 	secret, rec, err := s.newSession(r.Context(), StoredSession{Kind: SessionUser, Name: u.Name, Role: u.Role, Grant: grantOf(u), Address: addr.String()})
 	if err != nil {
 		s.log.Error("sign-in could not be stored", "user", u.Name, "err", err)

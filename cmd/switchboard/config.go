@@ -42,6 +42,10 @@ type config struct {
 	// finds a number however it was written. Default none: only numbers
 	// written internationally (+49…, 0049…) are compared so.
 	DefaultCountry string `yaml:"default_country"`
+	// History is the database of the call history and the sign-ins:
+	// SQLite in data_dir (the default) or a PostgreSQL several nodes
+	// share.
+	History history.Config `yaml:"history"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the orderly stop on SIGTERM or SIGINT; what
@@ -207,6 +211,10 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		_, v := at("default_country")
 		ps = append(ps, configProblem{line: line(v), col: col(v), path: "default_country",
 			msg: fmt.Sprintf("`%s` is not a country code; want a two-letter ISO 3166 code such as DE, AT, CH, GB or US", c.DefaultCountry)})
+	}
+	if err := c.History.Validate(); err != nil {
+		_, n := at("history")
+		ps = append(ps, validationProblem(n, "history", err, history.ErrBadConfig.Error()))
 	}
 	sources := map[string]bool{}
 	for i := range c.Sources {
