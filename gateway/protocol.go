@@ -160,6 +160,10 @@ const (
 	maxClientID = 64
 	// maxDigits bounds one dtmf message.
 	maxDigits = 32
+	// maxCallID bounds a call id the page names: the account's name and
+	// the SIP Call-ID, which real user agents keep well under 100 bytes.
+	// A longer one names no call and is not echoed back.
+	maxCallID = 512
 )
 
 // parseClientMessage decodes and checks one page message. On an error the
@@ -173,6 +177,10 @@ func parseClientMessage(b []byte) (clientMessage, error) {
 	if !validClientID(m.ID) {
 		m.ID = ""
 		return m, fmt.Errorf("%w: id: at most %d printable characters", ErrBadMessage, maxClientID)
+	}
+	if len(m.Call) > maxCallID || len(m.Consult) > maxCallID {
+		m.Call, m.Consult = "", ""
+		return m, fmt.Errorf("%w: call id over %d bytes", ErrBadMessage, maxCallID)
 	}
 	switch m.Type {
 	case MsgSDP:
