@@ -174,13 +174,20 @@ func parseClientMessage(b []byte) (clientMessage, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return clientMessage{}, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
-	if !validClientID(m.ID) {
-		m.ID = ""
-		return m, fmt.Errorf("%w: id: at most %d printable characters", ErrBadMessage, maxClientID)
-	}
+	// Ids the reply would echo are cleared when they are not fit to be.
+	var bad error
 	if len(m.Call) > maxCallID || len(m.Consult) > maxCallID {
 		m.Call, m.Consult = "", ""
-		return m, fmt.Errorf("%w: call id over %d bytes", ErrBadMessage, maxCallID)
+		bad = fmt.Errorf("%w: call id over %d bytes", ErrBadMessage, maxCallID)
+	}
+	if !validClientID(m.ID) {
+		m.ID = ""
+		if bad == nil {
+			bad = fmt.Errorf("%w: id: at most %d printable characters", ErrBadMessage, maxClientID)
+		}
+	}
+	if bad != nil {
+		return m, bad
 	}
 	switch m.Type {
 	case MsgSDP:
