@@ -239,7 +239,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("%w: dtmf_duration %v (want 40ms-5s)", ErrConfig, c.DTMFDuration)
 	}
 	if _, err := parseSources(c.TrustedSIPSources); err != nil {
-		return fmt.Errorf("%w: sip %w", ErrConfig, err)
+		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	if c.MinSE < MinSessionExpires {
 		return fmt.Errorf("%w: session_min_se %v below the %v of RFC 4028", ErrConfig, c.MinSE, MinSessionExpires)
