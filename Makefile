@@ -25,6 +25,7 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseDTMFRelay \
 	./sipbridge:FuzzParseTelephoneEvent \
 	./sipbridge:FuzzParseSessionExpires \
+	./sipbridge:FuzzParseSources \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./web:FuzzForwarded \

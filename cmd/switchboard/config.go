@@ -256,8 +256,9 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		}
 	}
 	if len(c.Accounts) > 0 {
+		// The accounts were checked one by one above, each at its place.
 		sc := c.SIP
-		sc.Accounts = c.Accounts
+		sc.Accounts = nil
 		if err := sc.Validate(); err != nil {
 			_, n := at("sip")
 			ps = append(ps, validationProblem(n, "sip", err, sipbridge.ErrConfig.Error(), "sip"))

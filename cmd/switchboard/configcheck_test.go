@@ -134,6 +134,12 @@ func TestConfigErrorMessages(t *testing.T) {
 			"config t.yaml:5:16: users[0].accounts[0]: `desk` is not one of the accounts (the top-level accounts: list)"},
 		{"sip validation", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  retry_min: 2s\n  retry_max: 1s\n",
 			"config t.yaml:5:14: sip.retry_max: 1s below retry_min 2s"},
+		{"trusted source with a port", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  trusted_sip_sources: [10.0.0.1:5060]\n",
+			"config t.yaml:4:3: sip.trusted_sip_sources: entry \"10.0.0.1:5060\": give the address without a port (requests are matched by address)"},
+		{"ringing cap", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p, max_ringing_calls: -2}\n",
+			"config t.yaml:2:85: accounts[0].max_ringing_calls: account desk: max_ringing_calls -2 (want 1 to 1000)"},
+		{"call cap", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\ngateway:\n  max_calls_per_user: -1\n",
+			"config t.yaml:4:23: gateway.max_calls_per_user: -1: want 1 to 100000 (0 for the default)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

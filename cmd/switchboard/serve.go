@@ -238,7 +238,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
-		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log))
+		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log), sipbridge.WithRegisterer(registry))
 		if err != nil {
 			return err
 		}
