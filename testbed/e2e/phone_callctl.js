@@ -53,7 +53,7 @@ const [url, user, pass, shots] = process.argv.slice(2);
 
     // 1. We hold and resume (the sipp phone, whose audio the test hears
     // at its socket); then keys as SIP INFO, since it has no
-    // telephone-event.
+    // telephone-event; it hangs up.
     await dial('1004');
     await step('hold-connected', { hz: (await waitTone(page, 700)).hz });
     await page.click('[data-testid=hold]');
@@ -67,7 +67,7 @@ const [url, user, pass, shots] = process.argv.slice(2);
     await step('hold-resumed', { at: resumed, hz: (await waitTone(page, 700)).hz });
     await keys('12#');
     await step('info-sent');
-    await page.click('[data-testid=hangup]');
+    // The sipp phone hangs up once it has all three.
     await ended();
     await step('hold-ended');
 
