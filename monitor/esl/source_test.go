@@ -44,7 +44,9 @@ func startSource(t *testing.T, srv *esltest.Server, mod func(*Config), prep ...f
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous: a loaded machine running the race detector takes
+	// seconds for what is instant otherwise; only a hang reaches it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
