@@ -215,21 +215,27 @@ func TestPageMessageRate(t *testing.T) {
 	deadline := time.After(testTimeout)
 	recheck := time.NewTicker(10 * time.Millisecond)
 	defer recheck.Stop()
-	for taken+int(refusedCount(t, reg, limitMessages)) < flood {
+	count := func(m pageMessage) {
+		t.Helper()
+		switch {
+		case m.Type != MsgError:
+		case strings.Contains(m.Message, "too many messages"):
+			notices++
+		case strings.Contains(m.raw, "xxxx"):
+			t.Fatalf("the long call id echoed back: %.80s", m.raw)
+		default:
+			taken++
+		}
+	}
+	// The refusals are counted before their notice is on its way, so the
+	// loop goes on until a notice arrived as well.
+	for taken+int(refusedCount(t, reg, limitMessages)) < flood || notices == 0 {
 		select {
 		case <-recheck.C:
 		case m := <-b.msgs:
-			switch {
-			case m.Type != MsgError:
-			case strings.Contains(m.Message, "too many messages"):
-				notices++
-			case strings.Contains(m.raw, "xxxx"):
-				t.Fatalf("the long call id echoed back: %.80s", m.raw)
-			default:
-				taken++
-			}
+			count(m)
 		case <-deadline:
-			t.Fatalf("%d answers and %v refusals of %d messages", taken, refusedCount(t, reg, limitMessages), flood)
+			t.Fatalf("%d answers, %d notices and %v refusals of %d messages", taken, notices, refusedCount(t, reg, limitMessages), flood)
 		}
 	}
 	elapsed := time.Since(start)

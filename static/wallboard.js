@@ -573,6 +573,13 @@
   renderRecent();
   tick();
   window.addEventListener('resize', fitLists);
+  // Whatever else changes the room the lists have (the sources, a queue
+  // view, the banner, figures that came later) changes their boxes'
+  // size: they are fitted again before the next paint.
+  if (window.ResizeObserver) {
+    const ro = new ResizeObserver(() => fitLists());
+    for (const box of [$('recent').closest('.recent-panel'), $('calls')]) if (box) ro.observe(box);
+  }
   setInterval(tick, 1000);
   // Every 30 s: the figures (the history may have more than the socket
   // told), the server's presence, and a wall screen's sign-in renewed.

@@ -140,14 +140,16 @@ func (s *Store) drain(ctx context.Context) error {
 			s.failed(err)
 			return fmt.Errorf("history spool: %w", err)
 		}
+		// Counted once the database has them and before the spool lets
+		// them go, so whoever sees the spool empty sees them counted.
+		s.spoolSaved.Add(uint64(len(chs)))
+		saved += len(chs)
 		if _, err := s.spool.done(n); err != nil {
 			// The changes are saved; the spool keeps them until it can be
 			// cut, and they are saved once more then: one row each.
 			s.failed(err)
 			return fmt.Errorf("history spool: %w", err)
 		}
-		s.spoolSaved.Add(uint64(len(chs)))
-		saved += len(chs)
 		lines = lines[n:]
 	}
 	if left, _, _ := s.spool.stats(); left == 0 {
