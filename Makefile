@@ -25,6 +25,8 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseDTMFRelay \
 	./sipbridge:FuzzParseTelephoneEvent \
 	./sipbridge:FuzzParseSessionExpires \
+	./sipbridge:FuzzParseDialogInfo \
+	./sipbridge:FuzzParseSubscriptionState \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./web:FuzzForwarded \

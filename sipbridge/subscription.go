@@ -648,6 +648,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	s.mu.Lock()
 	if toTag(req.To()) != s.localTag || req.CallID().Value() != s.callID {
 		s.mu.Unlock()
+		log.Debug("sip blf notify of another dialog", "account", s.a.cfg.Name, "target", s.status.Target, "to", req.To().Value())
 		return sip.StatusCallTransactionDoesNotExists, "Subscription Does Not Exist"
 	}
 	ft := fromTag(req.From())
@@ -668,6 +669,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 		// A second dialog of a forked SUBSCRIBE, or a stale one: only the
 		// first is kept.
 		s.mu.Unlock()
+		log.Debug("sip blf notify of a second dialog", "account", s.a.cfg.Name, "target", s.status.Target, "from", req.From().Value(), "dialog", s.remoteTag)
 		return sip.StatusCallTransactionDoesNotExists, "Subscription Does Not Exist"
 	case cseq != 0 && cseq < s.remoteCSeq:
 		s.mu.Unlock()
