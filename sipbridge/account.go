@@ -88,6 +88,17 @@ func (a *account) nextHop() string {
 	return a.registrarAddr()
 }
 
+// blfHop is where busy-lamp SUBSCRIBEs outside a dialog are sent: the
+// BLF server when set, else nextHop.
+func (a *account) blfHop() string {
+	if a.cfg.BLFServer != "" {
+		if h, p, err := splitHostPortDefault(a.cfg.BLFServer, 5060); err == nil {
+			return net.JoinHostPort(h, strconv.Itoa(p))
+		}
+	}
+	return a.nextHop()
+}
+
 // aor is the account's address of record, sip:user@domain.
 func (a *account) aor() sip.Uri {
 	return sip.Uri{Scheme: "sip", User: a.cfg.Username, Host: a.cfg.Domain}

@@ -139,6 +139,10 @@ type AccountConfig struct {
 	// BLFExpires is the subscription lifetime asked for, in seconds;
 	// default 600, at least 60.
 	BLFExpires int `yaml:"blf_expires"`
+	// BLFServer is host:port the busy-lamp SUBSCRIBEs are sent to when
+	// the presence server is not the registrar; default the outbound
+	// proxy, else the registrar.
+	BLFServer string `yaml:"blf_server"`
 }
 
 // BLFTarget is one busy lamp: a phone whose dialogs an account subscribes
@@ -340,6 +344,11 @@ func (a AccountConfig) Validate() error {
 	for _, p := range a.ReferAllowed {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
 			return fmt.Errorf("%w: account %s: refer_allowed pattern %q: %w", ErrConfig, a.Name, p, path.ErrBadPattern)
+		}
+	}
+	if a.BLFServer != "" {
+		if _, _, err := splitHostPortDefault(a.BLFServer, 5060); err != nil {
+			return fmt.Errorf("%w: account %s: blf_server: %w", ErrConfig, a.Name, err)
 		}
 	}
 	if a.BLFExpires < MinBLFExpires {

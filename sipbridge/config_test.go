@@ -142,6 +142,7 @@ func TestBLFConfig(t *testing.T) {
 		{"no user", acct(0, BLFTarget{Target: "sip:pbx.example"}), "want a number, user, user@host or sip:user@host"},
 		{"duplicate", acct(0, BLFTarget{Target: "201"}, BLFTarget{Target: "sip:201@PBX.example"}), "blf 2 watches 201@pbx.example as blf 1 already does"},
 		{"other account", acct(0, BLFTarget{Target: "201", Account: "home"}), `blf 1 names account "home"`},
+		{"bad server", func() AccountConfig { a := acct(0, BLFTarget{Target: "201"}); a.BLFServer = "pbx:99999"; return a }(), "blf_server: bad address"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.a.Validate()

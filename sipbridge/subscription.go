@@ -74,6 +74,7 @@ type subscription struct {
 	shorter    bool
 	reregister bool
 	expiresAt  time.Time // as the last NOTIFY or 2xx said
+	acceptedAt time.Time // when the last 2xx to a SUBSCRIBE came
 	status     monitor.SubscriptionStatus
 }
 
@@ -415,6 +416,7 @@ func (s *subscription) subscribe(ctx context.Context, refresh bool) (time.Durati
 		s.dialogUp = true
 	}
 	s.expiresAt = time.Now().Add(d)
+	s.acceptedAt = time.Now()
 	notified := s.notified
 	s.mu.Unlock()
 	if !notified {
@@ -485,7 +487,7 @@ func (s *subscription) newSubscribeLocked(expires int) *sip.Request {
 	case s.dialogUp && s.hasTarget && a.cfg.OutboundProxy == "":
 		req.SetDestination(hostPort(s.remoteTgt, a.transport))
 	default:
-		req.SetDestination(a.nextHop())
+		req.SetDestination(a.blfHop())
 	}
 	return req
 }
@@ -546,19 +548,51 @@ func (s *subscription) unsubscribe() {
 	up := s.dialogUp
 	s.mu.Unlock()
 	if up {
+		s.mu.Lock()
+		s.terminated = nil
+		s.mu.Unlock()
 		ctx, cancel := context.WithTimeout(s.a.b.forceCtx, unsubscribeWait)
 		res, err := s.send(ctx, 0)
-		cancel()
 		switch {
 		case err != nil:
 			s.a.b.log.Info("sip blf unsubscribe failed", "account", s.a.cfg.Name, "target", s.status.Target, "err", err)
 		case !res.IsSuccess():
 			s.a.b.log.Debug("sip blf unsubscribe refused", "account", s.a.cfg.Name, "target", s.status.Target, "status", res.StatusCode)
+		default:
+			s.awaitFinal(ctx)
 		}
+		cancel()
 		s.dropDialog()
 	}
 	s.setStatus(monitor.SubscriptionStopped, "")
 	s.a.blf.Remove(s.key)
+}
+
+// finalNotifyWait bounds waiting for the notifier's last NOTIFY after
+// an un-SUBSCRIBE was accepted.
+const finalNotifyWait = time.Second
+
+// awaitFinal waits a little for the NOTIFY that ends the subscription
+// after an un-SUBSCRIBE (RFC 6665 section 4.1.2.3), so that the stack is
+// still there to answer it.
+func (s *subscription) awaitFinal(ctx context.Context) {
+	t := time.NewTimer(finalNotifyWait)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		done := s.terminated != nil
+		s.mu.Unlock()
+		if done {
+			return
+		}
+		select {
+		case <-s.wake:
+		case <-t.C:
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // fail marks the subscription retrying (or failed when permanent) with
