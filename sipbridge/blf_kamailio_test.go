@@ -2,6 +2,9 @@ package sipbridge
 
 import (
 	"context"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +145,59 @@ func TestBLFKamailio(t *testing.T) {
 	r.stop(t)
 	r.sink.waitExt(t, id, "removed", 5*time.Second, func(e monitor.Extension) bool { return e.Removed })
 	r.sink.waitSub(t, "office", 0, monitor.SubscriptionStopped, 5*time.Second)
+}
+
+// TestBLFKamailioRestart: the presence server and registrar restarts and
+// forgets every subscription; once the account has registered again the
+// lamp subscribes anew and follows the phone as before.
+func TestBLFKamailioRestart(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(siptest.TestbedDir(), "kamailio", "kamailio-presence.cfg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registrations of a few seconds, so that the account notices the
+	// restart within the test.
+	cfg := strings.Replace(string(b), `modparam("usrloc", "db_mode", 0)`,
+		`modparam("usrloc", "db_mode", 0)`+"\n"+`modparam("registrar", "min_expires", 1)`+"\n"+`modparam("registrar", "default_expires", 4)`, 1)
+	path := filepath.Join(t.TempDir(), "kamailio-presence.cfg")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	kam := siptest.StartKamailio(t, siptest.KamailioOptions{Presence: true, Config: path})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	watched := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1001", Registrar: kam.Addr()})
+	other := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: kam.Addr(), AutoAnswer: true})
+	acct := testAccount("office", "1000", "pw1000", kam.Addr(), 4)
+	acct.BLF = []BLFTarget{{Target: "1001"}}
+	r := startBridge(t, Config{RetryMin: 100 * time.Millisecond, RetryMax: 500 * time.Millisecond, RegisterTimeout: time.Second,
+		Accounts: []AccountConfig{acct}}, nil)
+	id := monitor.MakeExtensionID("office", "blf:1001")
+	r.sink.waitExtState(t, id, monitor.DeviceIdle, 15*time.Second)
+	first := r.byName["office"].subs[0].dialogCallID()
+
+	kam.Stop()
+	r.sink.waitStatus(t, "office", monitor.LinkRetrying, 15*time.Second)
+	kam.Restart()
+	r.sink.waitStatus(t, "office", monitor.LinkRegistered, 15*time.Second)
+	r.sink.waitSub(t, "office", 0, monitor.SubscriptionActive, 15*time.Second)
+	if again := r.byName["office"].subs[0].dialogCallID(); again == first {
+		t.Fatal("the lamp did not subscribe anew after the restart")
+	}
+	for _, p := range []*siptest.Baresip{watched, other} {
+		if err := p.Reregister(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitRegistered(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := other.Dial(ctx, watched.URI()); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.waitExtState(t, id, monitor.DeviceRinging, 15*time.Second)
+	if err := other.Hangup(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r.sink.waitExtState(t, id, monitor.DeviceIdle, 15*time.Second)
 }

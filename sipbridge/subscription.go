@@ -627,6 +627,13 @@ func (s *subscription) setStatus(state monitor.SubscriptionState, msg string) {
 	}
 }
 
+// dialogCallID returns the Call-ID of the current subscription dialog.
+func (s *subscription) dialogCallID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.callID
+}
+
 // subStatus returns the subscription's status.
 func (s *subscription) subStatus() monitor.SubscriptionStatus {
 	s.mu.Lock()
