@@ -679,6 +679,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	}
 	st, err := parseSubscriptionState(ss.Value())
 	if err != nil {
+		s.a.b.counters.ParseErrors.Add(1)
 		log.Info("sip blf notify not understood", "account", s.a.cfg.Name, "target", s.status.Target, "err", err)
 		return sip.StatusBadRequest, "Bad Subscription-State"
 	}
@@ -722,7 +723,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 		s.remoteTgt, s.hasTarget = *ct.Address.Clone(), true
 	}
 	s.notified = true
-	log.Debug("sip blf notify", "account", s.a.cfg.Name, "target", s.status.Target, "state", ss.Value(), "body", string(req.Body()))
+	log.Debug("sip blf notify", "account", s.a.cfg.Name, "target", s.status.Target, "state", ss.Value(), "body", string(req.Body()[:min(len(req.Body()), 2048)]))
 	var state monitor.DeviceState
 	var peers []monitor.Party
 	changed := false
@@ -740,6 +741,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	case len(body) > 0:
 		di, err := parseDialogInfo(body)
 		if err != nil {
+			s.a.b.counters.ParseErrors.Add(1)
 			log.Info("sip blf notify body not understood", "account", s.a.cfg.Name, "target", s.status.Target, "err", err)
 			break
 		}
