@@ -225,3 +225,27 @@ func TestParseSubscriptionState(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseDialogInfo parses kamailio's NOTIFY body of a ringing
+// phone and maps it onto a device state, as each NOTIFY does.
+func BenchmarkParseDialogInfo(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "dialog-info", "kamailio-early.xml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		di, err := parseDialogInfo(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var s dialogSet
+		if _, err := s.apply(di); err != nil {
+			b.Fatal(err)
+		}
+		if st, _ := s.deviceState(); st != monitor.DeviceRinging {
+			b.Fatalf("state %s", st)
+		}
+	}
+}
