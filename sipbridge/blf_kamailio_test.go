@@ -84,8 +84,15 @@ func (s *statusSink) waitSub(t *testing.T, account string, i int, state monitor.
 // account subscribes to them (SUBSCRIBE Event: dialog, 407 answered) and
 // the lamp follows: idle, ringing with the caller named, in use once
 // answered, idle after; in use while the phone itself calls, idle after;
-// and on shutdown the lamp goes with the un-SUBSCRIBE.
+// and on shutdown the lamp goes with the un-SUBSCRIBE; over UDP and TCP.
 func TestBLFKamailio(t *testing.T) {
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) { testBLFKamailio(t, transport) })
+	}
+}
+
+func testBLFKamailio(t *testing.T, transport string) {
+	t.Helper()
 	kam := siptest.StartKamailio(t, siptest.KamailioOptions{Presence: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
@@ -97,6 +104,7 @@ func TestBLFKamailio(t *testing.T) {
 		}
 	}
 	acct := testAccount("office", "1000", "pw1000", kam.Addr(), 60)
+	acct.Transport = transport
 	acct.BLF = []BLFTarget{{Target: "1001", Name: "Anna", Group: "Sales"}}
 	r := startBridge(t, Config{Accounts: []AccountConfig{acct}}, nil)
 	r.sink.waitSub(t, "office", 0, monitor.SubscriptionActive, 15*time.Second)
