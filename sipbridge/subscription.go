@@ -75,6 +75,10 @@ type subscription struct {
 	reregister bool
 	expiresAt  time.Time // as the last NOTIFY or 2xx said
 	acceptedAt time.Time // when the last 2xx to a SUBSCRIBE came
+	// notifyAt and notifyEnds are when the last NOTIFY with an expires
+	// came and the end it gave.
+	notifyAt   time.Time
+	notifyEnds time.Time
 	status     monitor.SubscriptionStatus
 }
 
@@ -374,6 +378,7 @@ func (s *subscription) subscribe(ctx context.Context, refresh bool) (time.Durati
 	if !refresh {
 		s.setStatus(monitor.SubscriptionSubscribing, "")
 	}
+	sent := time.Now()
 	res, err := s.send(ctx, expires)
 	if err != nil {
 		return 0, err
@@ -415,7 +420,14 @@ func (s *subscription) subscribe(ctx context.Context, refresh bool) (time.Durati
 		slices.Reverse(s.routes)
 		s.dialogUp = true
 	}
-	s.expiresAt = time.Now().Add(d)
+	at := time.Now().Add(d)
+	if s.notifyAt.After(sent) && !s.notifyEnds.IsZero() && s.notifyEnds.Before(at) {
+		// A NOTIFY that overtook this 2xx already gave a shorter
+		// lifetime: it is the later word.
+		at = s.notifyEnds
+		d = max(time.Until(at), 0)
+	}
+	s.expiresAt = at
 	s.acceptedAt = time.Now()
 	notified := s.notified
 	s.mu.Unlock()
@@ -757,6 +769,7 @@ func (s *subscription) notify(req *sip.Request) (int, string) {
 	}
 	if st.State != subTerminated && st.Expires >= 0 {
 		at := time.Now().Add(time.Duration(st.Expires) * time.Second)
+		s.notifyAt, s.notifyEnds = time.Now(), at
 		if s.expiresAt.IsZero() || at.Before(s.expiresAt.Add(-time.Second)) {
 			s.expiresAt = at
 			s.shorter = true

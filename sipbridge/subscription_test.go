@@ -473,3 +473,19 @@ func TestSubRefreshDelay(t *testing.T) {
 		t.Fatalf("subRefreshDelay(0) = %v", got)
 	}
 }
+
+// TestSubscriptionShortenedByNotify: the 2xx grants 60 s, the NOTIFY
+// says 2 s are left: the refresh comes before those end.
+func TestSubscriptionShortenedByNotify(t *testing.T) {
+	n := startFakeNotifier(t)
+	startBLF(t, n, 60)
+	req := n.next(5 * time.Second)
+	n.respond(req, 200, 60)
+	if code := n.notify(req, "notifier1", "active;expires=2", docOf(1, "", "", "")); code != 200 {
+		t.Fatalf("NOTIFY answered %d", code)
+	}
+	refresh := n.next(5 * time.Second)
+	if refresh.CallID().Value() != req.CallID().Value() || toTag(refresh.To()) != "notifier1" {
+		t.Fatalf("not a refresh:\n%s", refresh)
+	}
+}
