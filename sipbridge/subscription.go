@@ -28,7 +28,7 @@ import (
 
 // notifyWait is how long a subscription waits after the 2xx to its
 // SUBSCRIBE for the first NOTIFY: 64*T1 (RFC 6665 section 4.1.2.4), then
-// it counts as failed and is tried again.
+// it is given up and made anew after the backoff.
 const notifyWait = 32 * time.Second
 
 // unsubscribeWait bounds the un-SUBSCRIBE on shutdown.
