@@ -27,6 +27,7 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseSessionExpires \
 	./sipbridge:FuzzParseDialogInfo \
 	./sipbridge:FuzzParseSubscriptionState \
+	./sipbridge:FuzzParseSources \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./web:FuzzForwarded \

@@ -83,8 +83,10 @@ type downTarget struct {
 	// clock is the call's RTP clock rate; 0 takes the downstream's.
 	clock uint32
 
-	// Set at the first packet; touched only by the downstream goroutine.
+	// Set at the first packet, and again when the SIP peer's SSRC
+	// changes; touched only by the downstream goroutine.
 	started bool
+	ssrc    uint32
 	seqOff  uint16
 	tsOff   uint32
 }
@@ -163,8 +165,14 @@ func (d *downstream) forward(n int) {
 	if p.PayloadType != t.audioPT {
 		return
 	}
-	if !t.started {
-		t.started = true
+	// A new SSRC from the SIP peer (a PBX that bridged another party in,
+	// a phone that restarted its stream) has sequence numbers and
+	// timestamps of its own: the page's stream takes it on where it is,
+	// as at a join, or a jump back would make the browser drop every
+	// packet as a replay (SRTP, RFC 3711 section 3.3.2) until the new
+	// numbers passed the old.
+	if !t.started || p.SSRC != t.ssrc {
+		t.started, t.ssrc = true, p.SSRC
 		seq, ts := uint16(0), uint32(0)
 		if d.cont.used.Load() {
 			clock := t.clock

@@ -262,3 +262,53 @@ func BenchmarkBridge(b *testing.B) {
 		b.ReportMetric(float64((per-hop).Nanoseconds())/1e3, "added-µs/pkt")
 	})
 }
+
+// TestDownstreamNewSSRC: when the SIP peer's stream changes SSRC (a PBX
+// bridging another party in, a phone restarting its stream) its sequence
+// numbers and timestamps start elsewhere, often behind; the page's stream
+// goes on from where it was, or the browser would drop every packet as a
+// replay until the new numbers passed the old.
+func TestDownstreamNewSSRC(t *testing.T) {
+	leg, _ := newLegPair(t)
+	track, err := webrtc.NewTrackLocalStaticRTP(capPCMU, "audio", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := newDownstream(leg, &continuity{}, 8000, nil)
+	d.target.Store(&downTarget{track: track, audioPT: 0})
+	feed := func(ssrc uint32, seq uint16, ts uint32) (uint16, uint32) {
+		t.Helper()
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 0, SequenceNumber: seq, Timestamp: ts, SSRC: ssrc}, Payload: make([]byte, 160)}
+		b, err := p.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.forward(copy(d.buf[:], b))
+		return uint16(d.cont.seq.Load()), d.cont.ts.Load()
+	}
+	tests := []struct {
+		name string
+		ssrc uint32
+		seq  uint16
+		ts   uint32
+	}{
+		{"first", 1, 30000, 500000},
+		{"same stream", 1, 30001, 500160},
+		{"new ssrc, numbers behind", 2, 7000, 100000},
+		{"new stream goes on", 2, 7001, 100160},
+		{"the old one again", 1, 30002, 500320},
+	}
+	var lastSeq uint16
+	var lastTS uint32
+	for i, tt := range tests {
+		seq, ts := feed(tt.ssrc, tt.seq, tt.ts)
+		if i == 0 {
+			if seq != tt.seq || ts != tt.ts {
+				t.Fatalf("%s: out %d/%d, want the stream's own numbers", tt.name, seq, ts)
+			}
+		} else if seq != lastSeq+1 || ts-lastTS < 160 || ts-lastTS > 8000 {
+			t.Errorf("%s: out seq %d ts %d after %d/%d, want the next sequence number and a frame or more later", tt.name, seq, ts, lastSeq, lastTS)
+		}
+		lastSeq, lastTS = seq, ts
+	}
+}

@@ -30,6 +30,35 @@ type callHandle struct {
 	// goroutine runs them.
 	ops     []func(ctx context.Context)
 	working bool
+	// release gives back the call's slot of the caps (limits.go);
+	// finished is set once its events have ended.
+	release  func()
+	finished bool
+}
+
+// holdSlot makes release give back the call's slot when the call ends,
+// at once if it has ended already.
+func (c *callHandle) holdSlot(release func()) {
+	c.mu.Lock()
+	if c.finished {
+		c.mu.Unlock()
+		release()
+		return
+	}
+	c.release = release
+	c.mu.Unlock()
+}
+
+// finish marks the call's events ended and gives its slot back.
+func (c *callHandle) finish() {
+	c.mu.Lock()
+	c.finished = true
+	r := c.release
+	c.release = nil
+	c.mu.Unlock()
+	if r != nil {
+		r()
+	}
 }
 
 func newCallHandle(g *Gateway, c SIPCall) *callHandle {

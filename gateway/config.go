@@ -45,7 +45,29 @@ type Config struct {
 	// session gets credentials of its own that expire, never the secret.
 	// Default none.
 	TURN TURN `yaml:"turn"`
+	// MaxCallsPerUser bounds the calls one user has at once, on all of
+	// their pages together: placed, answered and dials on their way.
+	// Default 4.
+	MaxCallsPerUser int `yaml:"max_calls_per_user"`
+	// MaxCallsPerAccount bounds the calls placed and answered from the
+	// softphone on one SIP account at once, all users together. Default 16.
+	MaxCallsPerAccount int `yaml:"max_calls_per_account"`
+	// MaxDialsPerMinute bounds the calls one user places: that many at
+	// once, then one more every 60s/MaxDialsPerMinute. Default 20.
+	MaxDialsPerMinute int `yaml:"max_dials_per_minute"`
+	// PageMessagesPerSecond bounds what one page may send: that many
+	// messages a second, in bursts of up to twice as many; the rest are
+	// ignored and the page is told (once a second). Default 20.
+	PageMessagesPerSecond int `yaml:"page_messages_per_second"`
 }
+
+// Defaults of the caps.
+const (
+	DefaultMaxCallsPerUser       = 4
+	DefaultMaxCallsPerAccount    = 16
+	DefaultMaxDialsPerMinute     = 20
+	DefaultPageMessagesPerSecond = 20
+)
 
 // TURN is a TURN server using the TURN REST API credentials (coturn's
 // use-auth-secret, static-auth-secret): the user name is
@@ -152,6 +174,18 @@ func (c Config) WithDefaults() Config {
 	if len(c.Codecs) == 0 {
 		c.Codecs = []string{"opus", "G722", "PCMU", "PCMA"}
 	}
+	if c.MaxCallsPerUser == 0 {
+		c.MaxCallsPerUser = DefaultMaxCallsPerUser
+	}
+	if c.MaxCallsPerAccount == 0 {
+		c.MaxCallsPerAccount = DefaultMaxCallsPerAccount
+	}
+	if c.MaxDialsPerMinute == 0 {
+		c.MaxDialsPerMinute = DefaultMaxDialsPerMinute
+	}
+	if c.PageMessagesPerSecond == 0 {
+		c.PageMessagesPerSecond = DefaultPageMessagesPerSecond
+	}
 	return c
 }
 
@@ -174,6 +208,14 @@ func (c Config) Validate() error {
 	}
 	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
 		return fmt.Errorf("%w: udp_port_min %d / udp_port_max %d: set both, min <= max", ErrBadConfig, c.UDPPortMin, c.UDPPortMax)
+	}
+	for _, k := range []struct {
+		name string
+		v    int
+	}{{"max_calls_per_user", c.MaxCallsPerUser}, {"max_calls_per_account", c.MaxCallsPerAccount}, {"max_dials_per_minute", c.MaxDialsPerMinute}, {"page_messages_per_second", c.PageMessagesPerSecond}} {
+		if k.v < 0 || k.v > 100000 {
+			return fmt.Errorf("%w: %s %d: want 1 to 100000 (0 for the default)", ErrBadConfig, k.name, k.v)
+		}
 	}
 	for _, name := range c.Codecs {
 		if _, ok := lookupCodec(name); !ok {

@@ -24,6 +24,9 @@ var (
 	ErrNoCodec = errors.New("no common codec")
 	// ErrNotReady: the page's media connection is not set up yet.
 	ErrNotReady = errors.New("media connection not ready")
+	// ErrLimit: a cap refused the request (calls per user or account,
+	// dials per minute); the page is told which in plain words.
+	ErrLimit = errors.New("over a softphone cap")
 	// ErrSlowClient: the page did not read its messages in time.
 	ErrSlowClient = errors.New("phone client too slow")
 )

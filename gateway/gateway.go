@@ -69,6 +69,7 @@ type Gateway struct {
 	statusEvery  time.Duration
 	writeTimeout time.Duration
 	metrics      metrics
+	limits       *callLimits
 
 	// ctx is the parent of SIP operations that outlive a page; cancelled
 	// by Close.
@@ -114,6 +115,7 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 	}
 	g.log = g.log.With("component", "gateway")
 	g.metrics = newMetrics()
+	g.limits = newCallLimits(cfg)
 	if g.reg != nil {
 		if err := g.metrics.register(g.reg); err != nil {
 			return nil, fmt.Errorf("gateway metrics: %w", err)
@@ -272,6 +274,21 @@ func (g *Gateway) removeSession(s *Session, owned []*callHandle) {
 	}
 }
 
+// notRinging takes s off the sessions an incoming call rings; a call left
+// ringing nowhere is answered 486 Busy Here (RFC 3261 section 21.4.24):
+// every page that could take it rings as many calls as it may.
+func (g *Gateway) notRinging(ch *callHandle, s *Session) {
+	g.mu.Lock()
+	orphan := ch.removeRinging(s)
+	if orphan {
+		delete(g.ringing, ch.sip.ID())
+	}
+	g.mu.Unlock()
+	if orphan {
+		g.async(func(ctx context.Context) { _ = ch.sip.Reject(ctx, 486) })
+	}
+}
+
 // onIncoming fans an incoming call out to every session of every user
 // allowed on its account.
 func (g *Gateway) onIncoming(c SIPCall) {
@@ -398,6 +415,7 @@ func (g *Gateway) watch(ch *callHandle) {
 			delete(g.ringing, ch.sip.ID())
 			delete(g.calls, ch.sip.ID())
 			g.mu.Unlock()
+			ch.finish()
 		}()
 		for {
 			var ev sipbridge.CallEvent

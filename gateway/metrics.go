@@ -7,10 +7,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are the two latencies the softphone promises to keep small.
+// metrics are the two latencies the softphone promises to keep small,
+// and what its caps refused.
 type metrics struct {
-	ring   prometheus.Histogram
-	answer prometheus.Histogram
+	ring    prometheus.Histogram
+	answer  prometheus.Histogram
+	refused *prometheus.CounterVec
 }
 
 func newMetrics() metrics {
@@ -26,11 +28,15 @@ func newMetrics() metrics {
 			Help:    "Time from a call being answered to its first audio packet sent to the browser.",
 			Buckets: buckets,
 		}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_softphone_refused_total",
+			Help: "Page requests and calls a cap refused: user-calls, account-calls, dial-rate (dials and answers), messages (page messages over the rate), ringing (incoming calls not shown on a page that rings as many as it may).",
+		}, []string{"limit"}),
 	}
 }
 
 func (m metrics) register(r prometheus.Registerer) error {
-	return errors.Join(r.Register(m.ring), r.Register(m.answer))
+	return errors.Join(r.Register(m.ring), r.Register(m.answer), r.Register(m.refused))
 }
 
 func (g *Gateway) observeRing(d time.Duration, user string) {

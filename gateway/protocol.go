@@ -160,6 +160,10 @@ const (
 	maxClientID = 64
 	// maxDigits bounds one dtmf message.
 	maxDigits = 32
+	// maxCallID bounds a call id the page names: the account's name and
+	// the SIP Call-ID, which real user agents keep well under 100 bytes.
+	// A longer one names no call and is not echoed back.
+	maxCallID = 512
 )
 
 // parseClientMessage decodes and checks one page message. On an error the
@@ -170,9 +174,20 @@ func parseClientMessage(b []byte) (clientMessage, error) {
 	if err := json.Unmarshal(b, &m); err != nil {
 		return clientMessage{}, fmt.Errorf("%w: %w", ErrBadMessage, err)
 	}
+	// Ids the reply would echo are cleared when they are not fit to be.
+	var bad error
+	if len(m.Call) > maxCallID || len(m.Consult) > maxCallID {
+		m.Call, m.Consult = "", ""
+		bad = fmt.Errorf("%w: call id over %d bytes", ErrBadMessage, maxCallID)
+	}
 	if !validClientID(m.ID) {
 		m.ID = ""
-		return m, fmt.Errorf("%w: id: at most %d printable characters", ErrBadMessage, maxClientID)
+		if bad == nil {
+			bad = fmt.Errorf("%w: id: at most %d printable characters", ErrBadMessage, maxClientID)
+		}
+	}
+	if bad != nil {
+		return m, bad
 	}
 	switch m.Type {
 	case MsgSDP:

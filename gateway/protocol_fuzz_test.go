@@ -26,6 +26,10 @@ func FuzzParseClientMessage(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := parseClientMessage(b)
+		// What the reply echoes is bounded, whatever the page sent.
+		if len(m.Call) > maxCallID || len(m.Consult) > maxCallID || len(m.ID) > maxClientID {
+			t.Fatalf("echoed ids of %d, %d, %d bytes (err %v)", len(m.Call), len(m.Consult), len(m.ID), err)
+		}
 		if err != nil {
 			return
 		}

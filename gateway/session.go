@@ -25,6 +25,14 @@ import (
 // lines and a consultation call, and one more waiting.
 const maxCalls = 4
 
+// maxRinging bounds the incoming calls one page shows ringing at once;
+// ringHeadroom is the room its message queue must have left for another
+// to be shown, so that the messages that end the ringing ones always fit.
+const (
+	maxRinging   = 4
+	ringHeadroom = 16
+)
+
 // Session is one open softphone page: its WebSocket, its one
 // PeerConnection (kept across calls) and its calls, of which at most one
 // has the page's audio joined to it.
@@ -344,7 +352,13 @@ func (s *Session) loop(ctx context.Context) error {
 			return err
 		case m := <-s.in:
 			if err := s.handle(ctx, m); err != nil {
-				s.log.Info("phone request failed", "type", m.Type, "call", m.Call, "err", err)
+				// The page's own mistakes (a call that is over, a cap) are
+				// Debug: a page could otherwise fill the log.
+				lvl := slog.LevelInfo
+				if pageFault(err) {
+					lvl = slog.LevelDebug
+				}
+				s.log.Log(ctx, lvl, "phone request failed", "type", m.Type, "call", clipID(m.Call), "err", err)
 			}
 		case fn := <-s.tasks:
 			fn()
@@ -357,11 +371,23 @@ func (s *Session) loop(ctx context.Context) error {
 
 func (s *Session) readLoop(ctx context.Context) {
 	defer s.wg.Done()
+	rate := float64(s.g.cfg.PageMessagesPerSecond)
+	msgs := newBucket(2*rate, rate, time.Now())
+	var told time.Time
 	for {
 		typ, b, err := s.conn.Read(ctx)
 		if err != nil {
 			s.failWith(fmt.Errorf("phone read: %w", err))
 			return
+		}
+		if now := time.Now(); !msgs.take(now) {
+			s.refused(limitMessages)
+			if now.Sub(told) >= time.Second {
+				told = now
+				s.log.Debug("phone messages over the rate ignored", "per_second", s.g.cfg.PageMessagesPerSecond)
+				s.sendError("The page sent too many messages at once; some were ignored.", "", "")
+			}
+			continue
 		}
 		if typ != websocket.MessageText {
 			s.sendError("The page sent something the server does not understand.", "", "")
@@ -369,7 +395,7 @@ func (s *Session) readLoop(ctx context.Context) {
 		}
 		m, err := parseClientMessage(b)
 		if err != nil {
-			s.log.Info("bad phone message", "err", err)
+			s.log.Debug("bad phone message", "err", err)
 			s.sendError("The page sent something the server does not understand.", m.Call, m.ID)
 			continue
 		}
@@ -428,6 +454,11 @@ func (s *Session) sendBytes(b []byte, written func()) {
 	}
 }
 
+// refused counts a request or call a cap turned away.
+func (s *Session) refused(limit string) {
+	s.g.metrics.refused.WithLabelValues(limit).Inc()
+}
+
 // sendError tells the page msg; call and id name what it concerns.
 func (s *Session) sendError(msg string, call monitor.CallID, id string) {
 	s.send(errorMessage{Type: MsgError, Message: msg, Call: call, ID: id}, nil)
@@ -471,7 +502,7 @@ func (s *Session) handle(ctx context.Context, m clientMessage) error {
 		c, ok := s.ringing[m.Call]
 		if !ok {
 			s.reply(m, "This call is no longer ringing.")
-			return fmt.Errorf("decline %s: %w", m.Call, ErrNoSuchCall)
+			return fmt.Errorf("decline %s: %w", clipID(m.Call), ErrNoSuchCall)
 		}
 		s.g.decline(c, s)
 	case MsgHangup:
@@ -543,6 +574,12 @@ func (s *Session) dial(m clientMessage) error {
 		s.reply(m, "You have "+strconv.Itoa(s.lines())+" calls already. Hang one up first.")
 		return fmt.Errorf("dial: %w", ErrBusy)
 	}
+	release, no := s.g.limits.take(s.user.Name, m.Account, true, time.Now())
+	if no != nil {
+		s.refused(no.limit)
+		s.reply(m, no.words)
+		return fmt.Errorf("dial: %w: %w", ErrLimit, no)
+	}
 	// The dial counts from now, so that too many at once are refused
 	// while the INVITEs go out.
 	d := &dialing{id: m.ID}
@@ -559,6 +596,7 @@ func (s *Session) dial(m clientMessage) error {
 		c, err := g.sip.Dial(dctx, account, to, g.codecs)
 		cancel()
 		if err != nil {
+			release()
 			s.log.Info("dial failed", "account", account, "err", err)
 			s.do(func() {
 				s.dials = slices.DeleteFunc(s.dials, func(o *dialing) bool { return o == d })
@@ -567,6 +605,7 @@ func (s *Session) dial(m clientMessage) error {
 			return
 		}
 		ch := newCallHandle(g, c)
+		ch.holdSlot(release)
 		ch.setOwner(s)
 		g.addCall(ch)
 		// The session records the call before its events are watched, so
@@ -601,17 +640,26 @@ func (s *Session) answer(m clientMessage) error {
 	h, ok := s.ringing[id]
 	if !ok {
 		s.reply(m, "This call is no longer ringing.")
-		return fmt.Errorf("answer %s: %w", id, ErrNoSuchCall)
+		return fmt.Errorf("answer %s: %w", clipID(id), ErrNoSuchCall)
 	}
 	if s.lines() >= maxCalls {
 		s.reply(m, "Hang up one of your calls first.")
 		return fmt.Errorf("answer: %w", ErrBusy)
 	}
+	release, no := s.g.limits.take(s.user.Name, h.sip.Account(), false, time.Now())
+	if no != nil {
+		// The call rings on; another page or colleague may take it.
+		s.refused(no.limit)
+		s.reply(m, no.words)
+		return fmt.Errorf("answer: %w: %w", ErrLimit, no)
+	}
 	delete(s.ringing, id)
 	if !s.g.claim(h, s) {
+		release()
 		s.reply(m, "The call was answered elsewhere or is over.")
-		return fmt.Errorf("answer %s: %w", id, ErrNoSuchCall)
+		return fmt.Errorf("answer %s: %w", clipID(id), ErrNoSuchCall)
 	}
+	h.holdSlot(release)
 	c := s.addCall(h, "")
 	c.answered = time.Now()
 	accept := s.g.codecs
@@ -650,7 +698,7 @@ func (s *Session) hangup(m clientMessage) error {
 		c := s.find(m.Call)
 		if c == nil {
 			s.reply(m, "This call is already over.")
-			return fmt.Errorf("hangup %s: %w", m.Call, ErrNoSuchCall)
+			return fmt.Errorf("hangup %s: %w", clipID(m.Call), ErrNoSuchCall)
 		}
 		s.hangupCall(c)
 		return nil
@@ -761,11 +809,11 @@ func (s *Session) hold(m clientMessage) error {
 	c := s.find(m.Call)
 	if c == nil {
 		s.reply(m, "This call is already over.")
-		return fmt.Errorf("hold %s: %w", m.Call, ErrNoSuchCall)
+		return fmt.Errorf("hold %s: %w", clipID(m.Call), ErrNoSuchCall)
 	}
 	if !c.connected() {
 		s.reply(m, "Only a connected call can be put on hold.")
-		return fmt.Errorf("hold %s: %w", m.Call, ErrCallState)
+		return fmt.Errorf("hold %s: %w", clipID(m.Call), ErrCallState)
 	}
 	s.flow(func(ctx context.Context) {
 		if err := c.h.run(ctx, c.h.sip.Hold); err != nil {
@@ -782,11 +830,11 @@ func (s *Session) resume(m clientMessage) error {
 	c := s.find(m.Call)
 	if c == nil {
 		s.reply(m, "This call is already over.")
-		return fmt.Errorf("resume %s: %w", m.Call, ErrNoSuchCall)
+		return fmt.Errorf("resume %s: %w", clipID(m.Call), ErrNoSuchCall)
 	}
 	if !c.connected() {
 		s.reply(m, "Only a connected call can be resumed.")
-		return fmt.Errorf("resume %s: %w", m.Call, ErrCallState)
+		return fmt.Errorf("resume %s: %w", clipID(m.Call), ErrCallState)
 	}
 	s.flow(func(ctx context.Context) {
 		var prev *pageCall
@@ -820,11 +868,11 @@ func (s *Session) transfer(m clientMessage) error {
 	c := s.find(m.Call)
 	if c == nil {
 		s.reply(m, "This call is already over.")
-		return fmt.Errorf("transfer %s: %w", m.Call, ErrNoSuchCall)
+		return fmt.Errorf("transfer %s: %w", clipID(m.Call), ErrNoSuchCall)
 	}
 	if !c.connected() {
 		s.reply(m, "Only a connected call can be transferred.")
-		return fmt.Errorf("transfer %s: %w", m.Call, ErrCallState)
+		return fmt.Errorf("transfer %s: %w", clipID(m.Call), ErrCallState)
 	}
 	if m.Consult != "" {
 		return s.attendedTransfer(m, c)
@@ -857,7 +905,7 @@ func (s *Session) attendedTransfer(m clientMessage, c *pageCall) error {
 	k := s.find(m.Consult)
 	if k == nil || !k.connected() {
 		s.reply(m, "The consultation call is not connected.")
-		return fmt.Errorf("transfer %s to %s: %w", m.Call, m.Consult, ErrCallState)
+		return fmt.Errorf("transfer %s to %s: %w", clipID(m.Call), clipID(m.Consult), ErrCallState)
 	}
 	c.transfer = &TransferView{State: sipbridge.TransferTrying, Message: "Transferring to " + partyWords(k.view.Remote) + "…"}
 	s.flow(func(ctx context.Context) {
@@ -922,11 +970,11 @@ func (s *Session) dtmf(m clientMessage) error {
 	c := s.find(m.Call)
 	if c == nil {
 		s.reply(m, "This call is already over.")
-		return fmt.Errorf("dtmf %s: %w", m.Call, ErrNoSuchCall)
+		return fmt.Errorf("dtmf %s: %w", clipID(m.Call), ErrNoSuchCall)
 	}
 	if st := c.view.State; st != sipbridge.StateConnected && st != sipbridge.StateEarly {
 		s.reply(m, "Tones can be sent only during a call.")
-		return fmt.Errorf("dtmf %s: %w", m.Call, ErrCallState)
+		return fmt.Errorf("dtmf %s: %w", clipID(m.Call), ErrCallState)
 	}
 	digits := m.Digits
 	// The call's queue keeps the digits in the order they were pressed.
@@ -959,6 +1007,15 @@ func (s *Session) predict(h *callHandle) (sipbridge.Codec, bool) {
 func (s *Session) ring(h *callHandle) {
 	v := h.snapshot()
 	if v.State == sipbridge.StateEnded {
+		return
+	}
+	// A burst of incoming calls must never cost the page its connection:
+	// it shows at most maxRinging at once, and none while its queue of
+	// messages is filling; the others ring elsewhere or hear busy.
+	if len(s.ringing) >= maxRinging || cap(s.outbox)-len(s.outbox) < ringHeadroom {
+		s.refused(limitRinging)
+		s.log.Debug("incoming call not shown, the page rings enough", "call", clipID(h.sip.ID()), "ringing", len(s.ringing))
+		s.g.notRinging(h, s)
 		return
 	}
 	s.ringing[h.sip.ID()] = h

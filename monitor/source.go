@@ -55,6 +55,13 @@ const (
 	ActionHangup    Action = "hangup"
 	ActionTransfer  Action = "transfer"
 	ActionOriginate Action = "originate"
+
+	// ActionQueuePause pauses and unpauses a queue member.
+	ActionQueuePause Action = "queue-pause"
+	// ActionQueueAdd logs a member into a queue.
+	ActionQueueAdd Action = "queue-add"
+	// ActionQueueRemove logs a member out of a queue.
+	ActionQueueRemove Action = "queue-remove"
 )
 
 // SourceStatus is what subscribers see of a source.
@@ -126,4 +133,20 @@ type Controller interface {
 	// Originate rings from, and when it answers, connects it to to
 	// (click-to-dial). It returns once the source has accepted the request.
 	Originate(ctx context.Context, from, to string) error
+}
+
+// QueueController is implemented by sources that can change who takes a
+// queue's calls. Queue is the queue's name at the PBX (Queue.Name), member
+// a member's interface (QueueMember.Interface). A source lists the ones
+// it offers (ActionQueuePause, ActionQueueAdd, ActionQueueRemove) in its
+// status and returns ErrUnsupported for the others.
+type QueueController interface {
+	// PauseMember pauses member in queue (paused true) or unpauses it;
+	// reason says why, where the PBX keeps one.
+	PauseMember(ctx context.Context, queue, member string, paused bool, reason string) error
+	// AddMember logs member into queue; name is its display name, empty
+	// for none.
+	AddMember(ctx context.Context, queue, member, name string) error
+	// RemoveMember logs member out of queue.
+	RemoveMember(ctx context.Context, queue, member string) error
 }

@@ -32,6 +32,11 @@ type account struct {
 	regCallID string
 	cseq      atomic.Uint32
 
+	// trust is where the account takes requests from (trust.go).
+	trust *trustSet
+	// ringingCalls counts its incoming calls that ring now, unanswered.
+	ringingCalls atomic.Int32
+
 	mu         sync.Mutex
 	st         monitor.SourceStatus
 	registered bool
@@ -53,6 +58,19 @@ func newAccount(b *Bridge, cfg AccountConfig) (*account, error) {
 		regCallID: sip.GenerateTagN(24),
 		expires:   cfg.Expires,
 	}
+	own, err := parseSources(cfg.TrustedSIPSources)
+	if err != nil {
+		return nil, fmt.Errorf("account %s: %w", cfg.Name, err)
+	}
+	global, err := parseSources(b.cfg.TrustedSIPSources)
+	if err != nil {
+		return nil, err
+	}
+	proxyHost := ""
+	if cfg.OutboundProxy != "" {
+		proxyHost, _, _ = splitHostPortDefault(cfg.OutboundProxy, 5060)
+	}
+	a.trust = newTrustSet(host, proxyHost, own, global)
 	a.lamp = newLamp(b.sink, cfg, "sip:"+cfg.Username+"@"+cfg.Domain)
 	a.tracker = monitor.NewTracker(monitor.SourceName(cfg.Name), a.lamp)
 	a.blf = monitor.NewExtensionTracker(monitor.SourceName(cfg.Name), b.sink)
@@ -73,6 +91,20 @@ func newAccount(b *Bridge, cfg AccountConfig) (*account, error) {
 	}
 	return a, nil
 }
+
+// takeRinging counts one more incoming call ringing; false when the
+// account has MaxRingingCalls ringing already. Give it back with
+// doneRinging.
+func (a *account) takeRinging() bool {
+	if a.ringingCalls.Add(1) > int32(a.cfg.MaxRingingCalls) {
+		a.ringingCalls.Add(-1)
+		return false
+	}
+	return true
+}
+
+// doneRinging ends what takeRinging counted.
+func (a *account) doneRinging() { a.ringingCalls.Add(-1) }
 
 // registrarAddr is host:port of the registrar.
 func (a *account) registrarAddr() string { return net.JoinHostPort(a.host, strconv.Itoa(a.port)) }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/switchboard/switchboard/monitor"
 )
 
@@ -19,6 +21,7 @@ type Bridge struct {
 	sink     monitor.Sink
 	log      *slog.Logger
 	counters *monitor.Counters
+	metrics  *bridgeMetrics
 
 	accounts []*account
 	byName   map[string]*account
@@ -65,6 +68,7 @@ type Option func(*options)
 type options struct {
 	log      *slog.Logger
 	counters *monitor.Counters
+	reg      prometheus.Registerer
 }
 
 // WithLogger sets the logger; default slog.Default().
@@ -73,6 +77,9 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
 // WithCounters sets where SIP requests, malformed messages and
 // re-registrations are counted.
 func WithCounters(c *monitor.Counters) Option { return func(o *options) { o.counters = c } }
+
+// WithRegisterer registers the bridge's metrics (refused requests) with r.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
 
 // New returns a Bridge for cfg publishing calls and registration status to
 // sink (nil: nowhere). It validates cfg but opens no socket: Run does.
@@ -90,6 +97,7 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		sink:     sink,
 		log:      o.log.With("component", "sip"),
 		counters: o.counters,
+		metrics:  newBridgeMetrics(),
 		byName:   make(map[string]*account, len(cfg.Accounts)),
 		ready:    make(chan struct{}),
 		calls:    make(map[string]*Call),
@@ -99,6 +107,11 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		grace:     shutdownGrace,
 		stopReq:   make(chan struct{}),
 		stopped:   make(chan struct{}),
+	}
+	if o.reg != nil {
+		if err := b.metrics.register(o.reg); err != nil {
+			return nil, err
+		}
 	}
 	b.forceCtx, b.force = context.WithCancel(context.Background())
 	for _, ac := range cfg.Accounts {

@@ -29,6 +29,8 @@ const (
 	DefaultTransferTimeout   = 30 * time.Second
 	DefaultDTMFDuration      = 100 * time.Millisecond
 	DefaultSessionExpires    = 30 * time.Minute
+	// DefaultMaxRingingCalls is AccountConfig.MaxRingingCalls when unset.
+	DefaultMaxRingingCalls = 4
 	// MinSessionExpires is the smallest session interval RFC 4028
 	// (section 4) allows, the default and floor of session_min_se.
 	MinSessionExpires = 90 * time.Second
@@ -89,6 +91,12 @@ type Config struct {
 	// shorter ones are answered 422 with this Min-SE. Default and
 	// minimum 90s.
 	MinSE time.Duration `yaml:"session_min_se"`
+	// TrustedSIPSources are addresses ("192.0.2.10"), prefixes
+	// ("10.0.0.0/8") and host names (resolved at start and at every
+	// re-registration) that every account takes requests from, beside its
+	// registrar and outbound proxy; requests that open something from
+	// anywhere else are dropped unanswered (trust.go). Default none.
+	TrustedSIPSources []string `yaml:"trusted_sip_sources"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }
@@ -132,6 +140,14 @@ type AccountConfig struct {
 	ReferAllowed []string `yaml:"refer_allowed"`
 	// RefuseRefer refuses every REFER from the far end with 603 Decline.
 	RefuseRefer bool `yaml:"refuse_refer"`
+	// TrustedSIPSources are addresses, prefixes and host names this
+	// account takes requests from beside its registrar and outbound proxy
+	// and the sip section's list (a second proxy, a gateway that sends
+	// calls straight to us). Default none.
+	TrustedSIPSources []string `yaml:"trusted_sip_sources"`
+	// MaxRingingCalls bounds the incoming calls of this account that ring
+	// at once, unanswered; one more is answered 486 Busy Here. Default 4.
+	MaxRingingCalls int `yaml:"max_ringing_calls"`
 	// BLF are the busy lamps this account watches: each target is
 	// subscribed to through the account (SUBSCRIBE, Event: dialog, RFC
 	// 4235) and becomes an extension of the account's source.
@@ -277,6 +293,9 @@ func (c Config) Validate() error {
 	if c.DTMFDuration < 40*time.Millisecond || c.DTMFDuration > 5*time.Second {
 		return fmt.Errorf("%w: dtmf_duration %v (want 40ms-5s)", ErrConfig, c.DTMFDuration)
 	}
+	if _, err := parseSources(c.TrustedSIPSources); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	if c.MinSE < MinSessionExpires {
 		return fmt.Errorf("%w: session_min_se %v below the %v of RFC 4028", ErrConfig, c.MinSE, MinSessionExpires)
 	}
@@ -310,6 +329,9 @@ func (a AccountConfig) WithDefaults() AccountConfig {
 	if a.AuthUser == "" {
 		a.AuthUser = a.Username
 	}
+	if a.MaxRingingCalls == 0 {
+		a.MaxRingingCalls = DefaultMaxRingingCalls
+	}
 	if a.Domain == "" {
 		if _, host, _, err := a.registrarTarget(); err == nil {
 			a.Domain = host
@@ -340,6 +362,12 @@ func (a AccountConfig) Validate() error {
 		if _, _, err := splitHostPortDefault(a.OutboundProxy, 5060); err != nil {
 			return fmt.Errorf("%w: account %s: outbound_proxy: %w", ErrConfig, a.Name, err)
 		}
+	}
+	if _, err := parseSources(a.TrustedSIPSources); err != nil {
+		return fmt.Errorf("%w: account %s: %w", ErrConfig, a.Name, err)
+	}
+	if a.MaxRingingCalls < 0 || a.MaxRingingCalls > 1000 {
+		return fmt.Errorf("%w: account %s: max_ringing_calls %d (want 1 to 1000)", ErrConfig, a.Name, a.MaxRingingCalls)
 	}
 	for _, p := range a.ReferAllowed {
 		if _, err := path.Match(p, ""); err != nil || p == "" {

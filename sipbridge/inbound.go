@@ -114,6 +114,16 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusTemporarilyUnavailable, "Temporarily Unavailable")
 		return
 	}
+	// A burst of calls must not ring without end: past the cap the caller
+	// hears busy (RFC 3261 section 21.4.24), and the call is neither shown
+	// nor kept in the history.
+	if !a.takeRinging() {
+		b.metrics.refused(a.cfg.Name, refusedRinging)
+		b.log.Debug("sip incoming call over the ringing cap", "account", a.cfg.Name, "max_ringing_calls", a.cfg.MaxRingingCalls)
+		respond(tx, req, sip.StatusBusyHere, "Busy Here")
+		return
+	}
+	defer a.doneRinging()
 	offer, err := ParseSDP(req.Body())
 	if err == nil {
 		_, _, err = Negotiate(offer, supportedCodecs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strconv"
 	"strings"
 	"time"
@@ -187,6 +188,11 @@ func (a *account) runRegistration(ctx context.Context) {
 		a.mu.Lock()
 		expires := a.expires
 		a.mu.Unlock()
+		// The registrar may have moved: its name (and the other trusted
+		// names) are looked up again at every registration.
+		if err := a.trust.resolve(ctx, net.DefaultResolver); err != nil {
+			a.b.log.Info("sip trusted sources", "account", a.cfg.Name, "err", err)
+		}
 		granted, err := a.register(ctx, expires)
 		if ctx.Err() != nil {
 			break

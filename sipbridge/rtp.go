@@ -15,7 +15,13 @@ import (
 // RTPLeg is the RTP socket of one call: one UDP socket from the configured
 // port range. It sends to the address the remote SDP names until the
 // peer's own packets arrive, then latches to their source (symmetric RTP,
-// RFC 4961), so a phone behind NAT is reached where it really is. RTCP
+// RFC 4961), so a phone behind NAT is reached where it really is. Once
+// latched, packets from any other source are dropped — a port reused
+// from an earlier call may still get that call's audio, and it must
+// neither be heard nor take the call's outgoing audio away — unless they
+// come from the address the SDP names, or the latched peer of a call
+// that is not held has sent nothing for relatchAfter (its NAT binding
+// moved). RTCP
 // multiplexed on the same port (RFC 5761) is dropped by ReadRTP; RTCP on
 // port+1 is never read at all.
 //
@@ -31,9 +37,14 @@ type RTPLeg struct {
 	peer atomic.Pointer[netip.AddrPort]
 	// latched is set once the peer's own packets decided peer.
 	latched atomic.Bool
-	// lastRecv is the UnixNano of the last RTP packet read; 0 before the
-	// first one.
+	// declared is the address the remote SDP names; nil while unknown.
+	declared atomic.Pointer[netip.AddrPort]
+	// lastRecv is the UnixNano of the last RTP packet read from the peer;
+	// 0 before the first one.
 	lastRecv atomic.Int64
+	// strays counts packets dropped for coming from another source, for
+	// rate-limited logging.
+	strays atomic.Uint32
 	// created is when the leg opened, for the media timeout.
 	created time.Time
 	// moved counts address changes, for rate-limited logging.
@@ -62,6 +73,13 @@ const (
 	rtcpMaxPT = 204
 	rtpHeader = 12
 )
+
+// relatchAfter is how long a latched peer must have been silent before
+// packets from a source the SDP does not name take its place: long enough
+// that a stray stream never wins against a talking peer (one packet per
+// 20 ms), short enough that a phone whose NAT binding moved is heard again
+// at once.
+const relatchAfter = 300 * time.Millisecond
 
 // listenRTP opens an RTP socket on ip at an even port from [lo, hi],
 // starting at a random place so that consecutive calls do not reuse a
@@ -102,13 +120,18 @@ func (l *RTPLeg) LocalAddr() netip.AddrPort { return l.local }
 
 // setRemote sets where to send before the peer's packets arrive (the c=
 // and m= lines of its SDP). Once latched, a re-INVITE's SDP does not move
-// the leg away from where packets really come from.
+// the leg away from where packets really come from; packets from the
+// address it names are taken at once all the same.
 func (l *RTPLeg) setRemote(ap netip.AddrPort) {
-	if !ap.IsValid() || l.latched.Load() {
+	if !ap.IsValid() {
 		return
 	}
 	p := new(netip.AddrPort)
 	*p = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	l.declared.Store(p)
+	if l.latched.Load() {
+		return
+	}
 	l.peer.Store(p)
 }
 
@@ -139,8 +162,11 @@ func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 		if pt := b[1]; pt >= rtcpMinPT && pt <= rtcpMaxPT {
 			continue
 		}
-		l.lastRecv.Store(time.Now().UnixNano())
-		l.latch(from)
+		now := time.Now().UnixNano()
+		if !l.accept(from, now) {
+			continue
+		}
+		l.lastRecv.Store(now)
 		if l.recvPaused() {
 			continue
 		}
@@ -151,9 +177,33 @@ func (l *RTPLeg) ReadRTP(b []byte) (int, error) {
 	}
 }
 
+// accept reports whether a packet from from, arriving at now (UnixNano),
+// is the peer's, latching to from when it becomes the peer: the first
+// source, the one the SDP names, or any once the latched peer of a call
+// that is not held has been silent for relatchAfter.
+func (l *RTPLeg) accept(from netip.AddrPort, now int64) bool {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	if !l.latched.Load() {
+		l.latch(from)
+		return true
+	}
+	if p := l.peer.Load(); p != nil && *p == from {
+		return true
+	}
+	// A held call's peer may be silent for minutes: that is no NAT move.
+	quiet := l.gate.paused.Load() == 0 && now-l.lastRecv.Load() >= int64(relatchAfter)
+	if d := l.declared.Load(); (d != nil && *d == from) || quiet {
+		l.latch(from)
+		return true
+	}
+	if n := l.strays.Add(1); n == 1 || n%1000 == 0 {
+		l.log.Info("rtp from another source dropped", "local", l.local, "from", from, "peer", l.Remote(), "dropped", n)
+	}
+	return false
+}
+
 // latch makes from the peer when it differs from the current one.
 func (l *RTPLeg) latch(from netip.AddrPort) {
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	if p := l.peer.Load(); p != nil && *p == from && l.latched.Load() {
 		return
 	}

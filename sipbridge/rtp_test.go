@@ -214,3 +214,79 @@ func TestMediaTimeout(t *testing.T) {
 		t.Fatal("a call without media cannot time out")
 	}
 }
+
+// TestRTPLegDropsStrayStream: a port reused from an earlier call still
+// gets that call's audio (its far end never stopped). Once the leg has
+// latched to the call's peer, the stray stream is neither read nor sent
+// to; the address the SDP names is taken at once; and a source the SDP
+// does not name takes over only once the peer has been silent for
+// relatchAfter (its NAT binding moved).
+func TestRTPLegDropsStrayStream(t *testing.T) {
+	l := newTestLeg(t)
+	peer, stray, moved := newPeer(t), newPeer(t), newPeer(t)
+	l.setRemote(addrOf(peer))
+	dst := net.UDPAddrFromAddrPort(l.LocalAddr())
+	send := func(c *net.UDPConn, seq uint16) {
+		t.Helper()
+		if _, err := c.WriteToUDP(rtpPacket(0, seq), dst); err != nil {
+			t.Fatal(err)
+		}
+	}
+	buf := make([]byte, 1500)
+	read := func() uint16 {
+		t.Helper()
+		if _, err := l.ReadRTP(buf); err != nil {
+			t.Fatal(err)
+		}
+		return uint16(buf[2])<<8 | uint16(buf[3])
+	}
+
+	// The stray stream comes first and is latched (nothing better is
+	// known yet); the SDP's address takes over at its first packet.
+	send(stray, 9000)
+	if got := read(); got != 9000 {
+		t.Fatalf("read seq %d, want the first packet", got)
+	}
+	send(peer, 1)
+	if got := read(); got != 1 || l.Remote() != addrOf(peer) {
+		t.Fatalf("read seq %d, remote %v; want the SDP's peer", got, l.Remote())
+	}
+	// Interleaved, only the peer's packets are read, and writes go on
+	// reaching the peer.
+	for i := range uint16(5) {
+		send(stray, 9001+i)
+		send(peer, 2+i)
+	}
+	for i := range uint16(5) {
+		if got := read(); got != 2+i {
+			t.Fatalf("read seq %d, want the peer's %d", got, 2+i)
+		}
+	}
+	if got := l.Remote(); got != addrOf(peer) {
+		t.Fatalf("remote = %v, want the peer %v", got, addrOf(peer))
+	}
+
+	// While the call is held the peer's silence is no reason to take
+	// another source.
+	l.setFlow(false, true)
+	time.Sleep(relatchAfter + 50*time.Millisecond)
+	send(stray, 9050)
+	send(peer, 20)
+	if got := read(); got != 20 || l.Remote() != addrOf(peer) {
+		t.Fatalf("held: read seq %d, remote %v; want the silent peer kept", got, l.Remote())
+	}
+	l.setFlow(true, true)
+
+	// The peer falls silent and reappears at another address (NAT): after
+	// relatchAfter its new source is taken.
+	time.Sleep(relatchAfter + 50*time.Millisecond)
+	send(moved, 100)
+	if got := read(); got != 100 || l.Remote() != addrOf(moved) {
+		t.Fatalf("read seq %d, remote %v; want the moved peer after its silence", got, l.Remote())
+	}
+	send(stray, 9100)
+	send(moved, 101)
+	if got := read(); got != 101 {
+		t.Fatalf("read seq %d, want the moved peer's 101", got)
+	}
+}

@@ -47,6 +47,7 @@ func (l *RTPLeg) repoint(ap netip.AddrPort) {
 	}
 	p := new(netip.AddrPort)
 	*p = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	l.declared.Store(p)
 	l.latched.Store(false)
 	l.peer.Store(p)
 }

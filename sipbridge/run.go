@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
 )
 
 // shutdownGrace bounds hanging up calls when Run's ctx ends without a
@@ -137,14 +138,25 @@ func (b *Bridge) endCalls(grace time.Duration) int {
 
 // handlers routes incoming requests.
 func (b *Bridge) handlers(srv *sipgo.Server) {
-	srv.OnInvite(b.onInvite)
-	srv.OnAck(b.onAck)
-	srv.OnBye(b.onBye)
-	srv.OnOptions(b.onOptions)
-	srv.OnRefer(b.onRefer)
-	srv.OnNotify(b.onNotify)
-	srv.OnInfo(b.onInfo)
-	srv.OnUpdate(b.onUpdate)
+	// Every handler is guarded (trust.go): a stranger's request that
+	// opens something is dropped before it reaches one.
+	srv.OnInvite(b.guard(b.onInvite))
+	srv.OnAck(b.guard(b.onAck))
+	srv.OnBye(b.guard(b.onBye))
+	srv.OnOptions(b.guard(b.onOptions))
+	srv.OnRefer(b.guard(b.onRefer))
+	srv.OnNotify(b.guard(b.onNotify))
+	srv.OnInfo(b.guard(b.onInfo))
+	srv.OnUpdate(b.guard(b.onUpdate))
+	srv.OnNoRoute(b.guard(onNoRoute))
+}
+
+// onNoRoute answers a method this side does not handle (RFC 3261 section
+// 8.2.1: 405 with Allow).
+func onNoRoute(req *sip.Request, tx sip.ServerTransaction) {
+	res := sip.NewResponseFromRequest(req, sip.StatusMethodNotAllowed, "Method Not Allowed", nil)
+	res.AppendHeader(sip.NewHeader("Allow", allowMethods))
+	_ = tx.Respond(res)
 }
 
 // stack returns the running SIP stack, nil before Run and once it is

@@ -15,6 +15,7 @@
   const kiosk = !!boot.kiosk;
   const zone = boot.zone || SwitchboardTime.zone;
   const SVG = 'http://www.w3.org/2000/svg';
+  if (boot.view === 'queues') { queueView(); return; }
 
   const state = {
     calls: new Map(),   // id -> call
@@ -577,4 +578,129 @@
   // told), the server's presence, and a wall screen's sign-in renewed.
   setInterval(fetchToday, 30000);
   connect();
+
+  // ---- the queue view (?view=queues) --------------------------------------
+
+  // queueView keeps the big-screen queue tiles live from /events: per
+  // queue the callers waiting, the longest wait (ticking), the service
+  // level and the agents free, each coloured and worded against the
+  // thresholds so that it reads across the room without telling colours
+  // apart.
+  function queueView() {
+    const T = SwitchboardI18n.t, num = SwitchboardI18n.number;
+    const th = boot.thresholds;
+    const qs = { queues: new Map(), seq: 0, epoch: '', skew: Date.parse(boot.now) - Date.now() };
+    const now = () => Date.now() + qs.skew;
+    const clockFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hourCycle: 'h23', timeZone: boot.zone || SwitchboardTime.zone });
+    const fmt = (sec) => {
+      sec = Math.max(0, Math.floor(sec));
+      const m = Math.floor(sec / 60), x = sec % 60;
+      return `${m}:${String(x).padStart(2, '0')}`;
+    };
+    const icon = { ok: '✓', warn: '▲', bad: '✕' };
+    // The reasons a sign-in ends, as the server closes the socket.
+    const gone = {
+      'device revoked': T('js.wall.gone.revoked'),
+      'signed out': T('js.wall.gone.signed_out'),
+      'session expired': T('js.wall.gone.expired'),
+      'sign-in changed; sign in again': T('js.wall.gone.changed'),
+      'token revoked': T('js.wall.gone.token'),
+    };
+    const longest = (q) => Math.max(0, ...(q.callers || []).map((c) => (now() - Date.parse(c.joined)) / 1000));
+    const free = (q) => (q.members || []).filter((m) => !m.paused && !m.in_call && m.state === 'idle').length;
+    function node(tag, cls, text) {
+      const e = document.createElement(tag);
+      if (cls) e.className = cls;
+      if (text !== undefined) e.textContent = text;
+      return e;
+    }
+    function fig(testid, value, label, level) {
+      const d = node('div', `wq-fig lvl-${level || 'none'}`);
+      d.dataset.testid = testid;
+      d.dataset.level = level || 'none';
+      const v = node('span', 'wq-v num', value);
+      v.dataset.num = '';
+      d.append(v, node('span', 'wq-l', label));
+      if (level) d.append(node('span', 'wq-lvl', `${icon[level]} ${T(`js.panel.q.${level}`)}`));
+      return d;
+    }
+    function levels(q) {
+      const waiting = (q.callers || []).length, wait = longest(q), sl = q.stats ? q.stats.sl : null;
+      return {
+        waiting, wait, sl, free: free(q),
+        wait_level: waiting ? (wait > th.wait_bad ? 'bad' : wait > th.wait_warn ? 'warn' : 'ok') : null,
+        sl_level: sl === null || sl === undefined ? null : sl < th.sl_bad ? 'bad' : sl < th.sl_warn ? 'warn' : 'ok',
+        free_level: waiting ? (free(q) === 0 ? 'bad' : 'ok') : null,
+      };
+    }
+    function render() {
+      const list = [...qs.queues.values()].sort((a, b) => a.name.localeCompare(b.name));
+      $('wq-tiles').replaceChildren(...list.map((q) => {
+        const l = levels(q);
+        const sec = node('section', 'wq-tile');
+        sec.dataset.testid = 'wall-queue';
+        sec.dataset.id = q.id;
+        sec.dataset.waiting = l.waiting;
+        sec.append(node('h2', 'wq-name', q.name),
+          fig('wq-waiting', num(l.waiting), T('js.panel.q.waiting'), l.wait_level),
+          fig('wq-longest', l.waiting ? fmt(l.wait) : T('js.panel.q.none'), T('js.panel.q.longest'), l.wait_level),
+          fig('wq-sl', l.sl === null || l.sl === undefined ? T('js.panel.q.none') : `${num(l.sl)} %`, T('js.panel.q.sl'), l.sl_level),
+          fig('wq-free', num(l.free), T('js.panel.q.free'), l.free_level));
+        return sec;
+      }));
+      $('wq-empty').hidden = list.length > 0;
+    }
+    function setConn(s) {
+      const c = $('conn');
+      c.dataset.state = s;
+      c.textContent = T(`js.wall.conn.${s}`);
+    }
+    function apply(msg) {
+      if (msg.type === 'snapshot') {
+        qs.epoch = msg.epoch; qs.seq = msg.seq;
+        if (msg.now) qs.skew = Date.parse(msg.now) - Date.now();
+        qs.queues = new Map((msg.queues || []).map((q) => [q.id, q]));
+        render();
+        return;
+      }
+      if (msg.seq <= qs.seq) return;
+      qs.seq = msg.seq;
+      if (msg.type === 'queue') {
+        if (msg.queue.removed) qs.queues.delete(msg.queue.id);
+        else qs.queues.set(msg.queue.id, msg.queue);
+        render();
+      }
+    }
+    let attempt = 0;
+    function connect() {
+      const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+      let url = `${proto}//${location.host}/events`;
+      if (qs.epoch) url += `?since=${qs.seq}&epoch=${encodeURIComponent(qs.epoch)}`;
+      setConn(attempt === 0 ? 'connecting' : 'reconnecting');
+      const ws = new WebSocket(url);
+      ws.onopen = () => { attempt = 0; setConn('live'); };
+      ws.onmessage = (e) => {
+        try { apply(JSON.parse(e.data)); } catch (err) { $('errors').textContent = T('js.wall.error.bad_message', { Detail: err.message }); }
+      };
+      ws.onclose = (e) => {
+        if (e.code === 1008 && gone[e.reason]) {
+          $('signed-out-why').textContent = gone[e.reason];
+          $('signed-out').hidden = false;
+          setConn('signed_out');
+          return;
+        }
+        attempt++;
+        // Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s … 15 s.
+        setConn(attempt > 3 ? 'offline' : 'reconnecting');
+        setTimeout(connect, Math.min(15000, 500 * 2 ** Math.min(attempt - 1, 5)) * (0.75 + Math.random() / 2));
+      };
+    }
+    setInterval(() => {
+      // The longest wait ticks.
+      if ([...qs.queues.values()].some((q) => (q.callers || []).length)) render();
+      const clock = $('clock');
+      if (clock) clock.textContent = clockFmt.format(now());
+    }, 1000);
+    connect();
+  }
 })();

@@ -5,6 +5,8 @@
 # pua_dialoginfo),
 # baresip (far-end phone; without recommends that is baresip-core only),
 # sip-tester (sipp), sox, chromium (+ a font for readable screenshots),
+# postgresql (its server binaries, for the throw-away test clusters of
+# monitor/history/pgtest; the cluster the package makes is not used),
 # node + npm, and the npm packages of testbed/e2e (playwright-core, which
 # drives the Debian chromium; no browser download).
 # Idempotent: when everything is there it touches nothing and takes well
@@ -15,7 +17,7 @@ cd "$(dirname "$0")"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-pkgs=(kamailio kamailio-presence-modules baresip sip-tester sox chromium fonts-liberation ca-certificates)
+pkgs=(kamailio kamailio-presence-modules baresip sip-tester sox chromium fonts-liberation ca-certificates postgresql)
 need=()
 for p in "${pkgs[@]}"; do
 	installed "$p" || need+=("$p")
@@ -58,5 +60,5 @@ if [ "$("$tools/golangci-lint" version --short 2>/dev/null)" != "${GOLANGCI_LINT
 fi
 
 ver() { dpkg-query -W -f='${Version}' "$1" 2>/dev/null || echo "?"; }
-echo "test peers ready: golangci-lint $("$tools/golangci-lint" version --short), kamailio $(ver kamailio), baresip $(ver baresip-core), sipp $(ver sip-tester), sox $(ver sox), chromium $(ver chromium), node $(node --version 2>/dev/null || echo '?')"
+echo "test peers ready: golangci-lint $("$tools/golangci-lint" version --short), kamailio $(ver kamailio), baresip $(ver baresip-core), sipp $(ver sip-tester), sox $(ver sox), postgresql $(ver postgresql), chromium $(ver chromium), node $(node --version 2>/dev/null || echo '?')"
 

@@ -111,7 +111,7 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request, action monitor.
 	if err != nil {
 		result = err.Error()
 	}
-	s.log.Info("call control", "user", u.Name, "action", action, "source", source, "target", target, "result", result)
+	s.log.Info("call control", "user", u.Name, "role", u.Role, "action", action, "source", source, "target", target, "result", result)
 	if err != nil {
 		return fmt.Errorf("%s: %w", action, err)
 	}
@@ -131,20 +131,36 @@ func (s *Server) apiHangup(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) apiTransfer(w http.ResponseWriter, r *http.Request) error {
 	var body struct {
-		To string `json:"to"`
+		// To is a number; Extension an extension's id, whose number is
+		// dialled (the operator panel's drop of a call on a lamp).
+		To        string `json:"to"`
+		Extension string `json:"extension"`
 	}
 	if err := decodeBody(w, r, &body); err != nil {
-		return err
-	}
-	if err := checkNumber("to", body.To); err != nil {
 		return err
 	}
 	call, err := s.activeCall(monitor.CallID(r.PathValue("id")))
 	if err != nil {
 		return err
 	}
-	return s.control(w, r, monitor.ActionTransfer, call.Source, string(call.ID)+" to "+body.To, func(ctx context.Context, c monitor.Controller) error {
-		return c.Transfer(ctx, call.ID, body.To)
+	to := body.To
+	if body.Extension != "" {
+		ext, err := s.extension(monitor.ExtensionID(body.Extension))
+		if err != nil {
+			return err
+		}
+		if ext.Source != call.Source {
+			// Another phone system's extension number may mean another
+			// phone, or none, on the call's system.
+			return problem(ErrConflict, "error.other_system", "Extension", ext.Number, "Source", string(ext.Source), "CallSource", string(call.Source))
+		}
+		to = ext.Number
+	}
+	if err := checkNumber("to", to); err != nil {
+		return err
+	}
+	return s.control(w, r, monitor.ActionTransfer, call.Source, string(call.ID)+" to "+to, func(ctx context.Context, c monitor.Controller) error {
+		return c.Transfer(ctx, call.ID, to)
 	})
 }
 

@@ -182,10 +182,11 @@ func TestHealthzHistoryDegraded(t *testing.T) {
 	}
 	e.hist.mu.Lock()
 	e.hist.health = history.Health{Problem: "the call history cannot be written; 3 call changes are kept in the retry spool and saved once it can",
-		Spooled: 3, Error: "disk I/O error: /var/lib/switchboard/history.db"}
+		Database: history.Postgres, Reachable: false, Spooled: 3, Error: "disk I/O error: /var/lib/switchboard/history.db"}
 	e.hist.mu.Unlock()
 	h := read()
-	if h.Status != "degraded" || h.History.OK || h.History.Spooled != 3 || !strings.Contains(h.History.Problem, "cannot be written") {
+	if h.Status != "degraded" || h.History.OK || h.History.Spooled != 3 || !strings.Contains(h.History.Problem, "cannot be written") ||
+		h.History.Database != "postgres" || h.History.Reachable {
 		t.Fatalf("healthz %+v (history %+v), want degraded", h, h.History)
 	}
 }

@@ -14,15 +14,17 @@ import (
 )
 
 // Role is what a signed-in user may do. Each role includes the ones below
-// it: viewer (read) < user (read, softphone) < admin (read, call control,
-// wall-screen links).
+// it: viewer (read) < user (read, softphone) < operator (the operator
+// panel: put calls through, dial extensions, pause and log in queue
+// members) < admin (call control on the wallboard, wall-screen links).
 type Role string
 
 // Roles.
 const (
-	RoleViewer Role = "viewer"
-	RoleUser   Role = "user"
-	RoleAdmin  Role = "admin"
+	RoleViewer   Role = "viewer"
+	RoleUser     Role = "user"
+	RoleOperator Role = "operator"
+	RoleAdmin    Role = "admin"
 )
 
 func (r Role) rank() int {
@@ -31,8 +33,10 @@ func (r Role) rank() int {
 		return 1
 	case RoleUser:
 		return 2
-	case RoleAdmin:
+	case RoleOperator:
 		return 3
+	case RoleAdmin:
+		return 4
 	}
 	return 0
 }
@@ -50,10 +54,14 @@ type User struct {
 	// PasswordHash is a bcrypt hash (`switchboard passwd` prints one). It
 	// is never logged or rendered.
 	PasswordHash string `yaml:"password_hash"`
-	// Role is admin, user or viewer.
+	// Role is admin, operator, user or viewer.
 	Role Role `yaml:"role"`
 	// Accounts lists the softphone accounts the user may use.
 	Accounts []string `yaml:"accounts"`
+	// Extension is the number of the user's own desk phone: the operator
+	// panel's click-to-dial rings it first and, when it answers, dials
+	// the extension clicked. Empty: the panel offers no dialling.
+	Extension string `yaml:"extension"`
 }
 
 // Token is a read-only credential for a wall screen or a script, sent as
@@ -144,6 +152,9 @@ type Config struct {
 	PublicURL string `yaml:"public_url"`
 	// Limits caps connections, sockets, request bodies and sign-in work.
 	Limits Limits `yaml:"web_limits"`
+	// Panel sets up the operator panel (/panel): lamp groups and the
+	// thresholds its queue KPIs are coloured against.
+	Panel PanelConfig `yaml:"panel"`
 	// TimeZone is the one time zone every page, the history's CSV export
 	// and the pages' scripts show times in, whatever zone a browser is
 	// in: an IANA name such as "Europe/Berlin". Default: the server's own
@@ -255,6 +266,7 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.Limits = c.Limits.withDefaults()
+	c.Panel = c.Panel.withDefaults()
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	return c
 }
@@ -283,7 +295,10 @@ func (c Config) Validate() error {
 			return bad("users[%d] %s: password_hash is not a bcrypt hash (use `switchboard passwd`)", i, u.Name)
 		}
 		if !u.Role.Valid() {
-			return bad("users[%d] %s: role %q: want admin, user or viewer", i, u.Name, u.Role)
+			return bad("users[%d] %s: role %q: want admin, operator, user or viewer", i, u.Name, u.Role)
+		}
+		if u.Extension != "" && !dialable.MatchString(u.Extension) {
+			return bad("users[%d] %s: extension %q: want the number of a phone (digits, a SIP user)", i, u.Name, clip(u.Extension))
 		}
 	}
 	secrets := map[string]bool{}
@@ -336,6 +351,9 @@ func (c Config) Validate() error {
 	}
 	if err := c.Limits.validate(); err != nil {
 		return bad("%v", err)
+	}
+	if err := c.Panel.validate(); err != nil {
+		return bad("panel: %v", err)
 	}
 	if _, _, _, err := displayZone(c.TimeZone); err != nil {
 		return bad("%v", err)

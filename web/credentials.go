@@ -26,9 +26,9 @@ func (c *credentials) hasToken(t Token) bool {
 }
 
 // sameUser reports whether a session of a signed in as a still stands
-// for b: same password, role and softphone accounts.
+// for b: same password, role, softphone accounts and own phone.
 func sameUser(a, b User) bool {
-	return a.Name == b.Name && a.PasswordHash == b.PasswordHash && a.Role == b.Role && slices.Equal(a.Accounts, b.Accounts)
+	return a.Name == b.Name && a.PasswordHash == b.PasswordHash && a.Role == b.Role && slices.Equal(a.Accounts, b.Accounts) && a.Extension == b.Extension
 }
 
 // userCurrent reports whether u (as signed in, without its hash) is still

@@ -17,6 +17,10 @@ var (
 	ErrBadCSRF = errors.New("missing or wrong CSRF token")
 	// ErrBadRequest is returned for malformed parameters or bodies.
 	ErrBadRequest = errors.New("bad request")
+	// ErrConflict is returned for an action the state does not allow: a
+	// call put through to an extension of another phone system, dialling
+	// for a user who has no phone of their own (409).
+	ErrConflict = errors.New("not possible in this state")
 	// ErrNotFound is returned for unknown routes, sources or links.
 	ErrNotFound = errors.New("not found")
 	// ErrMethodNotAllowed is returned for a path served with other

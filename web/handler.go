@@ -50,7 +50,7 @@ func statusOf(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, monitor.ErrUnsupported):
 		return http.StatusNotImplemented
-	case errors.Is(err, monitor.ErrRefused):
+	case errors.Is(err, monitor.ErrRefused), errors.Is(err, ErrConflict):
 		// The PBX heard the action and said no (AMI "Response: Error",
 		// ESL -ERR): the request conflicts with the call's state there.
 		// The body carries the PBX's own words.

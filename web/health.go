@@ -49,10 +49,14 @@ type historyHealth interface {
 // healthHistory is the history in /healthz: the problem in plain words,
 // never the database's own error, which names files (it is logged).
 type healthHistory struct {
-	OK      bool   `json:"ok"`
-	Problem string `json:"problem,omitempty"`
-	Spooled int    `json:"spooled"`
-	Lost    uint64 `json:"lost"`
+	OK bool `json:"ok"`
+	// Database is sqlite or postgres; Reachable is false while it cannot
+	// be written (or, a PostgreSQL server, does not answer).
+	Database  string `json:"database,omitempty"`
+	Reachable bool   `json:"reachable"`
+	Problem   string `json:"problem,omitempty"`
+	Spooled   int    `json:"spooled"`
+	Lost      uint64 `json:"lost"`
 }
 
 // healthWebhook is a webhook endpoint in /healthz. Its URL, without
@@ -123,7 +127,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	}
 	if hh, ok := s.deps.History.(historyHealth); ok {
 		h := hh.Health()
-		resp.History = &healthHistory{OK: h.OK, Problem: h.Problem, Spooled: h.Spooled, Lost: h.Lost}
+		resp.History = &healthHistory{OK: h.OK, Database: string(h.Database), Reachable: h.Reachable, Problem: h.Problem, Spooled: h.Spooled, Lost: h.Lost}
 		if !h.OK {
 			resp.Status = "degraded"
 		}

@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -36,8 +37,9 @@ func hashPassword(t testing.TB, pw string) string {
 	return string(h)
 }
 
-// testConfig has an admin "anna", a user "bob" and a viewer "vera", all
-// with testPassword, and one viewer token.
+// testConfig has an admin "anna", an operator "olga" whose own phone is
+// 201, a user "bob" and a viewer "vera", all with testPassword, and one
+// viewer token.
 func testConfig(t testing.TB) Config {
 	t.Helper()
 	h := hashPassword(t, testPassword)
@@ -46,6 +48,7 @@ func testConfig(t testing.TB) Config {
 			{Name: "anna", PasswordHash: h, Role: RoleAdmin},
 			{Name: "bob", PasswordHash: h, Role: RoleUser, Accounts: []string{"1001"}},
 			{Name: "vera", PasswordHash: h, Role: RoleViewer},
+			{Name: "olga", PasswordHash: h, Role: RoleOperator, Extension: "201"},
 		},
 		Tokens:         []Token{{Name: "hall", Token: testViewerToken}},
 		AllowedOrigins: []string{"portal.example.test"},
@@ -159,6 +162,18 @@ func (c *fakeController) Originate(_ context.Context, from, to string) error {
 	return c.record("originate " + from + " " + to)
 }
 
+func (c *fakeController) PauseMember(_ context.Context, queue, member string, paused bool, reason string) error {
+	return c.record(fmt.Sprintf("pause %s %s %t %s", queue, member, paused, reason))
+}
+
+func (c *fakeController) AddMember(_ context.Context, queue, member, name string) error {
+	return c.record("add " + queue + " " + member + " " + name)
+}
+
+func (c *fakeController) RemoveMember(_ context.Context, queue, member string) error {
+	return c.record("remove " + queue + " " + member)
+}
+
 func (c *fakeController) actions() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -180,7 +195,8 @@ func newEnv(t testing.TB, cfg Config, hubCfg monitor.HubConfig, opts ...Option) 
 	t.Helper()
 	e := &env{hub: monitor.NewHub(hubCfg), hist: &fakeHistory{}, ctl: &fakeController{}}
 	e.hub.SourceStatus(monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkConnected,
-		Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}})
+		Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate,
+			monitor.ActionQueuePause, monitor.ActionQueueAdd, monitor.ActionQueueRemove}})
 	e.hub.SourceStatus(monitor.SourceStatus{Name: "home", Type: "fritz", State: monitor.LinkConnected})
 	opts = append([]Option{WithLogger(quietLogger())}, opts...)
 	srv, err := New(cfg, Deps{Hub: e.hub, History: e.hist, Controllers: map[monitor.SourceName]monitor.Controller{"pbx": e.ctl}}, opts...)

@@ -30,6 +30,7 @@ var sameInEveryLanguage = map[string]bool{
 	"login.name": true, "devices.col.name": true, "figures.rate": true, "js.wall.conn.live": true,
 	"js.wall.conn.offline": true, "js.phone.link.offline": true, "format.month4": true, "format.month8": true,
 	"format.month9": true, "format.month11": true, "js.phone.mic_n": true,
+	"js.panel.q.none": true,
 }
 
 // placeholders returns the {{.Name}}s of a message.
@@ -307,10 +308,12 @@ func TestPagesInEveryLanguage(t *testing.T) {
 		{"anna", "/softphone", http.StatusOK},
 		{"bob", "/softphone", http.StatusOK},
 		{"vera", "/settings/devices", http.StatusForbidden},
+		{"olga", "/panel", http.StatusOK},
+		{"bob", "/panel", http.StatusForbidden},
 	}
 	for _, lang := range []struct{ accept, want string }{{"en-GB,en;q=0.9", "en"}, {"de-DE,de;q=0.9", "de"}} {
 		clients := map[string]*http.Client{"": e.client(t)}
-		for _, u := range []string{"anna", "bob", "vera"} {
+		for _, u := range []string{"anna", "olga", "bob", "vera"} {
 			clients[u] = e.client(t)
 			e.login(t, clients[u], u)
 		}

@@ -22,6 +22,10 @@ type WallboardBoot struct {
 	// when it is the server's own unnamed zone (the browser's is used).
 	Zone  string `json:"zone"`
 	Today Today  `json:"today"`
+	// View is "queues" for the queue view (?view=queues), else empty.
+	View string `json:"view,omitempty"`
+	// Thresholds colour the queue view's figures (panel: thresholds).
+	Thresholds PanelThresholds `json:"thresholds"`
 }
 
 // wallboard serves the board at /; /?kiosk=1 is the kiosk view.
@@ -58,7 +62,16 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 		Kiosk:     kiosk,
 		Originate: originateSources(role, snap.Sources()),
 		Today:     today,
-		Boot:      WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today},
+		Boot: WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today,
+			Thresholds: s.cfg.Panel.thresholds()},
+		HasQueues: len(snap.Queues()) > 0,
+	}
+	if r.URL.Query().Get("view") == "queues" {
+		// The queue view for big screens: only the queues, large.
+		v.Boot.View = "queues"
+		v.Meta.Title = l.T("panel.queue_view")
+		s.render(w, r, http.StatusOK, WallQueues(v))
+		return nil
 	}
 	if today.Error != "" && !today.Figures && s.deps.History != nil {
 		v.RecentError = today.Error
@@ -145,6 +158,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	addr := s.clientAddr(r)
 	key := addrKey(addr)
 	ticket, wait := s.limiter.take(name, key)
+	if wait == 0 {
+		if wait = s.sharedThrottle(r.Context(), name, key); wait > 0 {
+			ticket.cancel()
+		}
+	}
 	if wait > 0 {
 		s.metrics.logins.WithLabelValues(loginThrottled).Inc()
 		s.log.Debug("sign-in throttled", "user", clip(name), "remote", addr)
@@ -176,6 +194,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err != nil || !known {
 		ticket.failed()
+		s.sharedFailed(r.Context(), name, key)
 		s.metrics.logins.WithLabelValues(loginWrong).Inc()
 		// A known name's failure is worth a line; made-up names can come
 		// by the million.
@@ -188,6 +207,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	ticket.succeeded()
+	s.sharedSucceeded(r.Context(), name, key)
 	secret, rec, err := s.newSession(r.Context(), StoredSession{Kind: SessionUser, Name: u.Name, Role: u.Role, Grant: grantOf(u), Address: addr.String()})
 	if err != nil {
 		s.log.Error("sign-in could not be stored", "user", u.Name, "err", err)

@@ -56,6 +56,9 @@ type Deps struct {
 	// Sessions keeps the sign-ins (users' sessions and wall-screen
 	// devices); nil keeps them in memory, so a restart signs everyone out.
 	Sessions SessionStore
+	// LoginFailures, when set, counts failed sign-ins with the other
+	// servers sharing it (see LoginFailures); nil counts them here only.
+	LoginFailures LoginFailures
 }
 
 // Option sets a rare knob of the server.

@@ -43,6 +43,10 @@ type config struct {
 	// finds a number however it was written. Default none: only numbers
 	// written internationally (+49…, 0049…) are compared so.
 	DefaultCountry string `yaml:"default_country"`
+	// History is the database of the call history and the sign-ins:
+	// SQLite in data_dir (the default) or a PostgreSQL several nodes
+	// share.
+	History history.Config `yaml:"history"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the orderly stop on SIGTERM or SIGINT; what
@@ -212,6 +216,10 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		ps = append(ps, configProblem{line: line(v), col: col(v), path: "default_country",
 			msg: fmt.Sprintf("`%s` is not a country code; want a two-letter ISO 3166 code such as DE, AT, CH, GB or US", c.DefaultCountry)})
 	}
+	if err := c.History.Validate(); err != nil {
+		_, n := at("history")
+		ps = append(ps, validationProblem(n, "history", err, history.ErrBadConfig.Error()))
+	}
 	sources := map[string]bool{}
 	for i := range c.Sources {
 		var head sourceHead
@@ -228,13 +236,11 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 	ps = append(ps, c.mergeBLF(doc)...)
 	_, accountsNode := at("accounts")
 	accounts := map[string]bool{}
-	accountsOK := true
 	for i, a := range c.Accounts {
 		path := itemPath("accounts", i)
 		item := seqItem(accountsNode, i)
 		if err := a.Validate(); err != nil {
 			ps = append(ps, validationProblem(item, path, err, sipbridge.ErrConfig.Error(), "account "+strconv.Quote(a.Name)))
-			accountsOK = false
 			continue
 		}
 		if sources[a.Name] || accounts[a.Name] {
@@ -255,12 +261,9 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		}
 	}
 	if len(c.Accounts) > 0 {
+		// The accounts were checked one by one above, each at its place.
 		sc := c.SIP
-		sc.Accounts = c.Accounts
-		if !accountsOK {
-			// Their problems are told above, each at its account.
-			sc.Accounts = nil
-		}
+		sc.Accounts = nil
 		if err := sc.Validate(); err != nil {
 			_, n := at("sip")
 			ps = append(ps, validationProblem(n, "sip", err, sipbridge.ErrConfig.Error(), "sip"))

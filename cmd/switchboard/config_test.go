@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/history"
 )
 
 // issueConfig is the configuration the product promises works as written.
@@ -84,6 +85,10 @@ func TestParseConfigErrors(t *testing.T) {
 		{"public_url with a path", issueConfig + "public_url: https://sb.example.com/x\n", "public_url"},
 		{"negative cap", issueConfig + "web_limits:\n  max_phone_per_user: -1\n", "max_phone_per_user"},
 		{"unknown limit", issueConfig + "web_limits:\n  max_phones: 3\n", "max_phones"},
+		{"unknown history driver", issueConfig + "history:\n  driver: mysql\n", "test.yaml:16:11: history.driver: \"mysql\": want sqlite or postgres"},
+		{"postgres without dsn", issueConfig + "history:\n  driver: postgres\n", "history.driver: postgres needs a dsn"},
+		{"dsn for sqlite", issueConfig + "history:\n  dsn: postgres://db/x\n", "test.yaml:16:8: history.dsn: set without driver postgres"},
+		{"unset dsn variable", issueConfig + "history:\n  driver: postgres\n  dsn: \"${SB_TEST_NO_PG_DSN}\"\n", "SB_TEST_NO_PG_DSN"},
 	}
 	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
 	for _, tc := range tests {
@@ -129,6 +134,24 @@ func TestExpandEnvInValues(t *testing.T) {
 	}
 	if c.Web.Listen != "127.0.0.1:9090 # not a comment" || c.SIP.RTPPortMin != 5000 || c.SIP.UserAgent != "5000" {
 		t.Fatalf("listen %q, rtp_port_min %d, user_agent %q", c.Web.Listen, c.SIP.RTPPortMin, c.SIP.UserAgent)
+	}
+}
+
+// TestHistoryConfig: history.driver postgres takes its dsn from the
+// environment; without the section the history is SQLite.
+func TestHistoryConfig(t *testing.T) {
+	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
+	t.Setenv("SB_TEST_PG_DSN", "postgres://switchboard:secret@127.0.0.1/switchboard")
+	c, err := parseConfig([]byte(issueConfig+"history:\n  driver: postgres\n  dsn: \"${SB_TEST_PG_DSN}\"\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.History.Driver != history.Postgres || c.History.DSN != "postgres://switchboard:secret@127.0.0.1/switchboard" {
+		t.Fatalf("history %+v", c.History)
+	}
+	c, err = parseConfig([]byte(issueConfig), "test.yaml")
+	if err != nil || c.History.Driver != "" {
+		t.Fatalf("history without the section: %+v %v", c.History, err)
 	}
 }
 

@@ -142,6 +142,12 @@ func TestConfigErrorMessages(t *testing.T) {
 			"config t.yaml:2:66: accounts[0].blf: account desk: blf 2 watches 201@127.0.0.1 as blf 1 already does"},
 		{"sip validation", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  retry_min: 2s\n  retry_max: 1s\n",
 			"config t.yaml:5:14: sip.retry_max: 1s below retry_min 2s"},
+		{"trusted source with a port", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  trusted_sip_sources: [10.0.0.1:5060]\n",
+			"config t.yaml:4:3: sip.trusted_sip_sources: entry \"10.0.0.1:5060\": give the address without a port (requests are matched by address)"},
+		{"ringing cap", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p, max_ringing_calls: -2}\n",
+			"config t.yaml:2:85: accounts[0].max_ringing_calls: account desk: max_ringing_calls -2 (want 1 to 1000)"},
+		{"call cap", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\ngateway:\n  max_calls_per_user: -1\n",
+			"config t.yaml:4:23: gateway.max_calls_per_user: -1: want 1 to 100000 (0 for the default)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -170,6 +176,9 @@ func TestConfigWebValidation(t *testing.T) {
 		{"hash", "users:\n  - name: anna\n    password_hash: nope\n", "t.yaml:3:20: users[0].password_hash: "},
 		{"listen", "listen: nowhere\n", "t.yaml:1:9: listen: "},
 		{"token", "tokens:\n  - {name: wall, token: short}\n", "t.yaml:2:25: tokens[0].token: "},
+		{"own phone", "users:\n  - name: olga\n    password_hash: \"" + goodHash + "\"\n    role: operator\n    extension: \"20 1\"\n", "t.yaml:5:16: users[0].extension: "},
+		{"panel threshold", "panel:\n  sl_warn: 120\n", "t.yaml:2:12: panel.sl_warn: "},
+		{"panel group", "panel:\n  groups:\n    - name: A\n", "t.yaml:3:13: panel.groups[0].name: no extensions"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

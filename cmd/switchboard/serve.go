@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/bcrypt"
@@ -106,14 +107,45 @@ func demoConfig() (*config, string, error) {
 	return cfg, pass, nil
 }
 
+// openHistory opens the history cfg names: history.db in data_dir, or a
+// PostgreSQL database with its retry spool in data_dir.
+func openHistory(ctx context.Context, cfg *config, log *slog.Logger) (*history.Store, error) {
+	opts := []history.Option{history.WithLogger(log.With("component", "history")), history.WithDefaultCountry(cfg.DefaultCountry)}
+	if cfg.History.Driver == history.Postgres {
+		return history.OpenPostgres(ctx, cfg.History.DSN, filepath.Join(cfg.DataDir, "history.spool"), opts...)
+	}
+	return history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), opts...)
+}
+
+// ownCalls returns the calls of kept whose source is configured here (a
+// source or an account).
+func ownCalls(cfg *config, kept []monitor.Call) []monitor.Call {
+	own := map[monitor.SourceName]bool{}
+	for i := range cfg.Sources {
+		var head sourceHead
+		if err := cfg.Sources[i].Decode(&head); err == nil {
+			own[monitor.SourceName(head.Name)] = true
+		}
+	}
+	for _, a := range cfg.Accounts {
+		own[monitor.SourceName(a.Name)] = true
+	}
+	out := kept[:0]
+	for _, c := range kept {
+		if own[c.Source] {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // serve wires the hub, the history, the sources, the SIP side and the web
 // server, runs them until ctx ends and then stops them in order within
 // cfg.ShutdownTimeout (see stopInOrder); the forceContext of ctx (a second
 // signal) cuts that short. It returns nil after a stop on ctx, clean or
 // forced. onReady is called with the server's URL once it listens.
 func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url string)) error {
-	store, err := history.Open(ctx, filepath.Join(cfg.DataDir, "history.db"), history.WithLogger(log.With("component", "history")),
-		history.WithDefaultCountry(cfg.DefaultCountry))
+	store, err := openHistory(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -159,6 +191,21 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			return err
 		}
 		named = monitor.NewNames(hub, book)
+		// The books are read once before the sources start, so the first
+		// calls after a start (a queue's waiting callers in the PBX's
+		// first snapshot among them) are named too. A book that is slow
+		// or cannot be read does not hold the start up for longer than
+		// this; Run tries it again.
+		lctx, lcancel := context.WithTimeout(ctx, 5*time.Second)
+		if lerr := book.Load(lctx); lerr != nil {
+			log.Warn("phonebook: not every book could be read at start; names follow once they are", "error", lerr)
+		}
+		lcancel()
+	}
+	if store.Shared() {
+		// Other servers write the same history: the calls active_calls
+		// holds of sources this one does not have are theirs.
+		kept = ownCalls(cfg, kept)
 	}
 	restart := monitor.NewRestart(named, kept)
 
@@ -191,7 +238,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
-		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log))
+		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log), sipbridge.WithRegisterer(registry))
 		if err != nil {
 			return err
 		}
@@ -208,12 +255,22 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 
 	// Sign-ins live beside the history, in its database, so that a restart
 	// signs nobody out and a revoked wall screen stays revoked.
-	sessions, err := sessiondb.Open(ctx, store.DB())
+	var sessionOpts []sessiondb.Option
+	if store.Driver() == history.Postgres {
+		sessionOpts = append(sessionOpts, sessiondb.Postgres())
+	}
+	sessions, err := sessiondb.Open(ctx, store.DB(), sessionOpts...)
 	if err != nil {
 		return err
 	}
+	// Servers sharing the database count failed sign-ins together; one
+	// alone counts them in memory, as before.
+	var loginFailures web.LoginFailures
+	if store.Shared() {
+		loginFailures = sessions
+	}
 	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone,
-		Sessions: sessions}, web.WithLogger(log))
+		Sessions: sessions, LoginFailures: loginFailures}, web.WithLogger(log))
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,8 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 	}
 	cfg = cfg.withDefaults()
 	o := monitor.NewSourceOptions(opts...)
-	info := monitor.LinkInfo{Name: cfg.Name, Type: "ami", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
+	info := monitor.LinkInfo{Name: cfg.Name, Type: "ami", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate,
+		monitor.ActionQueuePause, monitor.ActionQueueAdd, monitor.ActionQueueRemove}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
 		monitor.WithLinkLogger(o.Log), monitor.WithLinkCounters(o.Counters))
 	if err != nil {

@@ -116,7 +116,7 @@ func TestSourceCallControl(t *testing.T) {
 	monitortest.Start(t, func(ctx context.Context) error { return src.Run(ctx, sink) })
 	ctx := ctx0
 	sink.WaitFor(t, "connected", func() bool { return sink.LastStatus().State == monitor.LinkConnected })
-	if acts := sink.LastStatus().Actions; len(acts) != 3 {
+	if acts := sink.LastStatus().Actions; len(acts) != 6 {
 		t.Fatalf("actions = %v", acts)
 	}
 	if err := src.Transfer(ctx, "pbx:5.1", "203"); err != nil {
@@ -131,9 +131,28 @@ func TestSourceCallControl(t *testing.T) {
 	if err := src.Hangup(ctx, "pbx:nope"); !errors.Is(err, monitor.ErrNoSuchCall) {
 		t.Fatalf("unknown call: %v", err)
 	}
+	if err := src.PauseMember(ctx, "support", "PJSIP/202", true, "lunch"); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.PauseMember(ctx, "support", "PJSIP/202", false, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.AddMember(ctx, "support", "PJSIP/203", "Cem"); err != nil {
+		t.Fatal(err)
+	}
+	srv.Refuse("QueueRemove", "Unable to remove interface: Not there")
+	if err := src.RemoveMember(ctx, "support", "PJSIP/209"); !errors.Is(err, monitor.ErrRefused) || !strings.Contains(err.Error(), "Not there") {
+		t.Fatalf("refused removal: %v", err)
+	}
 	var got []string
 	for _, a := range srv.Actions() {
 		switch a.Get("Action") {
+		case "QueuePause":
+			got = append(got, "QueuePause "+a.Get("Queue")+" "+a.Get("Interface")+" "+a.Get("Paused")+" "+a.Get("Reason"))
+		case "QueueAdd":
+			got = append(got, "QueueAdd "+a.Get("Queue")+" "+a.Get("Interface")+" "+a.Get("MemberName"))
+		case "QueueRemove":
+			got = append(got, "QueueRemove "+a.Get("Queue")+" "+a.Get("Interface"))
 		case "Redirect":
 			got = append(got, "Redirect "+a.Get("Channel")+" "+a.Get("Exten")+"@"+a.Get("Context"))
 		case "Originate":
@@ -142,7 +161,8 @@ func TestSourceCallControl(t *testing.T) {
 			got = append(got, "Hangup "+a.Get("Channel"))
 		}
 	}
-	want := "Redirect PJSIP/201-00000001 203@from-internal,Originate PJSIP/201 0301234,Hangup PJSIP/201-00000001,Hangup PJSIP/202-00000002"
+	want := "Redirect PJSIP/201-00000001 203@from-internal,Originate PJSIP/201 0301234,Hangup PJSIP/201-00000001,Hangup PJSIP/202-00000002," +
+		"QueuePause support PJSIP/202 true lunch,QueuePause support PJSIP/202 false ,QueueAdd support PJSIP/203 Cem,QueueRemove support PJSIP/209"
 	if strings.Join(got, ",") != want {
 		t.Fatalf("actions = %s\nwant      %s", strings.Join(got, ","), want)
 	}

@@ -169,7 +169,8 @@ func New(cfg Config, opts ...Option) (*Source, error) {
 		return nil, fmt.Errorf("esl %s: password_file: %w", cfg.Name, err)
 	}
 	cfg = cfg.withDefaults()
-	info := monitor.LinkInfo{Name: cfg.Name, Type: "esl", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}}
+	info := monitor.LinkInfo{Name: cfg.Name, Type: "esl", Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate,
+		monitor.ActionQueuePause, monitor.ActionQueueAdd, monitor.ActionQueueRemove}}
 	link, err := monitor.NewLink(info, cfg.LinkConfig, DefaultPort,
 		monitor.WithLinkLogger(o.Log), monitor.WithLinkCounters(o.Counters))
 	if err != nil {

@@ -44,7 +44,9 @@ func startSource(t *testing.T, srv *esltest.Server, mod func(*Config), prep ...f
 
 func testCtx(t *testing.T) context.Context {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// Generous: a loaded machine running the race detector takes
+	// seconds for what is instant otherwise; only a hang reaches it.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
 }
@@ -322,8 +324,41 @@ func TestCallControl(t *testing.T) {
 	if !errors.Is(err, ErrCommandFailed) || !errors.Is(err, monitor.ErrRefused) || !strings.Contains(err.Error(), "USER_NOT_REGISTERED") {
 		t.Errorf("originate to an unregistered phone = %v", err)
 	}
-	if st := rec.LastStatus(); len(st.Actions) != 3 {
+	if st := rec.LastStatus(); len(st.Actions) != 6 {
 		t.Errorf("actions %v", st.Actions)
+	}
+
+	// Queue members: mod_callcenter's agent status, one per agent.
+	srv.SetAPI(func(cmd, args string) string {
+		switch {
+		case cmd != "callcenter_config" || !strings.HasPrefix(args, "agent set status"):
+			return ""
+		case strings.Contains(args, "nobody@default"):
+			return "-ERR Invalid Agent!\n"
+		}
+		return "+OK\n"
+	})
+	for _, c := range []struct {
+		do   func() error
+		want string
+	}{
+		{func() error { return s.PauseMember(ctx, "support@default", "1000@default", true, "lunch") }, "api callcenter_config agent set status 1000@default 'On Break'"},
+		{func() error { return s.PauseMember(ctx, "support@default", "1000@default", false, "") }, "api callcenter_config agent set status 1000@default 'Available'"},
+		{func() error { return s.RemoveMember(ctx, "support@default", "1001@default") }, "api callcenter_config agent set status 1001@default 'Logged Out'"},
+		{func() error { return s.AddMember(ctx, "support@default", "1001@default", "") }, "api callcenter_config agent set status 1001@default 'Available'"},
+	} {
+		if err := c.do(); err != nil {
+			t.Fatalf("%s: %v", c.want, err)
+		}
+		if _, err := srv.WaitCommand(ctx, c.want); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := s.PauseMember(ctx, "support@default", "nobody@default", true, ""); !errors.Is(err, monitor.ErrRefused) || !strings.Contains(err.Error(), "Invalid Agent") {
+		t.Errorf("unknown agent: %v", err)
+	}
+	if err := s.PauseMember(ctx, "support@default", "1000 XML evil", true, ""); !errors.Is(err, monitor.ErrRefused) {
+		t.Errorf("agent with spaces: %v", err)
 	}
 }
 

@@ -19,7 +19,7 @@ var _ monitor.KeyAllocator = (*Store)(nil)
 // runs share a number.
 func (s *Store) startRun(ctx context.Context) error {
 	err := s.db.QueryRowContext(ctx, `INSERT INTO meta (key, value) VALUES ('run', 1)
-ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value`).Scan(&s.run)
+ON CONFLICT (key) DO UPDATE SET value = meta.value + 1 RETURNING value`).Scan(&s.run)
 	if err != nil {
 		return fmt.Errorf("count the server run: %w", err)
 	}
@@ -93,7 +93,7 @@ WHERE NOT EXISTS (SELECT 1 FROM calls c WHERE c.id = a.id AND c.started = a.star
 		if k.fromSpool {
 			// A change spooled before the call's end was saved directly.
 			var one int
-			err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM calls WHERE id = ? AND started = ?`,
+			err := s.db.QueryRowContext(ctx, s.dialect.rebind(`SELECT COUNT(*) FROM calls WHERE id = ? AND started = ?`),
 				string(k.call.ID), k.call.Started.UnixNano()).Scan(&one)
 			if err != nil {
 				return nil, fmt.Errorf("history active calls: %w", err)

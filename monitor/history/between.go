@@ -23,7 +23,7 @@ func (s *Store) CallsBetween(ctx context.Context, from, to time.Time, fn func(mo
 	fctx, cancel := context.WithTimeout(ctx, betweenFlushWait)
 	_ = s.out.Flush(fctx) // a slow disk delays the figures, it does not fail them
 	cancel()
-	rows, err := s.db.QueryContext(ctx, "SELECT call FROM calls WHERE started >= ? AND started < ? ORDER BY started, id",
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls WHERE started >= ? AND started < ? ORDER BY started, id"),
 		from.UnixNano(), to.UnixNano())
 	if err != nil {
 		return fmt.Errorf("history calls between: %w", err)
@@ -49,7 +49,7 @@ func (s *Store) CallsBetween(ctx context.Context, from, to time.Time, fn func(mo
 }
 
 // DB returns the store's database, for the tables of other parts kept in
-// the same file (the web server's sign-ins, web/sessiondb), which bring
-// their own schema and its version. The store stays its owner: Close
+// the same database (the web server's sign-ins, web/sessiondb), which
+// bring their own schema and its version; Driver says which SQL it reads. The store stays its owner: Close
 // closes it.
 func (s *Store) DB() *sql.DB { return s.db }

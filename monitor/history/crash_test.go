@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,6 +16,10 @@ import (
 // crashChildEnv names the database a re-executed test binary saves into
 // before its parent kills it.
 const crashChildEnv = "HISTORY_CRASH_CHILD_DB"
+
+// crashChildDSNEnv, when set, is the PostgreSQL database the child saves
+// into instead (the path then places its spool).
+const crashChildDSNEnv = "HISTORY_CRASH_CHILD_DSN"
 
 const crashCalls = 25
 
@@ -28,7 +31,13 @@ func TestCrashChild(t *testing.T) {
 	if path == "" {
 		t.Skip("child of TestKilledProcessLosesNoSavedCall")
 	}
-	s, err := Open(context.Background(), path)
+	var s *Store
+	var err error
+	if dsn := os.Getenv(crashChildDSNEnv); dsn != "" {
+		s, err = OpenPostgres(context.Background(), dsn, SpoolPath(path))
+	} else {
+		s, err = Open(context.Background(), path)
+	}
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
@@ -51,54 +60,61 @@ func TestKilledProcessLosesNoSavedCall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("re-executes the test binary")
 	}
-	path := filepath.Join(t.TempDir(), "history.db")
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stdin.Close()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	last := fmt.Sprint("saved ", crashCalls-1)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "error") {
-			t.Fatalf("child: %s", line)
-		}
-		if line == last {
-			break
-		}
-	}
-	// SIGKILL: no deferred function, no Close, no flush gets to run.
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	go io.Copy(io.Discard, out) //nolint:errcheck // drain until the pipe closes
-	state, _ := cmd.Process.Wait()
-	if state == nil || state.Success() || state.ExitCode() == 3 {
-		t.Fatalf("child was not killed: %v", state)
-	}
-	if sc.Err() != nil {
-		t.Fatal(sc.Err())
-	}
-	s := open(t, path)
-	p, err := s.Query(context.Background(), Filter{Limit: MaxLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p.Total != crashCalls {
-		t.Fatalf("%d calls after the kill, want %d", p.Total, crashCalls)
-	}
-	answered, _ := s.Query(context.Background(), Filter{Outcome: OutcomeAnswered})
-	if answered.Total != (crashCalls+1)/2 {
-		t.Errorf("%d answered calls, want %d", answered.Total, (crashCalls+1)/2)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			path := place(t, be)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), crashChildEnv+"="+path)
+			if dsn, ok := pgPlaces.Load(path); ok {
+				cmd.Env = append(cmd.Env, crashChildDSNEnv+"="+dsn.(string))
+			}
+			stdin, err := cmd.StdinPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stdin.Close()
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			sc := bufio.NewScanner(out)
+			last := fmt.Sprint("saved ", crashCalls-1)
+			for sc.Scan() {
+				line := sc.Text()
+				if strings.HasPrefix(line, "error") {
+					t.Fatalf("child: %s", line)
+				}
+				if line == last {
+					break
+				}
+			}
+			// SIGKILL: no deferred function, no Close, no flush gets to run.
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			go io.Copy(io.Discard, out) //nolint:errcheck // drain until the pipe closes
+			state, _ := cmd.Process.Wait()
+			if state == nil || state.Success() || state.ExitCode() == 3 {
+				t.Fatalf("child was not killed: %v", state)
+			}
+			if sc.Err() != nil {
+				t.Fatal(sc.Err())
+			}
+			s := open(t, path)
+			p, err := s.Query(context.Background(), Filter{Limit: MaxLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total != crashCalls {
+				t.Fatalf("%d calls after the kill, want %d", p.Total, crashCalls)
+			}
+			answered, _ := s.Query(context.Background(), Filter{Outcome: OutcomeAnswered})
+			if answered.Total != (crashCalls+1)/2 {
+				t.Errorf("%d answered calls, want %d", answered.Total, (crashCalls+1)/2)
+			}
+		})
 	}
 }

@@ -1,7 +1,11 @@
 // Package history keeps ended calls in SQLite (modernc.org/sqlite, pure
-// Go) and answers the call-history page's searches.
+// Go) or PostgreSQL (github.com/jackc/pgx/v5) and answers the
+// call-history page's searches.
 //
-// Start with [Open] and [Store.Save]; wire [Store.Observe] into the hub
+// Start with [Open] (a file) or [OpenPostgres] (a database several
+// servers may share: its schema comes from embedded, numbered migrations
+// run under an advisory lock) and [Store.Save]; both give the same Store,
+// whose statements are written once for both (see dialect). wire [Store.Observe] into the hub
 // with monitor.WithObserver. Observe only queues a call change; the
 // store's own goroutine writes it: an ended call into the history, an
 // active one into the table of active calls, which [Store.ActiveCalls]

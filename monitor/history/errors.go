@@ -8,6 +8,11 @@ var (
 	ErrNotEnded = errors.New("call has not ended")
 	// ErrBadPath is returned by Open for a database path it cannot use.
 	ErrBadPath = errors.New("unusable history database path")
+	// ErrBadConfig is returned by Config.Validate.
+	ErrBadConfig = errors.New("invalid history configuration")
+	// ErrBadDSN is returned by OpenPostgres for a connection string it
+	// cannot read.
+	ErrBadDSN = errors.New("unusable PostgreSQL connection string")
 	// ErrBadFilter is returned by Query for a filter that cannot select
 	// anything (an unknown outcome, a negative offset).
 	ErrBadFilter = errors.New("invalid history filter")

@@ -4,6 +4,12 @@ import "fmt"
 
 // Health is what /healthz shows of the history.
 type Health struct {
+	// Database is the driver the history is kept in: sqlite or
+	// postgres.
+	Database Driver
+	// Reachable is false while the database cannot be written or, on
+	// PostgreSQL, does not answer the store's check (every 5 s).
+	Reachable bool
 	// OK is false while the database cannot be written or call changes
 	// wait in the retry spool.
 	OK bool
@@ -27,8 +33,8 @@ type Health struct {
 // Health returns the history's state now.
 func (s *Store) Health() Health {
 	n, _, full := s.spool.stats()
-	h := Health{OK: true, Spooled: n, SpoolFull: full, Lost: s.lost()}
 	err := s.lastError()
+	h := Health{OK: true, Database: s.dialect.driver, Reachable: err == nil, Spooled: n, SpoolFull: full, Lost: s.lost()}
 	if err != nil {
 		h.Error = err.Error()
 	}

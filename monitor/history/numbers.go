@@ -199,21 +199,24 @@ func (r numberRules) parseNumberQuery(q string) numberQuery {
 	return nq
 }
 
-// sql returns the condition nq puts on a call row and its arguments.
-func (nq numberQuery) sql() (string, []any) {
+// sql returns the condition nq puts on a call row and its arguments;
+// ilike is the database's LIKE that ignores the case of ASCII letters,
+// for the text search (the stored forms hold no letters).
+func (nq numberQuery) sql(ilike string) (string, []any) {
 	var terms []string
 	var args []any
 	// The forms hold digits, *, # and a leading + only, none of LIKE's
 	// wildcards; the text search escapes them.
-	like := func(col, pat string) {
-		terms = append(terms, col+` LIKE ? ESCAPE '\'`)
+	likeOp := func(op, col, pat string) {
+		terms = append(terms, col+" "+op+` ? ESCAPE '\'`)
 		args = append(args, pat)
 	}
+	like := func(col, pat string) { likeOp("LIKE", col, pat) }
 	switch {
 	case nq.text != "":
 		pat := "%" + likeEscaper.Replace(nq.text) + "%"
-		like("from_number", pat)
-		like("to_number", pat)
+		likeOp(ilike, "from_number", pat)
+		likeOp(ilike, "to_number", pat)
 	case nq.anywhere != "":
 		pat := "%" + nq.anywhere + "%"
 		for _, col := range []string{"from_key", "from_digits", "to_key", "to_digits"} {

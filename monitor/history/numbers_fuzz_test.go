@@ -32,7 +32,7 @@ func FuzzNumberQuery(f *testing.F) {
 	}
 	n := 0
 	f.Fuzz(func(t *testing.T, number string) {
-		cond, args := s.numbers.parseNumberQuery(number).sql()
+		cond, args := s.numbers.parseNumberQuery(number).sql(s.dialect.ilike)
 		if strings.Count(cond, "?") != len(args) {
 			t.Fatalf("%q: %d placeholders, %d arguments", number, strings.Count(cond, "?"), len(args))
 		}

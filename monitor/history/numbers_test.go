@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -33,9 +34,9 @@ var numberCalls = []struct {
 	{"outbound", "204", "0049 89 1234 5678"}, // the other party dialled
 }
 
-func numberStore(t *testing.T, country string) *Store {
+func numberStore(t *testing.T, be Driver, country string) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), WithDefaultCountry(country))
+	s, err := openPlace(context.Background(), place(t, be), WithDefaultCountry(country))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,63 +68,67 @@ func found(t *testing.T, s *Store, number string) []string {
 }
 
 func TestNumberSearchFindsEveryWriting(t *testing.T) {
-	s := numberStore(t, "DE")
-	mobile := []string{"bare", "e164", "fritz", "idd"}
-	tests := []struct {
-		query string
-		want  []string
-	}{
-		// The whole number, however it is written.
-		{"+49 170 1234567", mobile},
-		{"+491701234567", mobile},
-		{"0170 1234567", mobile},
-		{"01701234567", mobile},
-		{"0170/123 45-67", mobile},
-		{"(0170) 123 4567", mobile},
-		{"0049 170 1234567", mobile},
-		{"00491701234567", mobile},
-		{"+49 (0)170 1234567", mobile},
-		{" 0170 1234567\t", mobile},
-		// Its start, however it is written: never the Berlin number that
-		// has 0170123 inside it.
-		{"+49 170 123", mobile},
-		{"0170 123", mobile},
-		{"0049170123", mobile},
-		{"0170", mobile},
-		// Bare digits: anywhere in a number.
-		{"1234567", []string{"austria", "bare", "card", "e164", "fritz", "idd", "other", "outbound"}},
-		{"170 123", []string{"austria", "bare", "berlin", "e164", "fritz", "idd"}},
-		// Others that look alike are not the same number.
-		{"0171 1234567", []string{"other"}},
-		{"+43 170 1234567", []string{"austria"}},
-		{"0043 170", []string{"austria"}},
-		{"030 170", []string{"berlin"}},
-		{"+49 30 1234567", []string{"card"}},
-		{"030 1234567", []string{"card"}},
-		{"01701234568", nil},
-		{"0170 1234567 8", nil},
-		{"+1 170 1234567", nil},
-		{"4917", []string{"bare", "e164", "fritz", "idd", "other"}},
-		// The other party; extensions and feature codes as written.
-		{"089 1234 5678", []string{"outbound"}},
-		{"+49 89 12345678", []string{"outbound"}},
-		{"204", []string{"outbound"}},
-		{"201", []string{"e164"}},
-		{"**610", []string{"card"}},
-		// A short service number E.164 cannot read, as written.
-		{"0800 3301000", []string{"service"}},
-		{"0800330", []string{"service"}},
-		// Not a telephone number: a part of the number as stored, with
-		// LIKE's wildcards taken literally.
-		{"alice", []string{"sip"}},
-		{"pbx.exa", []string{"sip"}},
-		{"%", nil},
-		{"_", nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.query, func(t *testing.T) {
-			if got := found(t, s, tt.query); !slices.Equal(got, tt.want) {
-				t.Errorf("search %q found %v, want %v", tt.query, got, tt.want)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			s := numberStore(t, be, "DE")
+			mobile := []string{"bare", "e164", "fritz", "idd"}
+			tests := []struct {
+				query string
+				want  []string
+			}{
+				// The whole number, however it is written.
+				{"+49 170 1234567", mobile},
+				{"+491701234567", mobile},
+				{"0170 1234567", mobile},
+				{"01701234567", mobile},
+				{"0170/123 45-67", mobile},
+				{"(0170) 123 4567", mobile},
+				{"0049 170 1234567", mobile},
+				{"00491701234567", mobile},
+				{"+49 (0)170 1234567", mobile},
+				{" 0170 1234567\t", mobile},
+				// Its start, however it is written: never the Berlin number that
+				// has 0170123 inside it.
+				{"+49 170 123", mobile},
+				{"0170 123", mobile},
+				{"0049170123", mobile},
+				{"0170", mobile},
+				// Bare digits: anywhere in a number.
+				{"1234567", []string{"austria", "bare", "card", "e164", "fritz", "idd", "other", "outbound"}},
+				{"170 123", []string{"austria", "bare", "berlin", "e164", "fritz", "idd"}},
+				// Others that look alike are not the same number.
+				{"0171 1234567", []string{"other"}},
+				{"+43 170 1234567", []string{"austria"}},
+				{"0043 170", []string{"austria"}},
+				{"030 170", []string{"berlin"}},
+				{"+49 30 1234567", []string{"card"}},
+				{"030 1234567", []string{"card"}},
+				{"01701234568", nil},
+				{"0170 1234567 8", nil},
+				{"+1 170 1234567", nil},
+				{"4917", []string{"bare", "e164", "fritz", "idd", "other"}},
+				// The other party; extensions and feature codes as written.
+				{"089 1234 5678", []string{"outbound"}},
+				{"+49 89 12345678", []string{"outbound"}},
+				{"204", []string{"outbound"}},
+				{"201", []string{"e164"}},
+				{"**610", []string{"card"}},
+				// A short service number E.164 cannot read, as written.
+				{"0800 3301000", []string{"service"}},
+				{"0800330", []string{"service"}},
+				// Not a telephone number: a part of the number as stored, with
+				// LIKE's wildcards taken literally.
+				{"alice", []string{"sip"}},
+				{"pbx.exa", []string{"sip"}},
+				{"%", nil},
+				{"_", nil},
+			}
+			for _, tt := range tests {
+				t.Run(tt.query, func(t *testing.T) {
+					if got := found(t, s, tt.query); !slices.Equal(got, tt.want) {
+						t.Errorf("search %q found %v, want %v", tt.query, got, tt.want)
+					}
+				})
 			}
 		})
 	}
@@ -132,48 +137,56 @@ func TestNumberSearchFindsEveryWriting(t *testing.T) {
 // Without a default country, a national number is only what it says: the
 // international forms still find each other.
 func TestNumberSearchWithoutCountry(t *testing.T) {
-	s := numberStore(t, "")
-	tests := []struct {
-		query string
-		want  []string
-	}{
-		{"+49 170 1234567", []string{"bare", "e164", "idd"}},
-		{"0049 170 1234567", []string{"bare", "e164", "idd"}},
-		{"0170 1234567", []string{"fritz"}},
-		{"0170", []string{"fritz"}},
-		{"1234567", []string{"austria", "bare", "card", "e164", "fritz", "idd", "other", "outbound"}},
-	}
-	for _, tt := range tests {
-		if got := found(t, s, tt.query); !slices.Equal(got, tt.want) {
-			t.Errorf("search %q found %v, want %v", tt.query, got, tt.want)
-		}
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			s := numberStore(t, be, "")
+			tests := []struct {
+				query string
+				want  []string
+			}{
+				{"+49 170 1234567", []string{"bare", "e164", "idd"}},
+				{"0049 170 1234567", []string{"bare", "e164", "idd"}},
+				{"0170 1234567", []string{"fritz"}},
+				{"0170", []string{"fritz"}},
+				{"1234567", []string{"austria", "bare", "card", "e164", "fritz", "idd", "other", "outbound"}},
+			}
+			for _, tt := range tests {
+				if got := found(t, s, tt.query); !slices.Equal(got, tt.want) {
+					t.Errorf("search %q found %v, want %v", tt.query, got, tt.want)
+				}
+			}
+		})
 	}
 }
 
 // In North America the international prefix is 011 and the trunk prefix
 // 1.
 func TestNumberSearchUS(t *testing.T) {
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), WithDefaultCountry("us"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	ctx := context.Background()
-	for i, n := range []string{"(415) 555-2671", "+1 415 555 2671", "011 49 170 1234567", "+49 170 1234567"} {
-		if err := s.Save(ctx, ended("home", string(rune('a'+i)), i, monitor.Inbound, false, n, "100")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for q, want := range map[string][]string{
-		"1 415 555":       {"a", "b"},
-		"+1 415 555 2671": {"a", "b"},
-		"415 555":         {"a", "b"},
-		"011 49 170":      {"c", "d"},
-		"+49 170 123":     {"c", "d"},
-	} {
-		if got := found(t, s, q); !slices.Equal(got, want) {
-			t.Errorf("search %q found %v, want %v", q, got, want)
-		}
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			s, err := openPlace(context.Background(), place(t, be), WithDefaultCountry("us"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			for i, n := range []string{"(415) 555-2671", "+1 415 555 2671", "011 49 170 1234567", "+49 170 1234567"} {
+				if err := s.Save(ctx, ended("home", string(rune('a'+i)), i, monitor.Inbound, false, n, "100")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for q, want := range map[string][]string{
+				"1 415 555":       {"a", "b"},
+				"+1 415 555 2671": {"a", "b"},
+				"415 555":         {"a", "b"},
+				"011 49 170":      {"c", "d"},
+				"+49 170 123":     {"c", "d"},
+			} {
+				if got := found(t, s, q); !slices.Equal(got, want) {
+					t.Errorf("search %q found %v, want %v", q, got, want)
+				}
+			}
+		})
 	}
 }
 
@@ -289,31 +302,60 @@ func TestMigrateRefusesNewer(t *testing.T) {
 // A changed default country makes the stored forms again at the next
 // Open, so that national numbers saved before are found the new way.
 func TestRekeyOnCountryChange(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "history.db")
-	s, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			path := place(t, be)
+			s, err := openPlace(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Save(context.Background(), ended("home", "a", 0, monitor.Inbound, false, "0170 1234567", "5551234")); err != nil {
+				t.Fatal(err)
+			}
+			if got := found(t, s, "+49 170 1234567"); got != nil {
+				t.Fatalf("without a country, +49 found %v", got)
+			}
+			s.Close()
+			s = openAt(t, path)
+			// Reopened the same: nothing to do.
+			var keys string
+			if err := s.db.QueryRow("SELECT value FROM settings WHERE key = 'number_keys'").Scan(&keys); err != nil || keys != "v1 " {
+				t.Fatalf("number_keys %q %v", keys, err)
+			}
+			s.Close()
+			s, err = openPlace(context.Background(), path, WithDefaultCountry("DE"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if got := found(t, s, "+49 170 1234567"); !slices.Equal(got, []string{"a"}) {
+				t.Fatalf("with DE, +49 found %v", got)
+			}
+		})
 	}
-	if err := s.Save(context.Background(), ended("home", "a", 0, monitor.Inbound, false, "0170 1234567", "5551234")); err != nil {
-		t.Fatal(err)
-	}
-	if got := found(t, s, "+49 170 1234567"); got != nil {
-		t.Fatalf("without a country, +49 found %v", got)
-	}
-	s.Close()
-	s = open(t, path)
-	// Reopened the same: nothing to do.
-	var keys string
-	if err := s.db.QueryRow("SELECT value FROM settings WHERE key = 'number_keys'").Scan(&keys); err != nil || keys != "v1 " {
-		t.Fatalf("number_keys %q %v", keys, err)
-	}
-	s.Close()
-	s, err = Open(context.Background(), path, WithDefaultCountry("DE"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if got := found(t, s, "+49 170 1234567"); !slices.Equal(got, []string{"a"}) {
-		t.Fatalf("with DE, +49 found %v", got)
+}
+
+// TestRekeyManyBatches: a country change makes the forms again for every
+// call, across many of rekey's batches.
+func TestRekeyManyBatches(t *testing.T) {
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			path := place(t, be)
+			s := openAt(t, path)
+			const n = 2*rekeyBatch + 37
+			var chs []change
+			for i := range n {
+				chs = append(chs, change{At: t0, Call: ended("home", fmt.Sprint(i), i%50, monitor.Inbound, false, fmt.Sprintf("0170%07d", i), "201")})
+			}
+			if err := s.write(context.Background(), chs); err != nil {
+				t.Fatal(err)
+			}
+			s.Close()
+			s = openAt(t, path, WithDefaultCountry("DE"))
+			var keyed int
+			if err := s.db.QueryRow("SELECT COUNT(*) FROM calls WHERE from_key LIKE '+49170%'").Scan(&keyed); err != nil || keyed != n {
+				t.Fatalf("%d of %d calls rekeyed (%v)", keyed, n, err)
+			}
+		})
 	}
 }

@@ -15,7 +15,7 @@ import (
 func (s *Store) where(f Filter) (string, []any, error) {
 	var conds []string
 	var args []any
-	if cond, a := s.numbers.parseNumberQuery(f.Number).sql(); cond != "" {
+	if cond, a := s.numbers.parseNumberQuery(f.Number).sql(s.dialect.ilike); cond != "" {
 		conds = append(conds, cond)
 		args = append(args, a...)
 	}
@@ -76,16 +76,16 @@ func (s *Store) Query(ctx context.Context, f Filter) (Page, error) {
 	}
 	// One transaction, so the total and the page agree while calls are
 	// being saved.
-	tx, err := s.db.BeginTx(ctx, nil)
+	tx, err := s.db.BeginTx(ctx, s.dialect.readTx)
 	if err != nil {
 		return Page{}, fmt.Errorf("history query: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // read-only; nothing to undo
 	var p Page
-	if err := tx.QueryRowContext(ctx, "SELECT COUNT(*) FROM calls"+where, args...).Scan(&p.Total); err != nil {
+	if err := tx.QueryRowContext(ctx, s.dialect.rebind("SELECT COUNT(*) FROM calls"+where), args...).Scan(&p.Total); err != nil {
 		return Page{}, fmt.Errorf("history query count: %w", err)
 	}
-	rows, err := tx.QueryContext(ctx, "SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC LIMIT ? OFFSET ?", //nolint:gosec // where is built from fixed clauses; values go as ? arguments
+	rows, err := tx.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC LIMIT ? OFFSET ?"),
 		append(args, f.limit(), f.Offset)...)
 	if err != nil {
 		return Page{}, fmt.Errorf("history query: %w", err)
@@ -130,7 +130,7 @@ func (s *Store) Each(ctx context.Context, f Filter, fn func(monitor.Call) error)
 	if err != nil {
 		return fmt.Errorf("history export: %w", err)
 	}
-	rows, err := s.db.QueryContext(ctx, "SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC", args...) //nolint:gosec // where is built from fixed clauses; values go as ? arguments
+	rows, err := s.db.QueryContext(ctx, s.dialect.rebind("SELECT call FROM calls"+where+" ORDER BY started DESC, id DESC"), args...)
 	if err != nil {
 		return fmt.Errorf("history export: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -88,51 +87,55 @@ func endCalls(tr *monitor.Tracker, from, n int) {
 // call: every publish returns, every subscriber gets every change, and
 // once the disk moves again Flush finds every call saved.
 func TestStuckDiskDelaysNoOne(t *testing.T) {
-	disk := newSlowDisk()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), withSlowDisk(disk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(s.Observe))
-	defer hub.Close()
-	subs := make([]*monitor.Subscription, 3)
-	for i := range subs {
-		if subs[i], err = hub.Subscribe(nil); err != nil {
-			t.Fatal(err)
-		}
-		defer subs[i].Close()
-	}
-	tr := monitor.NewTracker("home", hub)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			disk := newSlowDisk()
+			s, err := openPlace(context.Background(), place(t, be), withSlowDisk(disk))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(s.Observe))
+			defer hub.Close()
+			subs := make([]*monitor.Subscription, 3)
+			for i := range subs {
+				if subs[i], err = hub.Subscribe(nil); err != nil {
+					t.Fatal(err)
+				}
+				defer subs[i].Close()
+			}
+			tr := monitor.NewTracker("home", hub)
 
-	endCalls(tr, 0, 1)
-	<-disk.entered // the saver now holds the first call and does not let go
-	endCalls(tr, 1, 49)
-	// Every publish above has returned; every subscriber has all 100
-	// changes waiting, none dropped.
-	for i, sub := range subs {
-		if n := len(sub.Events()); n != 100 {
-			t.Fatalf("subscriber %d has %d events, want 100", i, n)
-		}
-	}
-	if st := hub.Stats(); st.Dropped[monitor.CloseSlow] != 0 {
-		t.Fatalf("hub dropped %v", st.Dropped)
-	}
-	// Each call is two changes, its start and its end.
-	if st := s.out.Stats(); st.Queued != 99 || st.Handled != 0 || st.Overflow != 0 {
-		t.Fatalf("queue %+v, want 99 waiting behind the stuck one", st)
-	}
+			endCalls(tr, 0, 1)
+			<-disk.entered // the saver now holds the first call and does not let go
+			endCalls(tr, 1, 49)
+			// Every publish above has returned; every subscriber has all 100
+			// changes waiting, none dropped.
+			for i, sub := range subs {
+				if n := len(sub.Events()); n != 100 {
+					t.Fatalf("subscriber %d has %d events, want 100", i, n)
+				}
+			}
+			if st := hub.Stats(); st.Dropped[monitor.CloseSlow] != 0 {
+				t.Fatalf("hub dropped %v", st.Dropped)
+			}
+			// Each call is two changes, its start and its end.
+			if st := s.out.Stats(); st.Queued != 99 || st.Handled != 0 || st.Overflow != 0 {
+				t.Fatalf("queue %+v, want 99 waiting behind the stuck one", st)
+			}
 
-	close(disk.release)
-	if err := s.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	p, err := s.Query(context.Background(), Filter{Limit: MaxLimit})
-	if err != nil || p.Total != 50 {
-		t.Fatalf("after Flush: %d calls, %v; want 50", p.Total, err)
-	}
-	if st := s.out.Stats(); st.Handled != 100 || st.Queued != 0 {
-		t.Fatalf("queue %+v", st)
+			close(disk.release)
+			if err := s.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			p, err := s.Query(context.Background(), Filter{Limit: MaxLimit})
+			if err != nil || p.Total != 50 {
+				t.Fatalf("after Flush: %d calls, %v; want 50", p.Total, err)
+			}
+			if st := s.out.Stats(); st.Handled != 100 || st.Queued != 0 {
+				t.Fatalf("queue %+v", st)
+			}
+		})
 	}
 }
 
@@ -141,77 +144,85 @@ func TestStuckDiskDelaysNoOne(t *testing.T) {
 // once), and once the disk moves every call is saved, the spooled ones
 // by the retry loop.
 func TestOverflowGoesToTheSpool(t *testing.T) {
-	disk := newSlowDisk()
-	var logs logBuffer
-	log := slog.New(slog.NewJSONHandler(&logs, nil))
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), withSlowDisk(disk), WithQueueSize(2), WithLogger(log))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(s.Observe))
-	defer hub.Close()
-	tr := monitor.NewTracker("home", hub)
-	endCalls(tr, 0, 1)
-	<-disk.entered     // the start of call 0
-	endCalls(tr, 1, 5) // the end of call 0 and the start of 1 fit; 9 changes do not
-	if got := gather(t, s)["switchboard_history_unsaved_total{reason=overflow}"]; got != 9 {
-		t.Fatalf("unsaved overflow = %v, want 9", got)
-	}
-	waitFor(t, "the overflow spooled", func() bool { return gather(t, s)["switchboard_history_spooled_total"] == 9 })
-	if h := s.Health(); h.OK || h.Spooled == 0 || strings.Contains(h.Problem, "h.db") {
-		t.Fatalf("health with a spool: %+v", h)
-	}
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			disk := newSlowDisk()
+			var logs logBuffer
+			log := slog.New(slog.NewJSONHandler(&logs, nil))
+			s, err := openPlace(context.Background(), place(t, be), withSlowDisk(disk), WithQueueSize(2), WithLogger(log))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(s.Observe))
+			defer hub.Close()
+			tr := monitor.NewTracker("home", hub)
+			endCalls(tr, 0, 1)
+			<-disk.entered     // the start of call 0
+			endCalls(tr, 1, 5) // the end of call 0 and the start of 1 fit; 9 changes do not
+			if got := gather(t, s)["switchboard_history_unsaved_total{reason=overflow}"]; got != 9 {
+				t.Fatalf("unsaved overflow = %v, want 9", got)
+			}
+			waitFor(t, "the overflow spooled", func() bool { return gather(t, s)["switchboard_history_spooled_total"] == 9 })
+			if h := s.Health(); h.OK || h.Spooled == 0 || strings.Contains(h.Problem, "h.db") {
+				t.Fatalf("health with a spool: %+v", h)
+			}
 
-	close(disk.release)
-	if err := s.Flush(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, "the spool written", func() bool { return s.Health().OK })
-	p, err := s.Query(context.Background(), Filter{})
-	if err != nil || p.Total != 6 {
-		t.Fatalf("%d calls saved, %v; want all 6", p.Total, err)
-	}
-	m := gather(t, s)
-	if m["switchboard_history_saved_total"] != 3 || m["switchboard_history_spool_saved_total"] != 9 || m["switchboard_history_queued"] != 0 ||
-		m["switchboard_history_queue_capacity"] != 2 || m["switchboard_history_spooled"] != 0 || m["switchboard_history_writable"] != 1 ||
-		m["switchboard_history_lost_total{reason=spool-full}"] != 0 {
-		t.Fatalf("metrics %v", m)
-	}
-	if active, err := s.ActiveCalls(context.Background()); err != nil || len(active) != 0 {
-		t.Fatalf("active calls left: %v %v", active, err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	var warned int
-	for _, r := range logs.records(t) {
-		if r["level"] == "WARN" && r["msg"] == "history: save queue full; spooling calls" {
-			warned++
-		}
-		if r["level"] == "ERROR" {
-			t.Errorf("error logged: %v", r)
-		}
-	}
-	if warned != 1 {
-		t.Errorf("queue full logged %d times, want once", warned)
+			close(disk.release)
+			if err := s.Flush(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the spool written", func() bool { return s.Health().OK })
+			p, err := s.Query(context.Background(), Filter{})
+			if err != nil || p.Total != 6 {
+				t.Fatalf("%d calls saved, %v; want all 6", p.Total, err)
+			}
+			m := gather(t, s)
+			if m["switchboard_history_saved_total"] != 3 || m["switchboard_history_spool_saved_total"] != 9 || m["switchboard_history_queued"] != 0 ||
+				m["switchboard_history_queue_capacity"] != 2 || m["switchboard_history_spooled"] != 0 || m["switchboard_history_writable"] != 1 ||
+				m["switchboard_history_lost_total{reason=spool-full}"] != 0 {
+				t.Fatalf("metrics %v", m)
+			}
+			if active, err := s.ActiveCalls(context.Background()); err != nil || len(active) != 0 {
+				t.Fatalf("active calls left: %v %v", active, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			var warned int
+			for _, r := range logs.records(t) {
+				if r["level"] == "WARN" && r["msg"] == "history: save queue full; spooling calls" {
+					warned++
+				}
+				if r["level"] == "ERROR" {
+					t.Errorf("error logged: %v", r)
+				}
+			}
+			if warned != 1 {
+				t.Errorf("queue full logged %d times, want once", warned)
+			}
+		})
 	}
 }
 
 // TestBehindShowsTheStuckCall reads the age of the call the disk holds.
 func TestBehindShowsTheStuckCall(t *testing.T) {
-	disk := newSlowDisk()
-	s, err := Open(context.Background(), filepath.Join(t.TempDir(), "h.db"), withSlowDisk(disk))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	defer close(disk.release)
-	c := ended("home", "0", 0, monitor.Inbound, false, "1", "2")
-	s.Observe(monitor.NewEvent(1, time.Now().Add(-time.Hour), &c))
-	<-disk.entered
-	if got := gather(t, s)["switchboard_history_behind_seconds"]; got < 3600 {
-		t.Fatalf("behind %v s, want at least an hour", got)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			disk := newSlowDisk()
+			s, err := openPlace(context.Background(), place(t, be), withSlowDisk(disk))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			defer close(disk.release)
+			c := ended("home", "0", 0, monitor.Inbound, false, "1", "2")
+			s.Observe(monitor.NewEvent(1, time.Now().Add(-time.Hour), &c))
+			<-disk.entered
+			if got := gather(t, s)["switchboard_history_behind_seconds"]; got < 3600 {
+				t.Fatalf("behind %v s, want at least an hour", got)
+			}
+		})
 	}
 }
 
@@ -219,27 +230,31 @@ func TestBehindShowsTheStuckCall(t *testing.T) {
 // the queue, so a reopened store has every call, and the call still
 // active as active.
 func TestCloseSavesWhatIsQueued(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(context.Background(), path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 20 {
-		c := ended("home", fmt.Sprint(i), i, monitor.Outbound, true, "1", "2")
-		s.Observe(monitor.NewEvent(uint64(i+1), time.Now(), &c))
-	}
-	active := ended("home", "x", 0, monitor.Inbound, false, "1", "2")
-	active.State = monitor.Ringing
-	s.Observe(monitor.NewEvent(99, time.Now(), &active))
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	s2 := open(t, path)
-	if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 20 {
-		t.Fatalf("after reopen: %d calls, %v", p.Total, err)
-	}
-	if kept, err := s2.ActiveCalls(context.Background()); err != nil || len(kept) != 1 || kept[0].ID != active.ID {
-		t.Fatalf("active after reopen: %v %v", kept, err)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			path := place(t, be)
+			s, err := openPlace(context.Background(), path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 20 {
+				c := ended("home", fmt.Sprint(i), i, monitor.Outbound, true, "1", "2")
+				s.Observe(monitor.NewEvent(uint64(i+1), time.Now(), &c))
+			}
+			active := ended("home", "x", 0, monitor.Inbound, false, "1", "2")
+			active.State = monitor.Ringing
+			s.Observe(monitor.NewEvent(99, time.Now(), &active))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			s2 := openAt(t, path)
+			if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 20 {
+				t.Fatalf("after reopen: %d calls, %v", p.Total, err)
+			}
+			if kept, err := s2.ActiveCalls(context.Background()); err != nil || len(kept) != 1 || kept[0].ID != active.ID {
+				t.Fatalf("active after reopen: %v %v", kept, err)
+			}
+		})
 	}
 }
 
@@ -247,48 +262,52 @@ func TestCloseSavesWhatIsQueued(t *testing.T) {
 // the calls still queued go to the spool, which survives the restart, and
 // the next Open saves them.
 func TestCloseSpoolsWhatAStuckDiskHolds(t *testing.T) {
-	disk := newSlowDisk()
-	var logs logBuffer
-	path := filepath.Join(t.TempDir(), "h.db")
-	s, err := Open(context.Background(), path, withSlowDisk(disk),
-		WithDrainTimeout(time.Nanosecond), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 3 {
-		c := ended("home", fmt.Sprint(i), i, monitor.Inbound, false, "1", "2")
-		s.Observe(monitor.NewEvent(uint64(i+1), time.Now(), &c))
-	}
-	<-disk.entered
-	if err := s.Close(); err == nil {
-		t.Fatal("Close with a stuck disk reported nothing")
-	}
-	var warned int
-	for _, r := range logs.records(t) {
-		if r["reason"] != nil || r["level"] == "ERROR" {
-			t.Errorf("log %v", r)
-		}
-		if r["level"] == "WARN" && strings.Contains(r["msg"].(string), "shutdown") {
-			warned++
-		}
-	}
-	if warned != 1 {
-		t.Errorf("shutdown spooling logged %d times, want once", warned)
-	}
-	// The save in hand saw its ctx end; the two behind it were never
-	// tried: all three wait in the spool for the next start.
-	if n := spoolLines(t, SpoolPath(path)); n != 3 {
-		t.Fatalf("%d changes in the spool file, want 3", n)
-	}
-	s2 := open(t, path)
-	if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 3 {
-		t.Fatalf("after the restart: %d calls, %v; want the 3 spooled", p.Total, err)
-	}
-	if h := s2.Health(); !h.OK || h.Spooled != 0 {
-		t.Fatalf("health after the restart %+v", h)
-	}
-	if n := spoolLines(t, SpoolPath(path)); n != 0 {
-		t.Fatalf("%d changes still in the spool file", n)
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			disk := newSlowDisk()
+			var logs logBuffer
+			path := place(t, be)
+			s, err := openPlace(context.Background(), path, withSlowDisk(disk),
+				WithDrainTimeout(time.Nanosecond), WithLogger(slog.New(slog.NewJSONHandler(&logs, nil))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				c := ended("home", fmt.Sprint(i), i, monitor.Inbound, false, "1", "2")
+				s.Observe(monitor.NewEvent(uint64(i+1), time.Now(), &c))
+			}
+			<-disk.entered
+			if err := s.Close(); err == nil {
+				t.Fatal("Close with a stuck disk reported nothing")
+			}
+			var warned int
+			for _, r := range logs.records(t) {
+				if r["reason"] != nil || r["level"] == "ERROR" {
+					t.Errorf("log %v", r)
+				}
+				if r["level"] == "WARN" && strings.Contains(r["msg"].(string), "shutdown") {
+					warned++
+				}
+			}
+			if warned != 1 {
+				t.Errorf("shutdown spooling logged %d times, want once", warned)
+			}
+			// The save in hand saw its ctx end; the two behind it were never
+			// tried: all three wait in the spool for the next start.
+			if n := spoolLines(t, SpoolPath(path)); n != 3 {
+				t.Fatalf("%d changes in the spool file, want 3", n)
+			}
+			s2 := openAt(t, path)
+			if p, err := s2.Query(context.Background(), Filter{}); err != nil || p.Total != 3 {
+				t.Fatalf("after the restart: %d calls, %v; want the 3 spooled", p.Total, err)
+			}
+			if h := s2.Health(); !h.OK || h.Spooled != 0 {
+				t.Fatalf("health after the restart %+v", h)
+			}
+			if n := spoolLines(t, SpoolPath(path)); n != 0 {
+				t.Fatalf("%d changes still in the spool file", n)
+			}
+		})
 	}
 }
 

@@ -48,6 +48,15 @@ func (s *Store) retryLoop(ctx context.Context) {
 		armed = true
 	}
 	defer timer.Stop()
+	// A database server is checked while there is nothing to write; a
+	// file is found unwritable by the next write, as nothing can reach it
+	// meanwhile.
+	var pings <-chan time.Time
+	if s.dialect.driver == Postgres {
+		t := time.NewTicker(pingEvery)
+		defer t.Stop()
+		pings = t.C
+	}
 	for {
 		var fire <-chan time.Time
 		if armed {
@@ -56,6 +65,9 @@ func (s *Store) retryLoop(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
+		case <-pings:
+			s.ping(ctx)
+			continue
 		case <-s.kick:
 			if !armed {
 				arm(s.backoff(failures))
@@ -157,7 +169,7 @@ func (s *Store) probe(ctx context.Context) error {
 		}
 	}
 	_, err := s.db.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('probe', 1)
-ON CONFLICT (key) DO UPDATE SET value = value + 1`)
+ON CONFLICT (key) DO UPDATE SET value = meta.value + 1`)
 	return err
 }
 

@@ -96,8 +96,11 @@ var numberColumns = []string{"from_key", "from_digits", "to_key", "to_digits"}
 //
 // Lock order: drainMu, then the spool's own lock; errMu is taken alone.
 type Store struct {
-	db  *sql.DB
-	log *slog.Logger
+	db      *sql.DB
+	dialect dialect
+	// closeDB closes db and what it runs on (PostgreSQL's pool).
+	closeDB func() error
+	log     *slog.Logger
 	// saveTimeout bounds one save from the queue, which has no caller ctx.
 	saveTimeout time.Duration
 	// drainTimeout bounds how long Close waits for the queue.
@@ -195,12 +198,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil { //nolint:gosec // the path comes from data_dir in the configuration
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
-	s := &Store{log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second,
-		busyTimeout: 10 * time.Second, queueSize: 4096, spoolLimit: 64 << 20, retryMin: time.Second, retryMax: time.Minute,
-		kick: make(chan struct{}, 1), retried: make(chan struct{})}
-	for _, o := range opts {
-		o(s)
-	}
+	s := newStore(opts)
 	rules, err := newNumberRules(s.country)
 	if err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
@@ -216,23 +214,43 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
-	s.db = db
-	if err := s.migrate(ctx); err != nil {
-		db.Close()
+	s.db, s.dialect, s.closeDB = db, sqliteDialect, db.Close
+	if err := s.open(ctx, SpoolPath(path)); err != nil {
 		return nil, fmt.Errorf("history open %s: %w", path, err)
 	}
-	if err := s.rekey(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("history open %s: %w", path, err)
+	return s, nil
+}
+
+// newStore returns a store with its defaults and opts, not yet open.
+func newStore(opts []Option) *Store {
+	s := &Store{log: slog.New(slog.DiscardHandler), saveTimeout: 10 * time.Second, drainTimeout: 10 * time.Second,
+		busyTimeout: 10 * time.Second, queueSize: 4096, spoolLimit: 64 << 20, retryMin: time.Second, retryMax: time.Minute,
+		kick: make(chan struct{}, 1), retried: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
 	}
-	if err := s.startRun(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("history open %s: %w", path, err)
+	return s
+}
+
+// open does what Open and OpenPostgres share once the database handle
+// is made: the schema, the stored numbers' forms, the run count, the
+// retry spool at spoolPath (written now if it holds changes), the retry
+// loop and the queue. On failure it closes the database.
+func (s *Store) open(ctx context.Context, spoolPath string) error {
+	migrate := s.migrate
+	if s.dialect.driver == Postgres {
+		migrate = s.migratePostgres
 	}
-	sp, bad, err := openSpool(SpoolPath(path), s.spoolLimit)
+	for _, step := range []func(context.Context) error{migrate, s.rekey, s.startRun} {
+		if err := step(ctx); err != nil {
+			s.closeDB() //nolint:errcheck // the open failed already
+			return err
+		}
+	}
+	sp, bad, err := openSpool(spoolPath, s.spoolLimit)
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("history open %s: %w", path, err)
+		s.closeDB() //nolint:errcheck // the open failed already
+		return err
 	}
 	s.spool = sp
 	if bad > 0 {
@@ -248,7 +266,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	s.retryEnd = cancel
 	go s.retryLoop(retryCtx)
 	s.out = monitor.NewOutbox(monitor.OutboxConfig{Name: "history", Size: s.queueSize}, s.saveQueued, monitor.WithUnhandled(s.unhandled))
-	return s, nil
+	return nil
 }
 
 // migrate brings the schema up to date in one transaction: a new database
@@ -351,21 +369,26 @@ func (s *Store) rekey(ctx context.Context) error {
 		}
 		return f
 	}
+	// Rows are read in the order of the primary key, a batch at a time,
+	// from the last one read: a row-value comparison both databases run
+	// on the key's index.
 	type row struct {
-		id       int64
+		id       string
+		started  int64
 		from, to string
 	}
-	var last int64
+	var last row
 	total := 0
 	for {
-		rows, err := tx.QueryContext(ctx, "SELECT rowid, from_number, to_number FROM calls WHERE rowid > ? ORDER BY rowid LIMIT ?", last, rekeyBatch)
+		rows, err := tx.QueryContext(ctx, s.dialect.rebind(`SELECT id, started, from_number, to_number FROM calls
+WHERE (id, started) > (?, ?) ORDER BY id, started LIMIT ?`), last.id, last.started, rekeyBatch)
 		if err != nil {
 			return fmt.Errorf("number keys: %w", err)
 		}
 		var batch []row
 		for rows.Next() {
 			var r row
-			if err := rows.Scan(&r.id, &r.from, &r.to); err != nil {
+			if err := rows.Scan(&r.id, &r.started, &r.from, &r.to); err != nil {
 				rows.Close()
 				return fmt.Errorf("number keys: %w", err)
 			}
@@ -376,8 +399,8 @@ func (s *Store) rekey(ctx context.Context) error {
 		}
 		for _, r := range batch {
 			f, t := formsOf(r.from), formsOf(r.to)
-			if _, err := tx.ExecContext(ctx, "UPDATE calls SET from_key = ?, from_digits = ?, to_key = ?, to_digits = ? WHERE rowid = ?",
-				f.key, f.digits, t.key, t.digits, r.id); err != nil {
+			if _, err := tx.ExecContext(ctx, s.dialect.rebind("UPDATE calls SET from_key = ?, from_digits = ?, to_key = ?, to_digits = ? WHERE id = ? AND started = ?"),
+				f.key, f.digits, t.key, t.digits, r.id, r.started); err != nil {
 				return fmt.Errorf("number keys: %w", err)
 			}
 		}
@@ -385,10 +408,10 @@ func (s *Store) rekey(ctx context.Context) error {
 		if len(batch) < rekeyBatch {
 			break
 		}
-		last = batch[len(batch)-1].id
+		last = batch[len(batch)-1]
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES ('number_keys', ?)
-ON CONFLICT (key) DO UPDATE SET value = excluded.value`, want); err != nil {
+	if _, err := tx.ExecContext(ctx, s.dialect.rebind(`INSERT INTO settings (key, value) VALUES ('number_keys', ?)
+ON CONFLICT (key) DO UPDATE SET value = excluded.value`), want); err != nil {
 		return fmt.Errorf("number keys: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -417,7 +440,7 @@ func (s *Store) Close() error {
 				s.log.Error("history: calls left in the spool for the next start", "changes", n, "error", err)
 			}
 		}
-		errs := []error{qerr, s.spool.close(), s.db.Close()}
+		errs := []error{qerr, s.spool.close(), s.closeDB()}
 		if err := errors.Join(errs...); err != nil {
 			s.closeErr = fmt.Errorf("history close: %w", err)
 		}
@@ -478,14 +501,16 @@ func (s *Store) apply(ctx context.Context, tx *sql.Tx, ch change) error {
 		return err
 	}
 	if c.State != monitor.Ended {
-		_, err = tx.ExecContext(ctx, `
+		// The casts give the selected values the columns' types, which
+		// PostgreSQL cannot guess from a bare placeholder.
+		_, err = tx.ExecContext(ctx, s.dialect.rebind(`
 INSERT INTO active_calls (id, started, source, at, call)
-SELECT ?1, ?2, ?3, ?4, ?5
-WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = ?1 AND started = ?2)
+SELECT CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS TEXT)
+WHERE NOT EXISTS (SELECT 1 FROM calls WHERE id = ? AND started = ?)
 ON CONFLICT (id) DO UPDATE SET
 	started = excluded.started, source = excluded.source, at = excluded.at, call = excluded.call
-WHERE excluded.at >= active_calls.at`,
-			string(c.ID), c.Started.UnixNano(), string(c.Source), ch.At.UnixNano(), string(raw))
+WHERE excluded.at >= active_calls.at`),
+			string(c.ID), c.Started.UnixNano(), string(c.Source), ch.At.UnixNano(), string(raw), string(c.ID), c.Started.UnixNano())
 		return err
 	}
 	var answered sql.NullInt64
@@ -494,7 +519,7 @@ WHERE excluded.at >= active_calls.at`,
 	}
 	fromKey, fromDigits := partyForms(c.From.Number, s.numbers.country)
 	toKey, toDigits := partyForms(c.To.Number, s.numbers.country)
-	_, err = tx.ExecContext(ctx, `
+	_, err = tx.ExecContext(ctx, s.dialect.rebind(`
 INSERT INTO calls (id, started, source, direction, reason, answered, ended, from_number, from_name, to_number, to_name, call,
 	from_key, from_digits, to_key, to_digits)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -504,13 +529,13 @@ ON CONFLICT (id, started) DO UPDATE SET
 	from_number = excluded.from_number, from_name = excluded.from_name,
 	to_number = excluded.to_number, to_name = excluded.to_name, call = excluded.call,
 	from_key = excluded.from_key, from_digits = excluded.from_digits,
-	to_key = excluded.to_key, to_digits = excluded.to_digits`,
+	to_key = excluded.to_key, to_digits = excluded.to_digits`),
 		string(c.ID), c.Started.UnixNano(), string(c.Source), string(c.Direction), string(c.Reason), answered, c.Ended.UnixNano(),
 		c.From.Number, c.From.Name, c.To.Number, c.To.Name, string(raw), fromKey, fromDigits, toKey, toDigits)
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `DELETE FROM active_calls WHERE id = ? AND started = ?`, string(c.ID), c.Started.UnixNano())
+	_, err = tx.ExecContext(ctx, s.dialect.rebind(`DELETE FROM active_calls WHERE id = ? AND started = ?`), string(c.ID), c.Started.UnixNano())
 	return err
 }
 

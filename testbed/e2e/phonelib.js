@@ -54,6 +54,53 @@ async function remoteHz(page) {
   });
 }
 
+// waitTone waits until the page's received audio has had hz (± tol) as
+// its strongest frequency, above -75 dBFS, for ms without a break
+// (heard: true), or not (heard: false); hz 0 stands for any sound, so
+// that heard: false waits for silence. It returns { at, hz, db }: at is
+// the page's clock (Date.now) when that stretch began, to within one
+// 43 ms analysis window and a 20 ms poll. It throws after timeout ms.
+// Unlike remoteHz it looks at short windows, so that it times when a
+// tone comes or goes.
+async function waitTone(page, hz, { heard = true, ms = 500, timeout = 15000, tol = 50 } = {}) {
+  await page.waitForFunction(() => document.querySelector('[data-testid=remote-audio]').srcObject, null, { timeout: 10000 });
+  const r = await page.evaluate(async ({ hz, heard, ms, timeout, tol }) => {
+    const a = document.querySelector('[data-testid=remote-audio]');
+    const ctx = new AudioContext();
+    const an = ctx.createAnalyser();
+    an.fftSize = 2048;
+    an.smoothingTimeConstant = 0;
+    ctx.createMediaStreamSource(a.srcObject).connect(an);
+    const bins = new Float32Array(an.frequencyBinCount);
+    const binHz = ctx.sampleRate / an.fftSize;
+    const sleep = (d) => new Promise((res) => setTimeout(res, d));
+    const start = Date.now();
+    let since = 0, peakHz = 0, peak = -Infinity;
+    try {
+      await sleep(1000 * an.fftSize / ctx.sampleRate);
+      while (Date.now() - start < timeout) {
+        an.getFloatFrequencyData(bins);
+        let bi = 1;
+        for (let j = 2; j < bins.length; j++) if (bins[j] > bins[bi]) bi = j;
+        peakHz = Math.round(bi * binHz);
+        peak = bins[bi];
+        const on = peak > -75 && (hz === 0 || Math.abs(peakHz - hz) <= tol);
+        const now = Date.now();
+        if (on === heard) {
+          if (!since) since = now;
+          if (now - since >= ms) return { ok: true, at: since, hz: peakHz, db: Math.round(peak) };
+        } else since = 0;
+        await sleep(20);
+      }
+      return { ok: false, hz: peakHz, db: Math.round(peak) };
+    } finally {
+      await ctx.close();
+    }
+  }, { hz, heard, ms, timeout, tol });
+  if (!r.ok) throw new Error(`${hz ? hz + ' Hz' : 'sound'} ${heard ? 'not heard' : 'still heard'} for ${ms} ms within ${timeout} ms (last peak ${r.hz} Hz at ${r.db} dB)`);
+  return r;
+}
+
 // shooter takes screenshots NAME-phone.png and NAME-desktop.png in dir
 // (none when dir is empty).
 function shooter(page, dir) {
@@ -77,4 +124,4 @@ async function press(page, key) {
   await page.keyboard.press(key);
 }
 
-module.exports = { phone, desk, step, signIn, remoteHz, shooter, card, press };
+module.exports = { phone, desk, step, signIn, remoteHz, waitTone, shooter, card, press };

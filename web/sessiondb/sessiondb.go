@@ -10,8 +10,15 @@
 // and brought up to date by Open one numbered step at a time; the
 // history's own version (PRAGMA user_version) is left alone. The SQL is
 // plain (TEXT and BIGINT columns, no upserts, no engine functions), so
-// that a PostgreSQL implementation needs only its placeholders ($1)
-// rewritten.
+// that on PostgreSQL (the history's database with history.driver
+// postgres, Open with Postgres) only its placeholders ($1) are
+// rewritten, and migrations take the history's advisory lock
+// (history.SchemaLock) so that nodes starting at once migrate in turn.
+//
+// Nothing is cached: every request looks its sign-in up in the
+// database, so on a database several servers share, a sign-in made on
+// one is good on all and a revocation on one holds on all at the next
+// request (an open socket on another server finds it at its next check).
 package sessiondb
 
 import (
@@ -21,6 +28,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/web"
 )
 
@@ -53,6 +61,15 @@ CREATE TABLE user_languages (
 	lang TEXT NOT NULL              -- the language chosen on a page, e.g. de
 );
 `,
+	3: `
+CREATE TABLE login_failures (
+	name TEXT   NOT NULL, -- the name tried
+	addr TEXT   NOT NULL, -- the client's address key (IPv4, or an IPv6 /64)
+	at   BIGINT NOT NULL  -- Unix nanoseconds
+);
+CREATE INDEX login_failures_by_pair ON login_failures (name, addr, at);
+CREATE INDEX login_failures_by_time ON login_failures (at);
+`,
 }
 
 // version is the schema version this package writes.
@@ -65,39 +82,71 @@ var ErrNewerSchema = errors.New("sessions schema is newer than this program's")
 // Store is a web.SessionStore on a SQL database. Its methods are safe
 // for concurrent use.
 type Store struct {
-	db *sql.DB
+	db       *sql.DB
+	postgres bool
 }
 
-var _ web.SessionStore = (*Store)(nil)
+var (
+	_ web.SessionStore  = (*Store)(nil)
+	_ web.LoginFailures = (*Store)(nil)
+)
+
+// Option sets how Open reads the database.
+type Option func(*Store)
+
+// Postgres says db is a PostgreSQL database (history.Store.Driver is
+// history.Postgres); the default is SQLite.
+func Postgres() Option { return func(st *Store) { st.postgres = true } }
 
 // Open brings the sessions schema in db up to date and returns the store.
 // The caller owns db and closes it after the store's last use.
-func Open(ctx context.Context, db *sql.DB) (*Store, error) {
-	if err := migrate(ctx, db); err != nil {
+func Open(ctx context.Context, db *sql.DB, opts ...Option) (*Store, error) {
+	st := &Store{db: db}
+	for _, o := range opts {
+		o(st)
+	}
+	if err := st.migrate(ctx); err != nil {
 		return nil, fmt.Errorf("sessions: %w", err)
 	}
-	return &Store{db: db}, nil
+	return st, nil
+}
+
+// q is query in the database's placeholders.
+func (st *Store) q(query string) string {
+	if st.postgres {
+		return history.Rebind(query)
+	}
+	return query
 }
 
 // migrate runs the steps the database has not had yet, in one
-// transaction with the version they reach.
-func migrate(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
+// transaction with the version they reach (on PostgreSQL holding the
+// schema lock).
+func (st *Store) migrate(ctx context.Context) error {
+	tx, err := st.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (
+	var have int
+	var known bool
+	if st.postgres {
+		have, known, err = history.LockSchema(ctx, tx, part)
+		if err != nil {
+			return err
+		}
+	} else {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_versions (
 	part    TEXT    NOT NULL PRIMARY KEY,
 	version INTEGER NOT NULL
 )`); err != nil {
-		return fmt.Errorf("create schema_versions: %w", err)
-	}
-	have := 0
-	err = tx.QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = ?", part).Scan(&have)
-	known := err == nil
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("read schema version: %w", err)
+			return fmt.Errorf("create schema_versions: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, st.q("SELECT version FROM schema_versions WHERE part = ?"), part).Scan(&have)
+		known = err == nil
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read schema version: %w", err)
+		}
 	}
 	if have > version {
 		return fmt.Errorf("%w: version %d, this program's %d", ErrNewerSchema, have, version)
@@ -111,9 +160,9 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		}
 	}
 	if known {
-		_, err = tx.ExecContext(ctx, "UPDATE schema_versions SET version = ? WHERE part = ?", version, part)
+		_, err = tx.ExecContext(ctx, st.q("UPDATE schema_versions SET version = ? WHERE part = ?"), version, part)
 	} else {
-		_, err = tx.ExecContext(ctx, "INSERT INTO schema_versions (part, version) VALUES (?, ?)", part, version)
+		_, err = tx.ExecContext(ctx, st.q("INSERT INTO schema_versions (part, version) VALUES (?, ?)"), part, version)
 	}
 	if err != nil {
 		return fmt.Errorf("write schema version: %w", err)
@@ -127,13 +176,13 @@ const columns = "token_hash, id, kind, name, role, grant_hash, created_by, addre
 // taken.
 func (st *Store) CreateSession(ctx context.Context, s web.StoredSession) error {
 	var n int
-	if err := st.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM sessions WHERE token_hash = ? OR id = ?", string(s.Hash), s.ID).Scan(&n); err != nil {
+	if err := st.db.QueryRowContext(ctx, st.q("SELECT COUNT(*) FROM sessions WHERE token_hash = ? OR id = ?"), string(s.Hash), s.ID).Scan(&n); err != nil {
 		return fmt.Errorf("sessions create: %w", err)
 	}
 	if n > 0 {
 		return web.ErrSessionExists
 	}
-	_, err := st.db.ExecContext(ctx, "INSERT INTO sessions ("+columns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err := st.db.ExecContext(ctx, st.q("INSERT INTO sessions ("+columns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		string(s.Hash), s.ID, string(s.Kind), s.Name, string(s.Role), s.Grant, s.CreatedBy, s.Address,
 		s.Created.UnixNano(), s.Seen.UnixNano(), s.Expires.UnixNano())
 	if err != nil {
@@ -160,7 +209,7 @@ func scan(row interface{ Scan(...any) error }) (web.StoredSession, error) {
 // LookupSession returns the sign-in h; web.ErrNoSession when there is
 // none.
 func (st *Store) LookupSession(ctx context.Context, h web.SessionHash) (web.StoredSession, error) {
-	s, err := scan(st.db.QueryRowContext(ctx, "SELECT "+columns+" FROM sessions WHERE token_hash = ?", string(h)))
+	s, err := scan(st.db.QueryRowContext(ctx, st.q("SELECT "+columns+" FROM sessions WHERE token_hash = ?"), string(h)))
 	if errors.Is(err, sql.ErrNoRows) {
 		return web.StoredSession{}, web.ErrNoSession
 	}
@@ -172,7 +221,7 @@ func (st *Store) LookupSession(ctx context.Context, h web.SessionHash) (web.Stor
 
 // TouchSession records a use of h.
 func (st *Store) TouchSession(ctx context.Context, h web.SessionHash, seen, expires time.Time) error {
-	if _, err := st.db.ExecContext(ctx, "UPDATE sessions SET seen = ?, expires = ? WHERE token_hash = ?",
+	if _, err := st.db.ExecContext(ctx, st.q("UPDATE sessions SET seen = ?, expires = ? WHERE token_hash = ?"),
 		seen.UnixNano(), expires.UnixNano(), string(h)); err != nil {
 		return fmt.Errorf("sessions touch: %w", err)
 	}
@@ -181,7 +230,7 @@ func (st *Store) TouchSession(ctx context.Context, h web.SessionHash, seen, expi
 
 // RevokeSession deletes the sign-in id.
 func (st *Store) RevokeSession(ctx context.Context, id string) (bool, error) {
-	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE id = ?", id)
+	res, err := st.db.ExecContext(ctx, st.q("DELETE FROM sessions WHERE id = ?"), id)
 	if err != nil {
 		return false, fmt.Errorf("sessions revoke: %w", err)
 	}
@@ -194,7 +243,7 @@ func (st *Store) RevokeSession(ctx context.Context, id string) (bool, error) {
 
 // RevokeUserSessions deletes every user sign-in of name.
 func (st *Store) RevokeUserSessions(ctx context.Context, name string) (int, error) {
-	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE kind = ? AND name = ?", string(web.SessionUser), name)
+	res, err := st.db.ExecContext(ctx, st.q("DELETE FROM sessions WHERE kind = ? AND name = ?"), string(web.SessionUser), name)
 	if err != nil {
 		return 0, fmt.Errorf("sessions revoke user: %w", err)
 	}
@@ -207,7 +256,7 @@ func (st *Store) RevokeUserSessions(ctx context.Context, name string) (int, erro
 
 // ListSessions returns the sign-ins of kind, newest first.
 func (st *Store) ListSessions(ctx context.Context, kind web.SessionKind) ([]web.StoredSession, error) {
-	rows, err := st.db.QueryContext(ctx, "SELECT "+columns+" FROM sessions WHERE kind = ? ORDER BY created DESC, id", string(kind))
+	rows, err := st.db.QueryContext(ctx, st.q("SELECT "+columns+" FROM sessions WHERE kind = ? ORDER BY created DESC, id"), string(kind))
 	if err != nil {
 		return nil, fmt.Errorf("sessions list: %w", err)
 	}
@@ -228,7 +277,7 @@ func (st *Store) ListSessions(ctx context.Context, kind web.SessionKind) ([]web.
 
 // DeleteExpiredSessions deletes what expired before now.
 func (st *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int, error) {
-	res, err := st.db.ExecContext(ctx, "DELETE FROM sessions WHERE expires < ?", now.UnixNano())
+	res, err := st.db.ExecContext(ctx, st.q("DELETE FROM sessions WHERE expires < ?"), now.UnixNano())
 	if err != nil {
 		return 0, fmt.Errorf("sessions delete expired: %w", err)
 	}
@@ -242,7 +291,7 @@ func (st *Store) DeleteExpiredSessions(ctx context.Context, now time.Time) (int,
 // UserLanguage returns the language the user name chose; empty when none.
 func (st *Store) UserLanguage(ctx context.Context, name string) (string, error) {
 	var lang string
-	err := st.db.QueryRowContext(ctx, "SELECT lang FROM user_languages WHERE name = ?", name).Scan(&lang)
+	err := st.db.QueryRowContext(ctx, st.q("SELECT lang FROM user_languages WHERE name = ?"), name).Scan(&lang)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -261,19 +310,70 @@ func (st *Store) SetUserLanguage(ctx context.Context, name, lang string) error {
 		return fmt.Errorf("sessions set user language: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	res, err := tx.ExecContext(ctx, "UPDATE user_languages SET lang = ? WHERE name = ?", lang, name)
+	res, err := tx.ExecContext(ctx, st.q("UPDATE user_languages SET lang = ? WHERE name = ?"), lang, name)
 	if err != nil {
 		return fmt.Errorf("sessions set user language: %w", err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
 		return fmt.Errorf("sessions set user language: %w", err)
 	} else if n == 0 {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO user_languages (name, lang) VALUES (?, ?)", name, lang); err != nil {
+		if _, err := tx.ExecContext(ctx, st.q("INSERT INTO user_languages (name, lang) VALUES (?, ?)"), name, lang); err != nil {
 			return fmt.Errorf("sessions set user language: %w", err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sessions set user language: %w", err)
+	}
+	return nil
+}
+
+// AddLoginFailure records a failed sign-in of name from addr at at and
+// deletes everyone's from before forget, in one transaction.
+func (st *Store) AddLoginFailure(ctx context.Context, name, addr string, at, forget time.Time) error {
+	tx, err := st.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, st.q("DELETE FROM login_failures WHERE at < ?"), forget.UnixNano()); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, st.q("INSERT INTO login_failures (name, addr, at) VALUES (?, ?, ?)"), name, addr, at.UnixNano()); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sessions login failure: %w", err)
+	}
+	return nil
+}
+
+// LoginFailures returns the times of name's failed sign-ins from addr
+// since since, oldest first.
+func (st *Store) LoginFailures(ctx context.Context, name, addr string, since time.Time) ([]time.Time, error) {
+	rows, err := st.db.QueryContext(ctx, st.q("SELECT at FROM login_failures WHERE name = ? AND addr = ? AND at >= ? ORDER BY at"),
+		name, addr, since.UnixNano())
+	if err != nil {
+		return nil, fmt.Errorf("sessions login failures: %w", err)
+	}
+	defer rows.Close()
+	var out []time.Time
+	for rows.Next() {
+		var at int64
+		if err := rows.Scan(&at); err != nil {
+			return nil, fmt.Errorf("sessions login failures: %w", err)
+		}
+		out = append(out, time.Unix(0, at))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sessions login failures: %w", err)
+	}
+	return out, nil
+}
+
+// ClearLoginFailures forgets name's failed sign-ins from addr.
+func (st *Store) ClearLoginFailures(ctx context.Context, name, addr string) error {
+	if _, err := st.db.ExecContext(ctx, st.q("DELETE FROM login_failures WHERE name = ? AND addr = ?"), name, addr); err != nil {
+		return fmt.Errorf("sessions clear login failures: %w", err)
 	}
 	return nil
 }
