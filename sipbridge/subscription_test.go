@@ -28,11 +28,20 @@ type fakeNotifier struct {
 	answers chan *sip.Response
 	wg      sync.WaitGroup
 	cseq    int
+	// silentOK makes notify return 0 for a NOTIFY nobody answers (one
+	// the bridge drops) instead of failing.
+	silentOK bool
 }
 
 func startFakeNotifier(t *testing.T) *fakeNotifier {
 	t.Helper()
-	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return startFakeNotifierOn(t, net.IPv4(127, 0, 0, 1))
+}
+
+// startFakeNotifierOn is startFakeNotifier on another loopback address.
+func startFakeNotifierOn(t *testing.T, ip net.IP) *fakeNotifier {
+	t.Helper()
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,10 +192,21 @@ func (n *fakeNotifier) notify(req *sip.Request, tag, state, body string) int {
 	select {
 	case res := <-n.answers:
 		return res.StatusCode
-	case <-time.After(5 * time.Second):
+	case <-time.After(n.answerWait()):
+		if n.silentOK {
+			return 0
+		}
 		n.t.Fatal("NOTIFY not answered")
 	}
 	return 0
+}
+
+// answerWait is how long notify waits for the answer.
+func (n *fakeNotifier) answerWait() time.Duration {
+	if n.silentOK {
+		return time.Second
+	}
+	return 5 * time.Second
 }
 
 func hdr(r *sip.Request, name string) string {
@@ -488,4 +508,31 @@ func TestSubscriptionShortenedByNotify(t *testing.T) {
 	if refresh.CallID().Value() != req.CallID().Value() || toTag(refresh.To()) != "notifier1" {
 		t.Fatalf("not a refresh:\n%s", refresh)
 	}
+}
+
+// TestSubscriptionNotifierNotRegistrar: the presence server (blf_server)
+// is not the registrar and not a trusted source: its NOTIFYs are taken
+// because they belong to our subscription, while a NOTIFY from it that
+// names no dialog of ours is dropped unanswered, as any stranger's.
+func TestSubscriptionNotifierNotRegistrar(t *testing.T) {
+	reg := startFakeNotifier(t)
+	n := startFakeNotifierOn(t, net.IPv4(127, 0, 0, 2))
+	acct := testAccount("office", "1000", "pw1000", reg.addr(), 600)
+	acct.BLF = []BLFTarget{{Target: "1001"}}
+	acct.BLFServer = n.addr()
+	r := startBridge(t, Config{RetryMin: 50 * time.Millisecond, RetryMax: 200 * time.Millisecond, Accounts: []AccountConfig{acct}}, nil)
+	req := subscribed(t, n, 60, docOf(1, "early", "recipient", "1002"))
+	r.sink.waitExtState(t, lampID, monitor.DeviceRinging, 5*time.Second)
+	stranger := req.Clone()
+	cid := sip.CallIDHeader("no-such-subscription")
+	stranger.ReplaceHeader(&cid)
+	n.silentOK = true
+	if code := n.notify(stranger, "notifier1", "active", docOf(2, "", "", "")); code != 0 {
+		t.Fatalf("a stranger's NOTIFY answered %d, want no answer", code)
+	}
+	n.silentOK = false
+	if code := n.notify(req, "notifier1", "active", docOf(2, "confirmed", "recipient", "1002")); code != 200 {
+		t.Fatalf("NOTIFY answered %d", code)
+	}
+	r.sink.waitExtState(t, lampID, monitor.DeviceInUse, 5*time.Second)
 }
