@@ -25,6 +25,8 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseDTMFRelay \
 	./sipbridge:FuzzParseTelephoneEvent \
 	./sipbridge:FuzzParseSessionExpires \
+	./sipbridge:FuzzParseDialogInfo \
+	./sipbridge:FuzzParseSubscriptionState \
 	./sipbridge:FuzzParseSources \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \

@@ -130,8 +130,15 @@ type Extension struct {
 	Lamp Lamp `json:"lamp"`
 	// Since is when State, Presence or Message last changed.
 	Since time.Time `json:"since"`
+	// Group is the operator panel's group of the extension, when the
+	// configuration gives one.
+	Group string `json:"group,omitempty"`
 	// Calls are the active calls it is on, when the source can tell.
 	Calls []CallID `json:"calls,omitempty"`
+	// Peers are the other parties of its calls when the source names them
+	// without a call of its own (a busy lamp's dialog-info: RFC 4235
+	// remote identities), in the order the calls began.
+	Peers []Party `json:"peers,omitempty"`
 	// Removed is set on the last event of an extension the source no
 	// longer has (removed from the dialplan, its source stopped): the hub
 	// lets it go.
@@ -145,11 +152,13 @@ func (e *Extension) Present() bool { return !e.Removed }
 func (e *Extension) Clone() Extension {
 	out := *e
 	out.Calls = slices.Clone(e.Calls)
+	out.Peers = slices.Clone(e.Peers)
 	return out
 }
 
 // sameExtension reports whether a and b show the same thing.
 func sameExtension(a, b *Extension) bool {
 	return a.Number == b.Number && a.Name == b.Name && a.Device == b.Device && a.State == b.State &&
-		a.Presence == b.Presence && a.Message == b.Message && a.Removed == b.Removed && slices.Equal(a.Calls, b.Calls)
+		a.Presence == b.Presence && a.Message == b.Message && a.Removed == b.Removed && a.Group == b.Group &&
+		slices.Equal(a.Calls, b.Calls) && slices.Equal(a.Peers, b.Peers)
 }

@@ -89,10 +89,19 @@ func (n *Names) Publish(p Payload) error {
 		}
 	case *Extension:
 		if v != nil {
+			cp := v.Clone()
+			changed := false
 			party := Party{Number: v.Number, Name: v.Name}
 			if n.name(&party) {
-				cp := v.Clone()
-				cp.Name = party.Name
+				cp.Name, changed = party.Name, true
+			}
+			// The other parties of its calls (a busy lamp's dialogs).
+			for i := range cp.Peers {
+				if n.name(&cp.Peers[i]) {
+					changed = true
+				}
+			}
+			if changed {
 				p = &cp
 			}
 		}

@@ -144,3 +144,22 @@ func TestNamesFillsNumbersOnly(t *testing.T) {
 		t.Fatalf("queue caller %+v", q.Callers[0])
 	}
 }
+
+// TestNamesFillsPeers: the other parties of a busy lamp's calls are
+// named like any party; the extension a source sent is left unchanged.
+func TestNamesFillsPeers(t *testing.T) {
+	hub := NewHub(HubConfig{})
+	names := NewNames(hub, book{"0301234567": "Bäckerei Schulz"})
+	peers := []Party{{Number: "0301234567"}, {Number: "202", Name: "Ben"}}
+	e := &Extension{ID: "desk:blf:201", Source: "desk", Number: "201", Name: "Anna", State: DeviceRingingInUse, Lamp: LampBusy, Peers: peers}
+	if err := names.Publish(e); err != nil {
+		t.Fatal(err)
+	}
+	got := hub.Snapshot().Extensions()[0]
+	if got.Name != "Anna" || got.Peers[0].Name != "Bäckerei Schulz" || got.Peers[1].Name != "Ben" {
+		t.Fatalf("named extension %+v", got)
+	}
+	if peers[0].Name != "" {
+		t.Fatal("the source's slice was changed")
+	}
+}

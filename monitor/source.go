@@ -78,6 +78,42 @@ type SourceStatus struct {
 	Since time.Time `json:"since"`
 	// Actions lists the call-control actions the source offers.
 	Actions []Action `json:"actions,omitempty"`
+	// Subscriptions are a softphone account's busy-lamp subscriptions
+	// (SIP SUBSCRIBE to the dialog event package), in config order.
+	Subscriptions []SubscriptionStatus `json:"subscriptions,omitempty"`
+}
+
+// SubscriptionState is where a busy-lamp subscription is.
+type SubscriptionState string
+
+// Subscription states.
+const (
+	// SubscriptionSubscribing: a SUBSCRIBE is out, no answer yet.
+	SubscriptionSubscribing SubscriptionState = "subscribing"
+	// SubscriptionPending: accepted, the notifier has not authorised it
+	// yet (RFC 6665 pending).
+	SubscriptionPending SubscriptionState = "pending"
+	// SubscriptionActive: NOTIFYs flow.
+	SubscriptionActive SubscriptionState = "active"
+	// SubscriptionRetrying: it failed or was ended, and is tried again.
+	SubscriptionRetrying SubscriptionState = "retrying"
+	// SubscriptionFailed: the notifier refused it (rejected, no such
+	// resource, forbidden): not tried again until the account registers
+	// anew.
+	SubscriptionFailed SubscriptionState = "failed"
+	// SubscriptionStopped: ended on shutdown.
+	SubscriptionStopped SubscriptionState = "stopped"
+)
+
+// SubscriptionStatus is what subscribers see of one busy-lamp
+// subscription.
+type SubscriptionStatus struct {
+	// Target is the watched URI.
+	Target string            `json:"target"`
+	State  SubscriptionState `json:"state"`
+	// Error is why it is retrying or failed, in plain words.
+	Error string    `json:"error,omitempty"`
+	Since time.Time `json:"since"`
 }
 
 // UserEvent is a source-defined event passed through unchanged.

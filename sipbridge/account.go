@@ -15,10 +15,13 @@ import (
 // account is one configured SIP account: its registration state and its
 // calls' tracker.
 type account struct {
-	b         *Bridge
-	cfg       AccountConfig
-	tracker   *monitor.Tracker
-	lamp      *lamp  // the account as an extension (lamp.go)
+	b       *Bridge
+	cfg     AccountConfig
+	tracker *monitor.Tracker
+	lamp    *lamp // the account as an extension (lamp.go)
+	// blf keeps the busy lamps the account watches (subscription.go).
+	blf       *monitor.ExtensionTracker
+	subs      []*subscription
 	transport string // udp, tcp, tls
 	host      string // registrar host (the AOR domain unless Domain is set)
 	port      int
@@ -70,6 +73,14 @@ func newAccount(b *Bridge, cfg AccountConfig) (*account, error) {
 	a.trust = newTrustSet(host, proxyHost, own, global)
 	a.lamp = newLamp(b.sink, cfg, "sip:"+cfg.Username+"@"+cfg.Domain)
 	a.tracker = monitor.NewTracker(monitor.SourceName(cfg.Name), a.lamp)
+	a.blf = monitor.NewExtensionTracker(monitor.SourceName(cfg.Name), b.sink)
+	for _, t := range cfg.BLF {
+		s, err := newSubscription(a, t)
+		if err != nil {
+			return nil, err
+		}
+		a.subs = append(a.subs, s)
+	}
 	a.cseq.Store(1)
 	a.st = monitor.SourceStatus{
 		Name:    monitor.SourceName(cfg.Name),
@@ -109,6 +120,17 @@ func (a *account) nextHop() string {
 	return a.registrarAddr()
 }
 
+// blfHop is where busy-lamp SUBSCRIBEs outside a dialog are sent: the
+// BLF server when set, else nextHop.
+func (a *account) blfHop() string {
+	if a.cfg.BLFServer != "" {
+		if h, p, err := splitHostPortDefault(a.cfg.BLFServer, 5060); err == nil {
+			return net.JoinHostPort(h, strconv.Itoa(p))
+		}
+	}
+	return a.nextHop()
+}
+
 // aor is the account's address of record, sip:user@domain.
 func (a *account) aor() sip.Uri {
 	return sip.Uri{Scheme: "sip", User: a.cfg.Username, Host: a.cfg.Domain}
@@ -117,11 +139,26 @@ func (a *account) aor() sip.Uri {
 // authUser is the digest user name.
 func (a *account) authUser() string { return a.cfg.AuthUser }
 
-// status returns the current registration status.
+// status returns the current registration status, with the busy-lamp
+// subscriptions.
 func (a *account) status() monitor.SourceStatus {
 	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.st
+	st := a.st
+	a.mu.Unlock()
+	st.Subscriptions = a.subStatuses()
+	return st
+}
+
+// subStatuses returns the subscriptions' statuses, nil when it has none.
+func (a *account) subStatuses() []monitor.SubscriptionStatus {
+	if len(a.subs) == 0 {
+		return nil
+	}
+	out := make([]monitor.SubscriptionStatus, 0, len(a.subs))
+	for _, s := range a.subs {
+		out = append(out, s.subStatus())
+	}
+	return out
 }
 
 // setState publishes a registration state change; msg is the error in
@@ -132,10 +169,17 @@ func (a *account) setState(state monitor.LinkState, msg string) {
 		a.mu.Unlock()
 		return
 	}
+	lost := a.st.State == monitor.LinkRetrying || a.st.State == monitor.LinkFailed
 	a.st.State, a.st.Error, a.st.Since = state, msg, time.Now()
 	a.registered = state == monitor.LinkRegistered
 	st := a.st
 	a.mu.Unlock()
+	st.Subscriptions = a.subStatuses()
+	if lost && state == monitor.LinkRegistered {
+		for _, s := range a.subs {
+			s.registeredAnew()
+		}
+	}
 	switch state {
 	case monitor.LinkFailed, monitor.LinkRetrying:
 		a.b.log.Info("sip registration", "account", a.cfg.Name, "state", state, "error", msg)

@@ -36,6 +36,11 @@ type Bridge struct {
 	calls      map[string]*Call
 	callsWG    sync.WaitGroup
 
+	// subs are the busy-lamp subscriptions by the Call-ID of their
+	// current dialog (subscription.go), for the NOTIFY handler.
+	subsMu sync.Mutex
+	subs   map[string]*subscription
+
 	// onTransferred is OnTransferred's handler (transfer.go), under mu.
 	onTransferred func(old, next *Call)
 
@@ -96,6 +101,7 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		byName:   make(map[string]*account, len(cfg.Accounts)),
 		ready:    make(chan struct{}),
 		calls:    make(map[string]*Call),
+		subs:     make(map[string]*subscription),
 		// A method value of a zero ListenConfig: plain listening.
 		listenUDP: (&net.ListenConfig{}).ListenPacket,
 		grace:     shutdownGrace,

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/emiago/sipgo/sip"
 )
 
 // Defaults used when a Config or AccountConfig field is zero.
@@ -146,6 +148,59 @@ type AccountConfig struct {
 	// MaxRingingCalls bounds the incoming calls of this account that ring
 	// at once, unanswered; one more is answered 486 Busy Here. Default 4.
 	MaxRingingCalls int `yaml:"max_ringing_calls"`
+	// BLF are the busy lamps this account watches: each target is
+	// subscribed to through the account (SUBSCRIBE, Event: dialog, RFC
+	// 4235) and becomes an extension of the account's source.
+	BLF []BLFTarget `yaml:"blf"`
+	// BLFExpires is the subscription lifetime asked for, in seconds;
+	// default 600, at least 60.
+	BLFExpires int `yaml:"blf_expires"`
+	// BLFServer is host:port the busy-lamp SUBSCRIBEs are sent to when
+	// the presence server is not the registrar; default the outbound
+	// proxy, else the registrar.
+	BLFServer string `yaml:"blf_server"`
+}
+
+// BLFTarget is one busy lamp: a phone whose dialogs an account subscribes
+// to.
+type BLFTarget struct {
+	// Target is whom to watch: a number or user (at the account's
+	// domain), user@host, or a sip:/sips: URI.
+	Target string `yaml:"target"`
+	// Name is the person's name shown with the lamp; optional.
+	Name string `yaml:"name"`
+	// Group is the panel's group of the lamp; optional.
+	Group string `yaml:"group"`
+	// Account names the account that subscribes, in the top-level `blf:`
+	// list; an account's own list leaves it empty.
+	Account string `yaml:"account"`
+}
+
+// MinBLFExpires is the shortest blf_expires: a shorter subscription would
+// spend more on refreshes than it shows.
+const MinBLFExpires = 60
+
+// blfURI is the target's SIP URI for an account in domain.
+func (t BLFTarget) blfURI(domain string) (sip.Uri, error) {
+	s := strings.TrimSpace(t.Target)
+	if s == "" {
+		return sip.Uri{}, fmt.Errorf("blf target missing")
+	}
+	lower := strings.ToLower(s)
+	if !strings.HasPrefix(lower, "sip:") && !strings.HasPrefix(lower, "sips:") {
+		if !strings.Contains(s, "@") {
+			s += "@" + domain
+		}
+		s = "sip:" + s
+	}
+	var u sip.Uri
+	if err := sip.ParseUri(s, &u); err != nil {
+		return sip.Uri{}, fmt.Errorf("blf target %q: %w", t.Target, err)
+	}
+	if u.User == "" || u.Host == "" || strings.ContainsAny(u.User, " <>\"") {
+		return sip.Uri{}, fmt.Errorf("blf target %q: want a number, user, user@host or sip:user@host", t.Target)
+	}
+	return u, nil
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -268,6 +323,9 @@ func (a AccountConfig) WithDefaults() AccountConfig {
 	if a.Expires == 0 {
 		a.Expires = DefaultExpires
 	}
+	if a.BLFExpires == 0 {
+		a.BLFExpires = DefaultExpires
+	}
 	if a.AuthUser == "" {
 		a.AuthUser = a.Username
 	}
@@ -315,6 +373,29 @@ func (a AccountConfig) Validate() error {
 		if _, err := path.Match(p, ""); err != nil || p == "" {
 			return fmt.Errorf("%w: account %s: refer_allowed pattern %q: %w", ErrConfig, a.Name, p, path.ErrBadPattern)
 		}
+	}
+	if a.BLFServer != "" {
+		if _, _, err := splitHostPortDefault(a.BLFServer, 5060); err != nil {
+			return fmt.Errorf("%w: account %s: blf_server: %w", ErrConfig, a.Name, err)
+		}
+	}
+	if a.BLFExpires < MinBLFExpires {
+		return fmt.Errorf("%w: account %s: blf_expires %d (want at least %d seconds)", ErrConfig, a.Name, a.BLFExpires, MinBLFExpires)
+	}
+	seen := make(map[string]int, len(a.BLF))
+	for i, t := range a.BLF {
+		u, err := t.blfURI(a.Domain)
+		if err != nil {
+			return fmt.Errorf("%w: account %s: blf %d: %w", ErrConfig, a.Name, i+1, err)
+		}
+		if t.Account != "" && t.Account != a.Name {
+			return fmt.Errorf("%w: account %s: blf %d names account %q", ErrConfig, a.Name, i+1, t.Account)
+		}
+		key := strings.ToLower(u.User + "@" + u.Host)
+		if j, dup := seen[key]; dup {
+			return fmt.Errorf("%w: account %s: blf %d watches %s as blf %d already does", ErrConfig, a.Name, i+1, key, j)
+		}
+		seen[key] = i + 1
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,5 +122,46 @@ func TestConfigYAMLAndPasswordFile(t *testing.T) {
 	}
 	if s, err := a.secret(); err != nil || s != "s3cret" {
 		t.Fatalf("secret = %q, %v", s, err)
+	}
+}
+
+func TestBLFConfig(t *testing.T) {
+	acct := func(expires int, ts ...BLFTarget) AccountConfig {
+		return AccountConfig{Name: "office", Registrar: "pbx.example", Username: "100", Password: "p", BLF: ts, BLFExpires: expires}
+	}
+	for _, tc := range []struct {
+		name string
+		a    AccountConfig
+		err  string
+	}{
+		{"none", acct(0), ""},
+		{"numbers and uris", acct(0, BLFTarget{Target: "201", Name: "Anna", Group: "Sales"}, BLFTarget{Target: "202@other.example"}, BLFTarget{Target: "sip:203@pbx.example:5070"}), ""},
+		{"own account named", acct(0, BLFTarget{Target: "201", Account: "office"}), ""},
+		{"expires too short", acct(30, BLFTarget{Target: "201"}), "blf_expires 30 (want at least 60 seconds)"},
+		{"empty target", acct(0, BLFTarget{Target: " "}), "blf 1: blf target missing"},
+		{"no user", acct(0, BLFTarget{Target: "sip:pbx.example"}), "want a number, user, user@host or sip:user@host"},
+		{"duplicate", acct(0, BLFTarget{Target: "201"}, BLFTarget{Target: "sip:201@PBX.example"}), "blf 2 watches 201@pbx.example as blf 1 already does"},
+		{"other account", acct(0, BLFTarget{Target: "201", Account: "home"}), `blf 1 names account "home"`},
+		{"bad server", func() AccountConfig { a := acct(0, BLFTarget{Target: "201"}); a.BLFServer = "pbx:99999"; return a }(), "blf_server: bad address"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := tc.a.Validate()
+			if tc.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if !errors.Is(err, ErrConfig) || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want ErrConfig with %q", err, tc.err)
+			}
+		})
+	}
+	if got := acct(0).WithDefaults().BLFExpires; got != DefaultExpires {
+		t.Fatalf("blf_expires default %d", got)
+	}
+	u, err := BLFTarget{Target: "201"}.blfURI("pbx.example")
+	if err != nil || u.String() != "sip:201@pbx.example" {
+		t.Fatalf("blfURI = %v, %v", u.String(), err)
 	}
 }

@@ -13,6 +13,9 @@
 // timers); transfer.go has the transfer API (Transfer, TransferTo,
 // OnTransferred, SendDTMF), refer.go REFER and its NOTIFYs both ways,
 // replaces.go INVITE with Replaces, dtmf.go and telephoneevent.go DTMF,
-// indialog.go requests inside a dialog; the wire parsers are sipfrag.go,
-// replaces.go, referto.go, dtmfrelay.go and telephoneevent.go.
+// indialog.go requests inside a dialog. Busy lamps: subscription.go (the
+// RFC 6665 subscriber of the dialog event package, one per blf: target)
+// and dialoginfo.go (RFC 4235 documents onto device states). The wire
+// parsers are sipfrag.go, replaces.go, referto.go, dtmfrelay.go,
+// telephoneevent.go, dialoginfo.go and substate.go.
 package sipbridge

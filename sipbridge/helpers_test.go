@@ -23,6 +23,7 @@ type statusSink struct {
 	changed chan struct{}
 	status  map[monitor.SourceName][]monitor.SourceStatus
 	calls   []monitor.Call
+	exts    []monitor.Extension
 }
 
 func newStatusSink() *statusSink {
@@ -49,6 +50,17 @@ func (s *statusSink) SourceStatus(st monitor.SourceStatus) {
 }
 
 func (s *statusSink) UserEvent(monitor.UserEvent) {}
+
+// Publish records extensions (the lamps of accounts and busy lamps).
+func (s *statusSink) Publish(p monitor.Payload) error {
+	if e, ok := p.(*monitor.Extension); ok {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.exts = append(s.exts, *e)
+		s.notify()
+	}
+	return nil
+}
 
 // waitStatus waits until account's latest status has state.
 func (s *statusSink) waitStatus(t *testing.T, account string, state monitor.LinkState, d time.Duration) monitor.SourceStatus {

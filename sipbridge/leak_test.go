@@ -17,7 +17,8 @@ func ownGoroutines() []string {
 		if !strings.Contains(g, "switchboard/sipbridge.") {
 			continue
 		}
-		if strings.Contains(g, "sipbridge.Test") || strings.Contains(g, "sipbridge.startFakeRegistrar") || strings.Contains(g, "sipbridge.startBridge") || strings.Contains(g, "sipbridge.ownGoroutines") {
+		if strings.Contains(g, "sipbridge.Test") || strings.Contains(g, "sipbridge.startFakeRegistrar") || strings.Contains(g, "sipbridge.startBridge") || strings.Contains(g, "sipbridge.ownGoroutines") ||
+			strings.Contains(g, "sipbridge.(*fakeNotifier)") {
 			continue
 		}
 		out = append(out, g)
@@ -44,6 +45,29 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 		t.Errorf("call ended %+v, want cancelled by shutdown", last)
 	}
 	// A goroutine that has signalled its end may still be returning.
+	for range 1000 {
+		if len(ownGoroutines()) == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Fatalf("goroutines left after Run returned:\n%s", strings.Join(ownGoroutines(), "\n\n"))
+}
+
+// TestBLFLeavesNoGoroutines: a busy lamp's goroutine, live and
+// subscribed, ends with Run after its un-SUBSCRIBE.
+func TestBLFLeavesNoGoroutines(t *testing.T) {
+	n := startFakeNotifier(t)
+	r := startBLF(t, n, 60)
+	subscribed(t, n, 60, docOf(1, "", "", ""))
+	r.sink.waitExtState(t, lampID, "idle", 5*time.Second)
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		r.stop(t)
+	}()
+	n.respond(n.next(5*time.Second), 200, 0)
+	<-stopped
 	for range 1000 {
 		if len(ownGoroutines()) == 0 {
 			return

@@ -324,6 +324,12 @@ func transferFailureText(target monitor.Party, status int, reason string) string
 // another event package 489.
 func (b *Bridge) onNotify(req *sip.Request, tx sip.ServerTransaction) {
 	b.counters.Events.Add(1)
+	if h := req.GetHeader("Event"); h != nil {
+		if ev, _, _ := strings.Cut(h.Value(), ";"); strings.EqualFold(strings.TrimSpace(ev), dialogEvent) {
+			b.onDialogNotify(req, tx)
+			return
+		}
+	}
 	c := b.lookupCall(req.CallID().Value())
 	if c == nil || !c.matches(req) {
 		respond(tx, req, sip.StatusCallTransactionDoesNotExists, "Call/Transaction Does Not Exist")

@@ -49,6 +49,15 @@ func (b *Bridge) run(ctx context.Context) error {
 			defer regs.Done()
 			a.runRegistration(regCtx)
 		}()
+		// Busy lamps end with the registrations: their un-SUBSCRIBEs go
+		// out while the stack still answers the notifier's last NOTIFY.
+		for _, s := range a.subs {
+			regs.Add(1)
+			go func() {
+				defer regs.Done()
+				s.run(regCtx)
+			}()
+		}
 	}
 	grace := time.Duration(0)
 	select {

@@ -224,7 +224,10 @@ func (b *Bridge) guard(h sipgo.RequestHandler) sipgo.RequestHandler {
 			inDialog = true
 		}
 		if inDialog {
-			if cid := req.CallID(); cid != nil && b.lookupCall(cid.Value()) != nil {
+			// Inside a call's dialog, or a busy lamp's subscription (its
+			// NOTIFYs come from the notifier, which need not be the
+			// registrar): the dialog itself vouches for the request.
+			if cid := req.CallID(); cid != nil && (b.lookupCall(cid.Value()) != nil || b.lookupSub(cid.Value()) != nil) {
 				h(req, tx)
 				return
 			}

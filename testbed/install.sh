@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the real peers the test suite talks to, on a fresh Debian 12
-# machine (run as root, or with sudo available): kamailio (registrar/proxy),
+# machine (run as root, or with sudo available): kamailio (registrar/proxy)
+# and its presence modules (busy lamps: presence, presence_dialoginfo,
+# pua_dialoginfo),
 # baresip (far-end phone; without recommends that is baresip-core only),
 # sip-tester (sipp), sox, chromium (+ a font for readable screenshots),
 # postgresql (its server binaries, for the throw-away test clusters of
@@ -15,7 +17,7 @@ cd "$(dirname "$0")"
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-pkgs=(kamailio baresip sip-tester sox chromium fonts-liberation ca-certificates postgresql)
+pkgs=(kamailio kamailio-presence-modules baresip sip-tester sox chromium fonts-liberation ca-certificates postgresql)
 need=()
 for p in "${pkgs[@]}"; do
 	installed "$p" || need+=("$p")

@@ -442,6 +442,8 @@ func TestHealthzHidesAddresses(t *testing.T) {
 	hub := monitor.NewHub(monitor.HubConfig{})
 	t.Cleanup(hub.Close)
 	hub.SourceStatus(monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkDown, Error: "dial tcp 10.0.0.5:5038: connect: connection refused"})
+	hub.SourceStatus(monitor.SourceStatus{Name: "desk", Type: "sip", State: monitor.LinkRegistered, Subscriptions: []monitor.SubscriptionStatus{
+		{Target: "sip:201@10.0.0.7", State: monitor.SubscriptionRetrying, Error: "no answer to SUBSCRIBE from 10.0.0.7:5060"}}})
 	hooks := fakeWebhooks{{URL: "http://crm.internal:8000/hook?key=s3cret", LastError: `Post "http://crm.internal:8000/hook": dial tcp 10.0.0.9:8000: i/o timeout`}}
 	srv, err := New(testConfig(t), Deps{Hub: hub, Webhooks: hooks}, WithLogger(quietLogger()))
 	if err != nil {
@@ -449,16 +451,16 @@ func TestHealthzHidesAddresses(t *testing.T) {
 	}
 	e := &env{srv: srv, hub: hub}
 	e.ts = httptestServer(t, srv)
-	secrets := []string{"10.0.0.5", "10.0.0.9", "crm.internal", "s3cret"}
+	secrets := []string{"10.0.0.5", "10.0.0.9", "10.0.0.7", "crm.internal", "s3cret"}
 	tests := []struct {
 		name  string
 		as    string
 		shown []string
 		gone  []string
 	}{
-		{"anyone", "", []string{"dial tcp [address]: connect: connection refused", `"degraded"`}, secrets},
+		{"anyone", "", []string{"dial tcp [address]: connect: connection refused", `"degraded"`, `"state":"retrying"`, "no answer to SUBSCRIBE from [address]"}, secrets},
 		{"a viewer", "vera", []string{"[address]"}, secrets},
-		{"an admin", "anna", []string{"10.0.0.5:5038", "http://crm.internal:8000/hook", "10.0.0.9"}, []string{"s3cret"}},
+		{"an admin", "anna", []string{"10.0.0.5:5038", "http://crm.internal:8000/hook", "10.0.0.9", `"target":"sip:201@10.0.0.7"`}, []string{"s3cret"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -24,6 +24,9 @@ type healthSource struct {
 	State monitor.LinkState  `json:"state"`
 	Error string             `json:"error,omitempty"`
 	Since time.Time          `json:"since"`
+	// Subscriptions are a softphone account's busy lamps (SIP SUBSCRIBE
+	// to the dialog event package): target, state and why it failed.
+	Subscriptions []monitor.SubscriptionStatus `json:"subscriptions,omitempty"`
 }
 
 // healthResponse is /healthz: "ok" when every source delivers events,
@@ -91,7 +94,21 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	}
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
 	for _, st := range s.deps.Hub.Snapshot().Sources() {
-		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since})
+		hs := healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since}
+		for _, sub := range st.Subscriptions {
+			sub.Error = text(sub.Error)
+			if !admin {
+				// The target names a host inside the site, as errors do.
+				sub.Target = text(sub.Target)
+			}
+			hs.Subscriptions = append(hs.Subscriptions, sub)
+			if sub.State == monitor.SubscriptionFailed {
+				// A lamp the notifier refuses stays dark until someone
+				// changes the configuration.
+				resp.Status = "degraded"
+			}
+		}
+		resp.Sources = append(resp.Sources, hs)
 		if !st.State.Up() {
 			resp.Status = "degraded"
 		}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -58,6 +59,9 @@ type config struct {
 	// it registers (each one a monitor source of its own).
 	SIP      sipbridge.Config          `yaml:"sip"`
 	Accounts []sipbridge.AccountConfig `yaml:"accounts"`
+	// BLF are busy lamps watched through the account each names; they
+	// join that account's own blf: list.
+	BLF []sipbridge.BLFTarget `yaml:"blf"`
 	// Gateway is the browser side of the softphone (WebRTC).
 	Gateway gateway.Config `yaml:"gateway"`
 	// Phonebooks name the numbers sources report without a name; national
@@ -229,6 +233,7 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 			ps = append(ps, validationProblem(seqItem(booksNode, i), itemPath("phonebooks", i), err, phonebook.ErrInvalidConfig.Error()))
 		}
 	}
+	ps = append(ps, c.mergeBLF(doc)...)
 	_, accountsNode := at("accounts")
 	accounts := map[string]bool{}
 	for i, a := range c.Accounts {
@@ -271,6 +276,34 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 	if err := c.Web.Validate(); err != nil {
 		ps = append(ps, validationProblem(doc, "", err, web.ErrInvalidConfig.Error()))
 	}
+	return ps
+}
+
+// mergeBLF moves each entry of the top-level blf: list into the account
+// it names, after that account's own entries; an entry naming no account
+// is a problem.
+func (c *config) mergeBLF(doc *yaml.Node) []configProblem {
+	var ps []configProblem
+	_, list := lookupKey(doc, "blf")
+	for i, b := range c.BLF {
+		j := slices.IndexFunc(c.Accounts, func(a sipbridge.AccountConfig) bool { return a.Name == b.Account })
+		if j >= 0 {
+			c.Accounts[j].BLF = append(c.Accounts[j].BLF, b)
+			continue
+		}
+		item := seqItem(list, i)
+		path := itemPath("blf", i)
+		n := item
+		if _, v := lookupKey(item, "account"); v != nil {
+			n = v
+		}
+		msg := fmt.Sprintf("`%s` is not one of the accounts (the top-level accounts: list)", b.Account)
+		if b.Account == "" {
+			msg = "account missing: the account whose SUBSCRIBE watches this lamp"
+		}
+		ps = append(ps, configProblem{line: line(n), col: col(n), path: keyPath(path, "account"), msg: msg})
+	}
+	c.BLF = nil
 	return ps
 }
 

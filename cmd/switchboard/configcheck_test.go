@@ -132,6 +132,14 @@ func TestConfigErrorMessages(t *testing.T) {
 			"config t.yaml:1:19: shutdown_timeout: 5ms is too short: at least 100ms"},
 		{"account of a user", "users:\n  - name: anna\n    password_hash: \"" + goodHash + "\"\n    role: admin\n    accounts: [desk]\n",
 			"config t.yaml:5:16: users[0].accounts[0]: `desk` is not one of the accounts (the top-level accounts: list)"},
+		{"blf of no account", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nblf:\n  - {target: \"201\", account: desc}\n",
+			"config t.yaml:4:30: blf[0].account: `desc` is not one of the accounts (the top-level accounts: list)"},
+		{"blf without account", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nblf:\n  - target: \"201\"\n",
+			"config t.yaml:4:5: blf[0].account: account missing: the account whose SUBSCRIBE watches this lamp"},
+		{"blf expires", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p, blf_expires: 10, blf: [{target: \"201\"}]}\n",
+			"config t.yaml:2:79: accounts[0].blf_expires: account desk: blf_expires 10 (want at least 60 seconds)"},
+		{"blf twice", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p, blf: [{target: \"201\"}]}\nblf:\n  - {target: \"sip:201@127.0.0.1\", account: desk}\n",
+			"config t.yaml:2:66: accounts[0].blf: account desk: blf 2 watches 201@127.0.0.1 as blf 1 already does"},
 		{"sip validation", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  retry_min: 2s\n  retry_max: 1s\n",
 			"config t.yaml:5:14: sip.retry_max: 1s below retry_min 2s"},
 		{"trusted source with a port", "accounts:\n  - {name: desk, registrar: 127.0.0.1, username: u, password: p}\nsip:\n  trusted_sip_sources: [10.0.0.1:5060]\n",
@@ -272,5 +280,35 @@ func TestClosest(t *testing.T) {
 		if got := closest(word, keys); got != want {
 			t.Errorf("closest(%q) = %q, want %q", word, got, want)
 		}
+	}
+}
+
+// TestConfigBLF: the top-level blf: list joins each account's own, in
+// order after it.
+func TestConfigBLF(t *testing.T) {
+	text := `accounts:
+  - name: desk
+    registrar: 127.0.0.1
+    username: "1000"
+    password: p
+    blf_expires: 300
+    blf:
+      - {target: "201", name: Anna, group: Sales}
+  - {name: home, registrar: 127.0.0.1, username: "1001", password: p}
+blf:
+  - {target: "sip:202@pbx.example", name: Ben, account: desk}
+  - {target: "203", account: home}
+`
+	c, err := parseConfig([]byte(text), "t.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	desk, home := c.Accounts[0], c.Accounts[1]
+	if desk.BLFExpires != 300 || len(desk.BLF) != 2 || desk.BLF[0].Name != "Anna" || desk.BLF[0].Group != "Sales" ||
+		desk.BLF[1].Target != "sip:202@pbx.example" || desk.BLF[1].Name != "Ben" {
+		t.Fatalf("desk %+v", desk)
+	}
+	if len(home.BLF) != 1 || home.BLF[0].Target != "203" || len(c.BLF) != 0 {
+		t.Fatalf("home %+v, left %+v", home, c.BLF)
 	}
 }

@@ -21,6 +21,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte("sources:\n  - &a {name: x, type: fritz, address: h}\n  - <<: *a\n    name: y\n"))
 	f.Add([]byte("listen: [a\n\tb: c\n"))
 	f.Add([]byte("sip:\n  rtp_port_min: 70000\nusers:\n  - name: a\n    acounts: [x]\n"))
+	f.Add([]byte("accounts:\n  - {name: d, registrar: h, username: u, password: p, blf_expires: 60, blf: [{target: \"201\", group: g}]}\nblf:\n  - {target: \"sip:202@h\", account: d}\n  - {target: x}\n"))
 	f.Fuzz(func(t *testing.T, text []byte) {
 		c, err := parseConfig(text, "f.yaml")
 		if err == nil {

@@ -35,6 +35,38 @@ type KamailioOptions struct {
 	// Debug is kamailio's log level (--debug; 3 logs every message's
 	// route); 0 keeps the config's level (1, errors and notices).
 	Debug int
+	// Presence runs the testbed's kamailio/kamailio-presence.cfg (unless
+	// Config names another): the registrar plus a presence server for
+	// the dialog event package (busy lamps), which needs the Debian
+	// package kamailio-presence-modules. Its db_text folder is made in
+	// the test's temp dir.
+	Presence bool
+}
+
+// presenceTables are the db_text tables the presence and pua modules
+// check at start (their versions); with their state in memory they stay
+// empty.
+var presenceTables = []string{"version", "presentity", "active_watchers", "watchers", "xcap", "pua"}
+
+// dbtextSchema is where Debian's kamailio keeps the db_text table files.
+const dbtextSchema = "/usr/share/kamailio/dbtext/kamailio"
+
+// presenceDB makes a db_text folder in dir for the presence modules.
+func presenceDB(dir string) (string, error) {
+	db := filepath.Join(dir, "db")
+	if err := os.MkdirAll(db, 0o755); err != nil { //nolint:gosec // kamailio may run as another user and read it
+		return "", err
+	}
+	for _, tbl := range presenceTables {
+		b, err := os.ReadFile(filepath.Join(dbtextSchema, tbl))
+		if err != nil {
+			return "", fmt.Errorf("presence db: %w", err)
+		}
+		if err := os.WriteFile(filepath.Join(db, tbl), b, 0o644); err != nil { //nolint:gosec // as above
+			return "", fmt.Errorf("presence db: %w", err)
+		}
+	}
+	return db, nil
 }
 
 // Kamailio is a running kamailio registrar/proxy owned by one test.
@@ -59,7 +91,14 @@ func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
 	bin := RequireBinaries(t, "kamailio")[0]
 	cfg := opts.Config
 	if cfg == "" {
-		cfg = filepath.Join(TestbedDir(), "kamailio", "kamailio.cfg")
+		name := "kamailio.cfg"
+		if opts.Presence {
+			name = "kamailio-presence.cfg"
+		}
+		cfg = filepath.Join(TestbedDir(), "kamailio", name)
+	}
+	if opts.Presence {
+		RequirePeer(t, "kamailio presence modules (Debian package kamailio-presence-modules)", presenceModules())
 	}
 	port := opts.Port
 	if port == 0 {
@@ -79,6 +118,13 @@ func StartKamailio(t testing.TB, opts KamailioOptions) *Kamailio {
 	}
 	if opts.Debug > 0 {
 		k.args = append(k.args, "--debug="+strconv.Itoa(opts.Debug))
+	}
+	if opts.Presence {
+		db, err := presenceDB(dir)
+		if err != nil {
+			t.Fatalf("siptest: %v", err)
+		}
+		k.args = append(k.args, "-A", `SELF_URI="sip:`+listen+`"`, "-A", `DBURL="text://`+db+`"`)
 	}
 	t.Cleanup(func() {
 		k.mu.Lock()
@@ -217,4 +263,15 @@ func optionsRequest(target, local string, seq int) []byte {
 		"CSeq: %d OPTIONS\r\n"+
 		"Content-Length: 0\r\n\r\n",
 		target, local, os.Getpid(), seq, os.Getpid(), target, os.Getpid(), seq+1))
+}
+
+// presenceModules reports whether kamailio's presence modules are
+// installed where Debian puts them.
+func presenceModules() bool {
+	for _, pat := range []string{"/usr/lib/*/kamailio/modules/presence_dialoginfo.so", "/usr/lib/kamailio/modules/presence_dialoginfo.so"} {
+		if m, _ := filepath.Glob(pat); len(m) > 0 {
+			return true
+		}
+	}
+	return false
 }
