@@ -186,7 +186,8 @@
       const me = (p) => p && p.number && (p.number === x.number || p.extension === x.number);
       return me(c.from) ? c.to : c.from;
     }
-    return null;
+    // A busy lamp over SIP names the other party of its dialog itself.
+    return (x.peers && x.peers[0]) || null;
   }
 
   function lamp(x) {
@@ -236,11 +237,21 @@
       members.forEach((x) => placed.add(x.id));
       groups.push({ name: g.name, members });
     }
+    // A lamp whose own configuration names a group (a `blf:` target's
+    // group) goes there when no panel group took it.
+    for (const x of shown) {
+      if (placed.has(x.id) || !x.group) continue;
+      let g = groups.find((gr) => gr.name === x.group);
+      if (!g) groups.push(g = { name: x.group, members: [] });
+      g.members.push(x);
+      placed.add(x.id);
+    }
     const rest = shown.filter((x) => !placed.has(x.id));
-    if (rest.length || !boot.groups.length) groups.push({ name: boot.groups.length ? T('js.panel.other_group') : '', members: rest });
+    const named = groups.length > 0;
+    if (rest.length || !named) groups.push({ name: named ? T('js.panel.other_group') : '', members: rest });
     const nodes = [];
     for (const g of groups) {
-      if (!g.members.length && boot.groups.length) continue;
+      if (!g.members.length && named) continue;
       const sec = el('section', { class: 'lamp-group', 'data-testid': 'lamp-group', 'data-group': g.name });
       if (g.name) sec.append(el('h3', { text: g.name }));
       sec.append(el('div', { class: 'lamps', role: 'group', 'aria-label': g.name || T('js.panel.all') }, ...g.members.map(lamp)));
