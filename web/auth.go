@@ -36,7 +36,14 @@ type principal struct {
 	renewed bool
 	// token is the bearer token used, as configured; nil for sessions.
 	token *Token
+	// via names who vouched for an identity from outside: the OpenID
+	// provider of an SSO sign-in ("oidc:" + issuer) or viaProxy; empty
+	// for passwords, devices and tokens.
+	via string
 }
+
+// viaProxy marks a principal named by the trusted proxy's header.
+const viaProxy = "proxy"
 
 type principalKey struct{}
 
@@ -72,6 +79,9 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		}
 		return p, nil
 	}
+	if p, ok, err := s.proxyPrincipal(r); ok || err != nil {
+		return p, err
+	}
 	c, err := r.Cookie(sessionCookie)
 	if err != nil || c.Value == "" {
 		return principal{}, ErrUnauthenticated
@@ -104,6 +114,10 @@ func (s *Server) principalValid(ctx context.Context, p principal) bool {
 		return s.creds.Load().hasToken(*p.token)
 	case p.sessionID != "":
 		return s.stillSignedIn(ctx, p)
+	case p.via == viaProxy:
+		// The proxy vouched for the socket's request; it has no sign-in
+		// of ours to end.
+		return true
 	}
 	return false
 }
@@ -113,9 +127,11 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// checkCSRF verifies a cookie-authenticated state-changing request.
+// checkCSRF verifies a state-changing request of a principal the
+// browser sends by itself (a cookie, or the proxy's sign-in); bearer
+// tokens have no CSRF token and need none.
 func checkCSRF(r *http.Request, p principal) error {
-	if safeMethod(r.Method) || p.sessionID == "" {
+	if safeMethod(r.Method) || p.csrf == "" {
 		return nil
 	}
 	got := r.Header.Get(csrfHeader)
@@ -157,7 +173,9 @@ func (s *Server) Handle(pattern string, h http.Handler, role Role) {
 	s.mux.Handle(pattern, s.require(role, h))
 }
 
-// secureCookie reports whether cookies for r get the Secure attribute.
+// secureCookie reports whether cookies for r get the Secure attribute:
+// in auto mode, when the client used HTTPS, to us or to a trusted proxy
+// that says so.
 func (s *Server) secureCookie(r *http.Request) bool {
 	switch s.cfg.SecureCookies {
 	case CookieSecureAlways:
@@ -165,7 +183,7 @@ func (s *Server) secureCookie(r *http.Request) bool {
 	case CookieSecureNever:
 		return false
 	}
-	return r.TLS != nil
+	return s.requestScheme(r) == "https"
 }
 
 // setSessionCookie sends the sign-in's secret for ttl: HttpOnly so

@@ -142,6 +142,10 @@ type Config struct {
 	// hands out and allowed as a WebSocket origin. Default: the request's
 	// own Host.
 	PublicURL string `yaml:"public_url"`
+	// Auth signs users in by the company's identity: an OpenID provider
+	// (auth.oidc) or a trusted proxy's header (auth.proxy_header), beside
+	// users and tokens.
+	Auth AuthConfig `yaml:"auth"`
 	// Limits caps connections, sockets, request bodies and sign-in work.
 	Limits Limits `yaml:"web_limits"`
 	// TimeZone is the one time zone every page, the history's CSV export
@@ -333,6 +337,9 @@ func (c Config) Validate() error {
 		if _, err := publicOrigin(c.PublicURL); err != nil {
 			return bad("%v", err)
 		}
+	}
+	if err := c.Auth.validate(); err != nil {
+		return bad("%v", err)
 	}
 	if err := c.Limits.validate(); err != nil {
 		return bad("%v", err)

@@ -124,6 +124,14 @@ func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
 	})
 	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), ""), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	v.Passwords = len(s.creds.Load().users) > 0 || s.oidc == nil
+	if s.oidc != nil {
+		v.SSO = oidcPath + "?next=" + url.QueryEscape(v.Next)
+		v.SSOLabel = s.oidc.cfg.Label
+		if v.SSOLabel == "" {
+			v.SSOLabel = T(r.Context(), "login.sso")
+		}
+	}
 	s.render(w, r, status, LoginPage(v))
 }
 
@@ -219,7 +227,15 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		s.endStreams(func(st *openStream) bool { return st.p.sessionID == p.sessionID }, why)
 	}
 	s.clearCookie(w, r, sessionCookie, "/")
-	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID)
+	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID, "via", p.via)
+	if s.oidc != nil && p.via == s.oidc.source {
+		// RP-initiated logout: the provider ends its own session too and
+		// sends the browser back to the sign-in page.
+		if end := s.oidc.endSessionURL(s.baseURL(r) + "/login"); end != "" {
+			http.Redirect(w, r, end, http.StatusSeeOther)
+			return nil
+		}
+	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }

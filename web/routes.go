@@ -15,6 +15,9 @@ func (s *Server) routes() {
 	open("GET /static/", serveStatic)
 	open("GET /login", s.loginForm)
 	open("POST /login", s.login)
+	open("GET "+oidcPath, s.oidcStart)
+	open("GET "+oidcPath+"/callback", s.oidcCallback)
+	open("POST "+oidcPath+"/claim", s.oidcClaim)
 	open("POST /language", s.chooseLanguage)
 	open("GET /wall/{code}", s.useWallLink)
 

@@ -59,7 +59,8 @@ func (s *Server) NewPageMeta(r *http.Request, title, active string, scripts ...s
 	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts, TimeZone: s.zone, Path: localPath(r.URL.RequestURI())}
 	if u, ok := UserFrom(r.Context()); ok {
 		m.User, m.Role = u.Name, u.Role
-		m.SignOut = m.CSRF != ""
+		p, _ := r.Context().Value(principalKey{}).(principal)
+		m.SignOut = p.sessionID != ""
 		for _, n := range s.nav {
 			if u.Role.Allows(n.Role) {
 				n.Label = T(r.Context(), n.Label)
