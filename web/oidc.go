@@ -282,7 +282,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if err := s.ssoSignIn(w, r, u, s.oidc.source, s.oidc.grant(u)); err != nil {
 		return err
 	}
-	http.Redirect(w, r, localPath(f.Next), http.StatusSeeOther) //nolint:gosec // localPath keeps it on this site
+	http.Redirect(w, r, localPath(f.Next), http.StatusSeeOther)
 	return nil
 }
 
