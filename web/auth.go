@@ -161,6 +161,9 @@ func (s *Server) require(need Role, h http.Handler) http.Handler {
 		if p.renewed {
 			s.setSessionCookie(w, r, p.secret, s.ttlOf(kindOf(p)))
 		}
+		// What a signed-in user sees is theirs: no shared or browser
+		// cache keeps it (a redirect or a file a handler serves included).
+		w.Header().Set("Cache-Control", "no-store")
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		return nil
 	})

@@ -125,12 +125,28 @@ func (s *Server) secureHeaders(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), geolocation=(), microphone=(self)")
-		if r.TLS != nil {
+		h.Set("Permissions-Policy", permissionsPolicy(r.URL.Path))
+		if s.requestScheme(r) == "https" {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r.WithContext(templ.WithNonce(r.Context(), nonce)))
 	})
+}
+
+// microphonePages are the pages with a softphone: the only ones that may
+// ask for the microphone.
+var microphonePages = map[string]bool{"/softphone": true, "/embed/phone": true}
+
+// permissionsPolicy is the Permissions-Policy of path: no camera, no
+// location, and the microphone only where the softphone is. A frame's
+// own policy allows it for itself; the portal's iframe must delegate it
+// with allow="microphone".
+func permissionsPolicy(path string) string {
+	mic := "()"
+	if microphonePages[path] {
+		mic = "(self)"
+	}
+	return "camera=(), geolocation=(), payment=(), usb=(), microphone=" + mic
 }
 
 // crossOrigin refuses state-changing requests that a browser marks as

@@ -319,12 +319,12 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		certs, err := newCertReloader(s.cfg.TLSCert, s.cfg.TLSKey, s.log)
 		if err != nil {
 			_ = raw.Close()
 			return fmt.Errorf("web tls: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 		raw = tls.NewListener(raw, srv.TLSConfig)
 	}
 	ln := &onceCloseListener{Listener: raw}
