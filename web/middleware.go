@@ -115,10 +115,18 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // comes from frame_ancestors (CSP Level 2, section 7.7), which replaces
 // X-Frame-Options so a portal can embed them.
 func (s *Server) secureHeaders(next http.Handler) http.Handler {
-	ancestors := strings.Join(s.cfg.FrameAncestors, " ")
+	pages := strings.Join(s.cfg.FrameAncestors, " ")
+	portals := s.embedAncestors()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nonce := randomToken(16)
 		h := w.Header()
+		// The embed views (and the sign-in they may land on) can be
+		// framed by the portals of embed_origins; every other page as
+		// frame_ancestors says.
+		ancestors := pages
+		if s.embedding() && framedPath(r.URL.Path) {
+			ancestors = portals
+		}
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'nonce-"+nonce+"'; "+
 			"style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "+
 			"base-uri 'none'; form-action 'self'; frame-ancestors "+ancestors)

@@ -233,6 +233,11 @@ func (s *Server) oidcStart(w http.ResponseWriter, r *http.Request) error {
 	to := s.oidc.oauth2(p, s.baseURL(r)+oidcPath+"/callback").AuthCodeURL(f.State,
 		oidc.Nonce(f.Nonce), oauth2.S256ChallengeOption(f.Verifier))
 	w.Header().Set("Cache-Control", "no-store")
+	if f.Popup {
+		// The popup must keep its opener (the portal's frame) through
+		// to the hand-off page.
+		w.Header().Set("Cross-Origin-Opener-Policy", "unsafe-none")
+	}
 	http.Redirect(w, r, to, http.StatusFound) //nolint:gosec // the provider's authorization endpoint, from its discovery document
 	return nil
 }

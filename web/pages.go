@@ -37,6 +37,12 @@ func (s *Server) kiosk(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error {
+	return s.boardView(w, r, kiosk, nil)
+}
+
+// boardView renders the board; frame, when set, changes its page frame
+// (the embed views).
+func (s *Server) boardView(w http.ResponseWriter, r *http.Request, kiosk bool, frame func(PageMeta) PageMeta) error {
 	u, _ := UserFrom(r.Context())
 	now := s.now()
 	snap := s.deps.Hub.Snapshot()
@@ -51,6 +57,9 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 	l := LocaleFrom(r.Context())
 	meta := s.meta(r, l.T("wallboard.title"), "wallboard", "wallboard.js")
 	meta.Kiosk = kiosk
+	if frame != nil {
+		meta = frame(meta)
+	}
 	v := WallboardView{
 		Meta:      meta,
 		Now:       now.In(s.displayZone()),
@@ -119,11 +128,14 @@ const maxLoginForm = 8 << 10
 // renderLogin shows the sign-in form with a fresh double-submit token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, name, next, msg string) {
 	tok := randomToken(24)
-	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
-		Name: loginCookie, Value: tok, Path: loginCookiePath, MaxAge: 3600,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
-	})
-	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), ""), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	c := s.cookie(r, loginCookie, tok, loginCookiePath, http.SameSiteStrictMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
+	c.MaxAge = 3600
+	http.SetCookie(w, c)
+	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), "", "signin.js"), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	if strings.HasPrefix(v.Next, embedPrefix) {
+		// A framed view's visitor signs in inside the frame.
+		v.Meta = s.embedMeta(r, v.Meta)
+	}
 	v.Passwords = len(s.creds.Load().users) > 0 || s.oidc == nil
 	if s.oidc != nil {
 		v.SSO = oidcPath + "?next=" + url.QueryEscape(v.Next)
@@ -226,7 +238,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.endStreams(func(st *openStream) bool { return st.p.sessionID == p.sessionID }, why)
 	}
-	s.clearCookie(w, r, sessionCookie, "/")
+	s.clearCookie(w, r, s.sessionCookieName(), "/")
 	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID, "via", p.via)
 	if s.oidc != nil && p.via == s.oidc.source {
 		// RP-initiated logout: the provider ends its own session too and

@@ -32,6 +32,9 @@ func (s *Server) routes() {
 	as(RoleUser, "GET /softphone", s.softphone)
 	s.addNav("phone", "/softphone", "nav.phone", RoleUser)
 	as(RoleUser, "GET /phone", s.phone)
+	as(RoleUser, "GET /embed/phone", s.embedPhone)
+	as(RoleViewer, "GET /embed/calls", s.embedCalls)
+	as(RoleViewer, "GET /embed/wallboard", s.embedWallboard)
 	s.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}), RoleViewer)
 
 	as(RoleViewer, "GET /api/calls", s.apiCalls)

@@ -39,6 +39,18 @@ type PageMeta struct {
 	// Path is the request's path and query, where the language switch
 	// comes back to.
 	Path string
+	// Embed is a view framed by a portal (/embed/...): no menu, compact
+	// from 320 px wide.
+	Embed bool
+	// Theme is "light" or "dark" as the portal asked, or "" to follow
+	// the browser's prefers-color-scheme.
+	Theme string
+	// EmbedOrigins are the portals embedframe.js talks to (meta tag
+	// "embed-origins").
+	EmbedOrigins []string
+	// View names the embed view ("calls", "wallboard") for the style
+	// sheet.
+	View string
 }
 
 // NavItem is one entry of the page menu.
