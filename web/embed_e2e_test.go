@@ -260,6 +260,7 @@ func TestBrowserEmbed(t *testing.T) {
 			Calls     int               `json:"calls"`
 			URL       string            `json:"url"`
 			Console   []string          `json:"console"`
+			Norm      []string          `json:"normalised"`
 		}
 		if arg != "" {
 			if err := json.Unmarshal([]byte(arg), &v); err != nil {
@@ -273,6 +274,9 @@ func TestBrowserEmbed(t *testing.T) {
 				if !strings.Contains(c, want) {
 					t.Errorf("session cookie on the wire %q lacks %s", c, want)
 				}
+			}
+			if want := "+4930123456,1002,1002,alice@example.com,+4930123,+4930123"; strings.Join(v.Norm, ",") != want {
+				t.Errorf("embed.js normalised %q, want %s", v.Norm, want)
 			}
 		case "answered-out":
 			if v.Hz < 950 || v.Hz > 1050 {

@@ -63,10 +63,18 @@ const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
     ]);
     await popup.waitForEvent('close', { timeout: 30000 });
     await page.waitForFunction(() => window.events.some((e) => e.type === 'ready' && e.el === 'phone' && e.d.view === 'phone'));
-    await step('signed-in', { setCookie, cookies: await ctx.cookies(sbURL) });
+    const normalised = await page.evaluate(() => ['tel:+49 (30) 1234-56', 'tel:10-02;phone-context=example.com',
+      'sip:1002@pbx.example.com', 'sip:alice@example.com', 'sips:+4930123@x;user=phone', 'callto:%2B49%2030%20123'].map(window.SwitchboardEmbed.normalise));
+    await step('signed-in', { setCookie, cookies: await ctx.cookies(sbURL), normalised });
 
     await waitEvent('registration', 1, (e) => e.d.account === 'office' && e.d.state === 'registered');
     await step('registered');
+    if (shots) {
+      await page.evaluate(() => { const f = document.querySelector('switchboard-phone iframe'); f.style.width = '320px'; });
+      await page.waitForTimeout(300);
+      await (await page.$('switchboard-phone')).screenshot({ path: path.join(shots, 'embed-phone-320.png') });
+      await page.evaluate(() => { const f = document.querySelector('switchboard-phone iframe'); f.style.width = '360px'; });
+    }
 
     // The wallboard tile was on the sign-in page too: reload it.
     await page.evaluate(() => document.getElementById('wall').setAttribute('theme', 'light'));
