@@ -143,7 +143,9 @@ const otherPortal = `<!DOCTYPE html><html><body><iframe id="wb" src="%s/embed/wa
 // 1000 Hz and the phone the page's 440 Hz, the wallboard tile shows the
 // call live; the portal holds, resumes and hangs up (call.held,
 // call.answered, call.ended). The phone calls back: call.ringing with
-// its number, the portal answers and the phone hangs up. A frame of a
+// its number, the portal answers and the phone hangs up. A phone framed
+// without allow="microphone" says what the portal's admin must change.
+// A frame of a
 // site not in embed_origins is never answered and its dial commands
 // place no call; a page of that site cannot frame the wallboard at all.
 func TestBrowserEmbed(t *testing.T) {
@@ -261,6 +263,7 @@ func TestBrowserEmbed(t *testing.T) {
 			URL       string            `json:"url"`
 			Console   []string          `json:"console"`
 			Norm      []string          `json:"normalised"`
+			Text      string            `json:"text"`
 		}
 		if arg != "" {
 			if err := json.Unmarshal([]byte(arg), &v); err != nil {
@@ -312,6 +315,10 @@ func TestBrowserEmbed(t *testing.T) {
 			if err := far.Hangup(ctx); err != nil {
 				t.Errorf("far phone hangup: %v", err)
 			}
+		case "no-microphone":
+			if !strings.Contains(v.Text, `allow="microphone; autoplay"`) {
+				t.Errorf("a phone framed without the microphone says %q, want what the portal's admin must change", v.Text)
+			}
 		case "ignored":
 			if len(v.Got) != 0 {
 				t.Errorf("the frame of another site got answers: %v", v.Got)
@@ -335,7 +342,7 @@ func TestBrowserEmbed(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,ignored,refused"
+	want := "signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,no-microphone,ignored,refused"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}

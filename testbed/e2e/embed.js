@@ -110,6 +110,32 @@ const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
     await waitEvent('call.ended', 2);
     await step('ended-in');
 
+    // A portal that frames the phone without allow="microphone": the
+    // phone says what its administrator must change.
+    await page.evaluate((u) => {
+      const f = document.createElement('iframe');
+      f.id = 'nomic';
+      f.src = u + '/embed/phone';
+      f.style.width = '360px';
+      f.style.height = '400px';
+      document.body.appendChild(f);
+    }, sbURL);
+    let nomic = null;
+    for (let i = 0; i < 300 && !nomic; i++) {
+      nomic = page.frames().find((f) => f.url().startsWith(sbURL + '/embed/phone') && f !== phoneFrame);
+      if (!nomic) await page.waitForTimeout(100);
+    }
+    try {
+      await nomic.waitForFunction(() => document.querySelector('[data-testid=phone-error]').textContent.includes('allow'));
+    } catch (e) {
+      throw new Error('the phone without a microphone says: ' + await nomic.textContent('[data-testid=phone-error]') + ' at ' + nomic.url() + ' / ' +
+        await nomic.evaluate(() => document.body.innerText.slice(0, 300)));
+    }
+    const noMicText = await nomic.textContent('[data-testid=phone-error]');
+    await shot(page, 'embed-no-microphone');
+    await page.evaluate(() => document.getElementById('nomic').remove());
+    await step('no-microphone', { text: noMicText });
+
     // The other site's frame kept saying hello and asking to dial.
     const otherF = page.frames().find((f) => f.url().startsWith(otherURL));
     const got = otherF ? await otherF.evaluate(() => window.got) : ['no other frame'];
