@@ -1,6 +1,6 @@
 // Switchboard in an intranet portal: one <script> line, then
 //   <switchboard-phone></switchboard-phone>
-//   <switchboard-calls></switchboard-calls>
+//   <switchboard-calls mine></switchboard-calls>
 //   <switchboard-wallboard theme="dark"></switchboard-wallboard>
 // Each element frames the matching /embed/ view of the Switchboard that
 // served this file (or its server="https://..." attribute) and talks to
@@ -49,7 +49,7 @@
   function define(tag, view) {
     if (window.customElements.get(tag)) return;
     window.customElements.define(tag, class extends HTMLElement {
-      static get observedAttributes() { return ["theme"]; }
+      static get observedAttributes() { return ["theme", "line", "mine"]; }
 
       connectedCallback() {
         if (this._frame) return;
@@ -93,6 +93,13 @@
         var u = new URL(view.path, this._server || defaultServer);
         var theme = this.getAttribute("theme");
         if (theme === "light" || theme === "dark") u.searchParams.set("theme", theme);
+        if (tag === "switchboard-calls") {
+          // line="sales, 1001": the calls on those lines; mine: the
+          // signed-in user's own.
+          (this.getAttribute("line") || "").split(",").map(function (l) { return l.trim(); }).filter(Boolean)
+            .forEach(function (l) { u.searchParams.append("line", l); });
+          if (this.hasAttribute("mine")) u.searchParams.set("mine", "1");
+        }
         return u.toString();
       }
 

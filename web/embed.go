@@ -110,14 +110,35 @@ func (s *Server) embedWallboard(w http.ResponseWriter, r *http.Request) error {
 		m = s.embedMeta(r, m)
 		m.View = "wallboard"
 		return m
-	})
+	}, nil)
 }
 
-// embedCalls is the live calls only.
+// embedCalls is the live calls only: all of them, those on the lines
+// (SIP accounts, trunks) ?line= names, or with ?mine=1 those on the
+// signed-in user's softphone accounts.
 func (s *Server) embedCalls(w http.ResponseWriter, r *http.Request) error {
+	q := r.URL.Query()
+	var lines []string
+	for _, l := range q["line"] {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, clip(l))
+		}
+	}
+	if q.Get("mine") == "1" {
+		u, _ := UserFrom(r.Context())
+		// A user without accounts has no calls of their own: an empty,
+		// non-nil list shows none.
+		lines = append(append([]string{}, lines...), u.Accounts...)
+	}
+	if len(lines) > maxLines {
+		return fmt.Errorf("%w: at most %d lines", ErrBadRequest, maxLines)
+	}
 	return s.boardView(w, r, true, func(m PageMeta) PageMeta {
 		m = s.embedMeta(r, m)
 		m.View = "calls"
 		return m
-	})
+	}, lines)
 }
+
+// maxLines bounds the lines one calls view lists.
+const maxLines = 64

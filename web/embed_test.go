@@ -176,3 +176,49 @@ func TestEmbedConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestEmbedCallsLines: /embed/calls lists every active call, those on
+// the lines ?line= names, or with ?mine=1 those on the user's own
+// softphone accounts (none for a user without).
+func TestEmbedCallsLines(t *testing.T) {
+	e, c := embedEnv(t, "https://portal.example.test")
+	e.hub.SourceStatus(monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkConnected})
+	for key, line := range map[string]string{"1": "1001", "2": "sales", "3": "1001"} {
+		call := testCall("pbx", key, monitor.Connected)
+		call.Line = line
+		e.hub.Call(call)
+	}
+	e.login(t, c, "bob") // accounts: 1001
+	for _, tc := range []struct {
+		query string
+		want  int
+		lines string
+	}{
+		{"", 3, "null"},
+		{"?line=sales", 1, `["sales"]`},
+		{"?line=sales&line=1001", 3, `["sales","1001"]`},
+		{"?mine=1", 2, `["1001"]`},
+		{"?line=nobody", 0, `["nobody"]`},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			resp, body := get(t, c, e.ts.URL+"/embed/calls"+tc.query)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("%d", resp.StatusCode)
+			}
+			doc := parseHTML(t, body)
+			if n := doc.Find(`#calls [data-testid="call"]`).Length(); n != tc.want {
+				t.Errorf("%d calls listed, want %d", n, tc.want)
+			}
+			if !strings.Contains(doc.Find("#wallboard-data").Text(), `"lines":`+tc.lines) {
+				t.Errorf("boot data %s, want lines %s", doc.Find("#wallboard-data").Text(), tc.lines)
+			}
+		})
+	}
+	jar, _ := cookiejar.New(nil)
+	vc := &http.Client{Transport: c.Transport, Jar: jar, CheckRedirect: c.CheckRedirect}
+	e.login(t, vc, "vera") // a viewer without accounts
+	_, body := get(t, vc, e.ts.URL+"/embed/calls?mine=1")
+	if doc := parseHTML(t, body); doc.Find(`#calls [data-testid="call"]`).Length() != 0 || !strings.Contains(doc.Find("#wallboard-data").Text(), `"lines":[]`) {
+		t.Errorf("mine for a user without accounts: %s", doc.Find("#wallboard-data").Text())
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,9 @@ type WallboardBoot struct {
 	// when it is the server's own unnamed zone (the browser's is used).
 	Zone  string `json:"zone"`
 	Today Today  `json:"today"`
+	// Lines limits the active calls to those on these lines (an embed
+	// view of an account's or the user's calls); empty for all.
+	Lines []string `json:"lines"`
 }
 
 // wallboard serves the board at /; /?kiosk=1 is the kiosk view.
@@ -37,12 +41,13 @@ func (s *Server) kiosk(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error {
-	return s.boardView(w, r, kiosk, nil)
+	return s.boardView(w, r, kiosk, nil, nil)
 }
 
 // boardView renders the board; frame, when set, changes its page frame
 // (the embed views).
-func (s *Server) boardView(w http.ResponseWriter, r *http.Request, kiosk bool, frame func(PageMeta) PageMeta) error {
+// lines, when set, limits the active calls to those on them.
+func (s *Server) boardView(w http.ResponseWriter, r *http.Request, kiosk bool, frame func(PageMeta) PageMeta, lines []string) error {
 	u, _ := UserFrom(r.Context())
 	now := s.now()
 	snap := s.deps.Hub.Snapshot()
@@ -67,12 +72,15 @@ func (s *Server) boardView(w http.ResponseWriter, r *http.Request, kiosk bool, f
 		Kiosk:     kiosk,
 		Originate: originateSources(role, snap.Sources()),
 		Today:     today,
-		Boot:      WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today},
+		Boot:      WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today, Lines: lines},
 	}
 	if today.Error != "" && !today.Figures && s.deps.History != nil {
 		v.RecentError = today.Error
 	}
 	for _, c := range snap.Calls() {
+		if lines != nil && !slices.Contains(lines, c.Line) {
+			continue
+		}
 		v.Calls = append(v.Calls, callView(l, c, now, acts[c.Source]))
 	}
 	for _, st := range snap.Sources() {
