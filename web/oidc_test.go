@@ -53,6 +53,7 @@ const (
 	tokenHonest  int32 = iota
 	tokenForged        // signed by a key that is not the provider's, under its key ID
 	tokenExpired       // signed by the provider, but expired an hour ago
+	tokenRotated       // signed by the provider's new key, which its JWKS now lists
 )
 
 // testProvider is a real OpenID provider on loopback (mockoidc), with
@@ -81,6 +82,13 @@ func startProvider(t *testing.T) *testProvider {
 	if err != nil {
 		t.Fatal(err)
 	}
+	rotated, err := mockoidc.RandomKeypair(2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rotated.KeyID(); err != nil {
+		t.Fatal(err)
+	}
 	mw := func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			switch r.URL.Path {
@@ -95,6 +103,17 @@ func startProvider(t *testing.T) *testProvider {
 				p.mu.Unlock()
 				http.Redirect(w, r, r.URL.Query().Get("post_logout_redirect_uri"), http.StatusFound)
 				return
+			case mockoidc.JWKSEndpoint:
+				if p.tamper.Load() == tokenRotated {
+					b, err := rotated.JWKS()
+					if err != nil {
+						http.Error(w, err.Error(), http.StatusInternalServerError)
+						return
+					}
+					w.Header().Set("Content-Type", "application/json")
+					_, _ = w.Write(b)
+					return
+				}
 			case mockoidc.DiscoveryEndpoint:
 				rec := httptest.NewRecorder()
 				next.ServeHTTP(rec, r)
@@ -111,7 +130,7 @@ func startProvider(t *testing.T) *testProvider {
 				if mode := p.tamper.Load(); mode != tokenHonest {
 					rec := httptest.NewRecorder()
 					next.ServeHTTP(rec, r)
-					body, err := tamper(rec.Body.Bytes(), mode, m.Keypair, forger)
+					body, err := tamper(rec.Body.Bytes(), mode, m.Keypair, forger, rotated)
 					if err != nil {
 						http.Error(w, err.Error(), http.StatusInternalServerError)
 						return
@@ -153,7 +172,7 @@ func startProvider(t *testing.T) *testProvider {
 }
 
 // tamper rewrites the id_token of a token response.
-func tamper(body []byte, mode int32, kp *mockoidc.Keypair, forger *rsa.PrivateKey) ([]byte, error) {
+func tamper(body []byte, mode int32, kp *mockoidc.Keypair, forger *rsa.PrivateKey, rotated *mockoidc.Keypair) ([]byte, error) {
 	var resp map[string]any
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, err
@@ -169,6 +188,9 @@ func tamper(body []byte, mode int32, kp *mockoidc.Keypair, forger *rsa.PrivateKe
 	switch mode {
 	case tokenForged:
 		key = forger
+	case tokenRotated:
+		key = rotated.PrivateKey
+		tok.Header["kid"] = rotated.Kid
 	case tokenExpired:
 		claims["iat"] = time.Now().Add(-2 * time.Hour).Unix()
 		claims["nbf"] = time.Now().Add(-2 * time.Hour).Unix()
@@ -309,6 +331,21 @@ func TestOIDCSignIn(t *testing.T) {
 	e.login(t, e.client(t), "anna")
 	if resp, _ := get(t, e.client(t), e.ts.URL+"/api/calls", "Authorization", "Bearer "+testViewerToken); resp.StatusCode != http.StatusOK {
 		t.Errorf("viewer token beside single sign-on: %d", resp.StatusCode)
+	}
+}
+
+// TestOIDCKeyRotation: after the provider changes its signing key (a
+// new key ID, the old key gone from its JWKS) sign-ins go on working:
+// go-oidc fetches the key set again for a key ID it has not seen.
+func TestOIDCKeyRotation(t *testing.T) {
+	p := startProvider(t)
+	e := oidcEnv(t, p, NewMemorySessions())
+	if resp, _ := ssoLogin(t, e, p, browser(t), bert, "/"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the rotation: %d", resp.StatusCode)
+	}
+	p.tamper.Store(tokenRotated)
+	if resp, body := ssoLogin(t, e, p, browser(t), bert, "/"); resp.StatusCode != http.StatusOK || resp.Request.URL.Path != "/" {
+		t.Errorf("after the rotation: %d at %s: %s", resp.StatusCode, resp.Request.URL, clip(body))
 	}
 }
 
