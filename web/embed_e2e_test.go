@@ -148,6 +148,7 @@ const otherPortal = `<!DOCTYPE html><html><body><iframe id="wb" src="%s/embed/wa
 // A frame of a
 // site not in embed_origins is never answered and its dial commands
 // place no call; a page of that site cannot frame the wallboard at all.
+// Signed out again, a password sign-in in the framed form works too.
 func TestBrowserEmbed(t *testing.T) {
 	e2e := requireBrowser(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
@@ -225,7 +226,7 @@ func TestBrowserEmbed(t *testing.T) {
 	if err := siptest.WriteToneWAV(wav, 440, 48000, 1, 60); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "node", "embed.js", portal.URL+"/", other.URL+"/", sb.URL, os.Getenv("SWITCHBOARD_EMBED_SHOTS"))
+	cmd := exec.CommandContext(ctx, "node", "embed.js", portal.URL+"/", other.URL+"/", sb.URL, "bob", testPassword, os.Getenv("SWITCHBOARD_EMBED_SHOTS"))
 	cmd.Dir = e2e
 	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav, "SPKI="+spki)
 	var stderr strings.Builder
@@ -326,6 +327,10 @@ func TestBrowserEmbed(t *testing.T) {
 			if v.Calls != 2 {
 				t.Errorf("%d calls answered, want the portal's 2 (the other site's dials must place none)", v.Calls)
 			}
+		case "password":
+			if !strings.Contains(string(bytesJoin(v.Cookies)), `"name":"`+embedSessionCookie+`"`) || !strings.Contains(string(bytesJoin(v.Cookies)), `"partitionKey":"https://127.0.0.2"`) {
+				t.Errorf("password sign-in in the frame: cookies %s", bytesJoin(v.Cookies))
+			}
 		case "refused":
 			if strings.Contains(v.URL, "/embed/wallboard") {
 				t.Errorf("a site not in embed_origins framed the wallboard: %s", v.URL)
@@ -342,7 +347,7 @@ func TestBrowserEmbed(t *testing.T) {
 	if err := cmd.Wait(); err != nil {
 		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
 	}
-	want := "signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,no-microphone,ignored,refused"
+	want := "signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,no-microphone,ignored,refused,password"
 	if got := strings.Join(steps, ","); got != want {
 		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
 	}
@@ -350,4 +355,12 @@ func TestBrowserEmbed(t *testing.T) {
 
 func pemBlock(typ string, b []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: b})
+}
+
+func bytesJoin(raws []json.RawMessage) []byte {
+	var out []byte
+	for _, r := range raws {
+		out = append(out, r...)
+	}
+	return out
 }

@@ -222,3 +222,31 @@ func TestEmbedCallsLines(t *testing.T) {
 		t.Errorf("mine for a user without accounts: %s", doc.Find("#wallboard-data").Text())
 	}
 }
+
+// TestTwoSignInForms: two sign-in forms loaded at once in one browser
+// (a portal's phone and wallboard frames, or two tabs) each keep their
+// own token, so signing in with the first one still works; a form
+// token that is no token of ours is refused.
+func TestTwoSignInForms(t *testing.T) {
+	e := newEnv(t, testConfig(t), monitor.HubConfig{})
+	c := e.client(t)
+	token := func() string {
+		_, page := get(t, c, e.ts.URL+"/login")
+		tok, _ := parseHTML(t, page).Find(`form[data-testid="login-form"] input[name="csrf"]`).Attr("value")
+		return tok
+	}
+	first, second := token(), token()
+	if first == "" || second == "" {
+		t.Fatal("no form token")
+	}
+	for _, tok := range []string{`"><x`, second + "x", ""} {
+		resp, _ := postForm(t, c, e.ts.URL+"/login", url.Values{"csrf": {tok}, "name": {"bob"}, "password": {testPassword}, "next": {"/"}})
+		if resp.StatusCode != http.StatusForbidden {
+			t.Errorf("form token %q: %d, want 403", tok, resp.StatusCode)
+		}
+	}
+	resp, _ := postForm(t, c, e.ts.URL+"/login", url.Values{"csrf": {first}, "name": {"bob"}, "password": {testPassword}, "next": {"/"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Errorf("sign-in with the first of two forms: %d", resp.StatusCode)
+	}
+}

@@ -136,7 +136,7 @@ const maxLoginForm = 8 << 10
 // renderLogin shows the sign-in form with a fresh double-submit token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, name, next, msg string) {
 	tok := randomToken(24)
-	c := s.cookie(r, loginCookie, tok, loginCookiePath, http.SameSiteStrictMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
+	c := s.cookie(r, loginCookieName(tok), tok, loginCookiePath, http.SameSiteStrictMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
 	c.MaxAge = 3600
 	http.SetCookie(w, c)
 	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), "", "signin.js"), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
@@ -164,8 +164,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: sign-in form: %w", ErrBadRequest, err)
 	}
 	name, pass, next := r.PostFormValue("name"), r.PostFormValue("password"), r.PostFormValue("next")
-	c, err := r.Cookie(loginCookie)
-	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) != 1 {
+	form := r.PostFormValue(csrfField)
+	var c *http.Cookie
+	err := ErrBadCSRF
+	if validToken(form) {
+		c, err = r.Cookie(loginCookieName(form))
+	}
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
 		s.log.Debug("sign-in refused: form token", "remote", s.clientAddr(r))
 		s.renderLogin(w, r, http.StatusForbidden, name, next, T(r.Context(), "login.error.expired"))
 		return nil
@@ -225,7 +230,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.logins.WithLabelValues(loginOK).Inc()
 	s.setSessionCookie(w, r, secret, s.cfg.SessionTTL)
-	s.clearCookie(w, r, loginCookie, loginCookiePath)
+	s.clearCookie(w, r, loginCookieName(form), loginCookiePath)
 	s.applyUserLanguage(w, r, u.Name)
 	s.log.Info("signed in", "user", u.Name, "role", u.Role, "session", rec.ID, "remote", addr)
 	http.Redirect(w, r, localPath(next), http.StatusSeeOther) //nolint:gosec // localPath keeps it on this site
@@ -288,4 +293,23 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("wall screen signed in", "device", link.name, "session", rec.ID, "created_by", link.creator, "remote", s.clientAddr(r))
 	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil
+}
+
+// loginCookieName is the cookie of the sign-in form whose token is tok:
+// each form has its own, so that two forms open at once (two tabs, or a
+// portal's phone and wallboard frames both showing it, loaded at the same
+// moment) do not replace each other's token. They end with the form's
+// hour or at the sign-in.
+func loginCookieName(tok string) string { return loginCookie + "_" + tok[:min(len(tok), 8)] }
+
+// validToken reports whether v is made only of randomToken's alphabet
+// (unpadded URL-safe base64), so that a cookie's value goes into a page
+// as it is.
+func validToken(v string) bool {
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return v != ""
 }

@@ -1,6 +1,6 @@
 // Browser test of Switchboard embedded in an intranet portal, driven by
 // web/embed_e2e_test.go (TestBrowserEmbed):
-//   node embed.js PORTAL_URL OTHER_URL SWITCHBOARD_URL [SHOTS_DIR]
+//   node embed.js PORTAL_URL OTHER_URL SWITCHBOARD_URL USER PASS [SHOTS_DIR]
 //   (FAKE_AUDIO_WAV = the microphone's tone, SPKI = the base64 SHA-256
 //   of the test certificate's key, which Chromium is told to trust)
 // Prints "STEP name [json]" per milestone and waits for a line on stdin
@@ -10,7 +10,7 @@ const path = require('path');
 const { launch } = require('./chromium');
 const { step, remoteHz } = require('./phonelib');
 
-const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
+const [portalURL, otherURL, sbURL, user, pass, shots] = process.argv.slice(2);
 
 (async () => {
   const { ctx, page, close } = await launch({
@@ -88,7 +88,9 @@ const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
     const ans = await waitEvent('call.answered', 1);
     const phoneFrame = frame('/embed/phone');
     const hz = await remoteHz(phoneFrame);
-    await wall().waitForFunction(() => document.querySelector('[data-testid=active-count]').textContent.trim() === '1');
+    // Polling, not animation frames: Chromium throttles those in a
+    // cross-origin frame out of view.
+    await wall().waitForFunction(() => document.querySelector('[data-testid=active-count]').textContent.trim() === '1', null, { polling: 100 });
     const active = await wall().textContent('[data-testid=active-count]');
     await shot(page, 'embed-call');
     await step('answered-out', { hz, event: ans.d, active: active.trim() });
@@ -126,7 +128,7 @@ const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
       if (!nomic) await page.waitForTimeout(100);
     }
     try {
-      await nomic.waitForFunction(() => document.querySelector('[data-testid=phone-error]').textContent.includes('allow'));
+      await nomic.waitForFunction(() => document.querySelector('[data-testid=phone-error]').textContent.includes('allow'), null, { polling: 100 });
     } catch (e) {
       throw new Error('the phone without a microphone says: ' + await nomic.textContent('[data-testid=phone-error]') + ' at ' + nomic.url() + ' / ' +
         await nomic.evaluate(() => document.body.innerText.slice(0, 300)));
@@ -156,6 +158,25 @@ const [portalURL, otherURL, sbURL, shots] = process.argv.slice(2);
     } catch (e) { /* an error page cannot be inspected: refused */ }
     await step('refused', { url, console: consoleLines });
     await evil.close();
+
+    // A password sign-in inside the frame: signed out (no cookies), the
+    // portal again, the framed sign-in form.
+    await ctx.clearCookies();
+    await page.evaluate(() => { window.events = []; });
+    await page.goto(portalURL);
+    const form = frameOf('switchboard-phone iframe');
+    await form.locator('[data-testid=login-name]').fill(user);
+    await form.locator('[data-testid=login-password]').fill(pass);
+    await form.locator('[data-testid=login-submit]').click();
+    try {
+      await page.waitForFunction(() => window.events.some((e) => e.type === 'ready' && e.el === 'phone' && e.d.view === 'phone'));
+    } catch (e) {
+      const f = page.frames().filter((x) => x.url().startsWith(sbURL));
+      throw new Error('after the password sign-in: ' + JSON.stringify(await events()) + ' frames ' +
+        (await Promise.all(f.map(async (x) => x.url() + ': ' + (await x.evaluate(() => document.querySelector('main').innerHTML)).slice(0, 1500)))).join(' | '));
+    }
+    const ready = (await events()).find((e) => e.type === 'ready' && e.d.view === 'phone');
+    await step('password', { cookies: await ctx.cookies(sbURL), event: ready.d });
   } catch (e) {
     console.error(e);
     failed = true;
