@@ -37,6 +37,9 @@ FUZZ_TARGETS := \
 	./web:FuzzSessionCookie \
 	./web:FuzzDeviceName \
 	./web:FuzzMatch \
+	./web:FuzzOIDCFlow \
+	./web:FuzzForwardedProto \
+	./web:FuzzProxyGroups \
 	./sipbridge/siptest:FuzzParseWAV \
 	./sipbridge/siptest:FuzzReadNetstring \
 	./cmd/switchboard:FuzzParseConfig \

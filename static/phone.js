@@ -140,7 +140,11 @@
   const usable = (st) => !!st && (st.state === LinkState.REGISTERED || st.state === LinkState.REGISTERING);
 
   function setAccount(st) {
+    const before = accounts.get(st.name);
     accounts.set(st.name, st);
+    if (!before || before.state !== st.state) {
+      document.dispatchEvent(new CustomEvent('switchboard:phone', { detail: { event: 'registration', account: st.name, state: st.state } }));
+    }
     const li = document.querySelector(`li.account[data-account="${CSS.escape(st.name)}"]`);
     if (li) {
       li.dataset.state = st.state;
@@ -182,6 +186,31 @@
   function who(c) {
     const r = c.remote || {};
     return r.name ? `${r.name} (${r.number})` : (r.number || T('party.unknown'));
+  }
+
+  // emit tells the page around the softphone what happens
+  // (static/embedframe.js passes it on to a portal that frames us): one
+  // DOM event per change, with the far end's number and name.
+  const told = new Map();
+  function emit(event, c) {
+    const r = c.remote || {};
+    const detail = { event, call: c.id, direction: c.direction, account: c.account || '', number: r.number || '', name: r.name || '' };
+    document.dispatchEvent(new CustomEvent('switchboard:phone', { detail }));
+  }
+  // tell emits a call's event once per change of what the portal sees.
+  function tell(c) {
+    let ev = null;
+    if (c.state === CallState.ENDED) ev = 'call.ended';
+    else if (isConnected(c) && isHeld(c)) ev = 'call.held';
+    else if (isConnected(c)) ev = 'call.answered';
+    else if (c.state === CallState.RINGING || c.state === CallState.EARLY) ev = 'call.ringing';
+    if (!ev) return;
+    const was = told.get(c.id);
+    if (was === ev) return;
+    // A resumed call is answered again, as the portal sees it.
+    if (ev === 'call.ended') told.delete(c.id); else told.set(c.id, ev);
+    if (ev === 'call.ended' && was === undefined) return; // never seen: nothing to end
+    emit(ev, c);
   }
 
   function clock(ms) {
@@ -440,12 +469,20 @@
     });
   }
 
+  // micRefusedByFrame tells a microphone the portal's iframe did not
+  // delegate (no allow="microphone") from one the user refused.
+  function micRefusedByFrame(e) {
+    if (window.self === window.top || !e || e.name !== 'NotAllowedError') return false;
+    const pol = document.permissionsPolicy || document.featurePolicy;
+    return !pol || typeof pol.allowsFeature !== 'function' || !pol.allowsFeature('microphone');
+  }
+
   async function startMedia(iceServers) {
     let track;
     try {
       track = await openMic(el.mic.value);
     } catch (e) {
-      showError(T('js.phone.error.mic_open'));
+      showError(T(micRefusedByFrame(e) ? 'js.phone.error.mic_frame' : 'js.phone.error.mic_open'));
       return;
     }
     pc = new RTCPeerConnection({ iceServers: (iceServers || []).map((s) => ({ urls: s.urls, username: s.username, credential: s.credential })) });
@@ -743,6 +780,7 @@
   // ended, or the first message of one of our dials.
   function onCall(m) {
     const c = m.call;
+    tell(c);
     if (ringing.has(c.id) && !calls.has(c.id)) {
       if (c.state === CallState.ENDED) {
         ringing.delete(c.id);
@@ -814,6 +852,7 @@
       case MessageType.SDP: onSDP(m.sdp); break;
       case MessageType.INCOMING:
         ringing.set(m.call.id, m.call);
+        tell(m.call);
         render();
         break;
       case MessageType.CALL: onCall(m); break;
@@ -888,6 +927,28 @@
       setTimeout(connect, delay);
     };
   }
+
+  // Commands from the page around the softphone (embedframe.js): the
+  // same actions as the buttons, with the same checks.
+  document.addEventListener('switchboard:command', (e) => {
+    const d = e.detail || {};
+    const live = liveCall();
+    switch (d.command) {
+      case 'dial':
+        if (typeof d.number !== 'string' || !d.number.trim()) return;
+        el.dial.value = d.number.trim();
+        el.form.requestSubmit();
+        break;
+      case 'answer': answer(); break;
+      case 'hangup': hangup(null); break;
+      case 'hold': if (live && isConnected(live) && !heldByUs(live)) toggleHold(); break;
+      case 'resume': if (live && heldByUs(live)) resume(live.id); break;
+      case 'transfer':
+        if (!live || typeof d.number !== 'string' || !d.number.trim()) return;
+        send({ type: MessageType.TRANSFER, call: live.id, to: d.number.trim() });
+        break;
+    }
+  });
 
   if (!boot.accounts.length || !$('dial-form')) return;
   if (!boot.history) el.recent.closest('section').hidden = true;

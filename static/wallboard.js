@@ -183,8 +183,11 @@
       el('td', { class: `c-res res-${res.kind}`, 'data-testid': 'recent-result' }, icon(`res-${res.kind}`), T(`result.${res.kind}`)));
   }
 
+  // An embed view of some lines only (/embed/calls?line= or ?mine=1)
+  // lists the calls on those lines.
+  const lines = Array.isArray(boot.lines) ? new Set(boot.lines) : null;
   function renderCalls() {
-    const calls = [...state.calls.values()].sort((a, b) => Date.parse(a.started) - Date.parse(b.started));
+    const calls = [...state.calls.values()].filter((c) => !lines || lines.has(c.line)).sort((a, b) => Date.parse(a.started) - Date.parse(b.started));
     $('calls').replaceChildren(...calls.map(callCard));
     $('active-count').textContent = String(calls.length);
     markStale();

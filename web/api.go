@@ -231,15 +231,16 @@ func (s *Server) makeWallLink(r *http.Request, name, lang string) (wallLinkRespo
 }
 
 // baseURL is where users reach the server, for links it hands out:
-// public_url when configured; else the scheme and Host of r, which the
+// public_url when configured; else the scheme (requestScheme: TLS, or
+// a trusted proxy's word) and Host of r, which the
 // cross-origin check has matched against the browser's Origin for every
 // state-changing request a browser sends.
 func (s *Server) baseURL(r *http.Request) string {
 	if s.cfg.PublicURL != "" {
 		return s.cfg.PublicURL
 	}
-	scheme := "http"
-	if r.TLS != nil || s.cfg.SecureCookies == CookieSecureAlways {
+	scheme := s.requestScheme(r)
+	if s.cfg.SecureCookies == CookieSecureAlways {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host

@@ -12,6 +12,12 @@ import (
 // Cookie names. The session cookie holds only a random id.
 const (
 	sessionCookie = "switchboard_session"
+	// embedSessionCookie is the session cookie when embed_origins is
+	// set: __Host- (Secure, Path=/, no Domain: no other host of the
+	// site can set or shadow it), SameSite=None so that a portal's frame
+	// sends it, Partitioned (CHIPS) so that browsers blocking
+	// third-party cookies keep it, in the portal's partition only.
+	embedSessionCookie = "__Host-switchboard_session"
 	// loginCookie carries the sign-in form's CSRF token before there is a
 	// session (double-submit cookie).
 	loginCookie = "switchboard_login"
@@ -36,7 +42,14 @@ type principal struct {
 	renewed bool
 	// token is the bearer token used, as configured; nil for sessions.
 	token *Token
+	// via names who vouched for an identity from outside: the OpenID
+	// provider of an SSO sign-in ("oidc:" + issuer) or viaProxy; empty
+	// for passwords, devices and tokens.
+	via string
 }
+
+// viaProxy marks a principal named by the trusted proxy's header.
+const viaProxy = "proxy"
 
 type principalKey struct{}
 
@@ -72,7 +85,10 @@ func (s *Server) authenticate(r *http.Request) (principal, error) {
 		}
 		return p, nil
 	}
-	c, err := r.Cookie(sessionCookie)
+	if p, ok, err := s.proxyPrincipal(r); ok || err != nil {
+		return p, err
+	}
+	c, err := r.Cookie(s.sessionCookieName())
 	if err != nil || c.Value == "" {
 		return principal{}, ErrUnauthenticated
 	}
@@ -104,6 +120,10 @@ func (s *Server) principalValid(ctx context.Context, p principal) bool {
 		return s.creds.Load().hasToken(*p.token)
 	case p.sessionID != "":
 		return s.stillSignedIn(ctx, p)
+	case p.via == viaProxy:
+		// The proxy vouched for the socket's request; it has no sign-in
+		// of ours to end.
+		return true
 	}
 	return false
 }
@@ -113,9 +133,11 @@ func safeMethod(m string) bool {
 	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
-// checkCSRF verifies a cookie-authenticated state-changing request.
+// checkCSRF verifies a state-changing request of a principal the
+// browser sends by itself (a cookie, or the proxy's sign-in); bearer
+// tokens have no CSRF token and need none.
 func checkCSRF(r *http.Request, p principal) error {
-	if safeMethod(r.Method) || p.sessionID == "" {
+	if safeMethod(r.Method) || p.csrf == "" {
 		return nil
 	}
 	got := r.Header.Get(csrfHeader)
@@ -145,6 +167,9 @@ func (s *Server) require(need Role, h http.Handler) http.Handler {
 		if p.renewed {
 			s.setSessionCookie(w, r, p.secret, s.ttlOf(kindOf(p)))
 		}
+		// What a signed-in user sees is theirs: no shared or browser
+		// cache keeps it (a redirect or a file a handler serves included).
+		w.Header().Set("Cache-Control", "no-store")
 		h.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 		return nil
 	})
@@ -157,7 +182,9 @@ func (s *Server) Handle(pattern string, h http.Handler, role Role) {
 	s.mux.Handle(pattern, s.require(role, h))
 }
 
-// secureCookie reports whether cookies for r get the Secure attribute.
+// secureCookie reports whether cookies for r get the Secure attribute:
+// in auto mode, when the client used HTTPS, to us or to a trusted proxy
+// that says so.
 func (s *Server) secureCookie(r *http.Request) bool {
 	switch s.cfg.SecureCookies {
 	case CookieSecureAlways:
@@ -165,7 +192,7 @@ func (s *Server) secureCookie(r *http.Request) bool {
 	case CookieSecureNever:
 		return false
 	}
-	return r.TLS != nil
+	return s.requestScheme(r) == "https"
 }
 
 // setSessionCookie sends the sign-in's secret for ttl: HttpOnly so
@@ -173,11 +200,32 @@ func (s *Server) secureCookie(r *http.Request) bool {
 // it. It is sent again whenever the sign-in is renewed, so a wall screen
 // in use never reaches the cookie's end.
 func (s *Server) setSessionCookie(w http.ResponseWriter, r *http.Request, secret string, ttl time.Duration) {
-	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
-		Name: sessionCookie, Value: secret, Path: "/",
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
-		MaxAge: int(ttl.Seconds()),
-	})
+	c := s.cookie(r, s.sessionCookieName(), secret, "/", http.SameSiteLaxMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
+	c.MaxAge = int(ttl.Seconds())
+	http.SetCookie(w, c)
+}
+
+// embedding reports whether portals may frame the embed views.
+func (s *Server) embedding() bool { return len(s.cfg.EmbedOrigins) > 0 }
+
+// sessionCookieName is the session cookie's name: embedSessionCookie
+// when embedding.
+func (s *Server) sessionCookieName() string {
+	if s.embedding() {
+		return embedSessionCookie
+	}
+	return sessionCookie
+}
+
+// cookie is an HttpOnly cookie of ours. same is its SameSite without
+// embedding; with it, a cookie a framed page needs is SameSite=None,
+// Secure and Partitioned, or a cross-site frame would never send it.
+func (s *Server) cookie(r *http.Request, name, value, path string, same http.SameSite) *http.Cookie {
+	c := &http.Cookie{Name: name, Value: value, Path: path, HttpOnly: true, SameSite: same, Secure: s.secureCookie(r)} //nolint:gosec // HttpOnly and SameSite set; Secure follows the request's scheme, always with embedding
+	if s.embedding() && name != oidcCookie {
+		c.SameSite, c.Secure, c.Partitioned = http.SameSiteNoneMode, true, true
+	}
+	return c
 }
 
 // kindOf is the kind of p's sign-in.
@@ -203,9 +251,9 @@ func (f forbidden) Unwrap() error { return ErrForbidden }
 
 // clearCookie removes the cookie name, which was set for path: a browser
 // keeps a cookie of another path, so it must be the same.
+// A partitioned cookie is removed only by a Partitioned removal.
 func (s *Server) clearCookie(w http.ResponseWriter, r *http.Request, name, path string) {
-	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
-		Name: name, Value: "", Path: path, MaxAge: -1,
-		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: s.secureCookie(r),
-	})
+	c := s.cookie(r, name, "", path, http.SameSiteLaxMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
+	c.MaxAge = -1
+	http.SetCookie(w, c)
 }

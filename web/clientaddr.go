@@ -171,3 +171,37 @@ func addrKey(a netip.Addr) string {
 	p, _ := a.Prefix(64)
 	return p.String()
 }
+
+// requestScheme is the scheme the client used: https over our own TLS;
+// behind a trusted proxy (which terminates TLS) what its Forwarded
+// proto= or X-Forwarded-Proto says, the outermost hop's word; else http.
+// From any other peer those headers are ignored.
+func (s *Server) requestScheme(r *http.Request) string {
+	if r.TLS != nil {
+		return "https"
+	}
+	return forwardedProto(peerAddr(r), r.Header, s.proxies)
+}
+
+func forwardedProto(peer netip.Addr, h http.Header, trusted proxySet) string {
+	if !peer.IsValid() || len(trusted) == 0 || !trusted.contains(peer) {
+		return "http"
+	}
+	var v string
+	if lines := h.Values("Forwarded"); len(lines) > 0 {
+		// The first element was written by the proxy the client reached.
+		first := splitOutsideQuotes(lines[0], ',')[0]
+		for _, pair := range splitOutsideQuotes(first, ';') {
+			k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+			if ok && strings.EqualFold(strings.TrimSpace(k), "proto") {
+				v = strings.Trim(strings.TrimSpace(val), `"`)
+			}
+		}
+	} else if x := h.Get("X-Forwarded-Proto"); x != "" {
+		v, _, _ = strings.Cut(x, ",")
+	}
+	if strings.EqualFold(strings.TrimSpace(v), "https") {
+		return "https"
+	}
+	return "http"
+}

@@ -125,6 +125,14 @@ type Config struct {
 	// FrameAncestors are the CSP frame-ancestors sources allowed to embed
 	// the pages (an intranet portal). Default 'self'.
 	FrameAncestors []string `yaml:"frame_ancestors"`
+	// EmbedOrigins are the intranet portals allowed to frame the /embed/
+	// views and to talk to them over postMessage: exact origins
+	// ("https://portal.example.com"), at most a subdomain pattern
+	// ("https://*.example.com"). Setting it makes the session cookie
+	// __Host-, Secure, SameSite=None and Partitioned, which needs HTTPS
+	// (tls_cert, or a TLS-terminating proxy in trusted_proxies). Default
+	// none: nothing is embeddable from another site.
+	EmbedOrigins []string `yaml:"embed_origins"`
 	// SessionTTL is how long a session lives since its last use. Default
 	// 12h.
 	SessionTTL time.Duration `yaml:"session_ttl"`
@@ -150,6 +158,10 @@ type Config struct {
 	// hands out and allowed as a WebSocket origin. Default: the request's
 	// own Host.
 	PublicURL string `yaml:"public_url"`
+	// Auth signs users in by the company's identity: an OpenID provider
+	// (auth.oidc) or a trusted proxy's header (auth.proxy_header), beside
+	// users and tokens.
+	Auth AuthConfig `yaml:"auth"`
 	// Limits caps connections, sockets, request bodies and sign-in work.
 	Limits Limits `yaml:"web_limits"`
 	// Panel sets up the operator panel (/panel): lamp groups and the
@@ -348,6 +360,18 @@ func (c Config) Validate() error {
 		if _, err := publicOrigin(c.PublicURL); err != nil {
 			return bad("%v", err)
 		}
+	}
+	for _, o := range c.EmbedOrigins {
+		if _, err := parseEmbedOrigin(o); err != nil {
+			return bad("%v", err)
+		}
+	}
+	if len(c.EmbedOrigins) > 0 && c.TLSCert == "" && (len(c.TrustedProxies) == 0 || c.SecureCookies == CookieSecureNever) {
+		return bad("embed_origins needs HTTPS: a portal's frame gets its cookie only when it is Secure and SameSite=None; " +
+			"set tls_cert and tls_key, or put a TLS-terminating proxy in trusted_proxies; without HTTPS serve the portal and Switchboard from the same site instead")
+	}
+	if err := c.Auth.validate(); err != nil {
+		return bad("%v", err)
 	}
 	if err := c.Limits.validate(); err != nil {
 		return bad("%v", err)

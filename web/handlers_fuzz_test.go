@@ -109,7 +109,7 @@ func FuzzLoginForm(f *testing.F) {
 		form := url.Values{"csrf": {"tok"}, "name": {name}, "password": {pw}, "next": {next}}.Encode()
 		req := httptest.NewRequest(http.MethodPost, "/login", strings.NewReader(form))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		req.AddCookie(&http.Cookie{Name: loginCookie, Value: "tok"})
+		req.AddCookie(&http.Cookie{Name: loginCookieName("tok"), Value: "tok"})
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		switch rec.Code {

@@ -115,22 +115,46 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 // comes from frame_ancestors (CSP Level 2, section 7.7), which replaces
 // X-Frame-Options so a portal can embed them.
 func (s *Server) secureHeaders(next http.Handler) http.Handler {
-	ancestors := strings.Join(s.cfg.FrameAncestors, " ")
+	pages := strings.Join(s.cfg.FrameAncestors, " ")
+	portals := s.embedAncestors()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		nonce := randomToken(16)
 		h := w.Header()
+		// The embed views (and the sign-in they may land on) can be
+		// framed by the portals of embed_origins; every other page as
+		// frame_ancestors says.
+		ancestors := pages
+		if s.embedding() && framedPath(r.URL.Path) {
+			ancestors = portals
+		}
 		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self' 'nonce-"+nonce+"'; "+
 			"style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "+
 			"base-uri 'none'; form-action 'self'; frame-ancestors "+ancestors)
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), geolocation=(), microphone=(self)")
-		if r.TLS != nil {
+		h.Set("Permissions-Policy", permissionsPolicy(r.URL.Path))
+		if s.requestScheme(r) == "https" {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		next.ServeHTTP(w, r.WithContext(templ.WithNonce(r.Context(), nonce)))
 	})
+}
+
+// microphonePages are the pages with a softphone: the only ones that may
+// ask for the microphone.
+var microphonePages = map[string]bool{"/softphone": true, "/embed/phone": true}
+
+// permissionsPolicy is the Permissions-Policy of path: no camera, no
+// location, and the microphone only where the softphone is. A frame's
+// own policy allows it for itself; the portal's iframe must delegate it
+// with allow="microphone".
+func permissionsPolicy(path string) string {
+	mic := "()"
+	if microphonePages[path] {
+		mic = "(self)"
+	}
+	return "camera=(), geolocation=(), payment=(), usb=(), microphone=" + mic
 }
 
 // crossOrigin refuses state-changing requests that a browser marks as

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,9 @@ type WallboardBoot struct {
 	View string `json:"view,omitempty"`
 	// Thresholds colour the queue view's figures (panel: thresholds).
 	Thresholds PanelThresholds `json:"thresholds"`
+	// Lines limits the active calls to those on these lines (an embed
+	// view of an account's or the user's calls); empty for all.
+	Lines []string `json:"lines"`
 }
 
 // wallboard serves the board at /; /?kiosk=1 is the kiosk view.
@@ -41,6 +45,13 @@ func (s *Server) kiosk(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error {
+	return s.boardView(w, r, kiosk, nil, nil)
+}
+
+// boardView renders the board; frame, when set, changes its page frame
+// (the embed views).
+// lines, when set, limits the active calls to those on them.
+func (s *Server) boardView(w http.ResponseWriter, r *http.Request, kiosk bool, frame func(PageMeta) PageMeta, lines []string) error {
 	u, _ := UserFrom(r.Context())
 	now := s.now()
 	snap := s.deps.Hub.Snapshot()
@@ -55,6 +66,9 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 	l := LocaleFrom(r.Context())
 	meta := s.meta(r, l.T("wallboard.title"), "wallboard", "wallboard.js")
 	meta.Kiosk = kiosk
+	if frame != nil {
+		meta = frame(meta)
+	}
 	v := WallboardView{
 		Meta:      meta,
 		Now:       now.In(s.displayZone()),
@@ -62,7 +76,7 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 		Kiosk:     kiosk,
 		Originate: originateSources(role, snap.Sources()),
 		Today:     today,
-		Boot: WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today,
+		Boot: WallboardBoot{Now: now, Admin: admin, Kiosk: kiosk, Zone: zoneName(s.displayZone()), Today: today, Lines: lines,
 			Thresholds: s.cfg.Panel.thresholds()},
 		HasQueues: len(snap.Queues()) > 0,
 	}
@@ -77,6 +91,9 @@ func (s *Server) board(w http.ResponseWriter, r *http.Request, kiosk bool) error
 		v.RecentError = today.Error
 	}
 	for _, c := range snap.Calls() {
+		if lines != nil && !slices.Contains(lines, c.Line) {
+			continue
+		}
 		v.Calls = append(v.Calls, callView(l, c, now, acts[c.Source]))
 	}
 	for _, st := range snap.Sources() {
@@ -132,11 +149,22 @@ const maxLoginForm = 8 << 10
 // renderLogin shows the sign-in form with a fresh double-submit token.
 func (s *Server) renderLogin(w http.ResponseWriter, r *http.Request, status int, name, next, msg string) {
 	tok := randomToken(24)
-	http.SetCookie(w, &http.Cookie{ //nolint:gosec // HttpOnly and SameSite set; Secure follows secure_cookies (auto: over TLS)
-		Name: loginCookie, Value: tok, Path: loginCookiePath, MaxAge: 3600,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: s.secureCookie(r),
-	})
-	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), ""), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	c := s.cookie(r, loginCookieName(tok), tok, loginCookiePath, http.SameSiteStrictMode) //nolint:gosec // cookie sets HttpOnly, SameSite and Secure (see there)
+	c.MaxAge = 3600
+	http.SetCookie(w, c)
+	v := LoginView{Meta: s.meta(r, T(r.Context(), "login.title"), "", "signin.js"), CSRF: tok, Name: name, Next: localPath(next), Error: msg}
+	if strings.HasPrefix(v.Next, embedPrefix) {
+		// A framed view's visitor signs in inside the frame.
+		v.Meta = s.embedMeta(r, v.Meta)
+	}
+	v.Passwords = len(s.creds.Load().users) > 0 || s.oidc == nil
+	if s.oidc != nil {
+		v.SSO = oidcPath + "?next=" + url.QueryEscape(v.Next)
+		v.SSOLabel = s.oidc.cfg.Label
+		if v.SSOLabel == "" {
+			v.SSOLabel = T(r.Context(), "login.sso")
+		}
+	}
 	s.render(w, r, status, LoginPage(v))
 }
 
@@ -149,8 +177,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		return fmt.Errorf("%w: sign-in form: %w", ErrBadRequest, err)
 	}
 	name, pass, next := r.PostFormValue("name"), r.PostFormValue("password"), r.PostFormValue("next")
-	c, err := r.Cookie(loginCookie)
-	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(r.PostFormValue(csrfField))) != 1 {
+	form := r.PostFormValue(csrfField)
+	var c *http.Cookie
+	err := ErrBadCSRF
+	if validToken(form) {
+		c, err = r.Cookie(loginCookieName(form))
+	}
+	if err != nil || c.Value == "" || subtle.ConstantTimeCompare([]byte(c.Value), []byte(form)) != 1 {
 		s.log.Debug("sign-in refused: form token", "remote", s.clientAddr(r))
 		s.renderLogin(w, r, http.StatusForbidden, name, next, T(r.Context(), "login.error.expired"))
 		return nil
@@ -217,7 +250,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.metrics.logins.WithLabelValues(loginOK).Inc()
 	s.setSessionCookie(w, r, secret, s.cfg.SessionTTL)
-	s.clearCookie(w, r, loginCookie, loginCookiePath)
+	s.clearCookie(w, r, loginCookieName(form), loginCookiePath)
 	s.applyUserLanguage(w, r, u.Name)
 	s.log.Info("signed in", "user", u.Name, "role", u.Role, "session", rec.ID, "remote", addr)
 	http.Redirect(w, r, localPath(next), http.StatusSeeOther) //nolint:gosec // localPath keeps it on this site
@@ -238,8 +271,16 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) error {
 		}
 		s.endStreams(func(st *openStream) bool { return st.p.sessionID == p.sessionID }, why)
 	}
-	s.clearCookie(w, r, sessionCookie, "/")
-	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID)
+	s.clearCookie(w, r, s.sessionCookieName(), "/")
+	s.log.Info("signed out", "user", p.user.Name, "session", p.sessionID, "via", p.via)
+	if s.oidc != nil && p.via == s.oidc.source {
+		// RP-initiated logout: the provider ends its own session too and
+		// sends the browser back to the sign-in page.
+		if end := s.oidc.endSessionURL(s.baseURL(r) + "/login"); end != "" {
+			http.Redirect(w, r, end, http.StatusSeeOther)
+			return nil
+		}
+	}
 	http.Redirect(w, r, "/login", http.StatusSeeOther)
 	return nil
 }
@@ -272,4 +313,23 @@ func (s *Server) useWallLink(w http.ResponseWriter, r *http.Request) error {
 	s.log.Info("wall screen signed in", "device", link.name, "session", rec.ID, "created_by", link.creator, "remote", s.clientAddr(r))
 	http.Redirect(w, r, "/wall", http.StatusSeeOther)
 	return nil
+}
+
+// loginCookieName is the cookie of the sign-in form whose token is tok:
+// each form has its own, so that two forms open at once (two tabs, or a
+// portal's phone and wallboard frames both showing it, loaded at the same
+// moment) do not replace each other's token. They end with the form's
+// hour or at the sign-in.
+func loginCookieName(tok string) string { return loginCookie + "_" + tok[:min(len(tok), 8)] }
+
+// validToken reports whether v is made only of randomToken's alphabet
+// (unpadded URL-safe base64), so that a cookie's value goes into a page
+// as it is.
+func validToken(v string) bool {
+	for _, c := range v {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			return false
+		}
+	}
+	return v != ""
 }

@@ -29,6 +29,12 @@ type PhoneBoot struct {
 
 // softphone serves the softphone page.
 func (s *Server) softphone(w http.ResponseWriter, r *http.Request) error {
+	s.render(w, r, http.StatusOK, Softphone(s.phoneView(r)))
+	return nil
+}
+
+// phoneView is the softphone of r's user.
+func (s *Server) phoneView(r *http.Request) PhoneView {
 	u, _ := UserFrom(r.Context())
 	accounts := append([]string{}, u.Accounts...)
 	v := PhoneView{
@@ -37,8 +43,7 @@ func (s *Server) softphone(w http.ResponseWriter, r *http.Request) error {
 		Available: s.deps.Phone != nil,
 		Boot:      PhoneBoot{User: u.Name, Accounts: accounts, History: s.deps.History != nil},
 	}
-	s.render(w, r, http.StatusOK, Softphone(v))
-	return nil
+	return v
 }
 
 // phone serves the /phone WebSocket: the signed-in user's softphone

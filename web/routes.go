@@ -15,6 +15,9 @@ func (s *Server) routes() {
 	open("GET /static/", serveStatic)
 	open("GET /login", s.loginForm)
 	open("POST /login", s.login)
+	open("GET "+oidcPath, s.oidcStart)
+	open("GET "+oidcPath+"/callback", s.oidcCallback)
+	open("POST "+oidcPath+"/claim", s.oidcClaim)
 	open("POST /language", s.chooseLanguage)
 	open("GET /wall/{code}", s.useWallLink)
 
@@ -29,6 +32,9 @@ func (s *Server) routes() {
 	as(RoleUser, "GET /softphone", s.softphone)
 	s.addNav("phone", "/softphone", "nav.phone", RoleUser)
 	as(RoleUser, "GET /phone", s.phone)
+	as(RoleUser, "GET /embed/phone", s.embedPhone)
+	as(RoleViewer, "GET /embed/calls", s.embedCalls)
+	as(RoleViewer, "GET /embed/wallboard", s.embedWallboard)
 	s.Handle("GET /metrics", promhttp.HandlerFor(s.deps.Registry, promhttp.HandlerOpts{}), RoleViewer)
 
 	as(RoleViewer, "GET /api/calls", s.apiCalls)

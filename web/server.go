@@ -67,6 +67,12 @@ type Option func(*Server)
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(s *Server) { s.log = l } }
 
+// WithOIDCClient sets the HTTP client that talks to the OpenID
+// provider (discovery, keys, token exchange), for a provider whose
+// certificate a private CA signed. Default: a client with a 10 s
+// timeout.
+func WithOIDCClient(c *http.Client) Option { return func(s *Server) { s.oidcClient = c } }
+
 // WithClock replaces time.Now for sessions, links and rate limits.
 func WithClock(now func() time.Time) Option { return func(s *Server) { s.now = now } }
 
@@ -116,7 +122,16 @@ type Server struct {
 	// checkPassword compares a password with its bcrypt hash.
 	checkPassword func(hash, password []byte) error
 
-	proxies        proxySet
+	proxies proxySet
+	// oidc is the OpenID provider's client; nil without auth.oidc.
+	oidc *oidcLogin
+	// oidcClient is the HTTP client for the provider (WithOIDCClient).
+	oidcClient *http.Client
+	// handoffs are popup sign-ins waiting for their frame.
+	handoffs *handoffs
+	// proxyAuth believes a trusted proxy's user header; nil without
+	// auth.proxy_header.
+	proxyAuth      *proxyAuth
 	originPatterns []string
 	metrics        *webMetrics
 
@@ -212,6 +227,15 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	s.limiter = newLoginLimiter(s.now)
 	s.checks = newCheckGate(cfg.Limits.LoginConcurrency)
 	s.walls = newWallLinks(s.now)
+	s.handoffs = newHandoffs(s.now)
+	if cfg.Auth.OIDC != nil {
+		if s.oidc, err = newOIDCLogin(*cfg.Auth.OIDC, s.oidcClient); err != nil {
+			return nil, fmt.Errorf("web: %w", err)
+		}
+	}
+	if cfg.Auth.ProxyHeader != nil {
+		s.proxyAuth = newProxyAuth(*cfg.Auth.ProxyHeader)
+	}
 	cost := bcrypt.MinCost
 	if len(cfg.Users) > 0 {
 		// Same cost as real users, so that timing does not tell them apart.
@@ -298,12 +322,12 @@ func (s *Server) Run(ctx context.Context) error {
 		BaseContext: func(net.Listener) context.Context { return base },
 	}
 	if s.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(s.cfg.TLSCert, s.cfg.TLSKey)
+		certs, err := newCertReloader(s.cfg.TLSCert, s.cfg.TLSKey, s.log)
 		if err != nil {
 			_ = raw.Close()
 			return fmt.Errorf("web tls: %w", err)
 		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
 		raw = tls.NewListener(raw, srv.TLSConfig)
 	}
 	ln := &onceCloseListener{Listener: raw}

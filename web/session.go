@@ -98,6 +98,14 @@ func (s *Server) sessionPrincipal(ctx context.Context, secret string) (principal
 		}
 		u.PasswordHash = ""
 		p.user = u
+	case SessionSSO:
+		u := User{Name: rec.Name, Role: rec.Role, Accounts: rec.Accounts}
+		if s.oidc == nil || rec.CreatedBy != s.oidc.source || s.oidc.grant(u) != rec.Grant {
+			// The provider or its mapping of groups changed since.
+			s.forget(ctx, rec, "single sign-on changed")
+			return principal{}, ErrUnauthenticated
+		}
+		p.user, p.via = u, rec.CreatedBy
 	default:
 		return principal{}, ErrUnauthenticated
 	}

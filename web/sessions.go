@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -78,10 +79,15 @@ type StoredSession struct {
 	// Name is the user's name, or the device's.
 	Name string
 	Role Role
+	// Accounts are the softphone accounts of an SSO sign-in, as the
+	// provider's claims named them (others take them from the
+	// configuration).
+	Accounts []string
 	// Grant is the fingerprint of the user's credentials at sign-in
 	// (users only; see grantOf).
 	Grant string
-	// CreatedBy is the admin who made a device's link.
+	// CreatedBy is the admin who made a device's link, or the provider
+	// of an SSO sign-in ("oidc:" + issuer).
 	CreatedBy string
 	// Address is the client address that signed in.
 	Address string
@@ -151,6 +157,7 @@ func (m *MemorySessions) CreateSession(_ context.Context, s StoredSession) error
 			return ErrSessionExists
 		}
 	}
+	s.Accounts = slices.Clone(s.Accounts)
 	m.m[s.Hash] = s
 	return nil
 }

@@ -39,6 +39,18 @@ type PageMeta struct {
 	// Path is the request's path and query, where the language switch
 	// comes back to.
 	Path string
+	// Embed is a view framed by a portal (/embed/...): no menu, compact
+	// from 320 px wide.
+	Embed bool
+	// Theme is "light" or "dark" as the portal asked, or "" to follow
+	// the browser's prefers-color-scheme.
+	Theme string
+	// EmbedOrigins are the portals embedframe.js talks to (meta tag
+	// "embed-origins").
+	EmbedOrigins []string
+	// View names the embed view ("calls", "wallboard") for the style
+	// sheet.
+	View string
 }
 
 // NavItem is one entry of the page menu.
@@ -59,7 +71,8 @@ func (s *Server) NewPageMeta(r *http.Request, title, active string, scripts ...s
 	m := PageMeta{Title: title, Active: active, CSRF: CSRFToken(r.Context()), Nonce: nonceFrom(r.Context()), Scripts: scripts, TimeZone: s.zone, Path: localPath(r.URL.RequestURI())}
 	if u, ok := UserFrom(r.Context()); ok {
 		m.User, m.Role = u.Name, u.Role
-		m.SignOut = m.CSRF != ""
+		p, _ := r.Context().Value(principalKey{}).(principal)
+		m.SignOut = p.sessionID != ""
 		for _, n := range s.nav {
 			if u.Role.Allows(n.Role) {
 				n.Label = T(r.Context(), n.Label)

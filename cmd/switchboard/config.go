@@ -148,6 +148,8 @@ func parseConfig(raw []byte, path string) (*config, error) {
 	switch {
 	case empty:
 		c.warnings = append(c.warnings, "the configuration is empty: no source is watched and nobody can sign in (add users: with a password hash from `switchboard passwd`)")
+	case c.Web.Auth.OIDC != nil || c.Web.Auth.ProxyHeader != nil:
+		// People sign in by the company's identity.
 	case len(c.Web.Users) == 0 && len(c.Web.Tokens) == 0:
 		c.warnings = append(c.warnings, "the configuration has no users: nobody can sign in (add users: with a password hash from `switchboard passwd`)")
 	case len(c.Web.Users) == 0:

@@ -227,3 +227,59 @@ func TestSharedSourceKeys(t *testing.T) {
 		})
 	}
 }
+
+// TestParseConfigEmbedding reads the keys of portal embedding and single
+// sign-on as the README shows them, and refuses embedding without HTTPS
+// and a misspelt key in words.
+func TestParseConfigEmbedding(t *testing.T) {
+	t.Setenv("WALLBOARD_TOKEN", "s3cret-wallboard-token")
+	sso := issueConfig + `tls_cert: /etc/switchboard/cert.pem
+tls_key: /etc/switchboard/key.pem
+embed_origins: [https://portal.example.com, "https://*.intranet.example.com"]
+auth:
+  oidc:
+    issuer: https://id.example.com/realms/staff
+    client_id: switchboard
+    client_secret_file: /etc/switchboard/oidc-secret
+    scopes: [profile, groups]
+    roles_claim: groups
+    role_map: {pbx-admins: admin, agents: user, staff: viewer}
+    user_claim: preferred_username
+    accounts_claim: sip_accounts
+  proxy_header:
+    header: X-Remote-User
+    groups_header: X-Remote-Groups
+    trusted_proxies: [10.0.0.5]
+    role_map: {staff: viewer}
+`
+	c, err := parseConfig([]byte(sso), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := c.Web.Auth.OIDC
+	if o == nil || o.ClientID != "switchboard" || o.RoleMap["pbx-admins"] != "admin" || o.AccountsClaim != "sip_accounts" ||
+		len(c.Web.EmbedOrigins) != 2 || c.Web.Auth.ProxyHeader == nil || c.Web.Auth.ProxyHeader.TrustedProxies[0] != "10.0.0.5" {
+		t.Errorf("auth: %+v, embed_origins %v", o, c.Web.EmbedOrigins)
+	}
+	for _, tc := range []struct{ name, text, want string }{
+		{"misspelt", strings.Replace(sso, "issuer:", "isuer:", 1), "isuer"},
+		{"embedding without HTTPS", strings.Replace(strings.Replace(sso, "tls_cert: /etc/switchboard/cert.pem\n", "", 1), "tls_key: /etc/switchboard/key.pem\n", "", 1), "needs HTTPS"},
+		{"bad role", strings.Replace(sso, "agents: user", "agents: boss", 1), `role "boss"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := parseConfig([]byte(tc.text), "test.yaml")
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// Single sign-on alone signs people in: no warning about users.
+	noUsers := strings.Replace(sso, "users:\n  - name: anna\n    password_hash: \"$2a$10$N9qo8uLOickgx2ZMRZoMyeIjZAgcfl7p92ldGxad68LJZdL17lhWy\"\n    role: admin\n", "", 1)
+	c, err = parseConfig([]byte(noUsers), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.warnings) != 0 {
+		t.Errorf("warnings with single sign-on and no users: %q", c.warnings)
+	}
+}

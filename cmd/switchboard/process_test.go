@@ -234,7 +234,7 @@ func signIn(t *testing.T, ctx context.Context, base, user, password string) *htt
 	loginURL, _ := url.Parse(base + "login")
 	var csrf string
 	for _, ck := range jar.Cookies(loginURL) {
-		if ck.Name == "switchboard_login" {
+		if strings.HasPrefix(ck.Name, "switchboard_login_") {
 			csrf = ck.Value
 		}
 	}

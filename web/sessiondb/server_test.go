@@ -61,15 +61,15 @@ func signIn(t *testing.T, base string) string {
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	var formTok string
+	var formTok, formName string
 	for _, ck := range resp.Cookies() {
-		if ck.Name == "switchboard_login" {
-			formTok = ck.Value
+		if strings.HasPrefix(ck.Name, "switchboard_login_") {
+			formTok, formName = ck.Value, ck.Name
 		}
 	}
 	req, _ := http.NewRequest(http.MethodPost, base+"/login", strings.NewReader(url.Values{"csrf": {formTok}, "name": {"anna"}, "password": {"pw-anna-123456"}}.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.AddCookie(&http.Cookie{Name: "switchboard_login", Value: formTok})
+	req.AddCookie(&http.Cookie{Name: formName, Value: formTok})
 	resp, err = c.Do(req)
 	if err != nil {
 		t.Fatal(err)

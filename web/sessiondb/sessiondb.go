@@ -26,6 +26,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor/history"
@@ -69,6 +70,9 @@ CREATE TABLE login_failures (
 );
 CREATE INDEX login_failures_by_pair ON login_failures (name, addr, at);
 CREATE INDEX login_failures_by_time ON login_failures (at);
+`,
+	4: `
+ALTER TABLE sessions ADD COLUMN accounts TEXT NOT NULL DEFAULT ''; -- single sign-on: softphone accounts, one a line
 `,
 }
 
@@ -170,7 +174,7 @@ func (st *Store) migrate(ctx context.Context) error {
 	return tx.Commit()
 }
 
-const columns = "token_hash, id, kind, name, role, grant_hash, created_by, address, created, seen, expires"
+const columns = "token_hash, id, kind, name, role, grant_hash, created_by, address, created, seen, expires, accounts"
 
 // CreateSession stores s; web.ErrSessionExists when its hash or ID is
 // taken.
@@ -182,9 +186,9 @@ func (st *Store) CreateSession(ctx context.Context, s web.StoredSession) error {
 	if n > 0 {
 		return web.ErrSessionExists
 	}
-	_, err := st.db.ExecContext(ctx, st.q("INSERT INTO sessions ("+columns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+	_, err := st.db.ExecContext(ctx, st.q("INSERT INTO sessions ("+columns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
 		string(s.Hash), s.ID, string(s.Kind), s.Name, string(s.Role), s.Grant, s.CreatedBy, s.Address,
-		s.Created.UnixNano(), s.Seen.UnixNano(), s.Expires.UnixNano())
+		s.Created.UnixNano(), s.Seen.UnixNano(), s.Expires.UnixNano(), strings.Join(s.Accounts, "\n"))
 	if err != nil {
 		return fmt.Errorf("sessions create: %w", err)
 	}
@@ -196,13 +200,17 @@ func scan(row interface{ Scan(...any) error }) (web.StoredSession, error) {
 	var (
 		s                      web.StoredSession
 		hash, kind, role       string
+		accounts               string
 		created, seen, expires int64
 	)
-	if err := row.Scan(&hash, &s.ID, &kind, &s.Name, &role, &s.Grant, &s.CreatedBy, &s.Address, &created, &seen, &expires); err != nil {
+	if err := row.Scan(&hash, &s.ID, &kind, &s.Name, &role, &s.Grant, &s.CreatedBy, &s.Address, &created, &seen, &expires, &accounts); err != nil {
 		return web.StoredSession{}, err
 	}
 	s.Hash, s.Kind, s.Role = web.SessionHash(hash), web.SessionKind(kind), web.Role(role)
 	s.Created, s.Seen, s.Expires = time.Unix(0, created), time.Unix(0, seen), time.Unix(0, expires)
+	if accounts != "" {
+		s.Accounts = strings.Split(accounts, "\n")
+	}
 	return s, nil
 }
 

@@ -86,15 +86,16 @@ func TestSchemaVersion(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "history.db")
 	h, _ := openAt(t, path)
 	var v, uv int
-	if err := h.DB().QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = 'sessions'").Scan(&v); err != nil || v != 3 {
-		t.Fatalf("sessions version %d %v, want 3", v, err)
+	if err := h.DB().QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = 'sessions'").Scan(&v); err != nil || v != 4 {
+		t.Fatalf("sessions version %d %v, want 4", v, err)
 	}
 	if err := h.DB().QueryRowContext(ctx, "PRAGMA user_version").Scan(&uv); err != nil || uv == 0 {
 		t.Fatalf("history's user_version %d %v: want it the history's", uv, err)
 	}
 	// A database of version 1 (before the users' languages and the
-	// shared sign-in failures) is brought up to date.
-	if _, err := h.DB().ExecContext(ctx, "DROP TABLE user_languages; DROP TABLE login_failures; UPDATE schema_versions SET version = 1 WHERE part = 'sessions'"); err != nil {
+	// shared sign-in failures and the accounts of single sign-on) is
+	// brought up to date.
+	if _, err := h.DB().ExecContext(ctx, "DROP TABLE user_languages; DROP TABLE login_failures; ALTER TABLE sessions DROP COLUMN accounts; UPDATE schema_versions SET version = 1 WHERE part = 'sessions'"); err != nil {
 		t.Fatal(err)
 	}
 	st, err := sessiondb.Open(ctx, h.DB())
@@ -104,8 +105,13 @@ func TestSchemaVersion(t *testing.T) {
 	if err := st.SetUserLanguage(ctx, "anna", "de"); err != nil {
 		t.Fatalf("language after the upgrade: %v", err)
 	}
-	if err := h.DB().QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = 'sessions'").Scan(&v); err != nil || v != 3 {
-		t.Fatalf("sessions version after the upgrade %d %v, want 3", v, err)
+	sso := sessiontest.Session(web.SessionSSO, "carla", 1, time.Hour)
+	sso.Accounts = []string{"1001"}
+	if err := st.CreateSession(ctx, sso); err != nil {
+		t.Fatalf("single sign-on after the upgrade: %v", err)
+	}
+	if err := h.DB().QueryRowContext(ctx, "SELECT version FROM schema_versions WHERE part = 'sessions'").Scan(&v); err != nil || v != 4 {
+		t.Fatalf("sessions version after the upgrade %d %v, want 4", v, err)
 	}
 	if _, err := h.DB().ExecContext(ctx, "UPDATE schema_versions SET version = 99 WHERE part = 'sessions'"); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -56,6 +58,19 @@ func Run(t *testing.T, open func(t *testing.T) web.SessionStore) {
 		if err := st.CreateSession(ctx, again); !errors.Is(err, web.ErrSessionExists) {
 			t.Errorf("same ID again: %v, want ErrSessionExists", err)
 		}
+	})
+	t.Run("single sign-on with accounts", func(t *testing.T) {
+		st := open(t)
+		s := Session(web.SessionSSO, "carla", 1, time.Hour)
+		s.Role, s.Accounts, s.CreatedBy = web.RoleUser, []string{"1001", "sales line"}, "oidc:https://id.example.test"
+		if err := st.CreateSession(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+		got, err := st.LookupSession(ctx, s.Hash)
+		if err != nil {
+			t.Fatal(err)
+		}
+		Equal(t, got, s)
 	})
 	t.Run("touch", func(t *testing.T) {
 		st := open(t)
@@ -203,7 +218,11 @@ func Equal(t *testing.T, got, want web.StoredSession) {
 	}
 	got.Created, got.Seen, got.Expires = time.Time{}, time.Time{}, time.Time{}
 	want.Created, want.Seen, want.Expires = time.Time{}, time.Time{}, time.Time{}
-	if got != want {
+	if !slices.Equal(got.Accounts, want.Accounts) {
+		t.Errorf("accounts %q, want %q", got.Accounts, want.Accounts)
+	}
+	got.Accounts, want.Accounts = nil, nil
+	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
 }
