@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,20 @@ type Webhooks interface {
 	Status() []webhook.EndpointStatus
 }
 
+// SourceOwners says which node of a cluster connects each source (the
+// holder of its lease: cluster.Node).
+type SourceOwners interface {
+	Name() string
+	Connected() bool
+	Owners(ctx context.Context) (map[monitor.SourceName]string, error)
+}
+
+// healthCluster is this node in /healthz: its name, whether NATS answers.
+type healthCluster struct {
+	Node      string `json:"node"`
+	Connected bool   `json:"connected"`
+}
+
 // healthSource is a source in /healthz; no address, since the endpoint
 // needs no sign-in.
 type healthSource struct {
@@ -24,6 +39,9 @@ type healthSource struct {
 	State monitor.LinkState  `json:"state"`
 	Error string             `json:"error,omitempty"`
 	Since time.Time          `json:"since"`
+	// Node is the node of a cluster that connects the source; empty alone,
+	// or while no node holds its lease.
+	Node string `json:"node,omitempty"`
 }
 
 // healthResponse is /healthz: "ok" when every source delivers events,
@@ -35,6 +53,7 @@ type healthResponse struct {
 	Sources  []healthSource  `json:"sources"`
 	Webhooks []healthWebhook `json:"webhooks,omitempty"`
 	History  *healthHistory  `json:"history,omitempty"`
+	Cluster  *healthCluster  `json:"cluster,omitempty"`
 }
 
 // historyHealth is a History that can say whether it saves (the history
@@ -90,8 +109,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		text = func(s string) string { return s }
 	}
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
+	var owners map[monitor.SourceName]string
+	if s.deps.Owners != nil {
+		resp.Cluster = &healthCluster{Node: s.deps.Owners.Name(), Connected: s.deps.Owners.Connected()}
+		if !resp.Cluster.Connected {
+			resp.Status = "degraded"
+		}
+		// Without NATS the owners are unknown: the sources show none.
+		owners, _ = s.deps.Owners.Owners(r.Context())
+	}
 	for _, st := range s.deps.Hub.Snapshot().Sources() {
-		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since})
+		resp.Sources = append(resp.Sources, healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since, Node: owners[st.Name]})
 		if !st.State.Up() {
 			resp.Status = "degraded"
 		}

@@ -59,18 +59,18 @@ func (c Config) TTL() time.Duration {
 // wrap ErrBadConfig.
 func (c Config) Validate() error {
 	if strings.TrimSpace(c.NATS.URL) == "" {
-		return fmt.Errorf("%w: nats.url is required (nats://host:4222)", ErrBadConfig)
+		return fmt.Errorf("%w: nats: url is required (nats://host:4222)", ErrBadConfig)
 	}
 	for raw := range strings.SplitSeq(c.NATS.URL, ",") {
 		raw = strings.TrimSpace(raw)
 		u, err := url.Parse(raw)
 		if err != nil || u.Host == "" {
-			return fmt.Errorf("%w: nats.url %q: want nats://host:port", ErrBadConfig, raw)
+			return fmt.Errorf("%w: nats: url %q: want nats://host:port", ErrBadConfig, raw)
 		}
 		switch u.Scheme {
 		case "nats", "tls":
 		default:
-			return fmt.Errorf("%w: nats.url %q: want the scheme nats:// or tls://", ErrBadConfig, raw)
+			return fmt.Errorf("%w: nats: url %q: want the scheme nats:// or tls://", ErrBadConfig, raw)
 		}
 	}
 	if c.Node == "" {

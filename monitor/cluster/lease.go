@@ -29,14 +29,16 @@ import (
 type LeaseRun func(ctx context.Context) error
 
 // Lease runs run whenever this node holds the lease of source, until ctx
-// ends: it tries to take the lease every third of the TTL, runs run while
+// ends: it tries to take the lease every tenth of the TTL, runs run while
 // it holds it, stops run when it loses it, and deletes it when ctx ends.
 // A run that returns by itself is started again after a pause, lease
 // kept. onChange, when set, is called with true when the lease is taken
 // and false when it is given up or lost.
 func (n *Node) Lease(ctx context.Context, source monitor.SourceName, run LeaseRun, onChange func(held bool)) {
 	key := Token(string(source))
-	every := n.ttl / 3
+	// A free lease is looked for often (a tenth of the TTL), so that a
+	// dead owner's source is taken over soon after its lease expires.
+	every := max(n.ttl/10, 100*time.Millisecond)
 	log := n.log.With("source", source)
 	for ctx.Err() == nil {
 		rev, err := n.acquire(ctx, key)
