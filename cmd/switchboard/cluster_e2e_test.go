@@ -19,7 +19,7 @@ import (
 
 // clusterNodeConfig is a node of TestServeTwoNodesShareNATS: the same
 // Fritz!Box source on every node, joined through NATS.
-func clusterNodeConfig(t *testing.T, node, natsURL, router string, ttl time.Duration) string {
+func clusterNodeConfig(t *testing.T, node, natsURL, router, hook string, ttl time.Duration) string {
 	t.Helper()
 	return fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
@@ -40,7 +40,10 @@ tokens:
   - name: test
     token: %s
     role: viewer
-`, t.TempDir(), node, ttl, natsURL, router, testToken)
+webhooks:
+  - url: %s
+    secret: hook-secret
+`, t.TempDir(), node, ttl, natsURL, router, testToken, hook)
 }
 
 // wallboard is an /events client that records every call change it gets.
@@ -141,7 +144,8 @@ func sourceOwner(t *testing.T, ctx context.Context, base string, source monitor.
 // TestServeTwoNodesShareNATS runs two real `switchboard serve` processes
 // joined through a NATS server with JetStream, both configured with the
 // same Fritz!Box: one node connects it, and wallboards on both see ring →
-// connected → ended. Killed with SIGKILL, the owner's source is taken
+// connected → ended, and the webhook gets each change once, not once per
+// node. Killed with SIGKILL, the owner's source is taken
 // over by the other node within the lease TTL, and the call that was
 // ringing then is ended (a Fritz!Box cannot say what became of it), not
 // left ringing.
@@ -151,11 +155,12 @@ func TestServeTwoNodesShareNATS(t *testing.T) {
 	defer cancel()
 	nats := natstest.Start(t)
 	router := fritztest.New(t)
-	n1 := startSwitchboard(t, clusterNodeConfig(t, "n1", nats.URL(), router.Addr(), ttl))
+	hook := newHookReceiver(t, false, false)
+	n1 := startSwitchboard(t, clusterNodeConfig(t, "n1", nats.URL(), router.Addr(), hook.srv.URL, ttl))
 	if err := router.WaitConn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n2 := startSwitchboard(t, clusterNodeConfig(t, "n2", nats.URL(), router.Addr(), ttl))
+	n2 := startSwitchboard(t, clusterNodeConfig(t, "n2", nats.URL(), router.Addr(), hook.srv.URL, ttl))
 	poll(t, ctx, "node 2 to see node 1 own the source", func() bool {
 		return sourceOwner(t, ctx, n2.url, "office") == "n1" && sourceOwner(t, ctx, n1.url, "office") == "n1"
 	})
@@ -183,6 +188,20 @@ func TestServeTwoNodesShareNATS(t *testing.T) {
 		if got := w.statesOf(id); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Fatalf("wallboard on node %d saw %v, want %v", i+1, got, want)
 		}
+	}
+
+	poll(t, ctx, "the webhook to get the call's end", func() bool { _, ok := hook.ended(id); return ok })
+	time.Sleep(500 * time.Millisecond) // a second node's posts would be here by now
+	hook.mu.Lock()
+	var posted []monitor.State
+	for _, c := range hook.calls {
+		if c.ID == id {
+			posted = append(posted, c.State)
+		}
+	}
+	hook.mu.Unlock()
+	if fmt.Sprint(posted) != fmt.Sprint(want) {
+		t.Fatalf("the webhook got %v of the call, want %v (once per cluster)", posted, want)
 	}
 
 	// A call rings when node 1 dies.

@@ -173,14 +173,25 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	// The history and the webhooks only queue what the hub hands them;
 	// their own goroutines save and post.
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hooks.Observe))
+	// On a cluster node every node saves every call (a shared history
+	// keeps one row of each), but a webhook is sent by the node the
+	// change came from only, so once per cluster.
+	var feed *cluster.Feed
+	hook := hooks.Observe
+	if cfg.clustered {
+		hook = func(ev monitor.Event) {
+			if feed.FromHere() {
+				hooks.Observe(ev)
+			}
+		}
+	}
+	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hook))
 	defer hub.Close()
 	// A cluster node's sources publish to the stream, and its hub is fed
 	// from it (see clusterSide); alone, they publish to the hub.
 	var (
 		node *cluster.Node
 		pub  *cluster.Publisher
-		feed *cluster.Feed
 		base monitor.Sink = hub
 	)
 	if cfg.clustered {

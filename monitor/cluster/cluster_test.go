@@ -23,6 +23,9 @@ type node struct {
 	feed *cluster.Feed
 	stop context.CancelFunc
 	wg   sync.WaitGroup
+	// fromHere counts the changes the hub applied that this node
+	// published, as a webhook observer would see them.
+	fromHere atomic.Int64
 }
 
 func startNode(t *testing.T, url, name string, ttl time.Duration) *node {
@@ -34,7 +37,12 @@ func startNode(t *testing.T, url, name string, ttl time.Duration) *node {
 	if err != nil {
 		t.Fatalf("connect %s: %v", name, err)
 	}
-	n := &node{Node: cn, hub: monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14})}
+	n := &node{Node: cn}
+	n.hub = monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14}, monitor.WithObserver(func(monitor.Event) {
+		if n.feed.FromHere() {
+			n.fromHere.Add(1)
+		}
+	}))
 	n.pub = cn.Publisher()
 	n.feed = cn.Feed(n.hub)
 	rctx, stop := context.WithCancel(context.Background())
@@ -154,6 +162,17 @@ func TestEventsReachEveryNode(t *testing.T) {
 	}
 	if a.hub.Stats().Published != 600 || b.hub.Stats().Published != 600 {
 		t.Fatalf("published a=%d b=%d, want 600 each", a.hub.Stats().Published, b.hub.Stats().Published)
+	}
+	// Once per cluster: only the node a change came from acts on it.
+	publishCalls(b.pub, 201, 210)
+	collect(t, subA, 30)
+	checkOrder(t, collect(t, subB, 30), 201, 210)
+	// Observers run just after the subscribers got the change.
+	for deadline := time.Now().Add(5 * time.Second); b.fromHere.Load() < 30 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if a.fromHere.Load() != 600 || b.fromHere.Load() != 30 {
+		t.Fatalf("changes from here: a=%d b=%d, want 600 and 30", a.fromHere.Load(), b.fromHere.Load())
 	}
 }
 

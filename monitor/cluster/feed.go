@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,9 @@ type Feed struct {
 	readyOnce sync.Once
 	applied   atomic.Uint64
 	skipped   atomic.Uint64
+	// fromHere is set, while the hub applies a change, when this run of
+	// the node published it.
+	fromHere atomic.Bool
 }
 
 // Feed returns a feed into hub; Run runs it.
@@ -47,6 +51,11 @@ func (f *Feed) Ready() <-chan struct{} { return f.ready }
 
 // Applied returns the stream sequence of the last change applied.
 func (f *Feed) Applied() uint64 { return f.applied.Load() }
+
+// FromHere reports, to a hub observer while the hub applies a change,
+// whether this run of the node published it: what must happen once per
+// cluster (a webhook) is done by the node a change came from.
+func (f *Feed) FromHere() bool { return f.fromHere.Load() }
 
 // Skipped returns how many messages could not be read (another
 // version's kind, a broken message).
@@ -155,6 +164,7 @@ func (f *Feed) apply(msg jetstream.Msg, catchUp uint64) {
 	if seq <= catchUp && !monitor.Present(ev.Payload) {
 		return
 	}
+	f.fromHere.Store(strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), f.node.origin))
 	if err := f.hub.Publish(ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
 		f.node.log.Warn("cluster: the hub did not take a change", "subject", msg.Subject(), "seq", seq, "error", err)
 	}

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +33,9 @@ type Node struct {
 	leases jetstream.KeyValue
 	// ttl is the lease bucket's TTL, which NATS enforces.
 	ttl time.Duration
+	// origin starts the Nats-Msg-Id of every change this run of the node
+	// publishes: NODE-BOOT-, BOOT new at every start.
+	origin string
 }
 
 // Option sets a rare knob of a Node.
@@ -47,7 +52,9 @@ func Connect(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: slog.Default()}
+	var boot [6]byte
+	_, _ = rand.Read(boot[:])
+	n := &Node{cfg: cfg, log: slog.Default(), origin: cfg.Node + "-" + hex.EncodeToString(boot[:]) + "-"}
 	for _, o := range opts {
 		o(n)
 	}

@@ -2,8 +2,6 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,8 +30,6 @@ const DefaultOutboxLimit = 100_000
 type Publisher struct {
 	node  *Node
 	limit int
-	// boot makes this run's message ids differ from the last run's.
-	boot string
 
 	mu      sync.Mutex
 	queue   []outMsg
@@ -56,9 +52,7 @@ var (
 
 // Publisher returns the node's publisher; Run sends what it queues.
 func (n *Node) Publisher() *Publisher {
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	return &Publisher{node: n, limit: DefaultOutboxLimit, boot: hex.EncodeToString(b[:]), wake: make(chan struct{}, 1)}
+	return &Publisher{node: n, limit: DefaultOutboxLimit, wake: make(chan struct{}, 1)}
 }
 
 // Call queues a call change.
@@ -95,7 +89,7 @@ func (p *Publisher) enqueue(pl monitor.Payload) error {
 	subject := Subject(pl)
 	p.mu.Lock()
 	p.next++
-	m := outMsg{subject: subject, id: p.node.cfg.Node + "-" + p.boot + "-" + strconv.FormatUint(p.next, 10), data: data}
+	m := outMsg{subject: subject, id: p.node.origin + strconv.FormatUint(p.next, 10), data: data}
 	if len(p.queue) >= p.limit {
 		p.queue = p.queue[1:]
 		p.dropped.Add(1)
