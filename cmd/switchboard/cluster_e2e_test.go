@@ -243,4 +243,29 @@ func TestServeTwoNodesShareNATS(t *testing.T) {
 		}
 		return false
 	})
+
+	// NATS restarts while a call rings and ends: the changes wait in node
+	// 2's outbox and reach its wallboard once NATS is back.
+	before := len(w2.callIDs())
+	nats.Stop()
+	router.Send(stamp() + ";RING;4;0304444;5551234;SIP1;")
+	router.Send(stamp() + ";DISCONNECT;4;0;")
+	time.Sleep(300 * time.Millisecond)
+	nats.StartAgain()
+	poll(t, ctx, "node 2's wallboard to see the call made while NATS was down", func() bool {
+		ids := w2.callIDs()
+		if len(ids) != before+1 {
+			return false
+		}
+		n := 0
+		for _, c := range ids {
+			if fmt.Sprint(w2.statesOf(c)) == fmt.Sprint([]monitor.State{monitor.Ringing, monitor.Ended}) {
+				n++
+			}
+		}
+		return n == 2
+	})
+	if owner := sourceOwner(t, ctx, n2.url, "office"); owner != "n2" {
+		t.Fatalf("after the NATS restart the source is owned by %q, want n2", owner)
+	}
 }
