@@ -19,8 +19,8 @@ import (
 // value is the owning node's name. NATS drops a key the bucket's TTL after
 // it was last written; the owner writes it again every third of the TTL,
 // each write conditional on the revision it wrote last, so two nodes can
-// never both believe they hold it. A node that cannot renew for two
-// thirds of the TTL stops the source before NATS can give the lease to
+// never both believe they hold it. A node that cannot renew for four
+// fifths of the TTL stops the source before NATS can give the lease to
 // another; a node that stops in order deletes its leases, so another
 // takes them over at once.
 
@@ -41,6 +41,7 @@ func (n *Node) Lease(ctx context.Context, source monitor.SourceName, run LeaseRu
 	every := max(n.ttl/10, 100*time.Millisecond)
 	log := n.log.With("source", source)
 	for ctx.Err() == nil {
+		sent := time.Now()
 		rev, err := n.acquire(ctx, key)
 		if err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) && ctx.Err() == nil {
@@ -53,7 +54,7 @@ func (n *Node) Lease(ctx context.Context, source monitor.SourceName, run LeaseRu
 		if onChange != nil {
 			onChange(true)
 		}
-		rev = n.hold(ctx, key, rev, run, log)
+		rev = n.hold(ctx, key, rev, sent, run, log)
 		if onChange != nil {
 			onChange(false)
 		}
@@ -83,10 +84,11 @@ func (n *Node) acquire(ctx context.Context, key string) (uint64, error) {
 	return n.leases.Update(tctx, key, []byte(n.cfg.Node), e.Revision())
 }
 
-// hold runs run while renewing the lease of key written at rev. It
+// hold runs run while renewing the lease of key written at rev, by a
+// request sent at since. It
 // returns when the lease is lost (0) or ctx ends (the revision last
 // written, to delete), always after run has returned.
-func (n *Node) hold(ctx context.Context, key string, rev uint64, run LeaseRun, log *slog.Logger) uint64 {
+func (n *Node) hold(ctx context.Context, key string, rev uint64, since time.Time, run LeaseRun, log *slog.Logger) uint64 {
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -103,30 +105,36 @@ func (n *Node) hold(ctx context.Context, key string, rev uint64, run LeaseRun, l
 		stop()
 		wg.Wait()
 	}()
-	every := n.ttl / 3
-	renewed := time.Now()
-	t := time.NewTicker(every)
-	defer t.Stop()
+	// Renewed every third of the TTL; after a failure, tried again every
+	// tenth, until four fifths of the TTL have passed since the last
+	// write that NATS took was sent: NATS cannot have dropped the key
+	// before then, so the source stops before anyone else can start it.
+	every, retry := n.ttl/3, max(n.ttl/10, 50*time.Millisecond)
+	giveUp := n.ttl * 4 / 5
+	wait := every
 	for {
 		select {
 		case <-ctx.Done():
 			return rev
-		case <-t.C:
+		case <-time.After(wait):
 		}
-		tctx, cancel := context.WithTimeout(ctx, every)
+		sent := time.Now()
+		tctx, cancel := context.WithTimeout(ctx, retry)
 		r, err := n.leases.Update(tctx, key, []byte(n.cfg.Node), rev)
 		cancel()
 		switch {
 		case err == nil:
-			rev, renewed = r, time.Now()
+			rev, since, wait = r, sent, every
 		case ctx.Err() != nil:
 			return rev
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyExists):
 			log.Warn("cluster: lease lost to another node; the source is stopped here", "error", err)
 			return 0
-		case time.Since(renewed) >= 2*every:
+		case time.Since(since)+retry >= giveUp:
 			log.Warn("cluster: lease not renewed in time; the source is stopped here before another node takes it over", "error", err)
 			return 0
+		default:
+			wait = retry
 		}
 	}
 }
