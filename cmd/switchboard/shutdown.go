@@ -73,10 +73,7 @@ type parts struct {
 	bridgeRun *task
 
 	sourceRuns []*task
-	// clusterRuns are a cluster node's publisher and feed, in that order;
-	// they stop after the sources.
-	clusterRuns []*task
-	hub         *monitor.Hub
+	hub        *monitor.Hub
 
 	hooks *webhook.Dispatcher
 	store *history.Store
@@ -129,9 +126,6 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 			}()
 		}
 		for _, t := range p.sourceRuns {
-			t.cancel()
-		}
-		for _, t := range p.clusterRuns {
 			t.cancel()
 		}
 	})
@@ -188,14 +182,6 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 		}
 		// Nothing publishes any more: the history has every ended call
 		// and the webhook queues every change.
-		// On a cluster node the publisher then sends what the sources
-		// said last (for a second at most), and the feed stops.
-		for _, t := range p.clusterRuns {
-			t.cancel()
-			if !t.wait(ctx) {
-				still = append(still, t.name)
-			}
-		}
 		p.hub.Close()
 		if len(still) > 0 {
 			return errors.New("still running: " + strings.Join(still, ", "))
