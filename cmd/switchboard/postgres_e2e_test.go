@@ -105,7 +105,7 @@ func tryLogin(t *testing.T, ctx context.Context, base, user, password string) in
 	loginURL, _ := url.Parse(base + "login")
 	var csrf string
 	for _, ck := range jar.Cookies(loginURL) {
-		if ck.Name == "switchboard_login" {
+		if strings.HasPrefix(ck.Name, "switchboard_login_") {
 			csrf = ck.Value
 		}
 	}
