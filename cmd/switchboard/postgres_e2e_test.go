@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/cookiejar"
 	"net/url"
 	"strings"
 	"testing"
@@ -91,33 +90,8 @@ func sessionSecret(t *testing.T, c *http.Client, base string) string {
 // signed in, 401 a wrong password, 429 throttled.
 func tryLogin(t *testing.T, ctx context.Context, base, user, password string) int {
 	t.Helper()
-	jar, err := cookiejar.New(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &http.Client{Jar: jar, Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"login", nil)
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	loginURL, _ := url.Parse(base + "login")
-	var csrf string
-	for _, ck := range jar.Cookies(loginURL) {
-		if strings.HasPrefix(ck.Name, "switchboard_login_") {
-			csrf = ck.Value
-		}
-	}
-	form := url.Values{"csrf": {csrf}, "name": {user}, "password": {password}, "next": {"/"}}
-	req, _ = http.NewRequestWithContext(ctx, http.MethodPost, base+"login", strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err = c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
+	_, status := postLogin(t, ctx, base, user, password)
+	return status
 }
 
 // historyHealth is the history part of a node's /healthz.

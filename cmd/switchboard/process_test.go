@@ -220,6 +220,18 @@ func (p *process) waitExit(d time.Duration) int {
 // session cookie.
 func signIn(t *testing.T, ctx context.Context, base, user, password string) *http.Client {
 	t.Helper()
+	c, status := postLogin(t, ctx, base, user, password)
+	if status != http.StatusSeeOther {
+		t.Fatalf("sign-in as %s: status %d", user, status)
+	}
+	return c
+}
+
+// postLogin fetches the sign-in form (for its form token) and posts
+// user's password with it; it returns the client, holding whatever
+// cookies the server set, and the answer's status.
+func postLogin(t *testing.T, ctx context.Context, base, user, password string) (*http.Client, int) {
+	t.Helper()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
 		t.Fatal(err)
@@ -246,10 +258,7 @@ func signIn(t *testing.T, ctx context.Context, base, user, password string) *htt
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("sign-in as %s: status %d", user, resp.StatusCode)
-	}
-	return c
+	return c, resp.StatusCode
 }
 
 // probeUser sends an OPTIONS for sip:user@registrar through the registrar
