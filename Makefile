@@ -18,6 +18,7 @@ FUZZ_TARGETS := \
 	./monitor/phonebook:FuzzParseCSV \
 	./monitor/phonebook:FuzzParseVCard \
 	./monitor/phonebook:FuzzParseFritzXML \
+	./monitor/cluster:FuzzToken \
 	./sipbridge:FuzzParseSDP \
 	./sipbridge:FuzzParseSipfrag \
 	./sipbridge:FuzzParseReplaces \

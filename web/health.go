@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -16,6 +17,20 @@ type Webhooks interface {
 	Status() []webhook.EndpointStatus
 }
 
+// SourceOwners says which node of a cluster connects each source (the
+// holder of its lease: cluster.Node).
+type SourceOwners interface {
+	Name() string
+	Connected() bool
+	Owners(ctx context.Context) (map[monitor.SourceName]string, error)
+}
+
+// healthCluster is this node in /healthz: its name, whether NATS answers.
+type healthCluster struct {
+	Node      string `json:"node"`
+	Connected bool   `json:"connected"`
+}
+
 // healthSource is a source in /healthz; no address, since the endpoint
 // needs no sign-in.
 type healthSource struct {
@@ -27,6 +42,9 @@ type healthSource struct {
 	// Subscriptions are a softphone account's busy lamps (SIP SUBSCRIBE
 	// to the dialog event package): target, state and why it failed.
 	Subscriptions []monitor.SubscriptionStatus `json:"subscriptions,omitempty"`
+	// Node is the node of a cluster that connects the source; empty alone,
+	// or while no node holds its lease.
+	Node string `json:"node,omitempty"`
 }
 
 // healthResponse is /healthz: "ok" when every source delivers events,
@@ -38,6 +56,7 @@ type healthResponse struct {
 	Sources  []healthSource  `json:"sources"`
 	Webhooks []healthWebhook `json:"webhooks,omitempty"`
 	History  *healthHistory  `json:"history,omitempty"`
+	Cluster  *healthCluster  `json:"cluster,omitempty"`
 }
 
 // historyHealth is a History that can say whether it saves (the history
@@ -93,8 +112,17 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 		text = func(s string) string { return s }
 	}
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
+	var owners map[monitor.SourceName]string
+	if s.deps.Owners != nil {
+		resp.Cluster = &healthCluster{Node: s.deps.Owners.Name(), Connected: s.deps.Owners.Connected()}
+		if !resp.Cluster.Connected {
+			resp.Status = "degraded"
+		}
+		// Without NATS the owners are unknown: the sources show none.
+		owners, _ = s.deps.Owners.Owners(r.Context())
+	}
 	for _, st := range s.deps.Hub.Snapshot().Sources() {
-		hs := healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since}
+		hs := healthSource{Name: st.Name, Type: st.Type, State: st.State, Error: text(st.Error), Since: st.Since, Node: owners[st.Name]}
 		for _, sub := range st.Subscriptions {
 			sub.Error = text(sub.Error)
 			if !admin {

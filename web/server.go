@@ -59,6 +59,9 @@ type Deps struct {
 	// LoginFailures, when set, counts failed sign-ins with the other
 	// servers sharing it (see LoginFailures); nil counts them here only.
 	LoginFailures LoginFailures
+	// Owners, on a node of a cluster, says which node connects each
+	// source; /healthz shows it. Nil on a server alone.
+	Owners SourceOwners
 }
 
 // Option sets a rare knob of the server.

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/switchboard/switchboard/gateway"
+	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/sipbridge"
@@ -47,6 +48,9 @@ type config struct {
 	// SQLite in data_dir (the default) or a PostgreSQL several nodes
 	// share.
 	History history.Config `yaml:"history"`
+	// Cluster joins this node to others through NATS JetStream; without
+	// it the node is alone, as it always was (an in-process hub).
+	Cluster cluster.Config `yaml:"cluster"`
 	// LogLevel is debug, info, warn or error. Default info.
 	LogLevel string `yaml:"log_level"`
 	// ShutdownTimeout bounds the orderly stop on SIGTERM or SIGINT; what
@@ -68,6 +72,8 @@ type config struct {
 	// numbers in them are read in DefaultCountry.
 	Phonebooks []phonebook.Config `yaml:"phonebooks"`
 
+	// clustered is set when the configuration has a cluster: section.
+	clustered bool
 	// warnings are what works but is likely not meant (nobody can sign
 	// in); serve logs them.
 	warnings []string
@@ -217,6 +223,12 @@ func (c *config) validate(doc *yaml.Node) []configProblem {
 		_, v := at("default_country")
 		ps = append(ps, configProblem{line: line(v), col: col(v), path: "default_country",
 			msg: fmt.Sprintf("`%s` is not a country code; want a two-letter ISO 3166 code such as DE, AT, CH, GB or US", c.DefaultCountry)})
+	}
+	if key, n := at("cluster"); key != nil && n != nil && !isNull(n) {
+		c.clustered = true
+		if err := c.Cluster.Validate(); err != nil {
+			ps = append(ps, validationProblem(n, "cluster", err, cluster.ErrBadConfig.Error()))
+		}
 	}
 	if err := c.History.Validate(); err != nil {
 		_, n := at("history")

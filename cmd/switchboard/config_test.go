@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/monitor/history"
 )
 
@@ -89,6 +90,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{"postgres without dsn", issueConfig + "history:\n  driver: postgres\n", "history.driver: postgres needs a dsn"},
 		{"dsn for sqlite", issueConfig + "history:\n  dsn: postgres://db/x\n", "test.yaml:16:8: history.dsn: set without driver postgres"},
 		{"unset dsn variable", issueConfig + "history:\n  driver: postgres\n  dsn: \"${SB_TEST_NO_PG_DSN}\"\n", "SB_TEST_NO_PG_DSN"},
+		{"cluster without nats", issueConfig + "cluster:\n  node: a\n", "test.yaml:16:3: cluster: nats: url is required"},
+		{"cluster with an http url", issueConfig + "cluster:\n  node: a\n  nats:\n    url: http://127.0.0.1:4222\n", "test.yaml:18:10: cluster.nats.url: \"http://127.0.0.1:4222\": want the scheme nats:// or tls://"},
+		{"cluster without node", issueConfig + "cluster:\n  nats:\n    url: nats://127.0.0.1:4222\n", "test.yaml:16:3: cluster: node is required"},
+		{"cluster node with a dot", issueConfig + "cluster:\n  node: a.b\n  nats:\n    url: nats://127.0.0.1:4222\n", "test.yaml:16:9: cluster.node: \"a.b\": only letters, digits, - and _"},
+		{"cluster lease too short", issueConfig + "cluster:\n  node: a\n  lease_ttl: 100ms\n  nats:\n    url: nats://127.0.0.1:4222\n", "test.yaml:17:14: cluster.lease_ttl: 100ms is too short"},
+		{"cluster unknown key", issueConfig + "cluster:\n  node: a\n  nats:\n    uri: nats://127.0.0.1:4222\n", "cluster.nats.uri"},
 	}
 	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
 	for _, tc := range tests {
@@ -152,6 +159,25 @@ func TestHistoryConfig(t *testing.T) {
 	c, err = parseConfig([]byte(issueConfig), "test.yaml")
 	if err != nil || c.History.Driver != "" {
 		t.Fatalf("history without the section: %+v %v", c.History, err)
+	}
+}
+
+// TestClusterConfig: the cluster section is read with its defaults;
+// without it the node is alone.
+func TestClusterConfig(t *testing.T) {
+	t.Setenv("WALLBOARD_TOKEN", "0123456789abcdef")
+	t.Setenv("SB_TEST_NATS", "nats://127.0.0.1:4222")
+	c, err := parseConfig([]byte(issueConfig+"cluster:\n  node: node-1\n  nats:\n    url: \"${SB_TEST_NATS}\"\n    creds_file: /etc/switchboard/nats.creds\n"), "test.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.clustered || c.Cluster.Node != "node-1" || c.Cluster.NATS.URL != "nats://127.0.0.1:4222" ||
+		c.Cluster.NATS.CredsFile != "/etc/switchboard/nats.creds" || c.Cluster.TTL() != cluster.DefaultLeaseTTL {
+		t.Fatalf("cluster %+v (clustered %v)", c.Cluster, c.clustered)
+	}
+	c, err = parseConfig([]byte(issueConfig), "test.yaml")
+	if err != nil || c.clustered {
+		t.Fatalf("without the section: clustered %v, %v", c.clustered, err)
 	}
 }
 

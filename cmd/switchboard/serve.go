@@ -18,6 +18,7 @@ import (
 
 	"github.com/switchboard/switchboard/gateway"
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/sipbridge"
@@ -172,8 +173,36 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	// The history and the webhooks only queue what the hub hands them;
 	// their own goroutines save and post.
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hooks.Observe))
+	// On a cluster node every node saves every call (a shared history
+	// keeps one row of each), but a webhook is sent by the node the
+	// change came from only, so once per cluster.
+	var feed *cluster.Feed
+	hook := hooks.Observe
+	if cfg.clustered {
+		hook = func(ev monitor.Event) {
+			if feed.FromHere() {
+				hooks.Observe(ev)
+			}
+		}
+	}
+	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hook))
 	defer hub.Close()
+	// A cluster node's sources publish to the stream, and its hub is fed
+	// from it (see clusterSide); alone, they publish to the hub.
+	var (
+		node *cluster.Node
+		pub  *cluster.Publisher
+		base monitor.Sink = hub
+	)
+	if cfg.clustered {
+		node, err = cluster.Connect(ctx, cfg.Cluster, cluster.WithLogger(log.With("component", "cluster", "node", cfg.Cluster.Node)))
+		if err != nil {
+			return err
+		}
+		defer node.Close()
+		pub, feed = node.Publisher(), node.Feed(hub)
+		base = pub
+	}
 	// The calls a crashed run left active reach the sources through a
 	// Restart: a resync takes over those the PBX still has, the rest end
 	// as failed "server restarted" and are saved.
@@ -183,14 +212,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	// Parties whose source gave only a number are named from the
 	// phonebooks on their way to the hub.
-	var named monitor.Sink = hub
+	named := base
 	var book *phonebook.Book
 	if len(cfg.Phonebooks) > 0 {
 		book, err = phonebook.New(cfg.Phonebooks, cfg.DefaultCountry, phonebook.WithLogger(log.With("component", "phonebook")))
 		if err != nil {
 			return err
 		}
-		named = monitor.NewNames(hub, book)
+		named = monitor.NewNames(base, book)
 		// The books are read once before the sources start, so the first
 		// calls after a start (a queue's waiting callers in the PBX's
 		// first snapshot among them) are named too. A book that is slow
@@ -210,6 +239,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	restart := monitor.NewRestart(named, kept)
 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
+	types := make([]string, 0, len(cfg.Sources))
 	controllers := map[monitor.SourceName]monitor.Controller{}
 	running := make([]monitor.SourceName, 0, len(cfg.Sources)+len(cfg.Accounts))
 	for i := range cfg.Sources {
@@ -218,6 +248,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			return err
 		}
 		sources = append(sources, src)
+		var head sourceHead
+		_ = cfg.Sources[i].Decode(&head) // buildSource decoded it already
+		types = append(types, head.Type)
 		running = append(running, src.Name())
 		if c, ok := src.(monitor.Controller); ok {
 			controllers[src.Name()] = c
@@ -270,7 +303,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		loginFailures = sessions
 	}
 	srv, err := web.New(cfg.Web, web.Deps{Hub: hub, History: store, Controllers: controllers, Webhooks: hooks, Registry: registry, Phone: phone,
-		Sessions: sessions, LoginFailures: loginFailures}, web.WithLogger(log))
+		Sessions: sessions, LoginFailures: loginFailures, Owners: ownersOf(node)}, web.WithLogger(log))
 	if err != nil {
 		return err
 	}
@@ -282,10 +315,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if bridge != nil {
 		p.bridgeRun = startTask("sip", bridge.Run)
 	}
-	for _, src := range sources {
-		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), func(ctx context.Context) error {
-			return src.Run(ctx, restart)
-		}))
+	if node != nil {
+		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", feed.Run))
+	}
+	for i, src := range sources {
+		run := func(ctx context.Context) error { return src.Run(ctx, restart) }
+		if node != nil && leased(types[i]) {
+			run = func(ctx context.Context) error {
+				return runLeased(ctx, node, feed, hub, pub, book, src, log)
+			}
+		}
+		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), run))
 	}
 	if book != nil {
 		// The books load and reload off the publishing path; they stop

@@ -73,7 +73,10 @@ type parts struct {
 	bridgeRun *task
 
 	sourceRuns []*task
-	hub        *monitor.Hub
+	// clusterRuns are a cluster node's publisher and feed, in that order;
+	// they stop after the sources.
+	clusterRuns []*task
+	hub         *monitor.Hub
 
 	hooks *webhook.Dispatcher
 	store *history.Store
@@ -126,6 +129,9 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 			}()
 		}
 		for _, t := range p.sourceRuns {
+			t.cancel()
+		}
+		for _, t := range p.clusterRuns {
 			t.cancel()
 		}
 	})
@@ -182,6 +188,14 @@ func (p *parts) stopInOrder(ctx context.Context, log *slog.Logger, cause error, 
 		}
 		// Nothing publishes any more: the history has every ended call
 		// and the webhook queues every change.
+		// On a cluster node the publisher then sends what the sources
+		// said last (for a second at most), and the feed stops.
+		for _, t := range p.clusterRuns {
+			t.cancel()
+			if !t.wait(ctx) {
+				still = append(still, t.name)
+			}
+		}
 		p.hub.Close()
 		if len(still) > 0 {
 			return errors.New("still running: " + strings.Join(still, ", "))

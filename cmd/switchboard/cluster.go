@@ -1,0 +1,67 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/cluster"
+	"github.com/switchboard/switchboard/monitor/phonebook"
+	"github.com/switchboard/switchboard/web"
+)
+
+// leased reports whether a source of type typ is connected by one node of
+// a cluster at a time: every source that dials a PBX or router, and the
+// demo and replays (which would be doubled otherwise). FreeSWITCH's
+// outbound connections come to whichever node it picks, so their
+// listeners run on every node.
+func leased(typ string) bool { return typ != "esl-outbound" }
+
+// runLeased runs src on this node whenever it holds the source's lease,
+// until ctx ends. It takes no lease before the feed has applied the
+// cluster's present, so that each term starts knowing the source's active
+// calls: they go to the term's Restart, which hands those the PBX still
+// has (its resync) to the source's tracker and ends the rest as failed,
+// "server restarted" (a Fritz!Box, which cannot resync, ends them all),
+// so no call is left ringing after a takeover and none is doubled.
+func runLeased(ctx context.Context, node *cluster.Node, feed *cluster.Feed, hub *monitor.Hub, pub *cluster.Publisher,
+	book *phonebook.Book, src monitor.Source, log *slog.Logger,
+) error {
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-feed.Ready():
+	}
+	name := src.Name()
+	node.Lease(ctx, name, func(runCtx context.Context) error {
+		term := pub.Term(name)
+		var sink monitor.Sink = term
+		if book != nil {
+			sink = monitor.NewNames(term, book)
+		}
+		var active []monitor.Call
+		for _, c := range hub.Snapshot().Calls() {
+			if c.Source == name {
+				active = append(active, c)
+			}
+		}
+		err := src.Run(runCtx, monitor.NewRestart(sink, active))
+		if runCtx.Err() != nil && ctx.Err() == nil {
+			// The lease was lost: what this term still has queued is
+			// stale once the new owner resyncs.
+			if n := term.Close(); n > 0 {
+				log.Warn("cluster: changes of a source this node no longer connects were dropped", "source", name, "changes", n)
+			}
+		}
+		return err
+	}, nil)
+	return nil
+}
+
+// ownersOf is what /healthz shows of the sources' owners; nil alone.
+func ownersOf(node *cluster.Node) web.SourceOwners {
+	if node == nil {
+		return nil
+	}
+	return node
+}
