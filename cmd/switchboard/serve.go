@@ -271,6 +271,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
+		if sc.InstanceID, err = sipInstanceID(cfg); err != nil {
+			return err
+		}
+		log.Info("sip instance", "instance_id", sc.InstanceID)
 		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log), sipbridge.WithRegisterer(registry))
 		if err != nil {
 			return err
