@@ -104,6 +104,11 @@ type Config struct {
 	// with no instance). `switchboard serve` fills it in: from the cluster
 	// node name, else from a random id kept in data_dir, unless set here.
 	InstanceID string `yaml:"instance_id"`
+	// NodeTag is the cluster node's name, set by `switchboard serve` in a
+	// cluster: the monitor ids of this node's calls end in "@" and it, as
+	// a forked call rings one leg with one SIP Call-ID on every node, and
+	// each leg must stay a call of its own in the shared hub and history.
+	NodeTag string `yaml:"-"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }

@@ -74,8 +74,8 @@ func TestForkedCallAnsweredElsewhere(t *testing.T) {
 	idA, idB := NodeInstanceID("a"), NodeInstanceID("b")
 	callsA, callsB := make(chan *Call, 2), make(chan *Call, 2)
 	acct := testAccount("office", "1000", "pw1000", kam.Addr(), 60)
-	brA := startBridge(t, Config{RTPListenIP: "127.0.0.1", InstanceID: idA, Accounts: []AccountConfig{acct}}, func(c *Call) { callsA <- c })
-	brB := startBridge(t, Config{RTPListenIP: "127.0.0.1", InstanceID: "urn:uuid:" + idB, Accounts: []AccountConfig{acct}}, func(c *Call) { callsB <- c })
+	brA := startBridge(t, Config{RTPListenIP: "127.0.0.1", InstanceID: idA, NodeTag: "a", Accounts: []AccountConfig{acct}}, func(c *Call) { callsA <- c })
+	brB := startBridge(t, Config{RTPListenIP: "127.0.0.1", InstanceID: "urn:uuid:" + idB, NodeTag: "b", Accounts: []AccountConfig{acct}}, func(c *Call) { callsB <- c })
 	brA.sink.waitStatus(t, "office", monitor.LinkRegistered, 15*time.Second)
 	brB.sink.waitStatus(t, "office", monitor.LinkRegistered, 15*time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -103,6 +103,10 @@ func TestForkedCallAnsweredElsewhere(t *testing.T) {
 		}
 	}
 	waitState(t, cB, StateRinging, 15*time.Second)
+	// One SIP Call-ID, two legs: each node's call has an id of its own.
+	if !strings.HasSuffix(string(cA.ID()), "@a") || !strings.HasSuffix(string(cB.ID()), "@b") || strings.TrimSuffix(string(cA.ID()), "@a") != strings.TrimSuffix(string(cB.ID()), "@b") {
+		t.Errorf("the legs' ids are %s and %s, want one Call-ID tagged @a and @b", cA.ID(), cB.ID())
+	}
 	codec, err := cA.Answer(ctx, []Codec{CodecPCMU})
 	if err != nil {
 		t.Fatal(err)

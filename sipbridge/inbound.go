@@ -190,7 +190,7 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.finish(nil, CallEvent{Reason: monitor.ReasonFailed, Text: "Call failed: could not signal ringing"})
 		return
 	}
-	a.tracker.Start(key, monitor.Call{
+	a.tracker.Start(c.tkey, monitor.Call{
 		Direction: monitor.Inbound,
 		From:      remote,
 		To:        monitor.Party{Number: a.cfg.Username, Account: a.cfg.Name},
@@ -295,7 +295,7 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 		c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Status: 200, Text: "Call failed: the caller did not confirm the answer"})
 		return Codec{}, nil, fmt.Errorf("answer: %w", err)
 	}
-	c.acct.tracker.Answer(c.key, nil, time.Time{})
+	c.acct.tracker.Answer(c.tkey, nil, time.Time{})
 	media := c.startMedia(accept, theyOffered, local.direction, in.offer, audio, dtmf, in.dss.InviteRequest)
 	codec := audio
 	c.emit(CallEvent{State: StateConnected, Status: 200, Text: "OK", Codec: &codec, Media: media})

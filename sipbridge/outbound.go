@@ -180,7 +180,7 @@ func (b *Bridge) dialURI(ctx context.Context, a *account, uri sip.Uri, codecs []
 	if ex.transfer != nil {
 		mc.Transfers = []monitor.Transfer{*ex.transfer}
 	}
-	a.tracker.Start(key, mc)
+	a.tracker.Start(c.tkey, mc)
 	c.emit(CallEvent{State: StateTrying, Text: "Trying"})
 	go c.runOutbound(dcs, leg, audio)
 	return c, nil
@@ -258,7 +258,7 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 		c.local.dtmf = []Codec{*dtmf}
 	}
 	c.mu.Unlock()
-	a.tracker.Answer(c.key, nil, time.Time{})
+	a.tracker.Answer(c.tkey, nil, time.Time{})
 	ans, _ := ParseSDP(res.Body())
 	media := c.startMedia(offered, weOffered, SendRecv, ans, audio, dtmf, res)
 	codec := audio

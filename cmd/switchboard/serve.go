@@ -275,6 +275,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			return err
 		}
 		log.Info("sip instance", "instance_id", sc.InstanceID)
+		if cfg.clustered {
+			sc.NodeTag = cfg.Cluster.Node
+		}
 		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log), sipbridge.WithRegisterer(registry))
 		if err != nil {
 			return err
