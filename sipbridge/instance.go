@@ -82,8 +82,9 @@ func LoadInstanceID(path string) (string, error) {
 // it a binding of its own at the registrar. Each node of a cluster has its
 // own instance id, so the registrar keeps one binding per node and forks
 // an incoming call to all of them; a restarted node replaces its old
-// binding instead of adding a second one.
-func registerContact(c sip.ContactHeader, instance string) sip.ContactHeader {
+// binding instead of adding a second one. Without regID the instance goes
+// alone, for a registrar that refused reg-id (439, RFC 5626 section 6).
+func registerContact(c sip.ContactHeader, instance string, regID bool) sip.ContactHeader {
 	if instance == "" {
 		return c
 	}
@@ -91,6 +92,8 @@ func registerContact(c sip.ContactHeader, instance string) sip.ContactHeader {
 		c.Params = sip.NewParams()
 	}
 	c.Params.Add("+sip.instance", `"<urn:uuid:`+instance+`>"`)
-	c.Params.Add("reg-id", "1")
+	if regID {
+		c.Params.Add("reg-id", "1")
+	}
 	return c
 }

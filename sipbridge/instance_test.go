@@ -79,12 +79,15 @@ func TestLoadInstanceIDKeepsOne(t *testing.T) {
 func TestRegisterContactParams(t *testing.T) {
 	const id = "8c6f0d6e-4b5a-4d0b-9f3e-2a1b3c4d5e6f"
 	base := sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1000", Host: "127.0.0.1", Port: 5062}}
-	if got := registerContact(base, ""); got.Value() != "<sip:1000@127.0.0.1:5062>" {
+	if got := registerContact(base, "", true); got.Value() != "<sip:1000@127.0.0.1:5062>" {
 		t.Errorf("without instance: %s", got.Value())
 	}
-	got := registerContact(base, id)
+	got := registerContact(base, id, true)
 	if want := `<sip:1000@127.0.0.1:5062>;+sip.instance="<urn:uuid:` + id + `>";reg-id=1`; got.Value() != want {
 		t.Errorf("with instance:\n got %s\nwant %s", got.Value(), want)
+	}
+	if got := registerContact(base, id, false); got.Value() != `<sip:1000@127.0.0.1:5062>;+sip.instance="<urn:uuid:`+id+`>"` {
+		t.Errorf("without reg-id: %s", got.Value())
 	}
 	if base.Params.Length() != 0 {
 		t.Errorf("the stack's contact was changed: %s", base.String())
@@ -93,7 +96,7 @@ func TestRegisterContactParams(t *testing.T) {
 
 func TestGrantedExpiresPicksOurInstance(t *testing.T) {
 	const ours, theirs = "8c6f0d6e-4b5a-4d0b-9f3e-2a1b3c4d5e6f", "11111111-2222-4333-8444-555555555555"
-	contact := registerContact(sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1000", Host: "127.0.0.1", Port: 5062}}, ours)
+	contact := registerContact(sip.ContactHeader{Address: sip.Uri{Scheme: "sip", User: "1000", Host: "127.0.0.1", Port: 5062}}, ours, true)
 	res := sip.NewResponse(200, "OK")
 	// Both nodes' bindings, the other's first, on the same host and port
 	// as seen from the registrar (one NAT address).

@@ -15,6 +15,10 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
+// statusFirstHopLacksOutbound is 439 First Hop Lacks Outbound Support
+// (RFC 5626 section 11.5).
+const statusFirstHopLacksOutbound = 439
+
 // regError is a REGISTER that got a final non-2xx answer or none.
 type regError struct {
 	// Status is the SIP status, 0 when the registrar did not answer.
@@ -144,7 +148,7 @@ func (a *account) newRegister(expires int) (*sip.Request, sip.ContactHeader) {
 	to := &sip.ToHeader{Address: aor}
 	callID := sip.CallIDHeader(a.regCallID)
 	cseq := &sip.CSeqHeader{SeqNo: a.cseq.Add(1), MethodName: sip.REGISTER}
-	contact := registerContact(a.b.sip.contact(a.cfg.Username, a.transport), a.b.cfg.InstanceID)
+	contact := registerContact(a.b.sip.contact(a.cfg.Username, a.transport), a.b.cfg.InstanceID, !a.noRegID.Load())
 	exp := sip.ExpiresHeader(expires)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
@@ -153,7 +157,7 @@ func (a *account) newRegister(expires int) (*sip.Request, sip.ContactHeader) {
 	req.AppendHeader(&contact)
 	req.AppendHeader(&exp)
 	req.AppendHeader(sip.NewHeader("User-Agent", a.b.cfg.UserAgent))
-	if a.b.cfg.InstanceID != "" {
+	if a.b.cfg.InstanceID != "" && !a.noRegID.Load() {
 		// RFC 5626 section 4.2.1: a Contact with reg-id goes with the
 		// outbound option tag.
 		req.AppendHeader(sip.NewHeader("Supported", "outbound"))
@@ -198,6 +202,14 @@ func (a *account) register(ctx context.Context, expires int) (time.Duration, err
 		}
 		return 0, re
 	}
+	if res.StatusCode == statusFirstHopLacksOutbound && a.b.cfg.InstanceID != "" && !a.noRegID.Load() {
+		// The registrar does outbound but a proxy before it does not
+		// (RFC 5626 section 6): register with the instance alone, which
+		// still keeps this node's binding apart from the others'.
+		a.noRegID.Store(true)
+		a.b.log.Info("sip registrar refused reg-id, registering with the instance id alone", "account", a.cfg.Name, "status", res.StatusCode)
+		return 0, &regError{Status: res.StatusCode, Msg: strconv.Itoa(res.StatusCode) + " " + res.Reason + " (registering again without reg-id)"}
+	}
 	if !res.IsSuccess() {
 		return 0, classifyRegister(res, authTried)
 	}
@@ -234,8 +246,9 @@ func (a *account) runRegistration(ctx context.Context) {
 			attempt, everRegistered = 0, true
 			a.setState(monitor.LinkRegistered, "")
 			wait = refreshDelay(granted)
-		case errors.As(err, &re) && re.Status == sip.StatusIntervalToBrief && attempt < 2:
-			// Honour Min-Expires at once (RFC 3261 section 10.2.8).
+		case errors.As(err, &re) && (re.Status == sip.StatusIntervalToBrief || re.Status == statusFirstHopLacksOutbound) && attempt < 2:
+			// Honour Min-Expires at once (RFC 3261 section 10.2.8), or
+			// register again without reg-id after a 439.
 			attempt++
 			continue
 		default:
