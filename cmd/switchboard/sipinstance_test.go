@@ -2,8 +2,10 @@ package main
 
 import (
 	"errors"
+	"slices"
 	"testing"
 
+	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/sipbridge"
 )
@@ -37,5 +39,26 @@ func TestSIPInstanceID(t *testing.T) {
 	}
 	if _, err := sipInstanceID(&config{SIP: sipbridge.Config{InstanceID: "node-a"}, DataDir: dir}); !errors.Is(err, sipbridge.ErrBadInstanceID) {
 		t.Errorf("bad instance_id: %v, want ErrBadInstanceID", err)
+	}
+}
+
+// TestOwnCallsKeepsThisNodesLegs: of the active calls a shared history
+// kept, a node settles its sources' calls and, of an account's calls, only
+// its own legs (in a cluster every node rings one of a forked call).
+func TestOwnCallsKeepsThisNodesLegs(t *testing.T) {
+	cfg := &config{Accounts: []sipbridge.AccountConfig{{Name: "office"}}, Cluster: cluster.Config{Node: "sb-1"}, clustered: true}
+	kept := []monitor.Call{
+		{ID: "office:abc@sb-1", Source: "office"},
+		{ID: "office:abc@sb-2", Source: "office"},
+		{ID: "office:abc@sb-10", Source: "office"},
+		{ID: "other:x", Source: "other"},
+	}
+	got := ownCalls(cfg, slices.Clone(kept))
+	if len(got) != 1 || got[0].ID != "office:abc@sb-1" {
+		t.Errorf("clustered node sb-1 keeps %+v, want only its own leg", got)
+	}
+	cfg.clustered = false
+	if got := ownCalls(cfg, slices.Clone(kept)); len(got) != 3 {
+		t.Errorf("a node alone keeps %+v, want every office call", got)
 	}
 }
