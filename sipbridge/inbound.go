@@ -146,9 +146,11 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	// "another device took the call": a forking registrar cancels the
 	// other branches with cause 200 when one answers. This callback is
 	// registered before ReadInvite's, so it runs before the dialog's
-	// context ends.
+	// context ends. A CANCEL that came before this handler got here (the
+	// transaction is already cancelled, OnCancel says false) has no
+	// reason to read: that call ends as the caller hanging up.
 	cancelled := make(chan []ReasonValue, 1)
-	tx.OnCancel(func(r *sip.Request) {
+	_ = tx.OnCancel(func(r *sip.Request) {
 		rs, err := messageReasons(r)
 		if err != nil {
 			b.log.Info("sip cancel with a bad Reason header, taken as the caller hanging up", "account", a.cfg.Name, "err", err)
