@@ -16,15 +16,16 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/cluster/natstest"
 	"github.com/switchboard/switchboard/monitor/history"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
 // forkNodeConfig is one node of TestServeSoftphoneAcrossNodes: user paula
 // with the account office (1000 at kamailio) and its own data_dir, SIP
-// socket and RTP ports.
-func forkNodeConfig(dataDir, hash, registrar string, rtp int) string {
-	return fmt.Sprintf(`listen: 127.0.0.1:0
+// socket and RTP ports; extra is more configuration (a cluster: section).
+func forkNodeConfig(dataDir, hash, registrar string, rtp int, extra ...string) string {
+	return strings.Join(extra, "") + fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 users:
   - name: paula
@@ -128,9 +129,17 @@ func (p *phonePage) sendTone(hz float64, stop <-chan struct{}) {
 // baresip phone calls the account: kamailio forks to both nodes, both
 // pages ring; paula answers on node A, node B's page ends the call as
 // answered elsewhere (not missed, in its history too) and the audio flows
-// both ways on node A.
+// both ways on node A. Once with two nodes alone, once with the two
+// joined in a cluster through NATS, where each node's leg of the call has
+// an id of its own and both nodes' histories have both legs.
 func TestServeSoftphoneAcrossNodes(t *testing.T) {
 	siptest.RequireBinaries(t, "kamailio", "baresip")
+	t.Run("alone", func(t *testing.T) { testSoftphoneAcrossNodes(t, false) })
+	t.Run("cluster", func(t *testing.T) { testSoftphoneAcrossNodes(t, true) })
+}
+
+func testSoftphoneAcrossNodes(t *testing.T, clustered bool) {
+	t.Helper()
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -140,8 +149,14 @@ func TestServeSoftphoneAcrossNodes(t *testing.T) {
 	}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	rtpA, rtpB := siptest.FreePorts(t, 20), siptest.FreePorts(t, 20)
-	nodeA := startSwitchboard(t, forkNodeConfig(dirA, string(hash), k.Addr(), rtpA))
-	nodeB := startSwitchboard(t, forkNodeConfig(dirB, string(hash), k.Addr(), rtpB))
+	var extraA, extraB string
+	if clustered {
+		nats := natstest.Start(t)
+		extraA = fmt.Sprintf("cluster:\n  node: sb-a\n  nats: {url: %q}\n", nats.URL())
+		extraB = fmt.Sprintf("cluster:\n  node: sb-b\n  nats: {url: %q}\n", nats.URL())
+	}
+	nodeA := startSwitchboard(t, forkNodeConfig(dirA, string(hash), k.Addr(), rtpA, extraA))
+	nodeB := startSwitchboard(t, forkNodeConfig(dirB, string(hash), k.Addr(), rtpB, extraB))
 	registered := map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered}
 	subscribeEvents(t, ctx, nodeA.url, e2eToken, registered)
 	subscribeEvents(t, ctx, nodeB.url, e2eToken, registered)
@@ -166,6 +181,15 @@ func TestServeSoftphoneAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	idA, idB := pageA.incomingID(ctx), pageB.incomingID(ctx)
+	if clustered {
+		// One SIP Call-ID, a leg per node.
+		callID, _ := strings.CutSuffix(idA, "@sb-a")
+		if !strings.HasSuffix(idA, "@sb-a") || idB != callID+"@sb-b" {
+			t.Errorf("the legs' ids are %s and %s, want one Call-ID tagged @sb-a and @sb-b", idA, idB)
+		}
+	} else if idA != idB {
+		t.Errorf("the legs' ids are %s and %s, want the same office:<Call-ID> on nodes alone", idA, idB)
+	}
 
 	pageA.send(ctx, map[string]any{"type": "answer", "call": idA})
 	pageA.expectCall(ctx, "connected")
@@ -222,6 +246,12 @@ func TestServeSoftphoneAcrossNodes(t *testing.T) {
 
 	checkForkHistory(t, ctx, dirA, idA, monitor.ReasonCompleted)
 	checkForkHistory(t, ctx, dirB, idB, monitor.ReasonAnsweredElsewhere)
+	if clustered {
+		// Every node's hub is fed from the stream: each history has the
+		// other node's leg too, each leg as it ended on its node.
+		checkForkHistory(t, ctx, dirA, idB, monitor.ReasonAnsweredElsewhere)
+		checkForkHistory(t, ctx, dirB, idA, monitor.ReasonCompleted)
+	}
 }
 
 // instanceOf reads the instance id a node logged at start.
