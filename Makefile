@@ -29,6 +29,7 @@ FUZZ_TARGETS := \
 	./sipbridge:FuzzParseDialogInfo \
 	./sipbridge:FuzzParseSubscriptionState \
 	./sipbridge:FuzzParseSources \
+	./sipbridge:FuzzParseReason \
 	./gateway:FuzzParseClientMessage \
 	./web/webhook:FuzzParseSpool \
 	./web:FuzzForwarded \

@@ -148,9 +148,11 @@ type Call struct {
 // Active reports whether the call has not ended.
 func (c *Call) Active() bool { return c.State != Ended }
 
-// Missed reports whether this is an inbound call nobody answered.
+// Missed reports whether this is an inbound call nobody answered. A call
+// another device took (answered elsewhere: a forked or group call that
+// rang here too) is not missed: someone did answer it.
 func (c *Call) Missed() bool {
-	return c.State == Ended && c.Answered.IsZero() && c.Direction == Inbound
+	return c.State == Ended && c.Answered.IsZero() && c.Direction == Inbound && c.Reason != ReasonAnsweredElsewhere
 }
 
 // Clone returns a deep copy of c, safe to change.

@@ -23,9 +23,12 @@ type account struct {
 	blf       *monitor.ExtensionTracker
 	subs      []*subscription
 	transport string // udp, tcp, tls
-	host      string // registrar host (the AOR domain unless Domain is set)
-	port      int
-	password  string
+	// noRegID is set once the registrar refused reg-id (439): the
+	// instance id then goes alone on this account's REGISTERs.
+	noRegID  atomic.Bool
+	host     string // registrar host (the AOR domain unless Domain is set)
+	port     int
+	password string
 
 	// regCallID and cseq stay the same across all REGISTERs of this
 	// account (RFC 3261 section 10.2: same Call-ID, CSeq increasing).

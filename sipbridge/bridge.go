@@ -92,6 +92,9 @@ func New(cfg Config, sink monitor.Sink, opts ...Option) (*Bridge, error) {
 		return nil, err
 	}
 	cfg = cfg.WithDefaults()
+	if cfg.InstanceID != "" {
+		cfg.InstanceID, _ = ParseInstanceID(cfg.InstanceID) // checked by Validate
+	}
 	b := &Bridge{
 		cfg:      cfg,
 		sink:     sink,

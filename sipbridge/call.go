@@ -62,10 +62,13 @@ const eventBuffer = 32
 // Call is one SIP call of an account, outgoing (Dial) or incoming
 // (OnIncoming). It is also a call in the monitor, keyed by its Call-ID.
 type Call struct {
-	b       *Bridge
-	acct    *account
-	id      monitor.CallID
-	key     string
+	b    *Bridge
+	acct *account
+	id   monitor.CallID
+	key  string
+	// tkey is the call's key in the account's tracker (and so its id):
+	// key, with the node's tag in a cluster.
+	tkey    string
 	dir     monitor.Direction
 	remote  monitor.Party
 	offered []Codec

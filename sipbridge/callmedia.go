@@ -75,9 +75,9 @@ func (c *Call) applyMediaLocked(kind exchangeKind, ours Direction, theirs *SDP, 
 func (c *Call) trackHoldLocked(was, now bool) {
 	switch {
 	case now && !was:
-		c.acct.tracker.Hold(c.key)
+		c.acct.tracker.Hold(c.tkey)
 	case was && !now:
-		c.acct.tracker.Unhold(c.key)
+		c.acct.tracker.Unhold(c.tkey)
 	}
 }
 

@@ -12,9 +12,16 @@ import (
 
 // newCall returns a call of account a known by SIP Call-ID key.
 func newCall(b *Bridge, a *account, key string, dir monitor.Direction, remote monitor.Party) *Call {
+	tkey := key
+	if b.cfg.NodeTag != "" {
+		// In a cluster every node rings its own leg of a forked call,
+		// with the same SIP Call-ID: the node's name keeps the legs apart
+		// in the shared hub and history.
+		tkey = key + "@" + b.cfg.NodeTag
+	}
 	return &Call{
-		b: b, acct: a, key: key, dir: dir, remote: remote,
-		id:     monitor.MakeCallID(monitor.SourceName(a.cfg.Name), key),
+		b: b, acct: a, key: key, tkey: tkey, dir: dir, remote: remote,
+		id:     monitor.MakeCallID(monitor.SourceName(a.cfg.Name), tkey),
 		events: make(chan CallEvent, eventBuffer),
 		done:   make(chan struct{}),
 		hangup: make(chan struct{}, 1),
@@ -96,7 +103,7 @@ func (c *Call) finish(leg *RTPLeg, ev CallEvent) {
 	if ev.Status != 0 {
 		cause = strconv.Itoa(ev.Status)
 	}
-	c.acct.tracker.End(c.key, monitor.Ending{Reason: ev.Reason, Cause: cause})
+	c.acct.tracker.End(c.tkey, monitor.Ending{Reason: ev.Reason, Cause: cause})
 	if leg != nil {
 		leg.Close()
 	}

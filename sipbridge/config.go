@@ -97,6 +97,18 @@ type Config struct {
 	// registrar and outbound proxy; requests that open something from
 	// anywhere else are dropped unanswered (trust.go). Default none.
 	TrustedSIPSources []string `yaml:"trusted_sip_sources"`
+	// InstanceID is this node's RFC 5626 instance id (a UUID, bare or as
+	// urn:uuid:…), sent as +sip.instance with reg-id on every REGISTER
+	// Contact, so that the registrar keeps one binding per node and forks
+	// incoming calls to every node. Empty sends neither (a single node
+	// with no instance). `switchboard serve` fills it in: from the cluster
+	// node name, else from a random id kept in data_dir, unless set here.
+	InstanceID string `yaml:"instance_id"`
+	// NodeTag is the cluster node's name, set by `switchboard serve` in a
+	// cluster: the monitor ids of this node's calls end in "@" and it, as
+	// a forked call rings one leg with one SIP Call-ID on every node, and
+	// each leg must stay a call of its own in the shared hub and history.
+	NodeTag string `yaml:"-"`
 	// Accounts are the SIP accounts to register, from `accounts:`.
 	Accounts []AccountConfig `yaml:"-"`
 }
@@ -295,6 +307,11 @@ func (c Config) Validate() error {
 	}
 	if _, err := parseSources(c.TrustedSIPSources); err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if c.InstanceID != "" {
+		if _, err := ParseInstanceID(c.InstanceID); err != nil {
+			return fmt.Errorf("%w: instance_id: %w", ErrConfig, err)
+		}
 	}
 	if c.MinSE < MinSessionExpires {
 		return fmt.Errorf("%w: session_min_se %v below the %v of RFC 4028", ErrConfig, c.MinSE, MinSessionExpires)

@@ -142,6 +142,24 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		respond(tx, req, sip.StatusServiceUnavailable, "Service Unavailable")
 		return
 	}
+	// The CANCEL's Reason (RFC 3326) tells "the caller hung up" from
+	// "another device took the call": a forking registrar cancels the
+	// other branches with cause 200 when one answers. This callback is
+	// registered before ReadInvite's, so it runs before the dialog's
+	// context ends. A CANCEL that came before this handler got here (the
+	// transaction is already cancelled, OnCancel says false) has no
+	// reason to read: that call ends as the caller hanging up.
+	cancelled := make(chan []ReasonValue, 1)
+	_ = tx.OnCancel(func(r *sip.Request) {
+		rs, err := messageReasons(r)
+		if err != nil {
+			b.log.Info("sip cancel with a bad Reason header, taken as the caller hanging up", "account", a.cfg.Name, "err", err)
+		}
+		select {
+		case cancelled <- rs:
+		default:
+		}
+	})
 	transport := strings.ToLower(req.Transport())
 	dua := &sipgo.DialogUA{Client: st.client(transport), ContactHDR: st.contact(a.cfg.Username, transport)}
 	dss, err := dua.ReadInvite(req, tx)
@@ -174,7 +192,7 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.finish(nil, CallEvent{Reason: monitor.ReasonFailed, Text: "Call failed: could not signal ringing"})
 		return
 	}
-	a.tracker.Start(key, monitor.Call{
+	a.tracker.Start(c.tkey, monitor.Call{
 		Direction: monitor.Inbound,
 		From:      remote,
 		To:        monitor.Party{Number: a.cfg.Username, Account: a.cfg.Name},
@@ -217,7 +235,12 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case <-dss.Context().Done():
 			// CANCEL: the transaction layer already sent 200 and 487
 			// (RFC 3261 section 9.2).
-			c.finish(nil, CallEvent{Reason: monitor.ReasonCancelled, Status: sip.StatusRequestTerminated, Text: "The caller hung up"})
+			var rs []ReasonValue
+			select {
+			case rs = <-cancelled:
+			default:
+			}
+			c.finish(nil, cancelEnding(rs))
 			return
 		case <-ring.C:
 			_ = dss.Respond(sip.StatusTemporarilyUnavailable, "Temporarily Unavailable", nil)
@@ -225,6 +248,16 @@ func (b *Bridge) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 			return
 		}
 	}
+}
+
+// cancelEnding is how a ringing incoming call ends on a CANCEL with the
+// reasons rs: answered elsewhere when the reasons say so, else the caller
+// hung up.
+func cancelEnding(rs []ReasonValue) CallEvent {
+	if answeredElsewhere(rs) {
+		return CallEvent{Reason: monitor.ReasonAnsweredElsewhere, Status: sip.StatusRequestTerminated, Text: "Answered elsewhere"}
+	}
+	return CallEvent{Reason: monitor.ReasonCancelled, Status: sip.StatusRequestTerminated, Text: "The caller hung up"}
 }
 
 // acceptInbound answers with 200 OK and SDP and waits for the ACK; on
@@ -264,7 +297,7 @@ func (c *Call) acceptInbound(accept []Codec) (Codec, *RTPLeg, error) {
 		c.finish(leg, CallEvent{Reason: monitor.ReasonFailed, Status: 200, Text: "Call failed: the caller did not confirm the answer"})
 		return Codec{}, nil, fmt.Errorf("answer: %w", err)
 	}
-	c.acct.tracker.Answer(c.key, nil, time.Time{})
+	c.acct.tracker.Answer(c.tkey, nil, time.Time{})
 	media := c.startMedia(accept, theyOffered, local.direction, in.offer, audio, dtmf, in.dss.InviteRequest)
 	codec := audio
 	c.emit(CallEvent{State: StateConnected, Status: 200, Text: "OK", Codec: &codec, Media: media})

@@ -180,7 +180,7 @@ func (b *Bridge) dialURI(ctx context.Context, a *account, uri sip.Uri, codecs []
 	if ex.transfer != nil {
 		mc.Transfers = []monitor.Transfer{*ex.transfer}
 	}
-	a.tracker.Start(key, mc)
+	a.tracker.Start(c.tkey, mc)
 	c.emit(CallEvent{State: StateTrying, Text: "Trying"})
 	go c.runOutbound(dcs, leg, audio)
 	return c, nil
@@ -258,7 +258,7 @@ func (c *Call) runOutbound(dcs *sipgo.DialogClientSession, leg *RTPLeg, offered 
 		c.local.dtmf = []Codec{*dtmf}
 	}
 	c.mu.Unlock()
-	a.tracker.Answer(c.key, nil, time.Time{})
+	a.tracker.Answer(c.tkey, nil, time.Time{})
 	ans, _ := ParseSDP(res.Body())
 	media := c.startMedia(offered, weOffered, SendRecv, ans, audio, dtmf, res)
 	codec := audio
@@ -314,6 +314,17 @@ func (c *Call) outboundFailed(dcs *sipgo.DialogClientSession, leg *RTPLeg, err e
 	switch {
 	case errors.As(err, &dr):
 		reason, text := failureText(dr.Res.StatusCode, dr.Res.Reason)
+		if dr.Res.StatusCode == sip.StatusRequestTerminated {
+			// A 487 may carry a Reason (RFC 8606): cause 200 says the call
+			// was taken by another device (a pickup), not cancelled.
+			rs, rerr := messageReasons(dr.Res)
+			if rerr != nil {
+				c.b.log.Info("sip 487 with a bad Reason header", "call", c.id, "err", rerr)
+			}
+			if answeredElsewhere(rs) {
+				reason, text = monitor.ReasonAnsweredElsewhere, "Answered elsewhere"
+			}
+		}
 		c.finish(leg, CallEvent{Reason: reason, Status: dr.Res.StatusCode, Text: text})
 	case why != "":
 		// A 200 that crossed our CANCEL still made a dialog: close it

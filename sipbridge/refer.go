@@ -247,7 +247,7 @@ func (c *Call) transferFailed(x *referOut, status int, msg string) {
 // replaced by the transferee's INVITE).
 func (c *Call) transferSucceeded(x *referOut, status int) {
 	rec := monitor.Transfer{Kind: x.kind, Transferer: c.ourParty(), Transferred: c.remote, Targets: []monitor.Party{x.target}, At: time.Now()}
-	c.acct.tracker.Update(c.key, func(mc *monitor.Call) { mc.Transfers = append(mc.Transfers, rec) })
+	c.acct.tracker.Update(c.tkey, func(mc *monitor.Call) { mc.Transfers = append(mc.Transfers, rec) })
 	text := "Transferred to " + partyName(x.target)
 	c.mu.Lock()
 	if c.tr.xfer == x {

@@ -15,6 +15,10 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 )
 
+// statusFirstHopLacksOutbound is 439 First Hop Lacks Outbound Support
+// (RFC 5626 section 11.5).
+const statusFirstHopLacksOutbound = 439
+
 // regError is a REGISTER that got a final non-2xx answer or none.
 type regError struct {
 	// Status is the SIP status, 0 when the registrar did not answer.
@@ -93,6 +97,14 @@ func grantedExpires(res *sip.Response, ours sip.ContactHeader, asked int) int {
 		if first == "" {
 			first = v
 		}
+		if same, known := sameInstance(c, ours); known {
+			if same {
+				first = v
+				break
+			}
+			// Another node's binding, maybe from the same address.
+			continue
+		}
 		if strings.EqualFold(c.Address.Host, ours.Address.Host) && c.Address.Port == ours.Address.Port && c.Address.User == ours.Address.User {
 			first = v
 			break
@@ -109,8 +121,25 @@ func grantedExpires(res *sip.Response, ours sip.ContactHeader, asked int) int {
 	return asked
 }
 
-// newRegister builds a REGISTER for expires seconds (0 removes the
-// binding).
+// sameInstance reports whether the registrar's Contact c carries the
+// +sip.instance of ours; known is false when either has none. With
+// instance ids, the other nodes' bindings may share our host and user.
+func sameInstance(c *sip.ContactHeader, ours sip.ContactHeader) (same, known bool) {
+	inst, ok := ours.Params.Get("+sip.instance")
+	if !ok {
+		return false, false
+	}
+	theirs, ok := c.Params.Get("+sip.instance")
+	if !ok {
+		return false, false
+	}
+	return strings.EqualFold(strings.Trim(theirs, `"<>`), strings.Trim(inst, `"<>`)), true
+}
+
+// newRegister builds a REGISTER for expires seconds. Expires 0 removes
+// only our own binding (the same Contact, and with an instance id the same
+// +sip.instance and reg-id, RFC 5626 section 6): never "Contact: *", which
+// would take the other nodes' bindings of the account with it.
 func (a *account) newRegister(expires int) (*sip.Request, sip.ContactHeader) {
 	req := sip.NewRequest(sip.REGISTER, sip.Uri{Scheme: "sip", Host: a.cfg.Domain})
 	aor := a.aor()
@@ -119,7 +148,7 @@ func (a *account) newRegister(expires int) (*sip.Request, sip.ContactHeader) {
 	to := &sip.ToHeader{Address: aor}
 	callID := sip.CallIDHeader(a.regCallID)
 	cseq := &sip.CSeqHeader{SeqNo: a.cseq.Add(1), MethodName: sip.REGISTER}
-	contact := a.b.sip.contact(a.cfg.Username, a.transport)
+	contact := registerContact(a.b.sip.contact(a.cfg.Username, a.transport), a.b.cfg.InstanceID, !a.noRegID.Load())
 	exp := sip.ExpiresHeader(expires)
 	req.AppendHeader(from)
 	req.AppendHeader(to)
@@ -128,6 +157,11 @@ func (a *account) newRegister(expires int) (*sip.Request, sip.ContactHeader) {
 	req.AppendHeader(&contact)
 	req.AppendHeader(&exp)
 	req.AppendHeader(sip.NewHeader("User-Agent", a.b.cfg.UserAgent))
+	if a.b.cfg.InstanceID != "" && !a.noRegID.Load() {
+		// RFC 5626 section 4.2.1: a Contact with reg-id goes with the
+		// outbound option tag.
+		req.AppendHeader(sip.NewHeader("Supported", "outbound"))
+	}
 	req.SetTransport(strings.ToUpper(a.transport))
 	req.SetDestination(a.nextHop())
 	return req, contact
@@ -168,6 +202,14 @@ func (a *account) register(ctx context.Context, expires int) (time.Duration, err
 		}
 		return 0, re
 	}
+	if res.StatusCode == statusFirstHopLacksOutbound && a.b.cfg.InstanceID != "" && !a.noRegID.Load() {
+		// The registrar does outbound but a proxy before it does not
+		// (RFC 5626 section 6): register with the instance alone, which
+		// still keeps this node's binding apart from the others'.
+		a.noRegID.Store(true)
+		a.b.log.Info("sip registrar refused reg-id, registering with the instance id alone", "account", a.cfg.Name, "status", res.StatusCode)
+		return 0, &regError{Status: res.StatusCode, Msg: strconv.Itoa(res.StatusCode) + " " + res.Reason + " (registering again without reg-id)"}
+	}
 	if !res.IsSuccess() {
 		return 0, classifyRegister(res, authTried)
 	}
@@ -204,8 +246,9 @@ func (a *account) runRegistration(ctx context.Context) {
 			attempt, everRegistered = 0, true
 			a.setState(monitor.LinkRegistered, "")
 			wait = refreshDelay(granted)
-		case errors.As(err, &re) && re.Status == sip.StatusIntervalToBrief && attempt < 2:
-			// Honour Min-Expires at once (RFC 3261 section 10.2.8).
+		case errors.As(err, &re) && (re.Status == sip.StatusIntervalToBrief || re.Status == statusFirstHopLacksOutbound) && attempt < 2:
+			// Honour Min-Expires at once (RFC 3261 section 10.2.8), or
+			// register again without reg-id after a 439.
 			attempt++
 			continue
 		default:

@@ -66,7 +66,9 @@ type fakeRegistrar struct {
 	mu   sync.Mutex
 	// asked lists the Expires of every REGISTER per user.
 	asked map[string][]int
-	got   chan string
+	// contacts lists the Contact of every REGISTER per user.
+	contacts map[string][]string
+	got      chan string
 }
 
 func startFakeRegistrar(t *testing.T, minExpires int, grant int) *fakeRegistrar {
@@ -84,7 +86,7 @@ func startFakeRegistrar(t *testing.T, minExpires int, grant int) *fakeRegistrar 
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fakeRegistrar{addr: conn.LocalAddr().String(), asked: map[string][]int{}, got: make(chan string, 100)}
+	f := &fakeRegistrar{addr: conn.LocalAddr().String(), asked: map[string][]int{}, contacts: map[string][]string{}, got: make(chan string, 100)}
 	// Calls ring until cancelled, for shutdown tests.
 	srv.OnInvite(func(req *sip.Request, tx sip.ServerTransaction) {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, 180, "Ringing", nil))
@@ -96,8 +98,13 @@ func startFakeRegistrar(t *testing.T, minExpires int, grant int) *fakeRegistrar 
 		if h := req.GetHeader("Expires"); h != nil {
 			exp, _ = strconv.Atoi(strings.TrimSpace(h.Value()))
 		}
+		contact := ""
+		if c := req.Contact(); c != nil {
+			contact = c.Value()
+		}
 		f.mu.Lock()
 		f.asked[user] = append(f.asked[user], exp)
+		f.contacts[user] = append(f.contacts[user], contact)
 		f.mu.Unlock()
 		select {
 		case f.got <- user:
@@ -110,6 +117,10 @@ func startFakeRegistrar(t *testing.T, minExpires int, grant int) *fakeRegistrar 
 			return
 		case user == "forbidden":
 			res = sip.NewResponseFromRequest(req, 403, "Forbidden", nil)
+		case user == "no-outbound" && strings.Contains(contact, "reg-id="):
+			// RFC 5626 section 6: a registrar behind a first hop that does
+			// not do outbound refuses a reg-id.
+			res = sip.NewResponseFromRequest(req, 439, "First Hop Lacks Outbound Support", nil)
 		case exp > 0 && exp < minExpires:
 			// RFC 3261 section 10.3 step 7.
 			res = sip.NewResponseFromRequest(req, 423, "Interval Too Brief", nil)
@@ -175,6 +186,29 @@ func TestRegisterIntervalTooBriefAndRefresh(t *testing.T) {
 	got = reg.expires("alice")
 	if got[len(got)-1] != 0 {
 		t.Fatalf("last REGISTER expires %d, want 0 (un-REGISTER): %v", got[len(got)-1], got)
+	}
+}
+
+// TestRegisterWithoutRegIDAfter439: a registrar that refuses reg-id gets
+// the next REGISTER at once with the instance alone, and the account
+// registers; the un-REGISTER names the same Contact.
+func TestRegisterWithoutRegIDAfter439(t *testing.T) {
+	reg := startFakeRegistrar(t, 1, 60)
+	id := NodeInstanceID("a")
+	r := startBridge(t, Config{InstanceID: id, RetryMin: time.Minute, RetryMax: time.Minute, Accounts: []AccountConfig{{Name: "a", Registrar: reg.addr, Username: "no-outbound", Password: "x", Domain: "127.0.0.1"}}}, nil)
+	r.sink.waitStatus(t, "a", monitor.LinkRegistered, 10*time.Second)
+	r.stop(t)
+	reg.mu.Lock()
+	contacts := append([]string(nil), reg.contacts["no-outbound"]...)
+	reg.mu.Unlock()
+	inst := `+sip.instance="<urn:uuid:` + id + `>"`
+	if len(contacts) != 3 || !strings.Contains(contacts[0], "reg-id=1") || strings.Contains(contacts[1], "reg-id") || contacts[2] != contacts[1] {
+		t.Fatalf("contacts %q, want reg-id, then without it, and the un-REGISTER the same", contacts)
+	}
+	for _, c := range contacts {
+		if !strings.Contains(c, inst) {
+			t.Errorf("contact %q lacks %s", c, inst)
+		}
 	}
 }
 

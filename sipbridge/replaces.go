@@ -211,7 +211,7 @@ func (b *Bridge) onReplacingInvite(req *sip.Request, tx sip.ServerTransaction, h
 		return
 	}
 	_ = dss.Respond(sip.StatusTrying, "Trying", nil)
-	a.tracker.Start(key, monitor.Call{
+	a.tracker.Start(c.tkey, monitor.Call{
 		Direction: monitor.Inbound,
 		From:      remote,
 		To:        c.ourParty(),

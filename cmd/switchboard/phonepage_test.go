@@ -23,6 +23,7 @@ type phonePage struct {
 	t    *testing.T
 	conn *websocket.Conn
 	pc   *webrtc.PeerConnection
+	mic  *webrtc.TrackLocalStaticRTP // what the page sends, PCMU
 	msgs chan phoneMsg
 	wg   sync.WaitGroup
 
@@ -77,7 +78,7 @@ func openPhonePage(t *testing.T, ctx context.Context, base string, c *http.Clien
 	if _, err := pc.AddTrack(mic); err != nil {
 		t.Fatal(err)
 	}
-	p := &phonePage{t: t, conn: conn, pc: pc, msgs: make(chan phoneMsg, 64)}
+	p := &phonePage{t: t, conn: conn, pc: pc, mic: mic, msgs: make(chan phoneMsg, 64)}
 	t.Cleanup(func() {
 		_ = conn.CloseNow()
 		_ = pc.Close()

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -119,7 +120,9 @@ func openHistory(ctx context.Context, cfg *config, log *slog.Logger) (*history.S
 }
 
 // ownCalls returns the calls of kept whose source is configured here (a
-// source or an account).
+// source or an account). In a cluster every node registers the accounts
+// and rings its own leg of a call, tagged with its name (sipbridge's
+// NodeTag): of an account's calls only this node's legs are its own.
 func ownCalls(cfg *config, kept []monitor.Call) []monitor.Call {
 	own := map[monitor.SourceName]bool{}
 	for i := range cfg.Sources {
@@ -128,14 +131,20 @@ func ownCalls(cfg *config, kept []monitor.Call) []monitor.Call {
 			own[monitor.SourceName(head.Name)] = true
 		}
 	}
+	accounts := map[monitor.SourceName]bool{}
 	for _, a := range cfg.Accounts {
 		own[monitor.SourceName(a.Name)] = true
+		accounts[monitor.SourceName(a.Name)] = true
 	}
 	out := kept[:0]
 	for _, c := range kept {
-		if own[c.Source] {
-			out = append(out, c)
+		if !own[c.Source] {
+			continue
 		}
+		if accounts[c.Source] && cfg.clustered && !strings.HasSuffix(string(c.ID), "@"+cfg.Cluster.Node) {
+			continue
+		}
+		out = append(out, c)
 	}
 	return out
 }
@@ -271,6 +280,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	if len(cfg.Accounts) > 0 {
 		sc := cfg.SIP
 		sc.Accounts = cfg.Accounts
+		if sc.InstanceID, err = sipInstanceID(cfg); err != nil {
+			return err
+		}
+		log.Info("sip instance", "instance_id", sc.InstanceID)
+		if cfg.clustered {
+			sc.NodeTag = cfg.Cluster.Node
+		}
 		bridge, err = sipbridge.New(sc, restart, sipbridge.WithLogger(log), sipbridge.WithRegisterer(registry))
 		if err != nil {
 			return err

@@ -26,9 +26,10 @@ func (s *Store) where(f Filter) (string, []any, error) {
 	switch f.Outcome {
 	case OutcomeAny:
 	case OutcomeMissed:
-		// As monitor.Call.Missed: inbound and never answered.
-		conds = append(conds, "answered IS NULL AND direction = ?")
-		args = append(args, string(monitor.Inbound))
+		// As monitor.Call.Missed: inbound, never answered here and not
+		// answered elsewhere.
+		conds = append(conds, "answered IS NULL AND direction = ? AND reason <> ?")
+		args = append(args, string(monitor.Inbound), string(monitor.ReasonAnsweredElsewhere))
 	case OutcomeAnswered:
 		conds = append(conds, "answered IS NOT NULL")
 	default:

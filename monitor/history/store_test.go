@@ -215,6 +215,37 @@ func TestQueryFilters(t *testing.T) {
 	}
 }
 
+// TestQueryMissedLeavesAnsweredElsewhere: a call that rang here while
+// another device took it is in the history as answered elsewhere, not
+// among the missed calls.
+func TestQueryMissedLeavesAnsweredElsewhere(t *testing.T) {
+	for _, be := range backends {
+		t.Run(string(be), func(t *testing.T) {
+			s := openAt(t, place(t, be))
+			ctx := context.Background()
+			missed := ended("office", "missed", 0, monitor.Inbound, false, "1001", "1000")
+			elsewhere := ended("office", "elsewhere", 1, monitor.Inbound, false, "1001", "1000")
+			elsewhere.Reason, elsewhere.Cause = monitor.ReasonAnsweredElsewhere, "487"
+			for _, c := range []monitor.Call{missed, elsewhere} {
+				if err := s.Save(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			p, err := s.Query(ctx, Filter{Outcome: OutcomeMissed})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Total != 1 || len(p.Calls) != 1 || p.Calls[0].ID != missed.ID {
+				t.Errorf("missed = %+v (total %d), want only %s", p.Calls, p.Total, missed.ID)
+			}
+			all, err := s.Query(ctx, Filter{})
+			if err != nil || all.Total != 2 || all.Calls[0].Reason != monitor.ReasonAnsweredElsewhere || all.Calls[0].Missed() {
+				t.Errorf("all = %+v, %v; want the answered-elsewhere call kept as such", all.Calls, err)
+			}
+		})
+	}
+}
+
 func TestQueryRejectsBadFilters(t *testing.T) {
 	for _, be := range backends {
 		t.Run(string(be), func(t *testing.T) {
