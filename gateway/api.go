@@ -161,6 +161,10 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 		// Loopback only: both ends on this host. The remote filter drops the
 		// browser's other interfaces, whose checks would go unanswered.
 		se.SetIncludeLoopbackCandidate(true)
+		// Loopback interfaces only: another interface may carry a loopback
+		// address too (127.0.0.1/32 on a veth in a test namespace), and
+		// would give every page a second socket for the same address.
+		se.SetInterfaceFilter(isLoopbackInterface)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -168,6 +172,13 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	// One logger factory for all APIs, or each would build its own.
 	se.LoggerFactory = logging.NewDefaultLoggerFactory()
 	return &mediaAPI{me: me, ir: ir, se: se}, nil
+}
+
+// isLoopbackInterface reports whether the interface called name is flagged
+// loopback.
+func isLoopbackInterface(name string) bool {
+	ifc, err := net.InterfaceByName(name)
+	return err == nil && ifc.Flags&net.FlagLoopback != 0
 }
 
 // iceServers converts cfg's servers for pion.
