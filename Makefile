@@ -47,7 +47,7 @@ FUZZ_TARGETS := \
 	./cmd/switchboard:FuzzParseConfig \
 	./cmd/switchboard:FuzzReplayInput
 
-.PHONY: run build generate test install-test-deps vet lint unit fuzz bench templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media templ-check
 
 # The binary `make build` writes and `make run` starts.
 BIN ?= bin/switchboard
@@ -89,6 +89,13 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The media path's in-process parts: the SIP RTP leg, the page's audio into
+# it, and the bridge both ways through pion (the README's Performance rows);
+# the zero-allocation tests beside them. Not part of `make test`.
+bench-media:
+	$(GO) test -count=1 -run 'TestRelayStepsDoNotAllocate|TestRTPLegAllocs|TestWritePacketAllocs' ./gateway ./sipbridge
+	$(GO) test -run '^$$' -bench 'BenchmarkBridge|BenchmarkRelay|BenchmarkWritePacket' -benchmem -benchtime 2s ./gateway ./sipbridge
 
 test: install-test-deps vet lint unit fuzz
 

@@ -2,12 +2,15 @@ package gateway
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"strings"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
+	"github.com/pion/logging"
+	"github.com/pion/transport/v5/packetio"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/sipbridge"
@@ -42,10 +45,76 @@ func capability(c sipbridge.Codec) webrtc.RTPCodecCapability {
 	return webrtc.RTPCodecCapability{MimeType: mimeOf(c), ClockRate: c.ClockRate, Channels: c.ChannelCount(), SDPFmtpLine: c.Fmtp}
 }
 
-// newAPI builds the process's one webrtc.API: only the pass-through codecs
-// and telephone-event (RFC 4733), RTCP reports, and the network settings of
-// cfg.
+// mediaAPI is what every session's webrtc.API shares: only the
+// pass-through codecs and telephone-event (RFC 4733), RTCP sender reports,
+// and the network settings of cfg. A session gets an API of its own only so
+// that its SRTP session hands the page's packets to that session's relay
+// (see forSession); the engine and the registry are shared (pion copies
+// the engine per PeerConnection and builds interceptors per connection).
+type mediaAPI struct {
+	me *webrtc.MediaEngine
+	ir *interceptor.Registry
+	se webrtc.SettingEngine
+}
+
+// newAPI is the API of a PeerConnection whose received RTP is read through
+// pion's tracks (TrackRemote.Read).
 func newAPI(cfg Config) (*webrtc.API, error) {
+	m, err := newMediaAPI(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return m.forSession(nil), nil
+}
+
+// forSession is an API whose SRTP sessions give every decrypted RTP packet
+// to the writer rtp returns for its SSRC, in the SRTP session's own
+// goroutine: pion's last hand-off per packet (the read stream's buffer and
+// the track reader's goroutine woken for each packet) is skipped. RTCP
+// keeps pion's buffers, bounded as pion bounds them. With rtp nil pion's
+// own buffers are used for RTP too.
+func (m *mediaAPI) forSession(rtp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
+	se := m.se
+	if rtp != nil {
+		se.BufferFactory = func(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
+			if t == packetio.RTPBufferPacket {
+				return rtp(ssrc)
+			}
+			b := &rtcpBuffer{packetio.NewBuffer()}
+			b.SetLimitSize(rtcpBufferLimit)
+			return b
+		}
+		// Nothing reads the tracks: the relay has the packets already.
+		se.SetFireOnTrackBeforeFirstRTP(true)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(m.ir), webrtc.WithSettingEngine(se))
+}
+
+// rtcpBufferLimit bounds the RTCP a stream holds unread, as pion's default
+// buffer does (srtp's srtcpBufferSize): the receiver's RTCP is never read.
+const rtcpBufferLimit = 100 * 1000
+
+// rtcpBuffer is pion's packet buffer in the form the SRTP session takes
+// (as srtp's own packetBuffer), attributes included.
+type rtcpBuffer struct{ *packetio.Buffer }
+
+func (b *rtcpBuffer) Read(p []byte) (int, error) {
+	n, _, err := b.Buffer.Read(p, nil)
+	return n, err
+}
+
+func (b *rtcpBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
+
+func (b *rtcpBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
+	return b.Buffer.Read(p, a)
+}
+
+func (b *rtcpBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
+	return b.Buffer.Write(p, a)
+}
+
+// newMediaAPI builds what the sessions' APIs share from cfg.
+func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	me := &webrtc.MediaEngine{}
 	for _, c := range supported {
 		p := webrtc.RTPCodecParameters{RTPCodecCapability: capability(c), PayloadType: webrtc.PayloadType(c.PayloadType)}
@@ -92,11 +161,24 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 		// Loopback only: both ends on this host. The remote filter drops the
 		// browser's other interfaces, whose checks would go unanswered.
 		se.SetIncludeLoopbackCandidate(true)
+		// Loopback interfaces only: another interface may carry a loopback
+		// address too (127.0.0.1/32 on a veth in a test namespace), and
+		// would give every page a second socket for the same address.
+		se.SetInterfaceFilter(isLoopbackInterface)
 		se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+	// One logger factory for all APIs, or each would build its own.
+	se.LoggerFactory = logging.NewDefaultLoggerFactory()
+	return &mediaAPI{me: me, ir: ir, se: se}, nil
+}
+
+// isLoopbackInterface reports whether the interface called name is flagged
+// loopback.
+func isLoopbackInterface(name string) bool {
+	ifc, err := net.InterfaceByName(name)
+	return err == nil && ifc.Flags&net.FlagLoopback != 0
 }
 
 // iceServers converts cfg's servers for pion.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,35 +29,61 @@ type upTarget struct {
 	pt  [128]int16
 }
 
-// upstream relays the browser's track to the current call's SIP leg. It
-// runs in the track's goroutine for the life of the PeerConnection; target
-// changes per call.
+// upstream relays the browser's audio to the current call's SIP leg for
+// the life of the PeerConnection; target changes per call. The packets
+// come from pion's SRTP session itself: the session's API gives each
+// browser stream an upSink (mediaAPI.forSession), whose Write relays the
+// decrypted packet in the SRTP session's goroutine, so no goroutine is
+// woken per packet beyond pion's own two (ICE read loop, mux).
 type upstream struct {
 	target atomic.Pointer[upTarget]
-	in     [maxRTP + 1]byte
-	pkt    rtp.Packet
 }
 
-// run reads the browser's track until it ends. Not track.ReadRTP: that
-// allocates a packet per call (pion/webrtc track_remote.go).
-func (u *upstream) run(track *webrtc.TrackRemote) {
-	for {
-		n, _, err := track.Read(u.in[:])
-		if err != nil {
-			return
-		}
-		u.forward(n)
-	}
+// sink is the writer for one browser RTP stream (SSRC); the SRTP session
+// closes it with the stream.
+func (u *upstream) sink(uint32) io.ReadWriteCloser {
+	return &upSink{up: u, done: make(chan struct{})}
 }
 
-// forward relays the n bytes in u.in; it drops what it cannot relay.
-func (u *upstream) forward(n int) {
+// upSink takes one browser stream's decrypted RTP packets from pion's SRTP
+// session. Write has one caller at a time (the SRTP session's read loop),
+// and relays or drops the packet before it returns: the bytes are pion's
+// and are reused for the next packet. Read, which pion's track would call,
+// gives nothing: it waits until the stream is closed.
+type upSink struct {
+	up   *upstream
+	pkt  rtp.Packet
+	done chan struct{}
+	once sync.Once
+}
+
+// Write relays b and never fails: an undeliverable packet is one packet
+// lost, and an error would only make pion log it.
+func (k *upSink) Write(b []byte) (int, error) {
+	k.up.forward(&k.pkt, b)
+	return len(b), nil
+}
+
+// Read returns io.EOF once the stream is closed.
+func (k *upSink) Read([]byte) (int, error) {
+	<-k.done
+	return 0, io.EOF
+}
+
+// Close ends Read; it is idempotent.
+func (k *upSink) Close() error {
+	k.once.Do(func() { close(k.done) })
+	return nil
+}
+
+// forward relays the RTP packet b, parsed into p (whose payload then
+// points into b); it drops what it cannot relay.
+func (u *upstream) forward(p *rtp.Packet, b []byte) {
 	t := u.target.Load()
-	if t == nil || n > maxRTP {
+	if t == nil || len(b) > maxRTP {
 		return
 	}
-	p := &u.pkt
-	if err := p.Unmarshal(u.in[:n]); err != nil {
+	if err := p.Unmarshal(b); err != nil {
 		return
 	}
 	pt := t.pt[p.PayloadType&0x7f]

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/monitor"
@@ -62,7 +61,7 @@ const sipTimeout = 32 * time.Second // RFC 3261 Timer B/F: 64*T1
 type Gateway struct {
 	cfg          Config
 	sip          SIP
-	api          *webrtc.API
+	api          *mediaAPI
 	log          *slog.Logger
 	reg          prometheus.Registerer
 	codecs       []sipbridge.Codec
@@ -100,7 +99,7 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	api, err := newAPI(cfg)
+	api, err := newMediaAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc api: %w", err)
 	}

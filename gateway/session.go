@@ -172,22 +172,13 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 	if err != nil {
 		s.log.Warn("turn credentials", "err", err)
 	}
-	pc, err := g.api.NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
+	// The page's RTP goes from pion's SRTP session straight into s.up.
+	pc, err := g.api.forSession(s.up.sink).NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
 	if err != nil {
 		_ = conn.Close(websocket.StatusInternalError, "media setup failed")
 		return fmt.Errorf("new peer connection: %w", err)
 	}
 	s.pc = pc
-	pc.OnTrack(func(t *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		if t.Kind() != webrtc.RTPCodecTypeAudio {
-			return
-		}
-		// The callback's goroutine is pion's; it is counted so that close
-		// waits for the relay to stop.
-		s.wg.Add(1)
-		defer s.wg.Done()
-		s.up.run(t)
-	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("peer connection", "state", st)
 		if st == webrtc.PeerConnectionStateFailed {
