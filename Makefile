@@ -46,7 +46,7 @@ FUZZ_TARGETS := \
 	./cmd/switchboard:FuzzParseConfig \
 	./cmd/switchboard:FuzzReplayInput
 
-.PHONY: run build generate test install-test-deps vet lint unit fuzz bench templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-fanout templ-check
 
 # The binary `make build` writes and `make run` starts.
 BIN ?= bin/switchboard
@@ -88,6 +88,13 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The /events fan-out in process: the hub alone, and hub → real loopback
+# sockets (the side-by-side load figures come from fanout-bench; README,
+# Performance).
+bench-fanout:
+	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
 
 test: install-test-deps vet lint unit fuzz
 
