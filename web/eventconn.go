@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -81,17 +82,14 @@ func (c *eventConn) writeFrames(b []byte, deadline time.Time) error {
 // appendTextFrame appends p as one unmasked, final text frame (RFC 6455
 // section 5.2: a server's frames are not masked).
 func appendTextFrame(dst, p []byte) []byte {
-	n := len(p)
+	n := uint64(len(p))
 	switch {
 	case n < 126:
 		dst = append(dst, 0x81, byte(n))
 	case n <= 0xffff:
-		dst = append(dst, 0x81, 126, byte(n>>8), byte(n))
+		dst = binary.BigEndian.AppendUint16(append(dst, 0x81, 126), uint16(n))
 	default:
-		dst = append(dst, 0x81, 127)
-		for i := 7; i >= 0; i-- {
-			dst = append(dst, byte(uint64(n)>>(8*i)))
-		}
+		dst = binary.BigEndian.AppendUint64(append(dst, 0x81, 127), n)
 	}
 	return append(dst, p...)
 }

@@ -151,7 +151,9 @@ func (e *eventStream) run(ctx context.Context) (monitor.CloseReason, error) {
 	defer func() {
 		stopPing()
 		if pingDone != nil {
-			<-pingDone
+			if err := <-pingDone; err != nil {
+				s.log.Debug("events ping ended with the stream", "err", err)
+			}
 		}
 	}()
 	for {
