@@ -52,20 +52,34 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if !ok {
 		return nil
 	}
-	defer s.endStream(st)
 	if st.h.ec == nil {
 		// Not a hijacked socket (cannot happen with net/http).
+		s.endStream(st)
 		_ = conn.Close(websocket.StatusInternalError, "no socket")
 		return nil
 	}
 	sub, err := s.deps.Hub.Subscribe(resume, monitor.Queued())
 	if err != nil {
+		s.endStream(st)
 		_ = conn.Close(websocket.StatusGoingAway, closeShutdown)
 		return nil
 	}
+	// The stream outlives this handler: once it returns, net/http lets go
+	// of the connection's request buffers and of the handler's deep stack,
+	// most of what an idle subscriber would otherwise hold. The stream's
+	// goroutine is owned by the server's stream registry: it ends with
+	// endStream, which shutdown waits for.
+	go s.serveEvents(context.WithoutCancel(r.Context()), conn, st, sub)
+	return nil
+}
+
+// serveEvents runs one /events stream to its end and closes the socket
+// with the reason.
+func (s *Server) serveEvents(ctx context.Context, conn *websocket.Conn, st *openStream, sub *monitor.Subscription) {
+	defer s.endStream(st)
 	// The stream is write-only: CloseRead answers pings and close frames
 	// and ends ctx when the client goes.
-	ctx := conn.CloseRead(r.Context())
+	ctx = conn.CloseRead(ctx)
 	es := &eventStream{s: s, conn: conn, ec: st.h.ec, sub: sub, st: st}
 	why, err := es.run(ctx)
 	sub.CloseWith(why)
@@ -88,7 +102,6 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		_ = conn.CloseNow()
 	}
 	s.log.Debug("events stream ended", "user", st.p.user.Name, "reason", why, "err", err)
-	return nil
 }
 
 // eventStream is one /events socket's writer: it sends the first

@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -283,9 +284,9 @@ type hijackRecorder struct {
 	ec     *eventConn
 }
 
-// eventsWriterSize is the WebSocket library's write buffer on an /events
-// socket: it writes control frames only (at most 2+2+125 bytes), the
-// stream its data frames itself.
+// eventsWriterSize is the WebSocket library's read and write buffer on
+// an /events socket: it writes control frames only (at most 2+2+125
+// bytes), the stream its data frames itself, and reads control frames.
 const eventsWriterSize = 256
 
 // Hijack takes the connection over and remembers it. The read and write
@@ -305,8 +306,16 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	// The 101 answer has been flushed; the library's frames go through
 	// the eventConn from here on, whole, in a small buffer of their own.
+	// Reading, a client sends only pongs and its close frame: a small
+	// buffer of the socket's own replaces net/http's 4 KiB one, with what
+	// that one had read already in front.
 	h.ec = newEventConn(c)
-	return h.ec, bufio.NewReadWriter(rw.Reader, bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
+	pending, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	var r io.Reader = h.ec
+	if len(pending) > 0 {
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), h.ec)
+	}
+	return h.ec, bufio.NewReadWriter(bufio.NewReaderSize(r, eventsWriterSize), bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
