@@ -47,7 +47,7 @@ FUZZ_TARGETS := \
 	./cmd/switchboard:FuzzParseConfig \
 	./cmd/switchboard:FuzzReplayInput
 
-.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media bench-fanout templ-check
 
 # The binary `make build` writes and `make run` starts.
 BIN ?= bin/switchboard
@@ -96,6 +96,13 @@ bench:
 bench-media:
 	$(GO) test -count=1 -run 'TestRelayStepsDoNotAllocate|TestRTPLegAllocs|TestWritePacketAllocs' ./gateway ./sipbridge
 	$(GO) test -run '^$$' -bench 'BenchmarkBridge|BenchmarkRelay|BenchmarkWritePacket' -benchmem -benchtime 2s ./gateway ./sipbridge
+
+# The /events fan-out in process: the hub alone, and hub → real loopback
+# sockets (the side-by-side load figures come from fanout-bench; README,
+# Performance).
+bench-fanout:
+	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
 
 test: install-test-deps vet lint unit fuzz
 

@@ -227,11 +227,7 @@ func (h *Hub) publish(spec *kindSpec, p Payload, enc *encoding) bool {
 		h.ringNext = (h.ringNext + 1) % h.cfg.RingSize
 	}
 	for s := range h.subs {
-		select {
-		case s.ch <- ev:
-		default:
-			h.dropLocked(s, CloseSlow)
-		}
+		s.offerLocked(ev)
 	}
 	h.mu.Unlock()
 	for _, o := range h.observers {
@@ -283,10 +279,18 @@ type Resume struct {
 }
 
 // Subscription is one subscriber's view of the hub: first Snapshot or
-// Missed, then Events until Done.
+// Missed, then Events (or, when queued, Ready and Take) until Done.
 type Subscription struct {
 	hub *Hub
-	ch  chan Event
+	// ch carries the events of a channel subscription; nil when queued.
+	ch chan Event
+	// A queued subscription keeps its waiting events in queue (guarded by
+	// hub.mu, at most limit of them) and signals ready when the queue
+	// stops being empty. Its memory grows with the backlog instead of
+	// being reserved up front: an idle wall screen holds no buffer.
+	queue []Event
+	limit int
+	ready chan struct{}
 	// Snapshot is set when the subscriber starts from the present.
 	Snapshot *Snapshot
 	// Missed holds the events after Resume.Since when the hub could resume.
@@ -297,8 +301,69 @@ type Subscription struct {
 }
 
 // Events delivers every change after the snapshot or the missed events.
-// It is never closed; watch Done.
+// It is never closed; watch Done. A queued subscription has none (nil):
+// use Ready and Take.
 func (s *Subscription) Events() <-chan Event { return s.ch }
+
+// Ready has a value when events wait for Take (queued subscriptions
+// only; nil otherwise). It is never closed; watch Done.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// keepSpare is the largest queue capacity Take hands back for reuse: a
+// backlog's big array is dropped, not kept for the subscriber's life.
+const keepSpare = 64
+
+// Take appends every waiting event to buf, in order, and returns it; the
+// queue takes over buf's old array when it is small, so a steady
+// subscriber swaps two arrays and allocates nothing. Take never waits.
+func (s *Subscription) Take(buf []Event) []Event {
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
+	if len(s.queue) == 0 {
+		return buf
+	}
+	if len(buf) == 0 {
+		// Swap: the caller gets the queue, the queue gets buf's array.
+		out := s.queue
+		s.queue = nil
+		if cap(buf) <= keepSpare {
+			clear(buf[:cap(buf)]) // drop the payloads the caller is done with
+			s.queue = buf[:0]
+		}
+		return out
+	}
+	buf = append(buf, s.queue...)
+	clear(s.queue)
+	s.queue = s.queue[:0]
+	if cap(s.queue) > keepSpare {
+		s.queue = nil
+	}
+	return buf
+}
+
+// offerLocked hands ev to s, dropping s as slow when its buffer is full;
+// s.hub.mu held on entry.
+func (s *Subscription) offerLocked(ev Event) {
+	if s.ch != nil {
+		select {
+		case s.ch <- ev:
+		default:
+			s.hub.dropLocked(s, CloseSlow)
+		}
+		return
+	}
+	if len(s.queue) >= s.limit {
+		s.hub.dropLocked(s, CloseSlow)
+		return
+	}
+	s.queue = append(s.queue, ev)
+	if len(s.queue) == 1 {
+		select {
+		case s.ready <- struct{}{}:
+		default:
+		}
+	}
+}
 
 // Done is closed when the subscription ends; Reason says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -319,16 +384,36 @@ func (s *Subscription) CloseWith(why CloseReason) {
 	s.hub.dropLocked(s, why)
 }
 
+// SubscribeOption sets how a subscription receives its events.
+type SubscribeOption func(*Subscription)
+
+// Queued makes the subscription keep its waiting events in a queue that
+// grows with the backlog (up to HubConfig.SubscriberBuffer) and is read
+// with Ready and Take, all at once, instead of a channel reserved at
+// full size. A writer that sends what has piled up in one go uses it.
+func Queued() SubscribeOption {
+	return func(s *Subscription) {
+		s.ch = nil
+		s.ready = make(chan struct{}, 1)
+	}
+}
+
 // Subscribe adds a subscriber. With a nil resume, or one the hub cannot
 // honour (another epoch, or events no longer in the ring), it starts from a
 // snapshot; otherwise it gets the events it missed.
-func (h *Hub) Subscribe(resume *Resume) (*Subscription, error) {
+func (h *Hub) Subscribe(resume *Resume, opts ...SubscribeOption) (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrHubClosed
 	}
-	s := &Subscription{hub: h, ch: make(chan Event, h.cfg.SubscriberBuffer), done: make(chan struct{})}
+	s := &Subscription{hub: h, limit: h.cfg.SubscriberBuffer, done: make(chan struct{})}
+	for _, o := range opts {
+		o(s)
+	}
+	if s.ready == nil {
+		s.ch = make(chan Event, h.cfg.SubscriberBuffer)
+	}
 	if missed, ok := h.sinceLocked(resume); ok {
 		s.Missed = missed
 	} else {

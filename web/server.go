@@ -22,7 +22,7 @@ import (
 
 // Hub is what the server needs of monitor.Hub.
 type Hub interface {
-	Subscribe(resume *monitor.Resume) (*monitor.Subscription, error)
+	Subscribe(resume *monitor.Resume, opts ...monitor.SubscribeOption) (*monitor.Subscription, error)
 	Snapshot() monitor.Snapshot
 	Stats() monitor.HubStats
 	AllCounters() map[monitor.SourceName]*monitor.Counters
@@ -93,6 +93,21 @@ func WithEventTimings(write, ping time.Duration) Option {
 	}
 }
 
+// WithEventBacklog sets how many bytes an /events client may leave
+// unread in the kernel before the stream holds its events back (default
+// 256 KiB, less on a smaller send buffer), and how long it may stay so
+// before it is dropped as too slow (default 10s).
+func WithEventBacklog(bytes int, slowAfter time.Duration) Option {
+	return func(s *Server) {
+		if bytes > 0 {
+			s.eventBacklog = bytes
+		}
+		if slowAfter > 0 {
+			s.slowAfter = slowAfter
+		}
+	}
+}
+
 // Server is Switchboard's HTTP server. Create it with New, then either
 // Run it or mount Handler in a server of your own.
 type Server struct {
@@ -140,6 +155,8 @@ type Server struct {
 
 	writeTimeout time.Duration
 	pingInterval time.Duration
+	eventBacklog int
+	slowAfter    time.Duration
 
 	ready chan struct{}
 	addr  net.Addr // set before ready is closed
@@ -192,6 +209,8 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		checkPassword: bcrypt.CompareHashAndPassword,
 		writeTimeout:  10 * time.Second,
 		pingInterval:  30 * time.Second,
+		eventBacklog:  256 << 10,
+		slowAfter:     10 * time.Second,
 		ready:         make(chan struct{}),
 		stop:          make(chan struct{}),
 		open:          map[*openStream]struct{}{},

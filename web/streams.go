@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -109,7 +110,7 @@ var errStopping = errors.New("server shutting down")
 // in plain words).
 func (s *Server) acceptStream(w http.ResponseWriter, r *http.Request, kind streamKind) (conn *websocket.Conn, st *openStream, ok bool) {
 	p, _ := r.Context().Value(principalKey{}).(principal)
-	h := &hijackRecorder{ResponseWriter: w}
+	h := &hijackRecorder{ResponseWriter: w, events: kind == streamEvents}
 	st = &openStream{kind: kind, p: p, h: h, ended: make(chan struct{})}
 	// Registered before the upgrade is answered: once a client has its
 	// 101, its socket counts against the caps, so that the next one is
@@ -277,20 +278,44 @@ type hijackRecorder struct {
 	http.ResponseWriter
 	mu   sync.Mutex
 	conn net.Conn
+	// events, for an /events socket, puts an eventConn between the
+	// connection and the WebSocket library; ec is it once hijacked.
+	events bool
+	ec     *eventConn
 }
+
+// eventsWriterSize is the WebSocket library's read and write buffer on
+// an /events socket: it writes control frames only (at most 2+2+125
+// bytes), the stream its data frames itself, and reads control frames.
+const eventsWriterSize = 256
 
 // Hijack takes the connection over and remembers it. The read and write
 // deadlines http.Server set for the request are lifted: from now on the
 // WebSocket's own timeouts apply.
 func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, rw, err := http.NewResponseController(h.ResponseWriter).Hijack()
-	if err == nil {
-		_ = c.SetDeadline(time.Time{})
-		h.mu.Lock()
-		h.conn = c
-		h.mu.Unlock()
+	if err != nil {
+		return c, rw, err
 	}
-	return c, rw, err
+	_ = c.SetDeadline(time.Time{})
+	h.mu.Lock()
+	h.conn = c
+	h.mu.Unlock()
+	if !h.events {
+		return c, rw, nil
+	}
+	// The 101 answer has been flushed; the library's frames go through
+	// the eventConn from here on, whole, in a small buffer of their own.
+	// Reading, a client sends only pongs and its close frame: a small
+	// buffer of the socket's own replaces net/http's 4 KiB one, with what
+	// that one had read already in front.
+	h.ec = newEventConn(c)
+	pending, _ := rw.Reader.Peek(rw.Reader.Buffered())
+	var r io.Reader = h.ec
+	if len(pending) > 0 {
+		r = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), h.ec)
+	}
+	return h.ec, bufio.NewReadWriter(bufio.NewReaderSize(r, eventsWriterSize), bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
