@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,7 +138,7 @@ func waitReady(t *testing.T, n *node) {
 	t.Helper()
 	select {
 	case <-n.feed.Ready():
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("feed not ready")
 	}
 }
@@ -187,8 +188,10 @@ func TestStartingNodeGetsThePresent(t *testing.T) {
 	a.pub.Call(call("live", monitor.Ringing))
 	a.pub.Call(call("live", monitor.Connected))
 	a.pub.UserEvent(monitor.UserEvent{Source: "box.1", Name: "past"})
-	// Everything is stored once node a has applied it all.
-	for deadline := time.Now().Add(10 * time.Second); a.hub.Stats().Published < 64; {
+	// Everything is stored once node a has applied it all. (Node a was
+	// ready before its feed's consumer existed once, and the changes
+	// stored in between reached it as their subjects' last only.)
+	for deadline := time.Now().Add(30 * time.Second); a.hub.Stats().Published < 64; {
 		if time.Now().After(deadline) {
 			t.Fatalf("node a applied %d of 64", a.hub.Stats().Published)
 		}
@@ -208,6 +211,70 @@ func TestStartingNodeGetsThePresent(t *testing.T) {
 	if got := b.hub.Stats().Published; got != 2 {
 		t.Fatalf("node b applied %d changes at start, want 2 (the source and the live call)", got)
 	}
+}
+
+// TestNodeStartsDuringTraffic: a node that starts while calls ring, are
+// answered and end ends up with the same present as the node making them:
+// no call missing, none left over that ended while it read the present.
+func TestNodeStartsDuringTraffic(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	const calls = 400
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	wg.Go(func() {
+		for i := 1; i <= calls; i++ {
+			id := fmt.Sprintf("c%d", i)
+			a.pub.Call(call(id, monitor.Ringing))
+			a.pub.Call(call(id, monitor.Connected))
+			if i%10 != 0 { // every tenth call stays connected
+				a.pub.Call(call(id, monitor.Ended))
+			}
+			if i == calls/4 {
+				close(started)
+			}
+			if i%20 == 0 {
+				// Let node b start while this goes on.
+				for a.pub.Queued() > 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		a.pub.Call(call("last", monitor.Ringing))
+	})
+	<-started
+	b := startNode(t, srv.URL(), "b", 0)
+	waitReady(t, b)
+	wg.Wait()
+	for _, n := range []*node{a, b} {
+		for deadline := time.Now().Add(30 * time.Second); !hasCall(n.hub.Snapshot(), "last"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: the last call did not come", n.Name())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ids := func(n *node) []monitor.CallID {
+		var out []monitor.CallID
+		for _, c := range n.hub.Snapshot().Calls() {
+			out = append(out, c.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if ga, gb := ids(a), ids(b); !slices.Equal(ga, gb) || len(ga) != calls/10+1 {
+		t.Fatalf("node a has %d calls, node b %d (want %d each, the same)\na: %v\nb: %v", len(ga), len(gb), calls/10+1, ga, gb)
+	}
+}
+
+func hasCall(s monitor.Snapshot, id monitor.CallID) bool {
+	for _, c := range s.Calls() {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
 }
 
 // TestNATSRestartLosesNothing: changes published while NATS is down wait
