@@ -39,11 +39,12 @@ func startNode(t *testing.T, url, name string, ttl time.Duration) *node {
 		t.Fatalf("connect %s: %v", name, err)
 	}
 	n := &node{Node: cn}
-	n.hub = monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14}, monitor.WithObserver(func(monitor.Event) {
-		if n.feed.FromHere() {
-			n.fromHere.Add(1)
-		}
-	}))
+	n.hub = monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14}, monitor.WithEpoch(cn.Epoch()),
+		monitor.WithObserver(func(monitor.Event) {
+			if n.feed.FromHere() {
+				n.fromHere.Add(1)
+			}
+		}))
 	n.pub = cn.Publisher()
 	n.feed = cn.Feed(n.hub)
 	rctx, stop := context.WithCancel(context.Background())
@@ -275,6 +276,80 @@ func hasCall(s monitor.Snapshot, id monitor.CallID) bool {
 		}
 	}
 	return false
+}
+
+// TestResumeOnAnotherNode: a wallboard that read part of the changes on
+// node a and resumes on node b, with a's epoch and last seq, gets the rest
+// from b: every change once, none missing; one that comes back from
+// before what b has gets a snapshot.
+func TestResumeOnAnotherNode(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	publishCalls(a.pub, 1, 5) // before b starts: b has only their present
+	subA := subscribe(t, a.hub)
+	if subA.Snapshot == nil || subA.Snapshot.Epoch != a.Epoch() {
+		t.Fatalf("node a's snapshot %+v, want epoch %s", subA.Snapshot, a.Epoch())
+	}
+	collect(t, subA, 15)
+	b := startNode(t, srv.URL(), "b", 0)
+	waitReady(t, b)
+	if a.Epoch() != b.Epoch() || b.hub.Epoch() != a.hub.Epoch() {
+		t.Fatalf("epochs: nodes %s and %s, hubs %s and %s", a.Epoch(), b.Epoch(), a.hub.Epoch(), b.hub.Epoch())
+	}
+	publishCalls(a.pub, 6, 100)
+	// The wallboard on a reads 150 of the changes, then its node goes.
+	var got []monitor.Call
+	var last uint64
+	for len(got) < 150 {
+		select {
+		case ev := <-subA.Events():
+			if ev.Seq <= last {
+				t.Fatalf("node a: seq %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			got = append(got, *ev.Payload.(*monitor.Call))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node a: %d of 150", len(got))
+		}
+	}
+	subB, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(subB.Close)
+	if subB.Snapshot != nil {
+		t.Fatalf("node b answered the resume from %d with a snapshot", last)
+	}
+	for _, ev := range subB.Missed {
+		if ev.Seq <= last {
+			t.Fatalf("node b: seq %d after %d", ev.Seq, last)
+		}
+		last = ev.Seq
+		got = append(got, *ev.Payload.(*monitor.Call))
+	}
+	for len(got) < 285 {
+		select {
+		case ev := <-subB.Events():
+			if ev.Seq <= last {
+				t.Fatalf("node b: seq %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			got = append(got, *ev.Payload.(*monitor.Call))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of the 285 changes", len(got))
+		}
+	}
+	checkOrder(t, got, 6, 100)
+	// From before b's present: b cannot know what happened then.
+	old, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if old.Snapshot == nil {
+		t.Fatalf("a resume from before node b's start got %d changes, want a snapshot", len(old.Missed))
+	}
 }
 
 // TestNATSRestartLosesNothing: changes published while NATS is down wait

@@ -34,7 +34,7 @@ import (
 // applied twice.
 type Feed struct {
 	node *Node
-	hub  monitor.Publisher
+	hub  Hub
 
 	ready     chan struct{}
 	readyOnce sync.Once
@@ -50,8 +50,19 @@ type Feed struct {
 	fromHere atomic.Bool
 }
 
+// Hub is what a Feed needs of the node's hub (a *monitor.Hub made
+// WithEpoch(Node.Epoch)): every change numbered with its stream sequence,
+// the same on every node, so that a wallboard resumes on any node where it
+// left off on another.
+type Hub interface {
+	PublishSeq(seq uint64, at time.Time, p monitor.Payload) error
+	Gap(seq uint64)
+}
+
+var _ Hub = (*monitor.Hub)(nil)
+
 // Feed returns a feed into hub; Run runs it.
-func (n *Node) Feed(hub monitor.Publisher) *Feed {
+func (n *Node) Feed(hub Hub) *Feed {
 	return &Feed{node: n, hub: hub, ready: make(chan struct{})}
 }
 
@@ -108,6 +119,9 @@ func (f *Feed) consume(ctx context.Context) error {
 			return err
 		}
 		f.applied.Store(last)
+		// Of the changes up to last the hub has only the present: a
+		// wallboard resuming from before gets a snapshot.
+		f.hub.Gap(last)
 		f.present = true
 		// Ready only now: the present is applied, and what is published
 		// from here on is at a sequence above last, which follow applies
@@ -229,6 +243,7 @@ func (f *Feed) follow(ctx context.Context) error {
 			// The stream no longer has them (older than it keeps, after a
 			// long outage): those changes are lost to this node.
 			f.node.log.Warn("cluster: changes gone from the stream before this node applied them", "from", want, "to", seq-1)
+			f.hub.Gap(seq - 1)
 		}
 		f.apply(msg, seq, false)
 		f.applied.Store(seq)
@@ -275,7 +290,7 @@ func (f *Feed) apply(msg jetstream.Msg, seq uint64, present bool) {
 		return
 	}
 	f.fromHere.Store(strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), f.node.origin))
-	if err := f.hub.Publish(ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
+	if err := f.hub.PublishSeq(seq, ev.At, ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
 		f.node.log.Warn("cluster: the hub did not take a change", "subject", msg.Subject(), "seq", seq, "error", err)
 	}
 }

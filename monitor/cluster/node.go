@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +34,9 @@ type Node struct {
 	leases jetstream.KeyValue
 	// ttl is the lease bucket's TTL, which NATS enforces.
 	ttl time.Duration
+	// epoch names the stream's life: the hubs it feeds number their
+	// events with its sequences, valid while it is not made anew.
+	epoch string
 	// origin starts the Nats-Msg-Id of every change this run of the node
 	// publishes: NODE-BOOT-, BOOT new at every start.
 	origin string
@@ -110,6 +114,7 @@ func (n *Node) setUp(ctx context.Context) error {
 		return fmt.Errorf("%w: stream %s: %w", ErrNATS, StreamName, err)
 	}
 	n.stream = st
+	n.epoch = "js-" + strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36)
 	kv, err := n.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "Switchboard: which node connects each source",
@@ -133,6 +138,10 @@ func (n *Node) setUp(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Epoch names the stream's life, the same on every node: the epoch of a
+// hub fed from it (monitor.WithEpoch), whose seq is the stream's.
+func (n *Node) Epoch() string { return n.epoch }
 
 // Name is this node's name.
 func (n *Node) Name() string { return n.cfg.Node }
