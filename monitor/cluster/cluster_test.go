@@ -341,6 +341,9 @@ func TestResumeOnAnotherNode(t *testing.T) {
 		}
 	}
 	checkOrder(t, got, 6, 100)
+	if lag := b.Lag(); lag != 0 {
+		t.Fatalf("node b's lag %d after the last change, want 0", lag)
+	}
 	// From before b's present: b cannot know what happened then.
 	old, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: 3})
 	if err != nil {

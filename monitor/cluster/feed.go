@@ -63,7 +63,9 @@ var _ Hub = (*monitor.Hub)(nil)
 
 // Feed returns a feed into hub; Run runs it.
 func (n *Node) Feed(hub Hub) *Feed {
-	return &Feed{node: n, hub: hub, ready: make(chan struct{})}
+	f := &Feed{node: n, hub: hub, ready: make(chan struct{})}
+	n.feed.Store(f)
+	return f
 }
 
 // Ready is closed once the feed has applied the present: a node takes no

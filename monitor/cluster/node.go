@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,6 +35,8 @@ type Node struct {
 	leases jetstream.KeyValue
 	// ttl is the lease bucket's TTL, which NATS enforces.
 	ttl time.Duration
+	// feed is the node's feed, for its lag.
+	feed atomic.Pointer[Feed]
 	// epoch names the stream's life: the hubs it feeds number their
 	// events with its sequences, valid while it is not made anew.
 	epoch string
@@ -142,6 +145,15 @@ func (n *Node) setUp(ctx context.Context) error {
 // Epoch names the stream's life, the same on every node: the epoch of a
 // hub fed from it (monitor.WithEpoch), whose seq is the stream's.
 func (n *Node) Epoch() string { return n.epoch }
+
+// Lag returns how many of the stream's changes this node's feed has not
+// applied yet (as NATS said with the last one it got); 0 without a feed.
+func (n *Node) Lag() uint64 {
+	if f := n.feed.Load(); f != nil {
+		return f.Pending()
+	}
+	return 0
+}
 
 // Name is this node's name.
 func (n *Node) Name() string { return n.cfg.Node }
