@@ -25,6 +25,9 @@ var (
 	// ErrHubClosed is returned by Subscribe and Publish after the hub was
 	// closed.
 	ErrHubClosed = errors.New("hub closed")
+	// ErrStaleSeq is returned by Hub.PublishSeq for a change numbered no
+	// higher than one the hub already has.
+	ErrStaleSeq = errors.New("change older than the hub's last")
 	// ErrUnknownKind is returned for an event kind that is not in the kind
 	// table: publishing it, encoding it, or decoding an envelope that
 	// names it (a newer node's kind, say).

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,10 @@ type Counters struct {
 // HubStats are the hub's running totals.
 type HubStats struct {
 	Subscribers int
-	Published   uint64
-	Dropped     map[CloseReason]uint64
+	// Published counts the events this hub handed out (not their seq,
+	// which on a hub fed from a stream is the stream's).
+	Published uint64
+	Dropped   map[CloseReason]uint64
 }
 
 // Hub keeps the present (the items of every kept kind: active calls,
@@ -75,6 +78,12 @@ type Hub struct {
 	mu     sync.Mutex
 	closed bool
 	seq    uint64
+	// published counts the events; seq is their number, which skips
+	// ahead on a hub fed from a stream (PublishSeq, Gap).
+	published uint64
+	// floor is the seq up to which the ring cannot resume a subscriber:
+	// the newest event it dropped, or a gap the publisher declared.
+	floor uint64
 	// state holds the items of each kept kind by key, indexed like the
 	// kind table (nil for a passing kind).
 	state    []map[string]Payload
@@ -97,6 +106,17 @@ type HubOption func(*Hub)
 // event, unlike subscribers, which are dropped when slow.
 func WithObserver(fn func(Event)) HubOption {
 	return func(h *Hub) { h.observers = append(h.observers, fn) }
+}
+
+// WithEpoch sets the hub's epoch instead of a random one: a hub fed from
+// a shared, numbered stream of changes (a cluster's) takes the stream's
+// identity, so that a subscriber can resume on any hub fed from it.
+func WithEpoch(epoch string) HubOption {
+	return func(h *Hub) {
+		if epoch != "" {
+			h.epoch = epoch
+		}
+	}
 }
 
 // NewHub returns an empty hub.
@@ -177,6 +197,43 @@ func (h *Hub) Publish(p Payload) error {
 	return nil
 }
 
+// PublishSeq publishes p as the change numbered seq at time at, for a hub
+// fed from a numbered stream (see WithEpoch): the events' seq is then the
+// stream's, the same on every hub it feeds. seq must be above every seq
+// before; numbers skipped in between are changes this hub never gets,
+// which a resuming subscriber does not miss either. Errors as Publish,
+// and ErrStaleSeq for a seq not above the last.
+func (h *Hub) PublishSeq(seq uint64, at time.Time, p Payload) error {
+	spec, err := specOf(p)
+	if err != nil {
+		return fmt.Errorf("hub publish: %w", err)
+	}
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return ErrHubClosed
+	}
+	if seq <= h.seq {
+		last := h.seq
+		h.mu.Unlock()
+		return fmt.Errorf("hub publish %d after %d: %w", seq, last, ErrStaleSeq)
+	}
+	h.seq = seq - 1
+	h.publishLocked(spec, p, new(encoding), at)
+	return nil
+}
+
+// Gap tells the hub that the changes up to seq did not all reach it (it
+// read only the present of them, or they were gone from the stream): a
+// subscriber resuming from before seq gets a snapshot. The next change is
+// numbered above seq.
+func (h *Hub) Gap(seq uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.floor = max(h.floor, seq)
+	h.seq = max(h.seq, seq)
+}
+
 // Counters returns the running totals of source, creating them.
 func (h *Hub) Counters(source SourceName) *Counters {
 	h.mu.Lock()
@@ -210,7 +267,15 @@ func (h *Hub) publish(spec *kindSpec, p Payload, enc *encoding) bool {
 		h.mu.Unlock()
 		return false
 	}
+	h.publishLocked(spec, p, enc, at)
+	return true
+}
+
+// publishLocked is publish with h.mu held on entry; it unlocks h.mu
+// before it runs the observers.
+func (h *Hub) publishLocked(spec *kindSpec, p Payload, enc *encoding, at time.Time) {
 	h.seq++
+	h.published++
 	ev := Event{Seq: h.seq, At: at, Payload: p, enc: enc}
 	if spec.key != nil {
 		m := h.state[spec.index]
@@ -223,17 +288,20 @@ func (h *Hub) publish(spec *kindSpec, p Payload, enc *encoding) bool {
 	if len(h.ring) < h.cfg.RingSize {
 		h.ring = append(h.ring, ev)
 	} else {
+		h.floor = max(h.floor, h.ring[h.ringNext].Seq)
 		h.ring[h.ringNext] = ev
 		h.ringNext = (h.ringNext + 1) % h.cfg.RingSize
 	}
 	for s := range h.subs {
+		if ev.Seq <= s.after {
+			continue
+		}
 		s.offerLocked(ev)
 	}
 	h.mu.Unlock()
 	for _, o := range h.observers {
 		o(ev)
 	}
-	return true
 }
 
 // dropLocked ends s; h.mu held on entry.
@@ -295,6 +363,11 @@ type Subscription struct {
 	Snapshot *Snapshot
 	// Missed holds the events after Resume.Since when the hub could resume.
 	Missed []Event
+
+	// after is the seq up to which events are not delivered: a resume
+	// from ahead of this hub (another hub fed from the same stream was
+	// further along) skips what the subscriber already has.
+	after uint64
 
 	done   chan struct{}
 	reason CloseReason // set before done is closed
@@ -414,7 +487,11 @@ func (h *Hub) Subscribe(resume *Resume, opts ...SubscribeOption) (*Subscription,
 	if s.ready == nil {
 		s.ch = make(chan Event, h.cfg.SubscriberBuffer)
 	}
-	if missed, ok := h.sinceLocked(resume); ok {
+	if resume != nil && resume.Epoch == h.epoch && resume.Since > h.seq && resume.Since-h.seq <= uint64(h.cfg.RingSize) { //nolint:gosec // RingSize > 0, set in NewHub
+		// Ahead of this hub, by no more than it could have resumed from
+		// behind: the events up to Since are skipped when they come.
+		s.Missed, s.after = []Event{}, resume.Since
+	} else if missed, ok := h.sinceLocked(resume); ok {
 		s.Missed = missed
 	} else {
 		snap := h.snapshotLocked()
@@ -427,24 +504,18 @@ func (h *Hub) Subscribe(resume *Resume, opts ...SubscribeOption) (*Subscription,
 // sinceLocked returns the events after r.Since if the ring still holds
 // them all; h.mu held on entry.
 func (h *Hub) sinceLocked(r *Resume) ([]Event, bool) {
-	if r == nil || r.Epoch != h.epoch || r.Since > h.seq {
+	if r == nil || r.Epoch != h.epoch || r.Since > h.seq || r.Since < h.floor {
 		return nil, false
-	}
-	if r.Since == h.seq {
-		return []Event{}, true
 	}
 	n := len(h.ring)
-	oldest := h.seq - uint64(n) + 1
-	if r.Since+1 < oldest {
-		return nil, false
+	start := 0
+	if n == h.cfg.RingSize {
+		start = h.ringNext
 	}
-	want := int(h.seq - r.Since) //nolint:gosec // 0 < h.seq-r.Since <= len(h.ring), checked above
-	out := make([]Event, 0, want)
-	start := (h.ringNext + n - want) % n
-	if n < h.cfg.RingSize {
-		start = n - want
-	}
-	for i := 0; i < want; i++ {
+	// The ring is in seq order from start; the first event after Since:
+	first := sort.Search(n, func(i int) bool { return h.ring[(start+i)%n].Seq > r.Since })
+	out := make([]Event, 0, n-first)
+	for i := first; i < n; i++ {
 		out = append(out, h.ring[(start+i)%n])
 	}
 	return out, true
@@ -454,7 +525,7 @@ func (h *Hub) sinceLocked(r *Resume) ([]Event, bool) {
 func (h *Hub) Stats() HubStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	st := HubStats{Subscribers: len(h.subs), Published: h.seq, Dropped: make(map[CloseReason]uint64, len(h.dropped))}
+	st := HubStats{Subscribers: len(h.subs), Published: h.published, Dropped: make(map[CloseReason]uint64, len(h.dropped))}
 	for k, v := range h.dropped {
 		st.Dropped[k] = v
 	}

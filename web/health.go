@@ -22,13 +22,18 @@ type Webhooks interface {
 type SourceOwners interface {
 	Name() string
 	Connected() bool
+	// Lag is how many of the cluster's changes this node has not applied
+	// yet.
+	Lag() uint64
 	Owners(ctx context.Context) (map[monitor.SourceName]string, error)
 }
 
-// healthCluster is this node in /healthz: its name, whether NATS answers.
+// healthCluster is this node in /healthz: its name, whether NATS answers,
+// and how many of the stream's changes it has not applied yet.
 type healthCluster struct {
 	Node      string `json:"node"`
 	Connected bool   `json:"connected"`
+	Lag       uint64 `json:"lag"`
 }
 
 // healthSource is a source in /healthz; no address, since the endpoint
@@ -114,7 +119,7 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) error {
 	resp := healthResponse{Status: "ok", Sources: []healthSource{}}
 	var owners map[monitor.SourceName]string
 	if s.deps.Owners != nil {
-		resp.Cluster = &healthCluster{Node: s.deps.Owners.Name(), Connected: s.deps.Owners.Connected()}
+		resp.Cluster = &healthCluster{Node: s.deps.Owners.Name(), Connected: s.deps.Owners.Connected(), Lag: s.deps.Owners.Lag()}
 		if !resp.Cluster.Connected {
 			resp.Status = "degraded"
 		}

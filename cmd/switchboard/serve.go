@@ -194,14 +194,14 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			}
 		}
 	}
-	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithObserver(store.Observe), monitor.WithObserver(hook))
-	defer hub.Close()
 	// A cluster node's sources publish to the stream, and its hub is fed
-	// from it (see clusterSide); alone, they publish to the hub.
+	// from it (see clusterSide), numbering its events with the stream's
+	// sequence so that a wallboard resumes on any node; alone, they
+	// publish to the hub.
 	var (
-		node *cluster.Node
-		pub  *cluster.Publisher
-		base monitor.Sink = hub
+		node    *cluster.Node
+		pub     *cluster.Publisher
+		hubOpts = []monitor.HubOption{monitor.WithObserver(store.Observe), monitor.WithObserver(hook)}
 	)
 	if cfg.clustered {
 		node, err = cluster.Connect(ctx, cfg.Cluster, cluster.WithLogger(log.With("component", "cluster", "node", cfg.Cluster.Node)))
@@ -209,6 +209,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 			return err
 		}
 		defer node.Close()
+		hubOpts = append(hubOpts, monitor.WithEpoch(node.Epoch()))
+	}
+	hub := monitor.NewHub(monitor.HubConfig{}, hubOpts...)
+	defer hub.Close()
+	var base monitor.Sink = hub
+	if node != nil {
 		pub, feed = node.Publisher(), node.Feed(hub)
 		base = pub
 	}

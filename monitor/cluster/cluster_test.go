@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -38,11 +39,12 @@ func startNode(t *testing.T, url, name string, ttl time.Duration) *node {
 		t.Fatalf("connect %s: %v", name, err)
 	}
 	n := &node{Node: cn}
-	n.hub = monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14}, monitor.WithObserver(func(monitor.Event) {
-		if n.feed.FromHere() {
-			n.fromHere.Add(1)
-		}
-	}))
+	n.hub = monitor.NewHub(monitor.HubConfig{RingSize: 1 << 14, SubscriberBuffer: 1 << 14}, monitor.WithEpoch(cn.Epoch()),
+		monitor.WithObserver(func(monitor.Event) {
+			if n.feed.FromHere() {
+				n.fromHere.Add(1)
+			}
+		}))
 	n.pub = cn.Publisher()
 	n.feed = cn.Feed(n.hub)
 	rctx, stop := context.WithCancel(context.Background())
@@ -137,7 +139,7 @@ func waitReady(t *testing.T, n *node) {
 	t.Helper()
 	select {
 	case <-n.feed.Ready():
-	case <-time.After(10 * time.Second):
+	case <-time.After(30 * time.Second):
 		t.Fatal("feed not ready")
 	}
 }
@@ -187,8 +189,10 @@ func TestStartingNodeGetsThePresent(t *testing.T) {
 	a.pub.Call(call("live", monitor.Ringing))
 	a.pub.Call(call("live", monitor.Connected))
 	a.pub.UserEvent(monitor.UserEvent{Source: "box.1", Name: "past"})
-	// Everything is stored once node a has applied it all.
-	for deadline := time.Now().Add(10 * time.Second); a.hub.Stats().Published < 64; {
+	// Everything is stored once node a has applied it all. (Node a was
+	// ready before its feed's consumer existed once, and the changes
+	// stored in between reached it as their subjects' last only.)
+	for deadline := time.Now().Add(30 * time.Second); a.hub.Stats().Published < 64; {
 		if time.Now().After(deadline) {
 			t.Fatalf("node a applied %d of 64", a.hub.Stats().Published)
 		}
@@ -207,6 +211,147 @@ func TestStartingNodeGetsThePresent(t *testing.T) {
 	}
 	if got := b.hub.Stats().Published; got != 2 {
 		t.Fatalf("node b applied %d changes at start, want 2 (the source and the live call)", got)
+	}
+}
+
+// TestNodeStartsDuringTraffic: a node that starts while calls ring, are
+// answered and end ends up with the same present as the node making them:
+// no call missing, none left over that ended while it read the present.
+func TestNodeStartsDuringTraffic(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	const calls = 400
+	var wg sync.WaitGroup
+	started := make(chan struct{})
+	wg.Go(func() {
+		for i := 1; i <= calls; i++ {
+			id := fmt.Sprintf("c%d", i)
+			a.pub.Call(call(id, monitor.Ringing))
+			a.pub.Call(call(id, monitor.Connected))
+			if i%10 != 0 { // every tenth call stays connected
+				a.pub.Call(call(id, monitor.Ended))
+			}
+			if i == calls/4 {
+				close(started)
+			}
+			if i%20 == 0 {
+				// Let node b start while this goes on.
+				for a.pub.Queued() > 0 {
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		a.pub.Call(call("last", monitor.Ringing))
+	})
+	<-started
+	b := startNode(t, srv.URL(), "b", 0)
+	waitReady(t, b)
+	wg.Wait()
+	for _, n := range []*node{a, b} {
+		for deadline := time.Now().Add(30 * time.Second); !hasCall(n.hub.Snapshot(), "last"); {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: the last call did not come", n.Name())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	ids := func(n *node) []monitor.CallID {
+		var out []monitor.CallID
+		for _, c := range n.hub.Snapshot().Calls() {
+			out = append(out, c.ID)
+		}
+		slices.Sort(out)
+		return out
+	}
+	if ga, gb := ids(a), ids(b); !slices.Equal(ga, gb) || len(ga) != calls/10+1 {
+		t.Fatalf("node a has %d calls, node b %d (want %d each, the same)\na: %v\nb: %v", len(ga), len(gb), calls/10+1, ga, gb)
+	}
+}
+
+func hasCall(s monitor.Snapshot, id monitor.CallID) bool {
+	for _, c := range s.Calls() {
+		if c.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// TestResumeOnAnotherNode: a wallboard that read part of the changes on
+// node a and resumes on node b, with a's epoch and last seq, gets the rest
+// from b: every change once, none missing; one that comes back from
+// before what b has gets a snapshot.
+func TestResumeOnAnotherNode(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	publishCalls(a.pub, 1, 5) // before b starts: b has only their present
+	subA := subscribe(t, a.hub)
+	if subA.Snapshot == nil || subA.Snapshot.Epoch != a.Epoch() {
+		t.Fatalf("node a's snapshot %+v, want epoch %s", subA.Snapshot, a.Epoch())
+	}
+	collect(t, subA, 15)
+	b := startNode(t, srv.URL(), "b", 0)
+	waitReady(t, b)
+	if a.Epoch() != b.Epoch() || b.hub.Epoch() != a.hub.Epoch() {
+		t.Fatalf("epochs: nodes %s and %s, hubs %s and %s", a.Epoch(), b.Epoch(), a.hub.Epoch(), b.hub.Epoch())
+	}
+	publishCalls(a.pub, 6, 100)
+	// The wallboard on a reads 150 of the changes, then its node goes.
+	var got []monitor.Call
+	var last uint64
+	for len(got) < 150 {
+		select {
+		case ev := <-subA.Events():
+			if ev.Seq <= last {
+				t.Fatalf("node a: seq %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			got = append(got, *ev.Payload.(*monitor.Call))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("node a: %d of 150", len(got))
+		}
+	}
+	subB, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: last})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(subB.Close)
+	if subB.Snapshot != nil {
+		t.Fatalf("node b answered the resume from %d with a snapshot", last)
+	}
+	for _, ev := range subB.Missed {
+		if ev.Seq <= last {
+			t.Fatalf("node b: seq %d after %d", ev.Seq, last)
+		}
+		last = ev.Seq
+		got = append(got, *ev.Payload.(*monitor.Call))
+	}
+	for len(got) < 285 {
+		select {
+		case ev := <-subB.Events():
+			if ev.Seq <= last {
+				t.Fatalf("node b: seq %d after %d", ev.Seq, last)
+			}
+			last = ev.Seq
+			got = append(got, *ev.Payload.(*monitor.Call))
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%d of the 285 changes", len(got))
+		}
+	}
+	checkOrder(t, got, 6, 100)
+	if lag := b.Lag(); lag != 0 {
+		t.Fatalf("node b's lag %d after the last change, want 0", lag)
+	}
+	// From before b's present: b cannot know what happened then.
+	old, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if old.Snapshot == nil {
+		t.Fatalf("a resume from before node b's start got %d changes, want a snapshot", len(old.Missed))
 	}
 }
 

@@ -1,9 +1,11 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -19,30 +21,51 @@ import (
 // wallboard on every node sees each call's changes in the order they
 // happened.
 //
-// A starting node first reads the last message of every subject (each
-// item as it now is: see Subject) and applies those that are still
-// present (the active calls, the sources, …), so that its first snapshot
-// is the cluster's present; ended calls and passing events of the past
-// are skipped. From then on it applies every change. Its consumer is an
-// ordered one: after a NATS outage it is made again from the stream
+// A starting node first reads the present: the last message of every
+// subject (each item as it now is: see Subject) up to the stream's last
+// message when it looked, of which it applies those still present (the
+// active calls, the sources, …), so that its first snapshot is the
+// cluster's present; ended calls and passing events of the past are
+// skipped. Then it follows the stream from the message after that one,
+// every change by sequence, so a change made while it read the present is
+// applied in full, not collapsed into its subject's last. Its consumer is
+// an ordered one: after a NATS outage it is made again from the stream
 // sequence after the last one applied, so nothing is lost and nothing
 // applied twice.
 type Feed struct {
 	node *Node
-	hub  monitor.Publisher
+	hub  Hub
 
 	ready     chan struct{}
 	readyOnce sync.Once
-	applied   atomic.Uint64
-	skipped   atomic.Uint64
+	// present is set once the present was read; owned by Run.
+	present bool
+	applied atomic.Uint64
+	skipped atomic.Uint64
+	// pending is how many of the stream's messages wait for this feed,
+	// as NATS said with the last one delivered.
+	pending atomic.Uint64
 	// fromHere is set, while the hub applies a change, when this run of
 	// the node published it.
 	fromHere atomic.Bool
 }
 
+// Hub is what a Feed needs of the node's hub (a *monitor.Hub made
+// WithEpoch(Node.Epoch)): every change numbered with its stream sequence,
+// the same on every node, so that a wallboard resumes on any node where it
+// left off on another.
+type Hub interface {
+	PublishSeq(seq uint64, at time.Time, p monitor.Payload) error
+	Gap(seq uint64)
+}
+
+var _ Hub = (*monitor.Hub)(nil)
+
 // Feed returns a feed into hub; Run runs it.
-func (n *Node) Feed(hub monitor.Publisher) *Feed {
-	return &Feed{node: n, hub: hub, ready: make(chan struct{})}
+func (n *Node) Feed(hub Hub) *Feed {
+	f := &Feed{node: n, hub: hub, ready: make(chan struct{})}
+	n.feed.Store(f)
+	return f
 }
 
 // Ready is closed once the feed has applied the present: a node takes no
@@ -85,26 +108,113 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
-// consume runs one ordered consumer until it fails or ctx ends.
+// Pending returns how many of the stream's messages this feed has not
+// applied yet, as of the last one it got: its lag behind the stream.
+func (f *Feed) Pending() uint64 { return f.pending.Load() }
+
+// consume reads the present once, then follows the stream until its
+// consumer fails or ctx ends.
 func (f *Feed) consume(ctx context.Context) error {
-	info, err := f.node.stream.Info(ctx)
-	if err != nil {
-		return fmt.Errorf("%w: stream info: %w", ErrNATS, err)
-	}
-	// Until the stream's last message at start, only the present counts.
-	catchUp := info.State.LastSeq
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subjectPrefix + ">"}}
-	if last := f.applied.Load(); last > 0 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = last + 1
-		catchUp = 0
-	} else {
-		cfg.DeliverPolicy = jetstream.DeliverLastPerSubjectPolicy
-	}
-	if info.State.Msgs == 0 || catchUp == 0 && info.State.LastSeq <= f.applied.Load() {
+	if !f.present {
+		last, err := f.readPresent(ctx)
+		if err != nil {
+			return err
+		}
+		f.applied.Store(last)
+		// Of the changes up to last the hub has only the present: a
+		// wallboard resuming from before gets a snapshot.
+		f.hub.Gap(last)
+		f.present = true
+		// Ready only now: the present is applied, and what is published
+		// from here on is at a sequence above last, which follow applies
+		// one by one, whenever its consumer starts.
 		f.markReady()
 	}
-	cons, err := f.node.stream.OrderedConsumer(ctx, cfg)
+	return f.follow(ctx)
+}
+
+// readPresent applies the last message of every subject up to the
+// stream's last message now, of those items still present, and returns
+// that message's sequence. The messages are gathered before any is
+// applied: an ordered consumer that resets itself meanwhile goes on by
+// sequence, handing over older messages of a subject too, and only the
+// last of each counts.
+func (f *Feed) readPresent(ctx context.Context) (uint64, error) {
+	info, err := f.node.stream.Info(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("%w: stream info: %w", ErrNATS, err)
+	}
+	last := info.State.LastSeq
+	if info.State.Msgs == 0 {
+		return last, nil
+	}
+	cons, err := f.node.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjectPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
+	})
+	if err != nil {
+		return 0, fmt.Errorf("%w: consumer: %w", ErrNATS, err)
+	}
+	it, err := cons.Messages()
+	if err != nil {
+		return 0, fmt.Errorf("%w: consume: %w", ErrNATS, err)
+	}
+	defer it.Stop()
+	type item struct {
+		seq uint64
+		msg jetstream.Msg
+	}
+	latest := map[string]item{}
+	defer func() {
+		items := make([]item, 0, len(latest))
+		for _, it := range latest {
+			items = append(items, it)
+		}
+		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.seq, b.seq) })
+		for _, it := range items {
+			f.apply(it.msg, it.seq, true)
+		}
+	}()
+	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
+		return last, nil // aged out meanwhile
+	}
+	for {
+		msg, err := f.next(ctx, it)
+		if err != nil {
+			clear(latest)
+			return 0, err
+		}
+		if msg == nil {
+			continue
+		}
+		md, err := msg.Metadata()
+		if err != nil {
+			f.skipped.Add(1)
+			continue
+		}
+		seq := md.Sequence.Stream
+		if seq > last {
+			// Changed since Info: follow applies it, and everything
+			// after last, by sequence.
+			return last, nil
+		}
+		if prev, ok := latest[msg.Subject()]; !ok || prev.seq < seq {
+			latest[msg.Subject()] = item{seq, msg}
+		}
+		if seq == last || md.NumPending == 0 {
+			return last, nil
+		}
+	}
+}
+
+// follow applies every change after the last one applied, by sequence,
+// until its consumer fails or ctx ends.
+func (f *Feed) follow(ctx context.Context) error {
+	cons, err := f.node.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subjectPrefix + ">"},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    f.applied.Load() + 1,
+	})
 	if err != nil {
 		return fmt.Errorf("%w: consumer: %w", ErrNATS, err)
 	}
@@ -114,43 +224,60 @@ func (f *Feed) consume(ctx context.Context) error {
 	}
 	defer it.Stop()
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
+		msg, err := f.next(ctx, it)
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return err
-			}
-			// A missed heartbeat or a reset in progress: the ordered
-			// consumer makes itself again from where it was.
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
+			return err
+		}
+		if msg == nil {
 			continue
 		}
-		f.apply(msg, catchUp)
+		md, err := msg.Metadata()
+		if err != nil {
+			f.skipped.Add(1)
+			continue
+		}
+		f.pending.Store(md.NumPending)
+		seq := md.Sequence.Stream
+		if seq <= f.applied.Load() {
+			continue
+		}
+		if want := f.applied.Load() + 1; seq > want {
+			// The stream no longer has them (older than it keeps, after a
+			// long outage): those changes are lost to this node.
+			f.node.log.Warn("cluster: changes gone from the stream before this node applied them", "from", want, "to", seq-1)
+			f.hub.Gap(seq - 1)
+		}
+		f.apply(msg, seq, false)
+		f.applied.Store(seq)
 	}
 }
 
-// apply hands one message to the hub.
-func (f *Feed) apply(msg jetstream.Msg, catchUp uint64) {
-	md, err := msg.Metadata()
-	if err != nil {
-		f.skipped.Add(1)
-		return
+// next returns the next message, nil after a passing error (a missed
+// heartbeat, a reset in progress: the ordered consumer makes itself again
+// from where it was), or an error when the iterator is closed or ctx
+// ended.
+func (f *Feed) next(ctx context.Context, it jetstream.MessagesContext) (jetstream.Msg, error) {
+	msg, err := it.Next(jetstream.NextContext(ctx))
+	if err == nil {
+		return msg, nil
 	}
-	seq := md.Sequence.Stream
-	if seq <= f.applied.Load() {
-		return
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
 	}
-	defer func() {
-		f.applied.Store(seq)
-		if md.NumPending == 0 || seq >= catchUp {
-			f.markReady()
-		}
-	}()
+	if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(50 * time.Millisecond):
+	}
+	return nil, nil
+}
+
+// apply hands the message at seq to the hub; of the present (read at
+// start) only what is still present.
+func (f *Feed) apply(msg jetstream.Msg, seq uint64, present bool) {
 	var ev monitor.Event
 	if err := ev.UnmarshalJSON(msg.Data()); err != nil {
 		f.skipped.Add(1)
@@ -161,11 +288,11 @@ func (f *Feed) apply(msg jetstream.Msg, catchUp uint64) {
 		}
 		return
 	}
-	if seq <= catchUp && !monitor.Present(ev.Payload) {
+	if present && !monitor.Present(ev.Payload) {
 		return
 	}
 	f.fromHere.Store(strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), f.node.origin))
-	if err := f.hub.Publish(ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
+	if err := f.hub.PublishSeq(seq, ev.At, ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
 		f.node.log.Warn("cluster: the hub did not take a change", "subject", msg.Subject(), "seq", seq, "error", err)
 	}
 }

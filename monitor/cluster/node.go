@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -33,6 +35,11 @@ type Node struct {
 	leases jetstream.KeyValue
 	// ttl is the lease bucket's TTL, which NATS enforces.
 	ttl time.Duration
+	// feed is the node's feed, for its lag.
+	feed atomic.Pointer[Feed]
+	// epoch names the stream's life: the hubs it feeds number their
+	// events with its sequences, valid while it is not made anew.
+	epoch string
 	// origin starts the Nats-Msg-Id of every change this run of the node
 	// publishes: NODE-BOOT-, BOOT new at every start.
 	origin string
@@ -110,6 +117,7 @@ func (n *Node) setUp(ctx context.Context) error {
 		return fmt.Errorf("%w: stream %s: %w", ErrNATS, StreamName, err)
 	}
 	n.stream = st
+	n.epoch = "js-" + strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36)
 	kv, err := n.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "Switchboard: which node connects each source",
@@ -132,6 +140,19 @@ func (n *Node) setUp(ctx context.Context) error {
 		n.ttl = status.TTL()
 	}
 	return nil
+}
+
+// Epoch names the stream's life, the same on every node: the epoch of a
+// hub fed from it (monitor.WithEpoch), whose seq is the stream's.
+func (n *Node) Epoch() string { return n.epoch }
+
+// Lag returns how many of the stream's changes this node's feed has not
+// applied yet (as NATS said with the last one it got); 0 without a feed.
+func (n *Node) Lag() uint64 {
+	if f := n.feed.Load(); f != nil {
+		return f.Pending()
+	}
+	return 0
 }
 
 // Name is this node's name.
