@@ -74,6 +74,11 @@ func parseSources(entries []string) (sourceList, error) {
 		if !validHostName(s) {
 			return sourceList{}, fmt.Errorf("trusted_sip_sources entry %.64q: not an address, a prefix or a host name", s)
 		}
+		if _, err := netip.ParseAddr(strings.TrimSuffix(s, ".")); err == nil {
+			// "192.0.2.1." is no host name (a name's last label is never
+			// all digits) and, looked up as one, would match nothing.
+			return sourceList{}, fmt.Errorf("trusted_sip_sources entry %.64q: an address with a final dot (write it without the dot)", s)
+		}
 		l.hosts = append(l.hosts, strings.ToLower(strings.TrimSuffix(s, ".")))
 	}
 	return l, nil

@@ -30,6 +30,7 @@ func TestParseSources(t *testing.T) {
 		{in: []string{"-bad.example"}, err: "not an address"},
 		{in: []string{"a b"}, err: "not an address"},
 		{in: []string{"sip:pbx.example"}, err: "not an address"},
+		{in: []string{"192.0.2.1."}, err: "final dot"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.in, ","), func(t *testing.T) {
