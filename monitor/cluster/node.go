@@ -37,6 +37,8 @@ type Node struct {
 	// stream, read for the revision of a purged key too.
 	present    jetstream.KeyValue
 	presentRaw jetstream.Stream
+	// markerTTL: the present bucket drops the markers of purged keys.
+	markerTTL bool
 	// maxAge is how long the stream keeps a change (StreamMaxAge).
 	maxAge time.Duration
 	// ttl is the lease bucket's TTL, which NATS enforces.
@@ -154,18 +156,29 @@ func (n *Node) setUp(ctx context.Context) error {
 // setUpPresent creates the present bucket, or opens it when another node
 // did.
 func (n *Node) setUpPresent(ctx context.Context) error {
-	kv, err := n.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+	cfg := jetstream.KeyValueConfig{
 		Bucket:         PresentBucket,
 		Description:    "Switchboard: every active call, source, extension and queue as it now is",
 		History:        1,
 		Storage:        jetstream.FileStorage,
 		LimitMarkerTTL: presentMarkerTTL,
-	})
+	}
+	kv, err := n.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		// A NATS server before 2.11: the markers of purged items stay.
+		n.log.Warn("cluster: this NATS server keeps the marker of every ended call in the present bucket; 2.11 or later drops them after an hour")
+		cfg.LimitMarkerTTL = 0
+		kv, err = n.js.CreateKeyValue(ctx, cfg)
+	}
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = n.js.KeyValue(ctx, PresentBucket)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: bucket %s: %w", ErrNATS, PresentBucket, err)
+	}
+	if status, err := kv.Status(ctx); err == nil {
+		// The first node made the bucket: with marker TTLs or without.
+		n.markerTTL = status.LimitMarkerTTL() > 0
 	}
 	raw, err := n.js.Stream(ctx, "KV_"+PresentBucket)
 	if err != nil {

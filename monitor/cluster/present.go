@@ -127,7 +127,11 @@ func (n *Node) writePresent(ctx context.Context, subject string, seq uint64, dat
 			if !live {
 				return nil // not there
 			}
-			err = n.present.Purge(ctx, key, jetstream.LastRevision(rev), jetstream.PurgeTTL(presentMarkerTTL))
+			opts := []jetstream.KVDeleteOpt{jetstream.LastRevision(rev)}
+			if n.markerTTL {
+				opts = append(opts, jetstream.PurgeTTL(presentMarkerTTL))
+			}
+			err = n.present.Purge(ctx, key, opts...)
 		}
 		if err == nil {
 			return nil
