@@ -8,6 +8,7 @@ export SWITCHBOARD_E2E ?= require
 # Every parser's fuzz target, as package:Target.
 FUZZ_TARGETS := \
 	./monitor/e164:FuzzNormalize \
+	./monitor/cluster:FuzzDecodePresent \
 	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/history:FuzzReadSpool \

@@ -29,12 +29,12 @@ type node struct {
 	fromHere atomic.Int64
 }
 
-func startNode(t *testing.T, url, name string, ttl time.Duration) *node {
+func startNode(t *testing.T, url, name string, ttl time.Duration, opts ...cluster.Option) *node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cn, err := cluster.Connect(ctx, cluster.Config{NATS: cluster.NATSConfig{URL: url}, Node: name, LeaseTTL: ttl},
-		cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	opts = append([]cluster.Option{cluster.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
+	cn, err := cluster.Connect(ctx, cluster.Config{NATS: cluster.NATSConfig{URL: url}, Node: name, LeaseTTL: ttl}, opts...)
 	if err != nil {
 		t.Fatalf("connect %s: %v", name, err)
 	}

@@ -23,10 +23,11 @@ import (
 //
 // A starting node first reads the present: the last message of every
 // subject (each item as it now is: see Subject) up to the stream's last
-// message when it looked, of which it applies those still present (the
-// active calls, the sources, …), so that its first snapshot is the
-// cluster's present; ended calls and passing events of the past are
-// skipped. Then it follows the stream from the message after that one,
+// message when it looked, merged with the present bucket (which keeps an
+// item longer than the stream does; the newer of the two wins), of which
+// it applies those still present (the active calls, the sources, …), so
+// that its first snapshot is the cluster's present; ended calls and
+// passing events of the past are skipped. Then it follows the stream from the message after that one,
 // every change by sequence, so a change made while it read the present is
 // applied in full, not collapsed into its subject's last. Its consumer is
 // an ordered one: after a NATS outage it is made again from the stream
@@ -133,56 +134,82 @@ func (f *Feed) consume(ctx context.Context) error {
 	return f.follow(ctx)
 }
 
-// readPresent applies the last message of every subject up to the
-// stream's last message now, of those items still present, and returns
-// that message's sequence. The messages are gathered before any is
-// applied: an ordered consumer that resets itself meanwhile goes on by
-// sequence, handing over older messages of a subject too, and only the
-// last of each counts.
+// readPresent applies the present as of the stream's last message now,
+// and returns that message's sequence: of every item, the newer of the
+// stream's last message of its subject and its value in the present
+// bucket, if still present. The bucket holds what the stream no longer
+// does (an item unchanged for longer than the stream keeps); the stream
+// what the bucket does not have yet (a write behind its publish, or lost
+// with the node that made it). Both are gathered before anything is
+// applied, and applied in the order of their sequences.
 func (f *Feed) readPresent(ctx context.Context) (uint64, error) {
 	info, err := f.node.stream.Info(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("%w: stream info: %w", ErrNATS, err)
 	}
 	last := info.State.LastSeq
-	if info.State.Msgs == 0 {
-		return last, nil
+	latest := map[string]presentItem{}
+	if info.State.Msgs > 0 {
+		if err := f.readLastPerSubject(ctx, last, latest); err != nil {
+			return 0, err
+		}
 	}
+	entries, err := f.node.readPresentBucket(ctx)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range entries {
+		if e.seq > last {
+			continue // stored after Info: follow applies it
+		}
+		if prev, ok := latest[e.subject]; !ok || prev.seq < e.seq {
+			latest[e.subject] = presentItem{seq: e.seq, subject: e.subject, data: e.data}
+		}
+	}
+	items := make([]presentItem, 0, len(latest))
+	for _, it := range latest {
+		items = append(items, it)
+	}
+	slices.SortFunc(items, func(a, b presentItem) int { return cmp.Compare(a.seq, b.seq) })
+	for _, it := range items {
+		f.apply(it.subject, it.data, it.msgID, it.seq, true)
+	}
+	return last, nil
+}
+
+// presentItem is an item as it was at seq, read at start.
+type presentItem struct {
+	seq     uint64
+	subject string
+	data    []byte
+	msgID   string
+}
+
+// readLastPerSubject gathers into latest the last message of every
+// subject up to the stream's message last. An ordered consumer that
+// resets itself meanwhile goes on by sequence, handing over older
+// messages of a subject too: only the last of each counts.
+func (f *Feed) readLastPerSubject(ctx context.Context, last uint64, latest map[string]presentItem) error {
 	cons, err := f.node.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subjectPrefix + ">"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
 	})
 	if err != nil {
-		return 0, fmt.Errorf("%w: consumer: %w", ErrNATS, err)
+		return fmt.Errorf("%w: consumer: %w", ErrNATS, err)
 	}
 	it, err := cons.Messages()
 	if err != nil {
-		return 0, fmt.Errorf("%w: consume: %w", ErrNATS, err)
+		return fmt.Errorf("%w: consume: %w", ErrNATS, err)
 	}
 	defer it.Stop()
-	type item struct {
-		seq uint64
-		msg jetstream.Msg
-	}
-	latest := map[string]item{}
-	defer func() {
-		items := make([]item, 0, len(latest))
-		for _, it := range latest {
-			items = append(items, it)
-		}
-		slices.SortFunc(items, func(a, b item) int { return cmp.Compare(a.seq, b.seq) })
-		for _, it := range items {
-			f.apply(it.msg, it.seq, true)
-		}
-	}()
 	if ci := cons.CachedInfo(); ci != nil && ci.NumPending == 0 {
-		return last, nil // aged out meanwhile
+		return nil // aged out meanwhile
 	}
 	for {
 		msg, err := f.next(ctx, it)
 		if err != nil {
 			clear(latest)
-			return 0, err
+			return err
 		}
 		if msg == nil {
 			continue
@@ -196,13 +223,14 @@ func (f *Feed) readPresent(ctx context.Context) (uint64, error) {
 		if seq > last {
 			// Changed since Info: follow applies it, and everything
 			// after last, by sequence.
-			return last, nil
+			return nil
 		}
 		if prev, ok := latest[msg.Subject()]; !ok || prev.seq < seq {
-			latest[msg.Subject()] = item{seq, msg}
+			latest[msg.Subject()] = presentItem{seq: seq, subject: msg.Subject(), data: msg.Data(),
+				msgID: msg.Headers().Get(jetstream.MsgIDHeader)}
 		}
 		if seq == last || md.NumPending == 0 {
-			return last, nil
+			return nil
 		}
 	}
 }
@@ -247,7 +275,7 @@ func (f *Feed) follow(ctx context.Context) error {
 			f.node.log.Warn("cluster: changes gone from the stream before this node applied them", "from", want, "to", seq-1)
 			f.hub.Gap(seq - 1)
 		}
-		f.apply(msg, seq, false)
+		f.apply(msg.Subject(), msg.Data(), msg.Headers().Get(jetstream.MsgIDHeader), seq, false)
 		f.applied.Store(seq)
 	}
 }
@@ -275,24 +303,25 @@ func (f *Feed) next(ctx context.Context, it jetstream.MessagesContext) (jetstrea
 	return nil, nil
 }
 
-// apply hands the message at seq to the hub; of the present (read at
-// start) only what is still present.
-func (f *Feed) apply(msg jetstream.Msg, seq uint64, present bool) {
+// apply hands the change stored at seq on subject (its envelope data,
+// its Nats-Msg-Id) to the hub; of the present (read at start) only what
+// is still present.
+func (f *Feed) apply(subject string, data []byte, msgID string, seq uint64, present bool) {
 	var ev monitor.Event
-	if err := ev.UnmarshalJSON(msg.Data()); err != nil {
+	if err := ev.UnmarshalJSON(data); err != nil {
 		f.skipped.Add(1)
 		if errors.Is(err, monitor.ErrUnknownKind) {
-			f.node.log.Debug("cluster: a change of a kind this version does not know; skipped", "subject", msg.Subject(), "error", err)
+			f.node.log.Debug("cluster: a change of a kind this version does not know; skipped", "subject", subject, "error", err)
 		} else {
-			f.node.log.Warn("cluster: a change that cannot be read; skipped", "subject", msg.Subject(), "seq", seq, "error", err)
+			f.node.log.Warn("cluster: a change that cannot be read; skipped", "subject", subject, "seq", seq, "error", err)
 		}
 		return
 	}
 	if present && !monitor.Present(ev.Payload) {
 		return
 	}
-	f.fromHere.Store(strings.HasPrefix(msg.Headers().Get(jetstream.MsgIDHeader), f.node.origin))
+	f.fromHere.Store(strings.HasPrefix(msgID, f.node.origin))
 	if err := f.hub.PublishSeq(seq, ev.At, ev.Payload); err != nil && !errors.Is(err, monitor.ErrHubClosed) {
-		f.node.log.Warn("cluster: the hub did not take a change", "subject", msg.Subject(), "seq", seq, "error", err)
+		f.node.log.Warn("cluster: the hub did not take a change", "subject", subject, "seq", seq, "error", err)
 	}
 }

@@ -19,9 +19,9 @@ import (
 // its stream and bucket.
 var ErrNATS = errors.New("nats")
 
-// StreamMaxAge is how long the stream keeps a change: a starting node
-// reads the present from it, so an item unchanged for longer (a call
-// ringing for a day) is not in its snapshot.
+// StreamMaxAge is how long the stream keeps a change. An item unchanged
+// for longer (a call ringing for a day) is still in a starting node's
+// snapshot: it is in the present bucket.
 const StreamMaxAge = 24 * time.Hour
 
 // Node is this node's connection to the others: the NATS connection, the
@@ -33,6 +33,14 @@ type Node struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	leases jetstream.KeyValue
+	// present is the bucket of the present items, presentRaw its
+	// stream, read for the revision of a purged key too.
+	present    jetstream.KeyValue
+	presentRaw jetstream.Stream
+	// markerTTL: the present bucket drops the markers of purged keys.
+	markerTTL bool
+	// maxAge is how long the stream keeps a change (StreamMaxAge).
+	maxAge time.Duration
 	// ttl is the lease bucket's TTL, which NATS enforces.
 	ttl time.Duration
 	// feed is the node's feed, for its lag.
@@ -51,8 +59,8 @@ type Option func(*Node)
 // WithLogger sets the logger. Default slog.Default().
 func WithLogger(l *slog.Logger) Option { return func(n *Node) { n.log = l } }
 
-// Connect connects to NATS and makes sure the stream and the lease bucket
-// exist (creating them the first time). The connection then reconnects by
+// Connect connects to NATS and makes sure the stream, the lease bucket
+// and the present bucket exist (creating them the first time). The connection then reconnects by
 // itself for as long as the node runs. It fails when NATS cannot be
 // reached now.
 func Connect(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
@@ -61,7 +69,7 @@ func Connect(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	}
 	var boot [6]byte
 	_, _ = rand.Read(boot[:])
-	n := &Node{cfg: cfg, log: slog.Default(), origin: cfg.Node + "-" + hex.EncodeToString(boot[:]) + "-"}
+	n := &Node{cfg: cfg, log: slog.Default(), maxAge: StreamMaxAge, origin: cfg.Node + "-" + hex.EncodeToString(boot[:]) + "-"}
 	for _, o := range opts {
 		o(n)
 	}
@@ -100,7 +108,7 @@ func Connect(ctx context.Context, cfg Config, opts ...Option) (*Node, error) {
 	return n, nil
 }
 
-// setUp creates the stream and the bucket, or opens them when another
+// setUp creates the stream and the buckets, or opens them when another
 // node did.
 func (n *Node) setUp(ctx context.Context) error {
 	st, err := n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
@@ -108,10 +116,10 @@ func (n *Node) setUp(ctx context.Context) error {
 		Description: "Switchboard: every change of every source",
 		Subjects:    []string{subjectPrefix + ">"},
 		Storage:     jetstream.FileStorage,
-		MaxAge:      StreamMaxAge,
+		MaxAge:      n.maxAge,
 		// A change whose publish was retried across an outage is stored
 		// once: its Nats-Msg-Id is the same.
-		Duplicates: 2 * time.Minute,
+		Duplicates: min(2*time.Minute, n.maxAge),
 	})
 	if err != nil {
 		return fmt.Errorf("%w: stream %s: %w", ErrNATS, StreamName, err)
@@ -132,6 +140,9 @@ func (n *Node) setUp(ctx context.Context) error {
 		return fmt.Errorf("%w: bucket %s: %w", ErrNATS, LeaseBucket, err)
 	}
 	n.leases = kv
+	if err := n.setUpPresent(ctx); err != nil {
+		return err
+	}
 	n.ttl = n.cfg.TTL()
 	if status, err := kv.Status(ctx); err == nil && status.TTL() > 0 && status.TTL() != n.ttl {
 		// The first node made the bucket: its TTL is the one NATS applies.
@@ -139,6 +150,41 @@ func (n *Node) setUp(ctx context.Context) error {
 			"lease_ttl", n.ttl, "bucket_ttl", status.TTL())
 		n.ttl = status.TTL()
 	}
+	return nil
+}
+
+// setUpPresent creates the present bucket, or opens it when another node
+// did.
+func (n *Node) setUpPresent(ctx context.Context) error {
+	cfg := jetstream.KeyValueConfig{
+		Bucket:         PresentBucket,
+		Description:    "Switchboard: every active call, source, extension and queue as it now is",
+		History:        1,
+		Storage:        jetstream.FileStorage,
+		LimitMarkerTTL: presentMarkerTTL,
+	}
+	kv, err := n.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrLimitMarkerTTLNotSupported) {
+		// A NATS server before 2.11: the markers of purged items stay.
+		n.log.Warn("cluster: this NATS server keeps the marker of every ended call in the present bucket; 2.11 or later drops them after an hour")
+		cfg.LimitMarkerTTL = 0
+		kv, err = n.js.CreateKeyValue(ctx, cfg)
+	}
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = n.js.KeyValue(ctx, PresentBucket)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: bucket %s: %w", ErrNATS, PresentBucket, err)
+	}
+	if status, err := kv.Status(ctx); err == nil {
+		// The first node made the bucket: with marker TTLs or without.
+		n.markerTTL = status.LimitMarkerTTL() > 0
+	}
+	raw, err := n.js.Stream(ctx, "KV_"+PresentBucket)
+	if err != nil {
+		return fmt.Errorf("%w: bucket %s: %w", ErrNATS, PresentBucket, err)
+	}
+	n.present, n.presentRaw = kv, raw
 	return nil
 }
 

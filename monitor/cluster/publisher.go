@@ -37,12 +37,17 @@ type Publisher struct {
 	wake    chan struct{}
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+	// present records in the present bucket what NATS stored.
+	present *presentWriter
 }
 
 type outMsg struct {
 	subject string
 	id      string
 	data    []byte
+	// kept: an item the hubs keep, recorded in the present bucket;
+	// present: one still there (not a call that ended).
+	kept, present bool
 }
 
 var (
@@ -52,7 +57,7 @@ var (
 
 // Publisher returns the node's publisher; Run sends what it queues.
 func (n *Node) Publisher() *Publisher {
-	return &Publisher{node: n, limit: DefaultOutboxLimit, wake: make(chan struct{}, 1)}
+	return &Publisher{node: n, limit: DefaultOutboxLimit, wake: make(chan struct{}, 1), present: newPresentWriter(n)}
 }
 
 // Call queues a call change.
@@ -89,7 +94,9 @@ func (p *Publisher) enqueue(pl monitor.Payload) error {
 	subject := Subject(pl)
 	p.mu.Lock()
 	p.next++
-	m := outMsg{subject: subject, id: p.node.origin + strconv.FormatUint(p.next, 10), data: data}
+	_, kept := monitor.StateKey(pl)
+	m := outMsg{subject: subject, id: p.node.origin + strconv.FormatUint(p.next, 10), data: data,
+		kept: kept, present: monitor.Present(pl)}
 	if len(p.queue) >= p.limit {
 		p.queue = p.queue[1:]
 		p.dropped.Add(1)
@@ -119,8 +126,22 @@ func (p *Publisher) Sent() uint64 { return p.sent.Load() }
 
 // Run sends the queued changes in order until ctx ends, then tries for
 // up to a second more to send what is left (a stop in order: the last
-// statuses of the sources).
+// statuses of the sources). Beside it, what NATS stored is recorded in
+// the present bucket, by a goroutine Run waits for.
 func (p *Publisher) Run(ctx context.Context) error {
+	wctx, stopWriter := context.WithCancel(context.WithoutCancel(ctx))
+	var wg sync.WaitGroup
+	wg.Go(func() { p.present.run(wctx) })
+	defer func() {
+		// After the last publish: the writer writes what is left.
+		stopWriter()
+		wg.Wait()
+	}()
+	return p.send(ctx)
+}
+
+// send is Run's loop.
+func (p *Publisher) send(ctx context.Context) error {
 	backoff := 50 * time.Millisecond
 	down := false
 	var drainUntil time.Time
@@ -150,7 +171,7 @@ func (p *Publisher) Run(ctx context.Context) error {
 			}
 			sendCtx, cancel = context.WithDeadline(context.WithoutCancel(ctx), drainUntil)
 		}
-		_, err := p.node.js.Publish(sendCtx, m.subject, m.data, jetstream.WithMsgID(m.id))
+		ack, err := p.node.js.Publish(sendCtx, m.subject, m.data, jetstream.WithMsgID(m.id))
 		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
@@ -176,6 +197,9 @@ func (p *Publisher) Run(ctx context.Context) error {
 		}
 		backoff = 50 * time.Millisecond
 		p.sent.Add(1)
+		if m.kept { // a duplicate's ack names the stored one
+			p.present.add(m.subject, ack.Sequence, m.data, m.present)
+		}
 		p.mu.Lock()
 		// The head may have been dropped as the oldest meanwhile.
 		if len(p.queue) > 0 && p.queue[0].id == m.id {
