@@ -273,7 +273,11 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 	}
 	m, collectors := newWebMetrics(func() float64 { return float64(s.checks.running()) })
 	s.metrics = m
-	for _, c := range append(collectors, newCollector(deps.Hub)) {
+	collectors = append(collectors, newCollector(deps.Hub))
+	if deps.Owners != nil {
+		collectors = append(collectors, s.eventsSubscribers(deps.Owners.Name()))
+	}
+	for _, c := range collectors {
 		if err := s.deps.Registry.Register(c); err != nil {
 			return nil, fmt.Errorf("web: register metrics: %w", err)
 		}

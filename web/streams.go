@@ -198,6 +198,19 @@ func (s *Server) registerStream(st *openStream) error {
 	return nil
 }
 
+// openStreams counts the open streams of kind.
+func (s *Server) openStreams(kind streamKind) int {
+	s.streamMu.Lock()
+	defer s.streamMu.Unlock()
+	n := 0
+	for st := range s.open {
+		if st.kind == kind {
+			n++
+		}
+	}
+	return n
+}
+
 // endStream is the end of a stream startStream accepted.
 func (s *Server) endStream(st *openStream) {
 	key, _ := st.p.capKey()

@@ -67,3 +67,14 @@ func newWebMetrics(checking func() float64) (*webMetrics, []prometheus.Collector
 	}, checking)
 	return m, []prometheus.Collector{m.logins, m.sockets, m.socketsRefused, m.socketsEnded, m.conns, m.connsRefused, m.bodyTimeouts, checks}
 }
+
+// eventsSubscribers is the /events sockets open on this node of a
+// cluster, labelled with the node's name, so that a dashboard sums the
+// nodes' and sees how a load balancer spreads the wallboards.
+func (s *Server) eventsSubscribers(node string) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "switchboard_events_subscribers",
+		Help:        "Open /events WebSockets on this node of a cluster.",
+		ConstLabels: prometheus.Labels{"node": node},
+	}, func() float64 { return float64(s.openStreams(streamEvents)) })
+}

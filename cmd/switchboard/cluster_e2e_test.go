@@ -192,6 +192,26 @@ func TestServeTwoNodesShareNATS(t *testing.T) {
 		}
 	}
 
+	// Each node's /metrics: node 1 took the lease, node 2 did not, and
+	// each has its wallboard's /events socket.
+	for _, m := range []struct {
+		n    *process
+		name string
+		want float64
+	}{
+		{n1, `switchboard_cluster_lease_changes_total{change="acquired"}`, 1},
+		{n1, "switchboard_cluster_leases_held", 1},
+		{n2, `switchboard_cluster_lease_changes_total{change="acquired"}`, 0},
+		{n2, "switchboard_cluster_leases_held", 0},
+		{n1, "switchboard_cluster_connected", 1},
+		{n2, "switchboard_cluster_connected", 1},
+		{n1, `switchboard_events_subscribers{node="n1"}`, 1},
+		{n2, `switchboard_events_subscribers{node="n2"}`, 1},
+	} {
+		if got := metric(t, ctx, m.n.url, m.name); got != m.want {
+			t.Fatalf("%s on %s = %v, want %v", m.name, m.n.url, got, m.want)
+		}
+	}
 	poll(t, ctx, "the webhook to get the call's end", func() bool { _, ok := hook.ended(id); return ok })
 	time.Sleep(500 * time.Millisecond) // a second node's posts would be here by now
 	hook.mu.Lock()
@@ -229,6 +249,10 @@ func TestServeTwoNodesShareNATS(t *testing.T) {
 	took := time.Since(killed)
 	t.Logf("node 2 connected the Fritz!Box %s after node 1 was killed (lease_ttl %s)", took.Round(10*time.Millisecond), ttl)
 	poll(t, ctx, "node 2 to own the source", func() bool { return sourceOwner(t, ctx, n2.url, "office") == "n2" })
+	poll(t, ctx, "node 2 to count the lease it took", func() bool {
+		return metric(t, ctx, n2.url, `switchboard_cluster_lease_changes_total{change="acquired"}`) == 1 &&
+			metric(t, ctx, n2.url, "switchboard_cluster_leases_held") == 1
+	})
 	poll(t, ctx, "the ringing call ended on node 2's wallboard", func() bool {
 		s := w2.statesOf(second)
 		return len(s) > 0 && s[len(s)-1] == monitor.Ended

@@ -114,6 +114,32 @@ func historyHealth(t *testing.T, ctx context.Context, base string) (database str
 	return h.History.Database, h.History.Reachable, h.History.OK
 }
 
+// degradedHistory checks that a node's /healthz, for anyone, says
+// degraded while its history's database is gone, why in plain words, and
+// names no address of the database.
+func degradedHistory(t *testing.T, ctx context.Context, base string) {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"healthz", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var h struct {
+		Status  string `json:"status"`
+		History struct {
+			Problem string `json:"problem"`
+		} `json:"history"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&h); err != nil {
+		t.Fatal(err)
+	}
+	p := h.History.Problem
+	if h.Status != "degraded" || !strings.Contains(p, "call history") || strings.Contains(p, "127.0.0.1") || strings.Contains(p, "/") {
+		t.Fatalf("healthz with PostgreSQL gone: status %q, history problem %q", h.Status, p)
+	}
+}
+
 // fritzCalls has router ring and hang up n missed calls from numbers
 // base+0 … base+n-1, one after the other on connection id 0.
 func fritzCalls(router *fritztest.Server, base, n int) {
@@ -217,6 +243,7 @@ func TestServeTwoNodesSharePostgres(t *testing.T) {
 		_, reachable, ok := historyHealth(t, ctx, n1.url)
 		return !reachable && !ok
 	})
+	degradedHistory(t, ctx, n1.url)
 	if err := cl.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

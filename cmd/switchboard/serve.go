@@ -210,6 +210,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		}
 		defer node.Close()
 		hubOpts = append(hubOpts, monitor.WithEpoch(node.Epoch()))
+		if err := registry.Register(node); err != nil {
+			return fmt.Errorf("cluster: register metrics: %w", err)
+		}
 	}
 	hub := monitor.NewHub(monitor.HubConfig{}, hubOpts...)
 	defer hub.Close()

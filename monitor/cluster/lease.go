@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,20 +52,55 @@ func (n *Node) Lease(ctx context.Context, source monitor.SourceName, run LeaseRu
 			continue
 		}
 		log.Info("cluster: lease taken; this node connects the source", "node", n.cfg.Node)
+		n.leaseStats.acquired.Add(1)
+		n.leaseStats.held.Add(1)
 		if onChange != nil {
 			onChange(true)
 		}
 		rev = n.hold(ctx, key, rev, sent, run, log)
+		n.leaseStats.held.Add(-1)
 		if onChange != nil {
 			onChange(false)
 		}
-		if ctx.Err() != nil && rev != 0 {
+		switch {
+		case rev == 0:
+			n.leaseStats.lost.Add(1)
+		case ctx.Err() != nil:
+			// Given up as the node stops, whether or not the delete
+			// reaches NATS (if not, the key expires by itself).
+			n.leaseStats.released.Add(1)
 			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 			if err := n.leases.Delete(dctx, key, jetstream.LastRevision(rev)); err != nil {
 				log.Warn("cluster: lease not given up; another node takes the source over once it expires", "error", err)
 			}
 			cancel()
 		}
+	}
+}
+
+// leaseStats counts what became of this node's leases, for /metrics.
+type leaseStats struct {
+	acquired, lost, released atomic.Uint64
+	// held is the number of leases this node holds now.
+	held atomic.Int64
+}
+
+// LeaseStats is what became of this node's leases since Connect.
+type LeaseStats struct {
+	// Acquired counts leases taken; Lost, those lost to another node or
+	// not renewed in time; Released, those given up as the node stopped.
+	Acquired, Lost, Released uint64
+	// Held is how many leases the node holds now.
+	Held int
+}
+
+// LeaseStats returns the node's lease counts now.
+func (n *Node) LeaseStats() LeaseStats {
+	return LeaseStats{
+		Acquired: n.leaseStats.acquired.Load(),
+		Lost:     n.leaseStats.lost.Load(),
+		Released: n.leaseStats.released.Load(),
+		Held:     int(n.leaseStats.held.Load()),
 	}
 }
 

@@ -45,6 +45,8 @@ type Node struct {
 	ttl time.Duration
 	// feed is the node's feed, for its lag.
 	feed atomic.Pointer[Feed]
+	// leaseStats counts the leases taken, lost and given up.
+	leaseStats leaseStats
 	// epoch names the stream's life: the hubs it feeds number their
 	// events with its sequences, valid while it is not made anew.
 	epoch string

@@ -41,6 +41,9 @@ func (s *Store) Health() Health {
 	switch {
 	case full:
 		h.Problem = fmt.Sprintf("the call history cannot be written and its retry spool is full: calls are being lost (%d waiting)", n)
+	case err != nil && n == 0 && s.dialect.driver == Postgres:
+		// The check found the server gone before anything had to wait.
+		h.Problem = "the call history's PostgreSQL server does not answer; call changes go to the retry spool until it does"
 	case err != nil:
 		h.Problem = fmt.Sprintf("the call history cannot be written; %d call changes are kept in the retry spool and saved once it can", n)
 	case n > 0:

@@ -118,6 +118,9 @@ func TestPostgresOutageLosesNoCall(t *testing.T) {
 	}
 	// Nothing written yet: the ping finds the server gone.
 	waitFor(t, "the outage noticed", func() bool { return !s.Health().OK })
+	if h := s.Health(); h.Reachable || h.Spooled != 0 || !strings.Contains(h.Problem, "PostgreSQL server does not answer") {
+		t.Fatalf("health once the check found the server gone: %+v", h)
+	}
 	endCalls(tr, 5, 5)
 	if err := s.Flush(ctx); err != nil {
 		t.Fatal(err)
