@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,11 +21,7 @@ import (
 // is going away, keeps trying, and is registered again afterwards by
 // itself, its sign-in kept across the restart.
 func TestBrowserSoftphoneAcrossRestart(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
 	if err != nil {

@@ -4,9 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,18 +12,13 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
-	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
 // TestBrowserWallboardAndHistory has headless Chromium sign in, watch a
 // call ring (with a ticking timer), connect and end on the wallboard, and
 // find it in the history.
 func TestBrowserWallboardAndHistory(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 
 	router := fritztest.New(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw-browser"), bcrypt.MinCost)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
-	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
 // TestBrowserOneTimeZone has headless Chromium, in Tokyo, watch a call
@@ -23,11 +21,7 @@ import (
 // in neither), then find it in the history: both pages show the call's
 // start in New York, the same to the second.
 func TestBrowserOneTimeZone(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 
 	const display, browser = "America/New_York", "Asia/Tokyo"
 	ny, err := time.LoadLocation(display)

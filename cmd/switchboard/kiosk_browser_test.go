@@ -8,7 +8,6 @@ import (
 	"maps"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -47,11 +46,7 @@ type kioskFigures struct {
 // then says it is no longer signed in. The screenshots go to
 // $SWITCHBOARD_SCREENSHOTS when set.
 func TestBrowserKiosk(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 	shots := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -41,11 +40,7 @@ type panelLamp struct {
 // the wall screen's queue view at 3840×2160 reach past no edge. The screenshots go to
 // $SWITCHBOARD_SCREENSHOTS when set.
 func TestBrowserPanel(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 	shots := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()

@@ -25,11 +25,7 @@ import (
 // the call was answered on another device, and its recent calls list it
 // as answered elsewhere, not missed.
 func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	e2e := browserE2E(t)
 	siptest.RequireBinaries(t, "kamailio", "baresip")
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
