@@ -92,7 +92,7 @@ func (r controlRequest) target() string {
 // the asker waits, so that the owner's own answer (a PBX that did not
 // answer in time, in its words) arrives before the asker gives up.
 func (r controlRequest) timeout() time.Duration {
-	d := min(time.Duration(r.TimeoutMS)*time.Millisecond, maxControlTimeout)
+	d := time.Duration(min(r.TimeoutMS, maxControlTimeout.Milliseconds())) * time.Millisecond
 	return d - min(d/10, 250*time.Millisecond)
 }
 
