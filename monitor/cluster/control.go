@@ -22,9 +22,15 @@ import (
 // connected.
 var ErrNoOwner = errors.New("no node connects the source right now")
 
-// defaultControlTimeout is how long a forwarded action is waited for when
-// the caller's ctx has no deadline.
-const defaultControlTimeout = 10 * time.Second
+const (
+	// defaultControlTimeout is how long a forwarded action is waited for
+	// when the caller's ctx has no deadline.
+	defaultControlTimeout = 10 * time.Second
+	// maxAnswering bounds the other nodes' actions one source's owner
+	// works on at once; more are refused at once rather than queued
+	// behind a PBX that is slow to answer.
+	maxAnswering = 64
+)
 
 // Control is a source's call control on a cluster node: the source's own
 // controller while this node holds its lease, else a request to the node
@@ -50,8 +56,10 @@ type Control struct {
 	// stop ends the answers still running when the lease goes.
 	stop context.CancelFunc
 	// answering counts the goroutines answering requests; each ends by
-	// its request's deadline or when the lease goes.
+	// its request's deadline or when the lease goes. busy is how many
+	// run now, at most maxAnswering.
 	answering sync.WaitGroup
+	busy      atomic.Int32
 }
 
 var (
@@ -81,10 +89,19 @@ func (c *Control) Held(held bool) {
 		ctx, stop := context.WithCancel(context.Background())
 		c.stop = stop
 		sub, err := c.node.nc.Subscribe(ControlSubject(c.source), func(m *nats.Msg) { c.receive(ctx, m) })
-		if err != nil {
+		switch {
+		case err != nil:
 			// The actions of other nodes fail with ErrNoOwner until
 			// the lease is taken again.
 			c.log.Warn("cluster: other nodes' call control for this source cannot be answered", "error", err)
+		default:
+			// Waits until NATS has the subscription, before the
+			// source runs: a request sent once the source is
+			// connected finds its answerer. Not confirmed (NATS
+			// away), it is sent again as the client reconnects.
+			if ferr := c.node.nc.FlushTimeout(max(c.node.ttl/3, time.Second)); ferr != nil {
+				c.log.Info("cluster: NATS has not confirmed the call-control subscription yet", "error", ferr)
+			}
 		}
 		c.sub = sub
 		c.mu.Unlock()
@@ -105,9 +122,22 @@ func (c *Control) receive(ctx context.Context, m *nats.Msg) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.held.Load() || ctx.Err() != nil {
-		return // the asker sees no answer: a timeout, or no responders next time
+		// The lease went as m came. The next owner subscribes only
+		// after this node stopped answering (it gives the lease up
+		// after Held(false), or lets it expire).
+		c.respond(m, &noOwnerError{source: c.source})
+		return
 	}
-	c.answering.Go(func() { c.answer(ctx, m) })
+	if c.busy.Add(1) > maxAnswering {
+		c.busy.Add(-1)
+		c.log.Warn("cluster: another node's call control refused: too many at once", "limit", maxAnswering)
+		c.respond(m, fmt.Errorf("node %s: too many call-control actions for source %s at once", c.node.Name(), c.source))
+		return
+	}
+	c.answering.Go(func() {
+		defer c.busy.Add(-1)
+		c.answer(ctx, m)
+	})
 }
 
 // answer carries out one request of another node and replies.
@@ -125,6 +155,11 @@ func (c *Control) answer(ctx context.Context, m *nats.Msg) {
 		}
 		c.log.Info("cluster: call control for another node", "action", req.Op, "target", req.target(), "node", req.Node, "result", result)
 	}
+	c.respond(m, err)
+}
+
+// respond answers m with err (nil: done).
+func (c *Control) respond(m *nats.Msg, err error) {
 	b, merr := json.Marshal(replyOf(c.node.Name(), err))
 	if merr == nil {
 		merr = m.Respond(b)
