@@ -285,3 +285,39 @@ func TestControlBadRequest(t *testing.T) {
 		t.Fatalf("after bad requests: %v", err)
 	}
 }
+
+// TestControlBoundsActionsAtOnce: while its PBX does not answer, the
+// holder works on a bounded number of other nodes' actions; one more is
+// refused at once, and those waiting end when the lease is given up.
+func TestControlBoundsActionsAtOnce(t *testing.T) {
+	ns := natstest.Start(t)
+	srv := standIn(t)
+	a := newPBXNode(t, startNode(t, ns.URL(), "a", time.Second), srv.Addr())
+	b := newPBXNode(t, startNode(t, ns.URL(), "b", time.Second), srv.Addr())
+	lease := a.runLease(t)
+	a.waitConnected(t)
+	srv.Silent(true)
+	before := len(srv.Actions())
+	const limit = 64 // maxAnswering
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	errs := make(chan error, limit)
+	for range limit {
+		go func() { errs <- b.ctl.Originate(ctx, "201", "0301234") }()
+	}
+	wctx, wcancel := context.WithTimeout(ctx, 20*time.Second)
+	defer wcancel()
+	if err := srv.Wait(wctx, func() bool { return len(srv.Actions()) == before+limit }); err != nil {
+		t.Fatalf("the stand-in got %d of %d actions: %v", len(srv.Actions())-before, limit, err)
+	}
+	err := b.ctl.Originate(ctx, "201", "0301234")
+	if err == nil || !strings.Contains(err.Error(), "too many call-control actions for source pbx at once") {
+		t.Fatalf("one more: %v", err)
+	}
+	lease.Stop(t) // cancels the actions waiting on the silent PBX
+	for range limit {
+		if err := <-errs; err == nil {
+			t.Fatal("an action the PBX never answered succeeded")
+		}
+	}
+}
