@@ -9,6 +9,7 @@ export SWITCHBOARD_E2E ?= require
 FUZZ_TARGETS := \
 	./monitor/e164:FuzzNormalize \
 	./monitor/cluster:FuzzDecodePresent \
+	./monitor/cluster:FuzzDecodeControl \
 	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/history:FuzzReadSpool \

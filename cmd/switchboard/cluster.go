@@ -25,7 +25,7 @@ func leased(typ string) bool { return typ != "esl-outbound" }
 // "server restarted" (a Fritz!Box, which cannot resync, ends them all),
 // so no call is left ringing after a takeover and none is doubled.
 func runLeased(ctx context.Context, node *cluster.Node, feed *cluster.Feed, hub *monitor.Hub, pub *cluster.Publisher,
-	book *phonebook.Book, src monitor.Source, log *slog.Logger,
+	book *phonebook.Book, src monitor.Source, ctl *cluster.Control, log *slog.Logger,
 ) error {
 	select {
 	case <-ctx.Done():
@@ -33,6 +33,12 @@ func runLeased(ctx context.Context, node *cluster.Node, feed *cluster.Feed, hub 
 	case <-feed.Ready():
 	}
 	name := src.Name()
+	// While this node holds the lease it answers the other nodes' call
+	// control for the source (ctl: nil for a source without any).
+	var held func(bool)
+	if ctl != nil {
+		held = ctl.Held
+	}
 	node.Lease(ctx, name, func(runCtx context.Context) error {
 		term := pub.Term(name)
 		var sink monitor.Sink = term
@@ -54,7 +60,7 @@ func runLeased(ctx context.Context, node *cluster.Node, feed *cluster.Feed, hub 
 			}
 		}
 		return err
-	}, nil)
+	}, held)
 	return nil
 }
 

@@ -259,6 +259,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
 	types := make([]string, 0, len(cfg.Sources))
 	controllers := map[monitor.SourceName]monitor.Controller{}
+	controls := map[monitor.SourceName]*cluster.Control{}
 	running := make([]monitor.SourceName, 0, len(cfg.Sources)+len(cfg.Accounts))
 	for i := range cfg.Sources {
 		src, err := buildSource(&cfg.Sources[i], hub, store, log)
@@ -272,6 +273,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		running = append(running, src.Name())
 		if c, ok := src.(monitor.Controller); ok {
 			controllers[src.Name()] = c
+			if node != nil && leased(head.Type) {
+				// Asked here, carried out by the node connecting it.
+				ctl := node.Control(src.Name(), c)
+				controllers[src.Name()], controls[src.Name()] = ctl, ctl
+			}
 		}
 	}
 	for _, a := range cfg.Accounts {
@@ -347,7 +353,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		run := func(ctx context.Context) error { return src.Run(ctx, restart) }
 		if node != nil && leased(types[i]) {
 			run = func(ctx context.Context) error {
-				return runLeased(ctx, node, feed, hub, pub, book, src, log)
+				return runLeased(ctx, node, feed, hub, pub, book, src, controls[src.Name()], log)
 			}
 		}
 		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), run))
