@@ -194,11 +194,21 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	return m, nil
 }
 
+// udpMuxBufferSize is the socket buffer the UDP mux asks for; Linux gives
+// at most net.core.rmem_max / wmem_max (README, Softphone gateway).
+const udpMuxBufferSize = 8 << 20
+
 // newUDPMux listens on cfg.UDPPort of every local address the candidates
 // would come from (the same interface and address filters), one socket
 // and read loop per address shared by all pages.
 func newUDPMux(cfg Config, lf logging.LoggerFactory) (*ice.MultiUDPMuxDefault, error) {
-	opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLogger(lf.NewLogger("ice-mux"))}
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithLogger(lf.NewLogger("ice-mux")),
+		// One socket takes what a socket per page took: room for the
+		// bursts of every page while its one reader waits for the CPU.
+		ice.UDPMuxFromPortWithReadBufferSize(udpMuxBufferSize),
+		ice.UDPMuxFromPortWithWriteBufferSize(udpMuxBufferSize),
+	}
 	if cfg.IncludeLoopback {
 		opts = append(opts,
 			ice.UDPMuxFromPortWithLoopback(),

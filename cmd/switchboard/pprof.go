@@ -21,12 +21,13 @@ const pprofEnv = "SWITCHBOARD_PPROF_LISTEN"
 // startProfiler serves /debug/pprof/ on the address in pprofEnv, on a
 // listener and mux of its own (never on the web listener). The returned
 // stop ends the server and waits for its goroutine.
-func startProfiler(log *slog.Logger) (stop func(), err error) {
+func startProfiler(ctx context.Context, log *slog.Logger) (stop func(), err error) {
 	addr := os.Getenv(pprofEnv)
 	if addr == "" {
 		return func() {}, nil
 	}
-	ln, err := net.Listen("tcp", addr)
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", pprofEnv, err)
 	}

@@ -72,7 +72,7 @@ func runServe(ctx context.Context, sio stdio, args []string) error {
 	for _, w := range cfg.warnings {
 		log.Warn(w, "config", displayPath(*path))
 	}
-	stopProfiler, err := startProfiler(log)
+	stopProfiler, err := startProfiler(ctx, log)
 	if err != nil {
 		return err
 	}
