@@ -8,21 +8,8 @@ import (
 	"testing"
 
 	"github.com/switchboard/switchboard/sipbridge"
+	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
-
-// freeUDPPort returns a loopback UDP port nothing listens on right now.
-func freeUDPPort(t *testing.T) uint16 {
-	t.Helper()
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := c.LocalAddr().(*net.UDPAddr).Port
-	if err := c.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return uint16(port)
-}
 
 // candidatePorts returns the ports of the "a=candidate" lines of sdp.
 func candidatePorts(sdp string) []string {
@@ -45,7 +32,7 @@ func candidatePorts(sdp string) []string {
 // both ways, and the port is free again once the gateway has stopped.
 func TestOneUDPPortForAllPages(t *testing.T) {
 	cfg := testConfig()
-	cfg.UDPPort = freeUDPPort(t)
+	cfg.UDPPort = uint16(siptest.FreePort(t))
 	sip := newFakeSIP(t, "1001")
 	g, base := startGateway(t, cfg, sip, map[string][]string{"anna": {"1001"}, "bert": {"1001"}})
 

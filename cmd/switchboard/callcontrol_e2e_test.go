@@ -41,7 +41,9 @@ const (
 // transferred by the phone, and takes a waiting call and swaps back. The
 // socket goes on sending after its call, so later calls may get a stray
 // stream on a reused port. It logs the latencies of the README's
-// performance table.
+// performance table. The gateway has udp_port set, so Chromium's ICE and
+// all its calls' audio pass the one shared port (the other browser tests
+// give each page a socket of its own).
 // SWITCHBOARD_PHONE_SHOTS=DIR keeps screenshots.
 func TestBrowserCallControlPhones(t *testing.T) {
 	e2e := browserE2E(t)
@@ -83,7 +85,8 @@ accounts:
     expires: 60
 gateway:
   include_loopback: true
-`, siptest.FreePort(t), t.TempDir(), hash, rtp, rtp+19, k.Addr(), siptest.Password("1001")))
+  udp_port: %d
+`, siptest.FreePort(t), t.TempDir(), hash, rtp, rtp+19, k.Addr(), siptest.Password("1001"), siptest.FreePort(t)))
 
 	wav := filepath.Join(t.TempDir(), "mic-440.wav")
 	if err := siptest.WriteToneWAV(wav, ccPage, 48000, 1, 300); err != nil {
