@@ -39,7 +39,9 @@ const (
 // transferred by the phone, and takes a waiting call and swaps back. The
 // socket goes on sending after its call, so later calls may get a stray
 // stream on a reused port. It logs the latencies of the README's
-// performance table.
+// performance table. The gateway has udp_port set, so Chromium's ICE and
+// all its calls' audio pass the one shared port (the other browser tests
+// give each page a socket of its own).
 // SWITCHBOARD_PHONE_SHOTS=DIR keeps screenshots.
 func TestBrowserCallControlPhones(t *testing.T) {
 	e2e := browserE2E(t)
@@ -58,7 +60,8 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		Args: []string{"-key", "rtp", strconv.Itoa(far.port())}})
 
 	sb := startSwitchboard(t, softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20),
-		More: fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\n", siptest.FreePort(t), t.TempDir())}.yaml(t))
+		Gateway: fmt.Sprintf("udp_port: %d", siptest.FreePort(t)),
+		More:    fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\n", siptest.FreePort(t), t.TempDir())}.yaml(t))
 
 	wav := filepath.Join(t.TempDir(), "mic-440.wav")
 	if err := siptest.WriteToneWAV(wav, ccPage, 48000, 1, 300); err != nil {

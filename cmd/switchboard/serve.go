@@ -72,6 +72,11 @@ func runServe(ctx context.Context, sio stdio, args []string) error {
 	for _, w := range cfg.warnings {
 		log.Warn(w, "config", displayPath(*path))
 	}
+	stopProfiler, err := startProfiler(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiler()
 	err = serve(ctx, cfg, log, func(url string) {
 		fmt.Fprintf(sio.err, "\nSwitchboard is running at %s\n", url)
 		if demoPass != "" {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 
 	"golang.org/x/crypto/bcrypt"
@@ -22,6 +23,7 @@ type softphoneNode struct {
 	RTP       int    // the first of 20 free ports (siptest.FreePorts(t, 20))
 	SIPListen string // "127.0.0.1:0" when empty
 	Account   string // more keys of the office account, each a line "key: value"
+	Gateway   string // more keys of the gateway section, each a line "key: value"
 	More      string // more top-level configuration: listen, data_dir, sources, tokens, …
 }
 
@@ -39,9 +41,12 @@ func (n softphoneNode) yaml(t *testing.T) string {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
-	account := ""
+	account, gateway := "", ""
 	if n.Account != "" {
-		account = "    " + n.Account + "\n"
+		account = "    " + strings.ReplaceAll(n.Account, "\n", "\n    ") + "\n"
+	}
+	if n.Gateway != "" {
+		gateway = "  " + strings.ReplaceAll(n.Gateway, "\n", "\n  ") + "\n"
 	}
 	return n.More + fmt.Sprintf(`users:
   - name: paula
@@ -60,5 +65,5 @@ accounts:
     expires: 60
 %sgateway:
   include_loopback: true
-`, hash, listen, n.RTP, n.RTP+19, n.Registrar, user, siptest.Password(user), account)
+%s`, hash, listen, n.RTP, n.RTP+19, n.Registrar, user, siptest.Password(user), account, gateway)
 }
