@@ -8,6 +8,7 @@ import (
 	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/monitor/phonebook"
 	"github.com/switchboard/switchboard/web"
+	"github.com/switchboard/switchboard/web/webhook"
 )
 
 // leased reports whether a source of type typ is connected by one node of
@@ -70,4 +71,21 @@ func ownersOf(node *cluster.Node) web.SourceOwners {
 		return nil
 	}
 	return node
+}
+
+// clusterWebhooks hands the webhook posts of a cluster node to the
+// cluster's work queue: the node a change came from stores them there,
+// and whichever node pulls one posts it with the dispatcher's signing and
+// retries. Nil without endpoints.
+func clusterWebhooks(ctx context.Context, node *cluster.Node, hooks *webhook.Dispatcher) (*cluster.Webhooks, error) {
+	eps := hooks.Endpoints()
+	if len(eps) == 0 {
+		return nil, nil
+	}
+	posts, err := node.Webhooks(ctx, cluster.WebhooksConfig{Endpoints: eps, Post: hooks.Deliver, Unsent: hooks.Unsent})
+	if err != nil {
+		return nil, err
+	}
+	hooks.UseQueue(posts)
+	return posts, nil
 }

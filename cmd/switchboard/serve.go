@@ -217,9 +217,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	hub := monitor.NewHub(monitor.HubConfig{}, hubOpts...)
 	defer hub.Close()
 	var base monitor.Sink = hub
+	var posts *cluster.Webhooks
 	if node != nil {
 		pub, feed = node.Publisher(), node.Feed(hub)
 		base = pub
+		// The posts go through NATS (see clusterWebhooks), so that one
+		// node posts each even when the node it came from dies first.
+		if posts, err = clusterWebhooks(ctx, node, hooks); err != nil {
+			return err
+		}
 	}
 	// The calls a crashed run left active reach the sources through a
 	// Restart: a resync takes over those the PBX still has, the rest end
@@ -348,6 +354,10 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	if node != nil {
 		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", feed.Run))
+		if posts != nil {
+			// After the feed: it stops, then the posts it gave are stored.
+			p.clusterRuns = append(p.clusterRuns, startTask("cluster webhooks", posts.Run))
+		}
 	}
 	for i, src := range sources {
 		run := func(ctx context.Context) error { return src.Run(ctx, restart) }
