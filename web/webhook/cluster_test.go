@@ -353,3 +353,55 @@ func TestClusterWebhooksSurviveNATSRestart(t *testing.T) {
 	})
 	checkOrder(t, rcv.distinct())
 }
+
+// TestClusterWebhooksUnstoredKeptForNextStart: posts a node could not
+// store in NATS before it stopped are saved to its spool and posted after
+// its next start.
+func TestClusterWebhooksUnstoredKeptForNextStart(t *testing.T) {
+	srv := natstest.Start(t)
+	rcv := newReceiver(t, nil)
+	spool := t.TempDir() + "/webhook-queue.jsonl"
+	quiet := slog.New(slog.DiscardHandler)
+	cfg := []webhook.Config{{URL: rcv.URL, Secret: secret}}
+	hooks, err := webhook.New(cfg, webhook.WithSpool(spool), webhook.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cn, err := cluster.Connect(ctx, cluster.Config{NATS: cluster.NATSConfig{URL: srv.URL()}, Node: "sb-1"}, cluster.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cn.Close()
+	posts, err := cn.Webhooks(ctx, cluster.WebhooksConfig{Endpoints: hooks.Endpoints(), Post: hooks.Deliver, Unsent: hooks.Unsent})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hooks.UseQueue(posts)
+	srv.Stop()
+	rctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = posts.Run(rctx) }()
+	ev := monitor.NewEvent(7, time.Unix(1_700_000_000, 0).UTC(), &monitor.Call{ID: "u1", Source: "box.1", State: monitor.Ringing})
+	hooks.Observe(ev)
+	if st := hooks.Status()[0]; st.Queued != 1 {
+		t.Fatalf("status %+v, want the post queued", st)
+	}
+	stop()
+	<-done
+	if err := hooks.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// The next start, alone, posts it.
+	again, err := webhook.New(cfg, webhook.WithSpool(spool), webhook.WithLogger(quiet))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close(context.Background())
+	waitFor(t, "the saved post", func() bool { return len(rcv.all()) == 1 })
+	body, _ := ev.JSON()
+	if p := rcv.all()[0]; string(p.body) != string(body) || p.id != webhook.EventID(body) {
+		t.Fatalf("posted %s (id %s), want %s", p.body, p.id, body)
+	}
+}
