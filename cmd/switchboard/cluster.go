@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"time"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/cluster"
@@ -88,4 +89,43 @@ func clusterWebhooks(ctx context.Context, node *cluster.Node, hooks *webhook.Dis
 	}
 	hooks.UseQueue(posts)
 	return posts, nil
+}
+
+// feedCatchUp bounds how long a stopping node's feed goes on to apply
+// the changes its publisher stored last.
+const feedCatchUp = 2 * time.Second
+
+// runFeed runs feed until ctx ends, and then on until it has applied the
+// last change pub stored, for up to catchUp: what the sources said as
+// they stopped (the ends of their calls) is sent by the publisher, which
+// stops first, and only a change the feed applies is posted to the
+// webhooks (by the node it came from).
+func runFeed(feed *cluster.Feed, pub *cluster.Publisher, catchUp time.Duration) func(context.Context) error {
+	return func(ctx context.Context) error {
+		fctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		defer cancel()
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			defer cancel()
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+			}
+			t := time.NewTicker(10 * time.Millisecond)
+			defer t.Stop()
+			until := time.After(catchUp)
+			for feed.Applied() < pub.Stored() {
+				select {
+				case <-done:
+					return
+				case <-until:
+					return
+				case <-t.C:
+				}
+			}
+		}()
+		return feed.Run(fctx)
+	}
 }

@@ -353,7 +353,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		p.bridgeRun = startTask("sip", bridge.Run)
 	}
 	if node != nil {
-		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", feed.Run))
+		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", runFeed(feed, pub, feedCatchUp)))
 		if posts != nil {
 			// After the feed: it stops, then the posts it gave are stored.
 			p.clusterRuns = append(p.clusterRuns, startTask("cluster webhooks", posts.Run))
