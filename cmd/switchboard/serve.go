@@ -183,8 +183,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	// The history and the webhooks only queue what the hub hands them;
 	// their own goroutines save and post.
 	// On a cluster node every node saves every call (a shared history
-	// keeps one row of each), but a webhook is sent by the node the
-	// change came from only, so once per cluster.
+	// keeps one row of each), but a change's webhook posts are stored by
+	// the node it came from only, in the cluster's queue, from which one
+	// node posts each: once per cluster.
 	var feed *cluster.Feed
 	hook := hooks.Observe
 	if cfg.clustered {
