@@ -47,6 +47,9 @@ type Node struct {
 	feed atomic.Pointer[Feed]
 	// leaseStats counts the leases taken, lost and given up.
 	leaseStats leaseStats
+	// reconciled counts the lease terms whose present keys were
+	// reconciled with the stream.
+	reconciled atomic.Uint64
 	// epoch names the stream's life: the hubs it feeds number their
 	// events with its sequences, valid while it is not made anew.
 	epoch string
