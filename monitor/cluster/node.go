@@ -198,7 +198,7 @@ func (n *Node) setUpPresent(ctx context.Context) error {
 func (n *Node) Epoch() string { return n.epoch }
 
 // Lag returns how many of the stream's changes this node's feed has not
-// applied yet (as NATS said with the last one it got); 0 without a feed.
+// applied yet (Feed.Pending); 0 without a feed.
 func (n *Node) Lag() uint64 {
 	if f := n.feed.Load(); f != nil {
 		return f.Pending()
