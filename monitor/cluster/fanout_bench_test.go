@@ -42,7 +42,8 @@ var (
 // p50 and p99, the process's CPU time (NATS server, nodes, stand-in and
 // subscribers together) per delivered message, the changes per second
 // the nodes applied (the call changes and the line lamps the source keeps
-// with them), and the subscribers dropped (as too slow, or not done a
+// with them), the most changes the owner had waiting to be sent to NATS,
+// and the subscribers dropped (as too slow, or not done a
 // minute after the last change).
 func BenchmarkClusterFanout(b *testing.B) {
 	for _, nodes := range []int{1, 3} {
@@ -72,6 +73,9 @@ func benchFanout(b *testing.B, nodes, subs, rate int) {
 	var (
 		hubs []*monitor.Hub
 		sink monitor.Sink
+		// owner is the first node's publisher (nil alone): its backlog
+		// says whether sending to NATS keeps up.
+		owner *cluster.Publisher
 	)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -107,7 +111,7 @@ func benchFanout(b *testing.B, nodes, subs, rate int) {
 			}
 			hubs = append(hubs, h)
 			if i == 0 {
-				sink = pub
+				sink, owner = pub, pub
 			}
 		}
 	}
@@ -188,11 +192,15 @@ func benchFanout(b *testing.B, nodes, subs, rate int) {
 	every := time.Second / time.Duration(rate)
 	b.ResetTimer()
 	cpu0, start := cpuTime(), time.Now()
+	maxQueued := 0
 	for i, l := range lines {
 		if d := time.Until(start.Add(time.Duration(i) * every)); d > 0 {
 			time.Sleep(d)
 		}
 		box.Send(l)
+		if owner != nil {
+			maxQueued = max(maxQueued, owner.Queued())
+		}
 	}
 	done := make(chan struct{})
 	go func() { subWG.Wait(); close(done) }()
@@ -234,6 +242,10 @@ func benchFanout(b *testing.B, nodes, subs, rate int) {
 		dropped += int64(h.Stats().Dropped[monitor.CloseSlow])
 	}
 	b.ReportMetric(float64(dropped), "dropped")
+	if owner != nil {
+		// The most changes the owner had waiting for NATS's ack.
+		b.ReportMetric(float64(maxQueued), "max-outbox")
+	}
 	// Changes per second the nodes applied: the Fritz source's call
 	// changes and the line lamps it keeps with them.
 	b.ReportMetric(float64(hubs[0].Stats().Published-published0[0])/elapsed.Seconds(), "changes/s")
