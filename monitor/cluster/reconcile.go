@@ -14,11 +14,12 @@ import (
 // value, or nothing of a call that started). Nobody else writes that key
 // unless the item changes again, so the rule is: the node that takes a
 // source's lease (another node's after a takeover, or its own again after
-// a restart) reconciles the source's keys with the stream. By then no
-// change of the old owner's term can still be stored (it stopped the
-// source and dropped its queue before its lease could expire), so the
+// a restart) reconciles the source's keys with the stream. By then the
+// old owner's term stores no more changes (it stopped the source and
+// dropped its queue before its lease could expire; at most a publish
+// already on its way lands after, and its own writer records it), so the
 // stream's last message of each of the source's subjects is the newest
-// change there will ever be of that item from before the new term. Of
+// change of that item from before the new term. Of
 // each, the bucket gets that message when its value is older (the key
 // purged when the message says the item went away), through writePresent,
 // revision-checked, so a change of the new term (its resync, written by
