@@ -70,11 +70,14 @@ type subscription struct {
 	expires    int // what the next SUBSCRIBE asks for (raised by 423)
 	// News for the loop, set by the handler and the account.
 	terminated *subState
-	refreshNow bool
-	shorter    bool
-	reregister bool
-	expiresAt  time.Time // as the last NOTIFY or 2xx said
-	acceptedAt time.Time // when the last 2xx to a SUBSCRIBE came
+	// finalAnswered: the 200 to a NOTIFY that ended the subscription has
+	// been sent (what an un-SUBSCRIBE waits for before the stack goes).
+	finalAnswered bool
+	refreshNow    bool
+	shorter       bool
+	reregister    bool
+	expiresAt     time.Time // as the last NOTIFY or 2xx said
+	acceptedAt    time.Time // when the last 2xx to a SUBSCRIBE came
 	// notifyAt and notifyEnds are when the last NOTIFY with an expires
 	// came and the end it gave.
 	notifyAt   time.Time
@@ -561,7 +564,7 @@ func (s *subscription) unsubscribe() {
 	s.mu.Unlock()
 	if up {
 		s.mu.Lock()
-		s.terminated = nil
+		s.terminated, s.finalAnswered = nil, false
 		s.mu.Unlock()
 		ctx, cancel := context.WithTimeout(s.a.b.forceCtx, unsubscribeWait)
 		res, err := s.send(ctx, 0)
@@ -585,14 +588,16 @@ func (s *subscription) unsubscribe() {
 const finalNotifyWait = time.Second
 
 // awaitFinal waits a little for the NOTIFY that ends the subscription
-// after an un-SUBSCRIBE (RFC 6665 section 4.1.2.3), so that the stack is
-// still there to answer it.
+// after an un-SUBSCRIBE (RFC 6665 section 4.1.2.3) to be answered, so
+// that the stack is still there to send the 200: waiting only for the
+// NOTIFY to be read let a stopping bridge close its transport between
+// the two.
 func (s *subscription) awaitFinal(ctx context.Context) {
 	t := time.NewTimer(finalNotifyWait)
 	defer t.Stop()
 	for {
 		s.mu.Lock()
-		done := s.terminated != nil
+		done := s.finalAnswered
 		s.mu.Unlock()
 		if done {
 			return
@@ -824,4 +829,11 @@ func (b *Bridge) onDialogNotify(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	code, reason := s.notify(req)
 	respond(tx, req, code, reason)
+	s.mu.Lock()
+	final := code == sip.StatusOK && s.terminated != nil
+	s.finalAnswered = s.finalAnswered || final
+	s.mu.Unlock()
+	if final {
+		s.poke()
+	}
 }
