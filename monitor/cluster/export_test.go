@@ -41,3 +41,7 @@ func (n *Node) StreamMsgs(ctx context.Context) (uint64, error) {
 // PresentQueued returns how many items wait to be written to the present
 // bucket.
 func (p *Publisher) PresentQueued() int { return p.present.queued() }
+
+// Flush waits until NATS has what this node sent so far (its
+// subscriptions too).
+func (n *Node) Flush() error { return n.nc.Flush() }
