@@ -224,3 +224,26 @@ func TestOutboundCallControl(t *testing.T) {
 	}
 	run.Stop(t)
 }
+
+func TestListenerConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     ListenerConfig
+		wantErr string
+	}{
+		{"defaults", ListenerConfig{Name: "fs"}, ""},
+		{"context", ListenerConfig{Name: "fs", Listen: "127.0.0.1:8084", Context: "office-1"}, ""},
+		{"no name", ListenerConfig{}, "name is required"},
+		{"bad listen", ListenerConfig{Name: "fs", Listen: "8084"}, "listen"},
+		// It goes into uuid_transfer's command line.
+		{"context with a space", ListenerConfig{Name: "fs", Context: "default XML x"}, "context"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
