@@ -49,7 +49,7 @@ FUZZ_TARGETS := \
 	./cmd/switchboard:FuzzParseConfig \
 	./cmd/switchboard:FuzzReplayInput
 
-.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media bench-fanout templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media bench-fanout bench-cluster templ-check
 
 # The binary `make build` writes and `make run` starts.
 BIN ?= bin/switchboard
@@ -105,6 +105,13 @@ bench-media:
 bench-fanout:
 	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
+
+# The fan-out through NATS: a Fritz!Box stand-in at a steady rate, 3000
+# subscribers on three nodes joined through an in-process NATS server,
+# next to one node alone in the same run (README, Performance and
+# "Several nodes (NATS)"). Not part of `make test`.
+bench-cluster:
+	$(GO) test -run '^$$' -bench 'BenchmarkClusterFanout' -benchtime 600x ./monitor/cluster
 
 test: install-test-deps vet lint unit fuzz
 

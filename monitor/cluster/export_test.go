@@ -45,3 +45,12 @@ func (p *Publisher) PresentQueued() int { return p.present.queued() }
 // Flush waits until NATS has what this node sent so far (its
 // subscriptions too).
 func (n *Node) Flush() error { return n.nc.Flush() }
+
+// SkipPresentWrites makes the publisher leave the present bucket
+// unwritten from now on (on) or write it again: a node killed between a
+// change's publish and its write.
+func (p *Publisher) SkipPresentWrites(on bool) { p.present.skip.Store(on) }
+
+// Reconciled returns how many lease terms reconciled their source's
+// present keys with the stream.
+func (n *Node) Reconciled() uint64 { return n.reconciled.Load() }
