@@ -67,13 +67,20 @@ func (o *outNode) report(t *testing.T, ctx context.Context) callReport {
 
 const outUID = "5a1d0065-4e7b-4c3a-9f01-6c2b8d1e0101"
 
-// dialCall opens a call's socket to o as FreeSWITCH does and waits until
-// o holds the call and NATS has o's subscription for it.
+// dialCall opens the socket of call outUID's first leg to o as
+// FreeSWITCH does and waits until o holds the call and NATS has o's
+// subscription for it.
 func dialCall(t *testing.T, ctx context.Context, o *outNode) (*esltest.OutboundCall, monitor.CallID) {
 	t.Helper()
-	data := esltest.Event{"Event-Name": "CHANNEL_DATA", "Unique-ID": outUID, "Channel-Call-UUID": outUID, "Call-Direction": "inbound",
+	return dialLeg(t, ctx, o, esltest.Event{"Event-Name": "CHANNEL_DATA", "Unique-ID": outUID, "Channel-Call-UUID": outUID, "Call-Direction": "inbound",
 		"Caller-Caller-ID-Number": "+4930123456", "Caller-Destination-Number": "1001", "Caller-Context": "public",
-		"Channel-Name": "sofia/external/+4930123456@198.51.100.7"}
+		"Channel-Name": "sofia/external/+4930123456@198.51.100.7"})
+}
+
+// dialLeg opens the socket of the leg data describes to o and waits for
+// o's report of it.
+func dialLeg(t *testing.T, ctx context.Context, o *outNode, data esltest.Event) (*esltest.OutboundCall, monitor.CallID) {
+	t.Helper()
 	fs, err := esltest.DialOutboundCall(ctx, o.l.Addr().String(), data)
 	if err != nil {
 		t.Fatal(err)
@@ -184,5 +191,50 @@ func TestCallControlOfCallNATSAway(t *testing.T) {
 	}
 	if _, err := fs.WaitCommand(ctx, "api uuid_kill "+outUID); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestCallControlOfCallWithTwoSockets: both legs of a call have a socket
+// on a; the call is answered for until the last one closes.
+func TestCallControlOfCallWithTwoSockets(t *testing.T) {
+	ns := natstest.Start(t)
+	a := newOutNode(t, startNode(t, ns.URL(), "a", time.Second))
+	b := newOutNode(t, startNode(t, ns.URL(), "b", time.Second))
+	ctx := callCtx(t)
+	first, id := dialCall(t, ctx, a)
+	const uid2 = "5a1d0065-4e7b-4c3a-9f01-6c2b8d1e0202"
+	second, id2 := dialLeg(t, ctx, a, esltest.Event{"Event-Name": "CHANNEL_DATA", "Unique-ID": uid2, "Channel-Call-UUID": outUID,
+		"Call-Direction": "outbound", "Caller-Caller-ID-Number": "+4930123456", "Caller-Destination-Number": "1001",
+		"Caller-Callee-ID-Number": "1001", "Caller-Context": "default", "Channel-Name": "sofia/internal/1001@192.0.2.20"})
+	if id2 != id {
+		t.Fatalf("the second leg's call %s, the first's %s", id2, id)
+	}
+	if err := b.ctl.Hangup(ctx, id); err != nil {
+		t.Fatalf("hangup asked on b: %v", err)
+	}
+	for fs, uid := range map[*esltest.OutboundCall]string{first: outUID, second: uid2} {
+		if _, err := fs.WaitCommand(ctx, "api uuid_kill "+uid+" NORMAL_CLEARING"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = first.Close()
+	if r := a.report(t, ctx); r != (callReport{id, false}) {
+		t.Fatalf("report at the first socket's end %+v", r)
+	}
+	if err := a.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.ctl.Transfer(ctx, id, "1005"); err != nil {
+		t.Fatalf("transfer asked on b with one socket left: %v", err)
+	}
+	if _, err := second.WaitCommand(ctx, "api uuid_transfer "+uid2+" 1005 XML default"); err != nil {
+		t.Fatal(err)
+	}
+	_ = second.Close()
+	if r := a.report(t, ctx); r != (callReport{id, false}) {
+		t.Fatalf("report at the second socket's end %+v", r)
+	}
+	if err := b.ctl.Hangup(ctx, id); !errors.Is(err, monitor.ErrNoSuchCall) {
+		t.Fatalf("hangup once both sockets closed: %v", err)
 	}
 }

@@ -101,11 +101,21 @@ func (n *Node) CallControl(source monitor.SourceName, local monitor.Controller) 
 	return c
 }
 
-// callSub is the subscription of one call held here; n counts its
-// sockets (legs) here.
+// callSub is one call held here: its subscription (nil if NATS refused
+// it) and how many of its sockets (legs) are here.
 type callSub struct {
 	sub *nats.Subscription
 	n   int
+}
+
+// drain ends cs's subscription. Drained, not just unsubscribed: a request
+// NATS routed here before it had the unsubscription is still answered (no
+// such call) rather than dropped, which the asker would wait out as a
+// timeout.
+func (cs *callSub) drain() {
+	if cs.sub != nil {
+		_ = cs.sub.Drain()
+	}
 }
 
 // Held is told whether this node holds the source's lease: while it does,
@@ -154,7 +164,7 @@ func (c *Control) Held(held bool) {
 		c.sub = nil
 	}
 	for id, cs := range c.calls {
-		_ = cs.sub.Drain()
+		cs.drain()
 		delete(c.calls, id)
 	}
 	c.stop()
@@ -174,11 +184,7 @@ func (c *Control) CallHere(id monitor.CallID, here bool) {
 	if !here {
 		if cs != nil {
 			if cs.n--; cs.n == 0 {
-				// Drained, not just unsubscribed: a request NATS
-				// routed here before it had the unsubscription is
-				// still answered (no such call) rather than dropped,
-				// which the asker would wait out as a timeout.
-				_ = cs.sub.Drain()
+				cs.drain()
 				delete(c.calls, id)
 			}
 		}
@@ -193,9 +199,9 @@ func (c *Control) CallHere(id monitor.CallID, here bool) {
 	}
 	sub, err := c.subscribeCall(id)
 	if err != nil {
-		// Asked on another node, the call is no such call.
+		// Asked here the call is still acted on; asked on another
+		// node it is no such call.
 		c.log.Warn("cluster: other nodes' call control for this call cannot be answered", "call", id, "error", err)
-		return
 	}
 	c.calls[id] = &callSub{sub: sub, n: 1}
 }
