@@ -66,6 +66,38 @@ func runLeased(ctx context.Context, node *cluster.Node, feed *cluster.Feed, hub 
 	return nil
 }
 
+// callWatcher is a source without a lease whose calls each live on the
+// node they came to (esl.Listener): it tells which are here.
+type callWatcher interface {
+	WatchCalls(fn func(id monitor.CallID, here bool))
+}
+
+// sourceControl is the call control of src on a cluster node: forwarded
+// to the lease holder for a leased source, else to the node holding the
+// call (a source that cannot tell where its calls are keeps only local).
+func sourceControl(node *cluster.Node, src monitor.Source, local monitor.Controller, isLeased bool) *cluster.Control {
+	if isLeased {
+		return node.Control(src.Name(), local)
+	}
+	w, ok := src.(callWatcher)
+	if !ok {
+		return nil
+	}
+	ctl := node.CallControl(src.Name(), local)
+	w.WatchCalls(ctl.CallHere)
+	return ctl
+}
+
+// runHoldingCalls runs src, a source without a lease, with its call
+// control answering for the calls here while it runs.
+func runHoldingCalls(src monitor.Source, sink monitor.Sink, ctl *cluster.Control) func(context.Context) error {
+	return func(ctx context.Context) error {
+		ctl.Held(true)
+		defer ctl.Held(false)
+		return src.Run(ctx, sink)
+	}
+}
+
 // ownersOf is what /healthz shows of the sources' owners; nil alone.
 func ownersOf(node *cluster.Node) web.SourceOwners {
 	if node == nil {

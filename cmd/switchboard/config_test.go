@@ -213,7 +213,7 @@ func TestBuildEverySourceType(t *testing.T) {
     filters: ["Caller-Context default"]
     nixevents: [CHANNEL_CALLSTATE]
     heartbeat_timeout: 45s
-  - {name: fs-out, type: esl-outbound, listen: "127.0.0.1:0"}
+  - {name: fs-out, type: esl-outbound, listen: "127.0.0.1:0", context: office}
 `
 	c, err := parseConfig([]byte(text), "t.yaml")
 	if err != nil {

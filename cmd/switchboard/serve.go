@@ -285,10 +285,12 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		running = append(running, src.Name())
 		if c, ok := src.(monitor.Controller); ok {
 			controllers[src.Name()] = c
-			if node != nil && leased(head.Type) {
-				// Asked here, carried out by the node connecting it.
-				ctl := node.Control(src.Name(), c)
-				controllers[src.Name()], controls[src.Name()] = ctl, ctl
+			if node != nil {
+				// Asked here, carried out by the node connecting it
+				// (or, without a lease, the node that has the call).
+				if ctl := sourceControl(node, src, c, leased(head.Type)); ctl != nil {
+					controllers[src.Name()], controls[src.Name()] = ctl, ctl
+				}
 			}
 		}
 	}
@@ -367,10 +369,13 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	}
 	for i, src := range sources {
 		run := func(ctx context.Context) error { return src.Run(ctx, restart) }
-		if node != nil && leased(types[i]) {
+		switch {
+		case node != nil && leased(types[i]):
 			run = func(ctx context.Context) error {
 				return runLeased(ctx, node, feed, hub, pub, book, src, controls[src.Name()], log)
 			}
+		case node != nil && controls[src.Name()] != nil:
+			run = runHoldingCalls(src, restart, controls[src.Name()])
 		}
 		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), run))
 	}

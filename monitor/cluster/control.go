@@ -42,19 +42,34 @@ const (
 // Authorization is the asking node's: the owner carries out what it is
 // asked on the control subject, so NATS must be reachable by the nodes
 // only (its credentials, creds_file).
+//
+// A source without a lease (esl-outbound, whose calls each live on the
+// node FreeSWITCH connected to) has a Control per call instead
+// (Node.CallControl): the node holding a call's socket answers for that
+// call on the call's own subject, the same requests and replies.
 type Control struct {
 	node   *Node
 	source monitor.SourceName
 	local  monitor.Controller
 	log    *slog.Logger
 	held   atomic.Bool
+	// perCall: the source has no lease, its calls are answered for on
+	// their own subjects by the node holding them (CallHere).
+	perCall bool
 
-	// mu guards the subscription and the answering goroutines' start.
+	// mu guards the subscriptions and the answering goroutines' start.
 	mu sync.Mutex
 	// sub is the control subject's subscription while held.
 	sub *nats.Subscription
-	// stop ends the answers still running when the lease goes.
+	// calls are the per-call subscriptions of the calls held here, while
+	// the source runs (perCall).
+	calls map[monitor.CallID]*callSub
+	// stop ends the answers still running when the lease goes or the
+	// source stops.
 	stop context.CancelFunc
+	// subscribeCall subscribes call id's subject, its answers ended by
+	// stop (perCall, while the source runs).
+	subscribeCall func(id monitor.CallID) (*nats.Subscription, error)
 	// answering counts the goroutines answering requests; each ends by
 	// its request's deadline or when the lease goes. busy is how many
 	// run now, at most maxAnswering.
@@ -74,6 +89,35 @@ func (n *Node) Control(source monitor.SourceName, local monitor.Controller) *Con
 	return &Control{node: n, source: source, local: local, log: n.log.With("source", source)}
 }
 
+// CallControl returns the call control of source, a source without a
+// lease that runs on every node, whose calls each live on one node:
+// hang-up and transfer of a call go to local while its socket is here
+// (CallHere), else to the node that has it; every other action is
+// local's own answer. Call Held(true) while the source runs on this node
+// and Held(false) once it stopped.
+func (n *Node) CallControl(source monitor.SourceName, local monitor.Controller) *Control {
+	c := n.Control(source, local)
+	c.perCall, c.calls = true, map[monitor.CallID]*callSub{}
+	return c
+}
+
+// callSub is one call held here: its subscription (nil if NATS refused
+// it) and how many of its sockets (legs) are here.
+type callSub struct {
+	sub *nats.Subscription
+	n   int
+}
+
+// drain ends cs's subscription. Drained, not just unsubscribed: a request
+// NATS routed here before it had the unsubscription is still answered (no
+// such call) rather than dropped, which the asker would wait out as a
+// timeout.
+func (cs *callSub) drain() {
+	if cs.sub != nil {
+		_ = cs.sub.Drain()
+	}
+}
+
 // Held is told whether this node holds the source's lease: while it does,
 // actions go to the local controller and the node answers the control
 // subject; when it stops holding it the subscription ends and answers
@@ -88,7 +132,15 @@ func (c *Control) Held(held bool) {
 	if held {
 		ctx, stop := context.WithCancel(context.Background())
 		c.stop = stop
-		sub, err := c.node.nc.Subscribe(ControlSubject(c.source), func(m *nats.Msg) { c.receive(ctx, m) })
+		if c.perCall {
+			c.subscribeCall = func(id monitor.CallID) (*nats.Subscription, error) {
+				return c.node.nc.Subscribe(CallControlSubject(c.source, id), func(m *nats.Msg) { c.receive(ctx, m, id) })
+			}
+			// The calls subscribe as their sockets come (CallHere).
+			c.mu.Unlock()
+			return
+		}
+		sub, err := c.node.nc.Subscribe(ControlSubject(c.source), func(m *nats.Msg) { c.receive(ctx, m, "") })
 		switch {
 		case err != nil:
 			// The actions of other nodes fail with ErrNoOwner until
@@ -111,21 +163,76 @@ func (c *Control) Held(held bool) {
 		_ = c.sub.Unsubscribe()
 		c.sub = nil
 	}
+	for id, cs := range c.calls {
+		cs.drain()
+		delete(c.calls, id)
+	}
 	c.stop()
 	c.mu.Unlock()
 	c.answering.Wait()
 }
 
-// receive starts answering m, unless the lease went meanwhile. It runs
-// in the subscription's goroutine, so it only starts the work.
-func (c *Control) receive(ctx context.Context, m *nats.Msg) {
+// CallHere is told when a socket of call id opens on this node (here
+// true) and when it ends (false): while one is open, this node answers
+// the other nodes' hang-up and transfer of the call on its subject
+// (CallControlSubject). The subscription is not waited for: this runs in
+// the call's reader, which must not stall.
+func (c *Control) CallHere(id monitor.CallID, here bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.held.Load() || ctx.Err() != nil {
+	cs := c.calls[id]
+	if !here {
+		if cs != nil {
+			if cs.n--; cs.n == 0 {
+				cs.drain()
+				delete(c.calls, id)
+			}
+		}
+		return
+	}
+	if cs != nil {
+		cs.n++
+		return
+	}
+	if !c.perCall || !c.held.Load() {
+		return
+	}
+	sub, err := c.subscribeCall(id)
+	if err != nil {
+		// Asked here the call is still acted on; asked on another
+		// node it is no such call.
+		c.log.Warn("cluster: other nodes' call control for this call cannot be answered", "call", id, "error", err)
+	}
+	c.calls[id] = &callSub{sub: sub, n: 1}
+}
+
+// hasCall reports whether call id's socket is here (perCall).
+func (c *Control) hasCall(id monitor.CallID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.held.Load() && c.calls[id] != nil
+}
+
+// absent is the error for a request this node cannot answer: nobody
+// connects the source, or (perCall) nobody has call id.
+func (c *Control) absent(id monitor.CallID) error {
+	if c.perCall {
+		return &noCallError{source: c.source, call: id}
+	}
+	return &noOwnerError{source: c.source}
+}
+
+// receive starts answering m, unless the lease went meanwhile (or, for a
+// call's subject, the call's socket). It runs in the subscription's
+// goroutine, so it only starts the work.
+func (c *Control) receive(ctx context.Context, m *nats.Msg, call monitor.CallID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.held.Load() || ctx.Err() != nil || c.perCall && c.calls[call] == nil {
 		// The lease went as m came. The next owner subscribes only
 		// after this node stopped answering (it gives the lease up
 		// after Held(false), or lets it expire).
-		c.respond(m, &noOwnerError{source: c.source})
+		c.respond(m, c.absent(call))
 		return
 	}
 	if c.busy.Add(1) > maxAnswering {
@@ -195,8 +302,16 @@ func (c *Control) do(ctx context.Context, req controlRequest) error {
 }
 
 // run carries out req here while this node holds the lease, else asks the
-// owner.
+// owner. Without a lease (perCall), hang-up and transfer are carried out
+// here while the call's socket is, else asked of the node that has it;
+// the rest is the local source's own answer.
 func (c *Control) run(ctx context.Context, req controlRequest) error {
+	if c.perCall {
+		if req.Op != monitor.ActionHangup && req.Op != monitor.ActionTransfer || c.hasCall(req.Call) {
+			return c.do(ctx, req)
+		}
+		return c.forward(ctx, req)
+	}
 	if c.held.Load() {
 		return c.do(ctx, req)
 	}
@@ -217,7 +332,7 @@ func (c *Control) forward(ctx context.Context, req controlRequest) error {
 	if err != nil {
 		return fmt.Errorf("call control for source %s: %w", c.source, err)
 	}
-	owner, err := c.request(ctx, b)
+	owner, err := c.request(ctx, b, req.Call)
 	result := "ok"
 	if err != nil {
 		result = err.Error()
@@ -226,23 +341,27 @@ func (c *Control) forward(ctx context.Context, req controlRequest) error {
 	return err
 }
 
-// request sends b on the control subject and returns the answering node
-// and its answer, or why there is none.
-func (c *Control) request(ctx context.Context, b []byte) (string, error) {
-	m, err := c.node.nc.RequestWithContext(ctx, ControlSubject(c.source), b)
+// request sends b on the control subject (perCall: call's subject) and
+// returns the answering node and its answer, or why there is none.
+func (c *Control) request(ctx context.Context, b []byte, call monitor.CallID) (string, error) {
+	subject, what, who := ControlSubject(c.source), "source "+string(c.source), "the node connecting it"
+	if c.perCall {
+		subject, what, who = CallControlSubject(c.source, call), fmt.Sprintf("call %s of source %s", call, c.source), "the node that has it"
+	}
+	m, err := c.node.nc.RequestWithContext(ctx, subject, b)
 	switch {
 	case errors.Is(err, nats.ErrNoResponders):
-		return "", &noOwnerError{source: c.source}
+		return "", c.absent(call)
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
-		return "", fmt.Errorf("source %s: the node connecting it did not answer in time: %w", c.source, context.DeadlineExceeded)
+		return "", fmt.Errorf("%s: %s did not answer in time: %w", what, who, context.DeadlineExceeded)
 	case errors.Is(err, context.Canceled):
-		return "", fmt.Errorf("source %s: %w", c.source, err)
+		return "", fmt.Errorf("%s: %w", what, err)
 	case err != nil:
-		return "", fmt.Errorf("source %s: %w: the other nodes cannot be reached: %w: %w", c.source, monitor.ErrNotConnected, ErrNATS, err)
+		return "", fmt.Errorf("%s: %w: the other nodes cannot be reached: %w: %w", what, monitor.ErrNotConnected, ErrNATS, err)
 	}
 	reply, err := decodeControlReply(m.Data)
 	if err != nil {
-		return "", fmt.Errorf("source %s: the answer of the node connecting it: %w", c.source, err)
+		return "", fmt.Errorf("%s: the answer of %s: %w", what, who, err)
 	}
 	return reply.Node, reply.err()
 }
@@ -257,6 +376,19 @@ func (e *noOwnerError) Error() string {
 func (e *noOwnerError) Is(target error) bool {
 	return target == ErrNoOwner || target == monitor.ErrNotConnected
 }
+
+// noCallError is monitor.ErrNoSuchCall for a call no node has the socket
+// of (perCall).
+type noCallError struct {
+	source monitor.SourceName
+	call   monitor.CallID
+}
+
+func (e *noCallError) Error() string {
+	return fmt.Sprintf("no node has call %s of source %s", e.call, e.source)
+}
+
+func (e *noCallError) Is(target error) bool { return target == monitor.ErrNoSuchCall }
 
 // Hangup hangs up call id (monitor.Controller).
 func (c *Control) Hangup(ctx context.Context, id monitor.CallID) error {

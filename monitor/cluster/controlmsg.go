@@ -17,6 +17,11 @@ import (
 //
 //	switchboard.control.SOURCE
 //
+// or, for a call of a source without a lease (esl-outbound), to the node
+// holding the call's socket on
+//
+//	switchboard.control.SOURCE.CALL
+//
 // (SOURCE escaped with Token; outside the stream's subjects, so nothing
 // of it is stored). The request and the reply are small JSON objects,
 // "v": 1. A node answers a version it does not know with an error
@@ -44,6 +49,13 @@ var ErrBadControl = errors.New("malformed call-control message")
 // call-control requests on.
 func ControlSubject(source monitor.SourceName) string {
 	return controlPrefix + Token(string(source))
+}
+
+// CallControlSubject is the subject the node holding call id of a source
+// without a lease (esl-outbound) answers the call's hang-up and transfer
+// on: switchboard.control.SOURCE.CALL, both escaped with Token.
+func CallControlSubject(source monitor.SourceName, id monitor.CallID) string {
+	return ControlSubject(source) + "." + Token(string(id))
 }
 
 // controlRequest is one action for the owner of Source to carry out.

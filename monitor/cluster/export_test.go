@@ -42,6 +42,10 @@ func (n *Node) StreamMsgs(ctx context.Context) (uint64, error) {
 // bucket.
 func (p *Publisher) PresentQueued() int { return p.present.queued() }
 
+// Flush waits until NATS has what this node sent so far (its
+// subscriptions too).
+func (n *Node) Flush() error { return n.nc.Flush() }
+
 // SkipPresentWrites makes the publisher leave the present bucket
 // unwritten from now on (on) or write it again: a node killed between a
 // change's publish and its write.

@@ -43,3 +43,24 @@ func FuzzToken(f *testing.F) {
 		_ = untoken(s)
 	})
 }
+
+func TestControlSubjects(t *testing.T) {
+	tests := []struct {
+		source monitor.SourceName
+		call   monitor.CallID
+		want   string
+	}{
+		{"pbx", "", "switchboard.control.pbx"},
+		{"fs-out", "fs-out:5a1d0065-4e7b", "switchboard.control.fs-out.fs-out=3A5a1d0065-4e7b"},
+		{"fs.*", "a.>", "switchboard.control.fs=2E=2A.a=2E=3E"},
+	}
+	for _, tt := range tests {
+		got := ControlSubject(tt.source)
+		if tt.call != "" {
+			got = CallControlSubject(tt.source, tt.call)
+		}
+		if got != tt.want {
+			t.Errorf("subject of %s %s = %s, want %s", tt.source, tt.call, got, tt.want)
+		}
+	}
+}

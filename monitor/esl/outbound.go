@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type ListenerConfig struct {
 	Listen string `yaml:"listen"`
 	// ConnectTimeout bounds the "connect" handshake. Default 5s.
 	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// Context is the dialplan context a transferred call is sent to.
+	// Default "default".
+	Context string `yaml:"context"`
 }
 
 // Validate reports a configuration that cannot work.
@@ -38,11 +42,17 @@ func (c ListenerConfig) Validate() error {
 			return fmt.Errorf("esl-outbound %s: listen: %w", c.Name, err)
 		}
 	}
+	if c.Context != "" && !validNumber(c.Context) {
+		// It goes into the uuid_transfer command line.
+		return fmt.Errorf("esl-outbound %s: context %q: letters, digits and +*#._-@ only", c.Name, c.Context)
+	}
 	return nil
 }
 
 // Listener accepts FreeSWITCH's outbound socket connections and tracks
-// each one's call. It implements monitor.Source.
+// each one's call. It implements monitor.Source, and monitor.Controller
+// for the calls whose socket is open on it: hang-up and transfer go over
+// the call's own socket.
 type Listener struct {
 	cfg  ListenerConfig
 	opts monitor.SourceOptions
@@ -50,7 +60,18 @@ type Listener struct {
 
 	ready chan struct{}
 	addr  net.Addr
+
+	// watch is told of each call socket's start and end (WatchCalls).
+	watch func(id monitor.CallID, here bool)
+	// mu guards tr and socks.
+	mu sync.Mutex
+	// tr is the running listener's tracker, nil before Run.
+	tr *Tracker
+	// socks holds the open call sockets by their channel's Unique-ID.
+	socks map[string]*Conn
 }
+
+var _ monitor.Controller = (*Listener)(nil)
 
 // NewListener returns an outbound-mode source for cfg.
 func NewListener(cfg ListenerConfig, opts ...Option) (*Listener, error) {
@@ -63,8 +84,16 @@ func NewListener(cfg ListenerConfig, opts ...Option) (*Listener, error) {
 	if cfg.ConnectTimeout <= 0 {
 		cfg.ConnectTimeout = 5 * time.Second
 	}
-	return &Listener{cfg: cfg, opts: monitor.NewSourceOptions(opts...), raw: opts, ready: make(chan struct{})}, nil
+	if cfg.Context == "" {
+		cfg.Context = "default"
+	}
+	return &Listener{cfg: cfg, opts: monitor.NewSourceOptions(opts...), raw: opts, ready: make(chan struct{}), socks: map[string]*Conn{}}, nil
 }
+
+// WatchCalls has fn told, in the call socket's goroutine, when the socket
+// of call id opens on this listener (here true) and when it ends (false):
+// only then can this node act on the call. Set before Run.
+func (l *Listener) WatchCalls(fn func(id monitor.CallID, here bool)) { l.watch = fn }
 
 // Name is the source's name.
 func (l *Listener) Name() monitor.SourceName { return l.cfg.Name }
@@ -79,7 +108,8 @@ func (l *Listener) Addr() net.Addr { return l.addr }
 // every open call socket and returns once their goroutines are done.
 func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 	status := func(st monitor.LinkState, err error) {
-		ss := monitor.SourceStatus{Name: l.cfg.Name, Type: "esl-outbound", State: st, Address: l.cfg.Listen, Since: time.Now()}
+		ss := monitor.SourceStatus{Name: l.cfg.Name, Type: "esl-outbound", State: st, Address: l.cfg.Listen, Since: time.Now(),
+			Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer}}
 		if err != nil {
 			ss.Error = err.Error()
 		}
@@ -95,6 +125,9 @@ func (l *Listener) Run(ctx context.Context, sink monitor.Sink) error {
 	close(l.ready)
 	status(monitor.LinkConnected, nil)
 	tr := NewTracker(l.cfg.Name, sink, l.opts.Counters)
+	l.mu.Lock()
+	l.tr = tr
+	l.mu.Unlock()
 
 	var (
 		wg    sync.WaitGroup
@@ -173,6 +206,7 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, tr *Tracker) error {
 	uid := data[hUniqueID]
 	data[hEventName] = "CHANNEL_DATA"
 	tr.Handle(data)
+	defer l.callSocket(tr, uid, conn)()
 	for _, cmd := range []command.Command{command.MyEvents{Format: "json"}, command.Linger{Enabled: true}, resume{}} {
 		if _, err := conn.Command(hctx, cmd); err != nil {
 			for len(events) > 0 {
@@ -197,6 +231,102 @@ func (l *Listener) serve(ctx context.Context, nc net.Conn, tr *Tracker) error {
 			return nil
 		}
 	}
+}
+
+// callSocket notes conn as the open socket of channel uid and tells the
+// watcher its call is here; the func returned undoes it as the socket
+// ends. A call keeps the id its socket came with here, even if an
+// attended transfer later joins it into another.
+func (l *Listener) callSocket(tr *Tracker, uid string, conn *Conn) func() {
+	id, ok := tr.callOfLeg(uid)
+	l.mu.Lock()
+	l.socks[uid] = conn
+	l.mu.Unlock()
+	if ok && l.watch != nil {
+		l.watch(id, true)
+	}
+	return func() {
+		l.mu.Lock()
+		delete(l.socks, uid)
+		l.mu.Unlock()
+		if ok && l.watch != nil {
+			l.watch(id, false)
+		}
+	}
+}
+
+// sockets returns the live legs of call id whose socket is open here,
+// with their sockets.
+func (l *Listener) sockets(id monitor.CallID) ([]string, []*Conn, error) {
+	l.mu.Lock()
+	tr := l.tr
+	l.mu.Unlock()
+	if tr == nil {
+		return nil, nil, fmt.Errorf("esl-outbound %s: %w", l.cfg.Name, monitor.ErrNotConnected)
+	}
+	legs := tr.channelsOf(id)
+	var (
+		uids  []string
+		conns []*Conn
+	)
+	l.mu.Lock()
+	for _, uid := range legs {
+		if c := l.socks[uid]; c != nil {
+			uids, conns = append(uids, uid), append(conns, c)
+		}
+	}
+	l.mu.Unlock()
+	if len(uids) == 0 {
+		return nil, nil, fmt.Errorf("esl-outbound %s: call %s has no socket open here: %w", l.cfg.Name, id, monitor.ErrNoSuchCall)
+	}
+	return uids, conns, nil
+}
+
+// Hangup hangs up every leg of the call whose socket is open here
+// (uuid_kill on that socket).
+func (l *Listener) Hangup(ctx context.Context, id monitor.CallID) error {
+	uids, conns, err := l.sockets(id)
+	if err != nil {
+		return err
+	}
+	for i, uid := range uids {
+		// A leg that hung up meanwhile is what hangup wanted.
+		if _, err := conns[i].API(ctx, "uuid_kill", uid+" NORMAL_CLEARING"); err != nil &&
+			!(errors.Is(err, monitor.ErrRefused) && strings.Contains(err.Error(), "No such channel")) {
+			return fmt.Errorf("esl-outbound %s: %w", l.cfg.Name, err)
+		}
+	}
+	return nil
+}
+
+// Transfer sends the call's first leg with a socket here to number in the
+// configured context (uuid_transfer on that socket).
+func (l *Listener) Transfer(ctx context.Context, id monitor.CallID, number string) error {
+	if !validNumber(number) {
+		return fmt.Errorf("esl-outbound transfer: %q is not a number or extension", number)
+	}
+	uids, conns, err := l.sockets(id)
+	if err != nil {
+		return err
+	}
+	_, err = conns[0].API(ctx, "uuid_transfer", fmt.Sprintf("%s %s XML %s", uids[0], number, l.cfg.Context))
+	switch {
+	case errors.Is(err, monitor.ErrRefused) && strings.Contains(err.Error(), "No such channel"):
+		// The leg hung up meanwhile: the call is gone, nothing refused.
+		return fmt.Errorf("esl-outbound %s: %w: %w", l.cfg.Name, monitor.ErrNoSuchCall, err)
+	case err != nil:
+		return fmt.Errorf("esl-outbound %s: %w", l.cfg.Name, err)
+	}
+	return nil
+}
+
+// Originate is not offered: FreeSWITCH opens a socket to the listener
+// only for a call its dialplan hands over, so there is no connection to
+// start a new call on (an esl source, which connects to FreeSWITCH, has
+// one).
+func (l *Listener) Originate(context.Context, string, string) error {
+	return fmt.Errorf("esl-outbound %s: originate needs a connection to FreeSWITCH, and this source only has the sockets FreeSWITCH opens per call (use an esl source): %w",
+		l.cfg.Name, monitor.ErrUnsupported)
 }
 
 // resume tells FreeSWITCH to go on with the dialplan when the socket

@@ -3,6 +3,7 @@ package esl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -132,5 +133,117 @@ func TestOutboundShutdown(t *testing.T) {
 		t.Errorf("port still held: %v", err)
 	} else {
 		ln.Close()
+	}
+}
+
+// watched is one WatchCalls report.
+type watched struct {
+	id   monitor.CallID
+	here bool
+}
+
+// TestOutboundCallControl: hang-up and transfer of a call go over its own
+// socket while it is open; without one the call is no such call, and
+// originate is not offered.
+func TestOutboundCallControl(t *testing.T) {
+	l, err := NewListener(ListenerConfig{Name: "fs-out", Type: "esl-outbound", Listen: "127.0.0.1:0", Context: "office"},
+		WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := make(chan watched, 8)
+	l.WatchCalls(func(id monitor.CallID, here bool) { watch <- watched{id, here} })
+	rec := newRecorder()
+	run := monitortest.Start(t, func(ctx context.Context) error { return l.Run(ctx, rec) })
+	<-l.Ready()
+	ctx := testCtx(t)
+	data := outboundData(t)
+	uid := data["Unique-ID"]
+	fs, err := esltest.DialOutboundCall(ctx, l.Addr().String(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fs.Wait(ctx, func(cmds []string) bool { return cmds[len(cmds)-1] == "resume" }); err != nil {
+		t.Fatal(err)
+	}
+	var id monitor.CallID
+	select {
+	case w := <-watch:
+		if !w.here {
+			t.Fatalf("first report %+v", w)
+		}
+		id = w.id
+	case <-ctx.Done():
+		t.Fatal("the call's socket was not reported")
+	}
+	rec.WaitFor(t, "call seen", func() bool { return len(rec.Active()) == 1 })
+	if _, ok := rec.Active()[id]; !ok {
+		t.Fatalf("reported call %s, tracked %v", id, rec.Active())
+	}
+
+	if err := l.Transfer(ctx, id, "1005"); err != nil {
+		t.Fatalf("transfer: %v", err)
+	}
+	if _, err := fs.WaitCommand(ctx, "api uuid_transfer "+uid+" 1005 XML office"); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Hangup(ctx, id); err != nil {
+		t.Fatalf("hangup: %v", err)
+	}
+	if _, err := fs.WaitCommand(ctx, "api uuid_kill "+uid+" NORMAL_CLEARING"); err != nil {
+		t.Fatal(err)
+	}
+	fs.SetAPI(func(cmd, _ string) string { return "-ERR No such channel!\n" })
+	if err := l.Transfer(ctx, id, "1005"); !errors.Is(err, monitor.ErrNoSuchCall) {
+		t.Errorf("transfer of a leg FreeSWITCH no longer has: %v", err)
+	}
+	if err := l.Hangup(ctx, id); err != nil {
+		t.Errorf("hangup of a leg that hung up meanwhile: %v", err)
+	}
+	if err := l.Transfer(ctx, id, "10 05"); err == nil {
+		t.Error("transfer to a number with a space accepted")
+	}
+	if err := l.Hangup(ctx, "fs-out:no-such-call"); !errors.Is(err, monitor.ErrNoSuchCall) {
+		t.Errorf("hangup of an unknown call: %v", err)
+	}
+	if err := l.Originate(ctx, "1001", "1002"); !errors.Is(err, monitor.ErrUnsupported) {
+		t.Errorf("originate: %v", err)
+	}
+
+	fs.Close()
+	select {
+	case w := <-watch:
+		if w != (watched{id, false}) {
+			t.Fatalf("report at the socket's end %+v", w)
+		}
+	case <-ctx.Done():
+		t.Fatal("the socket's end was not reported")
+	}
+	if err := l.Hangup(ctx, id); !errors.Is(err, monitor.ErrNoSuchCall) {
+		t.Errorf("hangup after the socket closed: %v", err)
+	}
+	run.Stop(t)
+}
+
+func TestListenerConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		cfg     ListenerConfig
+		wantErr string
+	}{
+		{"defaults", ListenerConfig{Name: "fs"}, ""},
+		{"context", ListenerConfig{Name: "fs", Listen: "127.0.0.1:8084", Context: "office-1"}, ""},
+		{"no name", ListenerConfig{}, "name is required"},
+		{"bad listen", ListenerConfig{Name: "fs", Listen: "8084"}, "listen"},
+		// It goes into uuid_transfer's command line.
+		{"context with a space", ListenerConfig{Name: "fs", Context: "default XML x"}, "context"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Validate()
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("Validate() = %v, want %q", err, tt.wantErr)
+			}
+		})
 	}
 }

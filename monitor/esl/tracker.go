@@ -112,6 +112,21 @@ func (tr *Tracker) Handle(e Event) {
 	tr.counters.Unknown.Add(1)
 }
 
+// callOfLeg returns the id of the call channel uid is a leg of.
+func (tr *Tracker) callOfLeg(uid string) (monitor.CallID, bool) {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	l := tr.legs[uid]
+	if l == nil || l.call == nil {
+		return "", false
+	}
+	c, ok := tr.t.Get(l.call.key)
+	if !ok {
+		return "", false
+	}
+	return c.ID, true
+}
+
 // channelsOf returns the live legs of call id, first leg first.
 func (tr *Tracker) channelsOf(id monitor.CallID) []string {
 	tr.mu.Lock()
