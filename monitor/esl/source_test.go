@@ -276,11 +276,19 @@ func TestCallControl(t *testing.T) {
 	}
 	simple := fixtureEvents(t, "simple.jsonl")
 	srv.Push(simple[:8]...)
-	rec.WaitFor(t, "connected call", func() bool { return len(rec.Active()) == 1 })
+	// Connected, not only active: the call is active from its first
+	// leg's CHANNEL_CREATE on, and a hang-up before the second leg is
+	// known would kill only the first.
 	var id monitor.CallID
-	for k := range rec.Active() {
-		id = k
-	}
+	rec.WaitFor(t, "connected call", func() bool {
+		for k, c := range rec.Active() {
+			if c.State == monitor.Connected {
+				id = k
+				return true
+			}
+		}
+		return false
+	})
 	a, b := simple[0]["Unique-ID"], simple[1]["Unique-ID"]
 	if err := s.Transfer(ctx, id, "1005"); err != nil {
 		t.Fatal(err)
