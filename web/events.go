@@ -58,6 +58,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		_ = conn.Close(websocket.StatusInternalError, "no socket")
 		return nil
 	}
+	if m := s.eventMuxFor(st.h); m != nil {
+		// A plain TCP socket: served by the mux, without goroutines.
+		m.serve(conn, st, resume)
+		return nil
+	}
 	sub, err := s.deps.Hub.Subscribe(resume, monitor.Queued())
 	if err != nil {
 		s.endStream(st)

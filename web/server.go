@@ -169,6 +169,8 @@ type Server struct {
 	// stop is closed when the shutdown tells the streams to end.
 	stop    chan struct{}
 	streams sync.WaitGroup
+	// evmux serves the plain TCP /events sockets (Linux).
+	evmux eventMuxSlot
 	// open are the open streams, by whom they were opened (their raw
 	// connections are closed when a shutdown is forced; forced says that
 	// has happened); perKey counts them per endpoint and cap key.

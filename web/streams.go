@@ -295,6 +295,9 @@ type hijackRecorder struct {
 	// connection and the WebSocket library; ec is it once hijacked.
 	events bool
 	ec     *eventConn
+	// pending is what the client sent after its request and net/http had
+	// read already (an /events socket only); the mux reads it first.
+	pending []byte
 }
 
 // eventsWriterSize is the WebSocket library's read and write buffer on
@@ -326,7 +329,8 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	pending, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	var r io.Reader = h.ec
 	if len(pending) > 0 {
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), h.ec)
+		h.pending = bytes.Clone(pending)
+		r = io.MultiReader(bytes.NewReader(h.pending), h.ec)
 	}
 	return h.ec, bufio.NewReadWriter(bufio.NewReaderSize(r, eventsWriterSize), bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
 }
