@@ -37,6 +37,7 @@ FUZZ_TARGETS := \
 	./web:FuzzLoginForm \
 	./web:FuzzAPIQuery \
 	./web:FuzzEventsQuery \
+	./web:FuzzClientFrame \
 	./web:FuzzSessionCookie \
 	./web:FuzzDeviceName \
 	./web:FuzzMatch \
