@@ -105,6 +105,7 @@ bench-media:
 bench-fanout:
 	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsIdleMemory' -benchtime 3x ./web
 
 test: install-test-deps vet lint unit fuzz
 

@@ -60,6 +60,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	}
 	if m := s.eventMuxFor(st.h); m != nil {
 		// A plain TCP socket: served by the mux, without goroutines.
+		// Nothing answers through net/http any more: letting go of its
+		// response lets go of the request, its headers and the
+		// connection's 4 KiB buffers, most of what an idle socket would
+		// otherwise keep.
+		st.h.dropResponse()
 		m.serve(conn, st, resume)
 		return nil
 	}

@@ -338,6 +338,17 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
+// dropResponse forgets net/http's response once the socket is hijacked
+// and answered, so that it, its request and its buffers can be freed
+// while the socket stays.
+func (h *hijackRecorder) dropResponse() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn != nil {
+		h.ResponseWriter = nil
+	}
+}
+
 // closeNow closes the connection without a goodbye: under TLS the socket
 // beneath, since tls.Conn.Close may wait to send its close_notify.
 func (h *hijackRecorder) closeNow() {
