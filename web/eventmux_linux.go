@@ -44,6 +44,10 @@ type eventMux struct {
 	cond   *sync.Cond
 	closed bool // set once the server stopped and the last socket closed
 
+	// soonest is the earliest UnixNano a socket asked the sweep for since
+	// the last sweep (0: none); the poller wakes for it.
+	soonest atomic.Int64
+
 	// joining counts the sockets eventMuxFor handed to the mux that are
 	// not added yet (changed under the slot's lock or m.mu with it).
 	joining atomic.Int32
@@ -360,7 +364,11 @@ func (m *eventMux) poll() {
 	var due []*muxSub
 	lastSweep := time.Now()
 	for {
-		n, err := unix.EpollWait(m.epfd, events, int(muxSweep/time.Millisecond))
+		wait := muxSweep - time.Since(lastSweep)
+		if t := m.soonest.Load(); t != 0 {
+			wait = min(wait, time.Until(time.Unix(0, t)))
+		}
+		n, err := unix.EpollWait(m.epfd, events, int(max(wait, time.Millisecond)/time.Millisecond))
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			m.s.log.Error("events: epoll wait", "err", err)
 			time.Sleep(muxSweep)
@@ -377,8 +385,9 @@ func (m *eventMux) poll() {
 			due = append(due, c)
 		}
 		m.mu.Unlock()
-		if now := time.Now(); now.Sub(lastSweep) >= muxSweep {
+		if now := time.Now(); now.Sub(lastSweep) >= muxSweep || m.dueBy(now) {
 			lastSweep = now
+			m.soonest.Store(0)
 			due = m.sweep(now, due)
 		}
 		for i, c := range due {
@@ -387,6 +396,22 @@ func (m *eventMux) poll() {
 		}
 		due = due[:0]
 		if m.closeIfDone() {
+			return
+		}
+	}
+}
+
+// dueBy reports whether a socket asked for a sweep by now.
+func (m *eventMux) dueBy(now time.Time) bool {
+	t := m.soonest.Load()
+	return t != 0 && t <= now.UnixNano()
+}
+
+// wakeBy has the poller sweep by t, sooner than its regular sweep.
+func (m *eventMux) wakeBy(t int64) {
+	for {
+		cur := m.soonest.Load()
+		if (cur != 0 && cur <= t) || m.soonest.CompareAndSwap(cur, t) {
 			return
 		}
 	}
@@ -777,6 +802,9 @@ func (c *muxSub) setDue(now time.Time, s *Server) {
 		d = c.closeBy
 	}
 	c.due.Store(d.UnixNano())
+	if d.Sub(now) < muxSweep {
+		c.m.wakeBy(d.UnixNano())
+	}
 }
 
 // finish closes the socket and ends the stream.

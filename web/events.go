@@ -79,6 +79,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	// most of what an idle subscriber would otherwise hold. The stream's
 	// goroutine is owned by the server's stream registry: it ends with
 	// endStream, which shutdown waits for.
+	st.h.dropResponse()
 	go s.serveEvents(context.WithoutCancel(r.Context()), conn, st, sub)
 	return nil
 }
