@@ -180,8 +180,11 @@ type muxSub struct {
 	closeBy   time.Time           // the stream is ending; cut then
 	closeSent bool                // the close frame is appended
 	peerClose bool                // the client's close frame arrived
-	gone      bool                // the connection failed: no more writes
-	finished  bool
+	// discard drops what the client sends once it sent what it must
+	// not: the stream is closing, and its input is not kept.
+	discard  bool
+	gone     bool // the connection failed: no more writes
+	finished bool
 }
 
 // serve runs conn's stream on the mux from here on; it subscribes,
@@ -524,11 +527,16 @@ func (c *muxSub) read(out []byte) []byte {
 
 // frames handles the whole client frames in c.in.
 func (c *muxSub) frames(out []byte) []byte {
+	if c.discard {
+		c.in = nil
+		return out
+	}
 	for len(c.in) > 0 && !c.gone {
 		f, n, err := parseClientFrame(c.in)
 		if err != nil {
 			c.m.s.log.Debug("events: bad frame from the client", "user", c.st.p.user.Name, "err", err)
 			c.end(monitor.CloseClientClosed)
+			c.discard, c.in = true, nil
 			return c.closeWith(out, uint16(websocket.StatusProtocolError), "protocol error")
 		}
 		if n == 0 {
@@ -555,6 +563,7 @@ func (c *muxSub) frames(out []byte) []byte {
 		default:
 			// The stream is write-only, as the library's CloseRead has it.
 			c.end(monitor.CloseClientClosed)
+			c.discard, c.in = true, nil
 			return c.closeWith(out, uint16(websocket.StatusPolicyViolation), "unexpected data message")
 		}
 		c.in = c.in[n:]
