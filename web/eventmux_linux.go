@@ -34,8 +34,11 @@ import (
 // the server's streams; they end when the last socket is closed (at the
 // latest at shutdown).
 type eventMux struct {
-	s    *Server
-	epfd int
+	s      *Server
+	epfd   int
+	wakefd int // an eventfd: wakes the poller for a timer sooner than its wait
+	// sleepUntil is when the poller's wait ends (UnixNano).
+	sleepUntil atomic.Int64
 
 	mu     sync.Mutex
 	subs   map[int32]*muxSub // by socket
@@ -52,8 +55,10 @@ type eventMux struct {
 	// not added yet (changed under the slot's lock or m.mu with it).
 	joining atomic.Int32
 
-	// checks are the sign-in checks in flight (one per socket at most).
-	checks sync.WaitGroup
+	// checks are the sign-in checks in flight (one per socket at most);
+	// writers the writers.
+	checks  sync.WaitGroup
+	writers sync.WaitGroup
 }
 
 // eventMuxSlot is the server's eventMux, started with the first socket
@@ -118,13 +123,24 @@ func newEventMux(s *Server) (*eventMux, error) {
 	if err != nil {
 		return nil, err
 	}
-	m := &eventMux{s: s, epfd: epfd, subs: map[int32]*muxSub{}}
+	wakefd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wakefd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(wakefd)}); err != nil { //nolint:gosec // a descriptor fits int32
+		_ = unix.Close(epfd)
+		_ = unix.Close(wakefd)
+		return nil, err
+	}
+	m := &eventMux{s: s, epfd: epfd, wakefd: wakefd, subs: map[int32]*muxSub{}}
 	m.cond = sync.NewCond(&m.mu)
 	writers := runtime.GOMAXPROCS(0)
 	// Legal although the shutdown may be waiting: the caller's stream
 	// keeps the count above zero.
 	s.streams.Add(1 + writers)
 	go m.poll()
+	m.writers.Add(writers)
 	for range writers {
 		go m.write()
 	}
@@ -170,6 +186,10 @@ type muxSub struct {
 	nextPing time.Time
 	pongBy   time.Time // zero unless a ping awaits its pong
 	stuck    time.Time // when the socket first refused part of out
+	// lastData is when changes were last written; hold, when set, is
+	// when the changes waiting now go out (coalescing).
+	lastData time.Time
+	hold     time.Time
 	behind   time.Time // when the kernel was first found holding too much
 	// unchecked bounds what the kernel may hold: what it held at the
 	// last look plus what was written since; limit is what it may hold.
@@ -322,6 +342,7 @@ const writeBatch = 32
 // write is one writer: it runs queued sockets until the mux closes.
 func (m *eventMux) write() {
 	defer m.s.streams.Done()
+	defer m.writers.Done()
 	scratch := make([]byte, 0, writerScratch)
 	var batch []*muxSub
 	for {
@@ -371,13 +392,21 @@ func (m *eventMux) poll() {
 		if t := m.soonest.Load(); t != 0 {
 			wait = min(wait, time.Until(time.Unix(0, t)))
 		}
-		n, err := unix.EpollWait(m.epfd, events, int(max(wait, time.Millisecond)/time.Millisecond))
+		wait = max(wait, time.Millisecond)
+		m.sleepUntil.Store(time.Now().Add(wait).UnixNano())
+		n, err := unix.EpollWait(m.epfd, events, int(wait/time.Millisecond))
+		m.sleepUntil.Store(0)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			m.s.log.Error("events: epoll wait", "err", err)
 			time.Sleep(muxSweep)
 		}
 		m.mu.Lock()
 		for _, ev := range events[:max(n, 0)] {
+			if ev.Fd == int32(m.wakefd) { //nolint:gosec // a descriptor fits int32
+				var b [8]byte
+				_, _ = unix.Read(m.wakefd, b[:])
+				continue
+			}
 			c := m.subs[ev.Fd]
 			if c == nil {
 				continue
@@ -414,7 +443,14 @@ func (m *eventMux) dueBy(now time.Time) bool {
 func (m *eventMux) wakeBy(t int64) {
 	for {
 		cur := m.soonest.Load()
-		if (cur != 0 && cur <= t) || m.soonest.CompareAndSwap(cur, t) {
+		if cur != 0 && cur <= t {
+			return
+		}
+		if m.soonest.CompareAndSwap(cur, t) {
+			if until := m.sleepUntil.Load(); until != 0 && t < until-int64(time.Millisecond) {
+				one := [8]byte{1}
+				_, _ = unix.Write(m.wakefd, one[:])
+			}
 			return
 		}
 	}
@@ -452,8 +488,10 @@ func (m *eventMux) closeIfDone() bool {
 		slot.m = nil
 	}
 	slot.mu.Unlock()
+	m.writers.Wait()
 	m.checks.Wait()
 	_ = unix.Close(m.epfd)
+	_ = unix.Close(m.wakefd)
 	return true
 }
 
@@ -636,7 +674,20 @@ func (c *muxSub) take(now time.Time, out []byte) []byte {
 		}
 		c.behind = time.Time{}
 	}
+	if w := s.eventCoalesce; w > 0 && now.Sub(c.lastData) < w {
+		// Written a moment ago: what comes meanwhile goes out together.
+		if c.hold.IsZero() {
+			c.hold = c.lastData.Add(w)
+		}
+		if now.Before(c.hold) {
+			return out
+		}
+	}
+	c.hold = time.Time{}
 	c.batch = c.sub.Take(c.batch[:0])
+	if len(c.batch) > 0 {
+		c.lastData = now
+	}
 	for _, ev := range c.batch {
 		b, err := ev.JSON()
 		if err != nil {
@@ -809,6 +860,9 @@ func (c *muxSub) setDue(now time.Time, s *Server) {
 	}
 	if !c.closeBy.IsZero() && c.closeBy.Before(d) {
 		d = c.closeBy
+	}
+	if !c.hold.IsZero() && c.hold.Before(d) {
+		d = c.hold
 	}
 	c.due.Store(d.UnixNano())
 	if d.Sub(now) < muxSweep {

@@ -81,6 +81,26 @@ func TestEventMuxManySockets(t *testing.T) {
 	}
 }
 
+// TestEventMuxCoalesces: with coalescing on, changes that come while a
+// socket was written a moment ago still all arrive, in order.
+func TestEventMuxCoalesces(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(t), monitor.HubConfig{}, WithEventCoalesce(100*time.Millisecond))
+	ctx := testCtx(t)
+	c := dialEvents(t, ctx, e.ts.URL, "", nil)
+	mustRead(t, ctx, c)
+	for round := range 3 {
+		for i := range 5 {
+			e.hub.Call(testCall("home", fmt.Sprintf("%d-%d", round, i), monitor.Ringing))
+		}
+		for i := range 5 {
+			if m := mustRead(t, ctx, c); m.Call == nil || m.Call.ID != monitor.CallID(fmt.Sprintf("home:%d-%d", round, i)) {
+				t.Fatalf("round %d, change %d: %+v", round, i, m)
+			}
+		}
+	}
+}
+
 // TestEventMuxClientGoes: a client that closes (with the close handshake,
 // which the server answers, or by dropping the connection) ends its
 // stream and subscription.
