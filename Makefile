@@ -9,6 +9,7 @@ export SWITCHBOARD_E2E ?= require
 FUZZ_TARGETS := \
 	./monitor/e164:FuzzNormalize \
 	./monitor/cluster:FuzzDecodePresent \
+	./monitor/cluster:FuzzDecodeControl \
 	./monitor:FuzzEvent \
 	./monitor/fritz:FuzzParseLine \
 	./monitor/history:FuzzReadSpool \
@@ -49,7 +50,7 @@ FUZZ_TARGETS := \
 	./cmd/switchboard:FuzzParseConfig \
 	./cmd/switchboard:FuzzReplayInput
 
-.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media bench-fanout templ-check
+.PHONY: run build generate test install-test-deps vet lint unit fuzz bench bench-media bench-fanout bench-cluster templ-check
 
 # The binary `make build` writes and `make run` starts.
 BIN ?= bin/switchboard
@@ -106,6 +107,13 @@ bench-fanout:
 	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsIdleMemory' -benchtime 3x ./web
+
+# The fan-out through NATS: a Fritz!Box stand-in at a steady rate, 3000
+# subscribers on three nodes joined through an in-process NATS server,
+# next to one node alone in the same run (README, Performance and
+# "Several nodes (NATS)"). Not part of `make test`.
+bench-cluster:
+	$(GO) test -run '^$$' -bench 'BenchmarkClusterFanout' -benchtime 600x ./monitor/cluster
 
 test: install-test-deps vet lint unit fuzz
 

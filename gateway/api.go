@@ -55,6 +55,17 @@ type mediaAPI struct {
 	me *webrtc.MediaEngine
 	ir *interceptor.Registry
 	se webrtc.SettingEngine
+	// mux is the ICE UDP mux of cfg.UDPPort (nil without one): its sockets
+	// and read loops are the gateway's, closed by close.
+	mux *ice.MultiUDPMuxDefault
+}
+
+// close releases what the API holds for all sessions (the UDP mux).
+func (m *mediaAPI) close() error {
+	if m.mux == nil {
+		return nil
+	}
+	return m.mux.Close()
 }
 
 // newAPI is the API of a PeerConnection whose received RTP is read through
@@ -171,7 +182,49 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	}
 	// One logger factory for all APIs, or each would build its own.
 	se.LoggerFactory = logging.NewDefaultLoggerFactory()
-	return &mediaAPI{me: me, ir: ir, se: se}, nil
+	m := &mediaAPI{me: me, ir: ir, se: se}
+	if cfg.UDPPort != 0 {
+		mux, err := newUDPMux(cfg, se.LoggerFactory)
+		if err != nil {
+			return nil, err
+		}
+		m.mux = mux
+		m.se.SetICEUDPMux(mux)
+	}
+	return m, nil
+}
+
+// udpMuxBufferSize is the socket buffer the UDP mux asks for; Linux gives
+// at most net.core.rmem_max / wmem_max (README, Softphone gateway).
+const udpMuxBufferSize = 8 << 20
+
+// newUDPMux listens on cfg.UDPPort of every local address the candidates
+// would come from (the same interface and address filters), one socket
+// and read loop per address shared by all pages.
+func newUDPMux(cfg Config, lf logging.LoggerFactory) (*ice.MultiUDPMuxDefault, error) {
+	opts := []ice.UDPMuxFromPortOption{
+		ice.UDPMuxFromPortWithLogger(lf.NewLogger("ice-mux")),
+		// One socket takes what a socket per page took: room for the
+		// bursts of every page while its one reader waits for the CPU.
+		ice.UDPMuxFromPortWithReadBufferSize(udpMuxBufferSize),
+		ice.UDPMuxFromPortWithWriteBufferSize(udpMuxBufferSize),
+	}
+	if cfg.IncludeLoopback {
+		opts = append(opts,
+			ice.UDPMuxFromPortWithLoopback(),
+			ice.UDPMuxFromPortWithInterfaceFilter(isLoopbackInterface),
+			ice.UDPMuxFromPortWithIPFilter(func(ip net.IP) bool { return ip.IsLoopback() }),
+			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+	}
+	mux, err := ice.NewMultiUDPMuxFromPort(int(cfg.UDPPort), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("ice udp_port %d: %w", cfg.UDPPort, err)
+	}
+	if len(mux.GetListenAddresses()) == 0 {
+		_ = mux.Close()
+		return nil, fmt.Errorf("%w: ice udp_port %d: no local address to listen on", ErrBadConfig, cfg.UDPPort)
+	}
+	return mux, nil
 }
 
 // isLoopbackInterface reports whether the interface called name is flagged

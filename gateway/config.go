@@ -35,6 +35,11 @@ type Config struct {
 	// UDPPortMin and UDPPortMax bound the ICE UDP ports. Default 0: any.
 	UDPPortMin uint16 `yaml:"udp_port_min"`
 	UDPPortMax uint16 `yaml:"udp_port_max"`
+	// UDPPort, when set, is the one UDP port of every page's ICE: one
+	// socket per local address for all pages, demultiplexed by the ICE
+	// user name (pion's UDP mux), instead of a socket per page. A
+	// firewall then needs one UDP port open. Excludes UDPPortMin/Max.
+	UDPPort uint16 `yaml:"udp_port"`
 	// IncludeLoopback gathers loopback candidates and only those: for a
 	// server and browser on one machine (tests, demos). Never in production.
 	IncludeLoopback bool `yaml:"include_loopback"`
@@ -208,6 +213,9 @@ func (c Config) Validate() error {
 	}
 	if (c.UDPPortMin == 0) != (c.UDPPortMax == 0) || c.UDPPortMin > c.UDPPortMax {
 		return fmt.Errorf("%w: udp_port_min %d / udp_port_max %d: set both, min <= max", ErrBadConfig, c.UDPPortMin, c.UDPPortMax)
+	}
+	if c.UDPPort != 0 && c.UDPPortMin != 0 {
+		return fmt.Errorf("%w: udp_port %d with udp_port_min/udp_port_max: give one port or a range, not both", ErrBadConfig, c.UDPPort)
 	}
 	for _, k := range []struct {
 		name string

@@ -24,6 +24,8 @@ func TestConfigValidate(t *testing.T) {
 		{name: "bad ip", cfg: Config{NAT1To1IPs: []string{"example.org"}}},
 		{name: "half range", cfg: Config{UDPPortMin: 40000}},
 		{name: "reversed range", cfg: Config{UDPPortMin: 5, UDPPortMax: 4}},
+		{name: "one udp port", cfg: Config{UDPPort: 40000}, ok: true},
+		{name: "udp port and range", cfg: Config{UDPPort: 40000, UDPPortMin: 40000, UDPPortMax: 40100}},
 		{name: "unknown codec", cfg: Config{Codecs: []string{"G729"}}},
 	}
 	for _, tc := range tests {

@@ -117,6 +117,7 @@ func New(cfg Config, sip SIP, opts ...Option) (*Gateway, error) {
 	g.limits = newCallLimits(cfg)
 	if g.reg != nil {
 		if err := g.metrics.register(g.reg); err != nil {
+			_ = api.close()
 			return nil, fmt.Errorf("gateway metrics: %w", err)
 		}
 	}
@@ -204,6 +205,9 @@ func (g *Gateway) stop(sessions []*Session, calls []*callHandle) {
 	}
 	g.wg.Wait()
 	g.cancel()
+	if err := g.api.close(); err != nil {
+		g.log.Warn("closing the ICE UDP mux", "err", err)
+	}
 	g.log.Info("gateway stopped", "sessions", len(sessions), "calls", len(calls), "took", time.Since(start).Round(time.Millisecond))
 }
 

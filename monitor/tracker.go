@@ -28,6 +28,11 @@ type Tracker struct {
 
 	mu    sync.Mutex
 	calls map[string]*Call
+	// batch, while Batch runs, holds the calls changed meanwhile, as
+	// they are now, in the order they first changed.
+	batch    map[CallID]int
+	batched  []Call
+	batching bool
 }
 
 // NewTracker returns a tracker publishing source's calls to sink. When
@@ -57,9 +62,41 @@ func (t *Tracker) at(at time.Time) time.Time {
 // tracker never changes a call it has stored, it stores a changed clone
 // (copy on write), so the slices and map the sink sees stay as they are.
 func (t *Tracker) publish(c *Call) {
+	if t.batching {
+		if i, ok := t.batch[c.ID]; ok {
+			t.batched[i] = *c
+			return
+		}
+		t.batch[c.ID] = len(t.batched)
+		t.batched = append(t.batched, *c)
+		return
+	}
 	if t.sink != nil {
 		t.sink.Call(*c)
 	}
+}
+
+// Batch runs fn, which changes calls through the tracker's operations,
+// and then publishes each call fn changed once, as fn left it, in the
+// order of their first changes. A resync re-creates a call a step at a
+// time (started, then answered); in a Batch its wallboards see it as it
+// is, not ringing again first — which they would see when the call was
+// known before: a node that took the source over, a restart. Batches do
+// not nest: fn must not call Batch.
+func (t *Tracker) Batch(fn func()) {
+	t.mu.Lock()
+	t.batching, t.batch, t.batched = true, map[CallID]int{}, nil
+	t.mu.Unlock()
+	defer func() {
+		t.mu.Lock()
+		defer t.mu.Unlock()
+		calls := t.batched
+		t.batching, t.batch, t.batched = false, nil, nil
+		for i := range calls {
+			t.publish(&calls[i])
+		}
+	}()
+	fn()
 }
 
 // Start begins tracking the call the source knows by key, described by c

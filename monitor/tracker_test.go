@@ -1,6 +1,7 @@
 package monitor
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -215,5 +216,34 @@ func TestTrackerAnswerKeepsFirstAnswerTime(t *testing.T) {
 	c, _ := tr.Get("1")
 	if !c.Answered.Equal(at(2)) || c.AnsweredBy.Number != "203" {
 		t.Fatalf("answered %v by %v", c.Answered, c.AnsweredBy)
+	}
+}
+
+// TestTrackerBatch: the calls changed in a Batch are published once each
+// when it ends, as it left them, in the order they first changed; the
+// tracker publishes each change again after it.
+func TestTrackerBatch(t *testing.T) {
+	rec := &recorder{}
+	tr := NewTracker("s", rec)
+	tr.Start("before", Call{Direction: Inbound, Started: at(0)})
+	tr.Batch(func() {
+		tr.Start("b", Call{Direction: Inbound, Started: at(1)})
+		tr.Start("a", Call{Direction: Inbound, Started: at(1)})
+		tr.Answer("b", nil, at(2))
+		tr.End("before", Ending{At: at(3)})
+		tr.Start("gone", Call{Direction: Inbound, Started: at(1)})
+		tr.End("gone", Ending{At: at(3)})
+		if len(rec.calls) != 1 {
+			t.Errorf("%d calls published during the batch, want none", len(rec.calls)-1)
+		}
+	})
+	tr.Answer("a", nil, at(4))
+	var got []string
+	for _, c := range rec.calls {
+		got = append(got, string(c.ID)+" "+string(c.State))
+	}
+	want := []string{"s:before ringing", "s:b connected", "s:a ringing", "s:before ended", "s:gone ended", "s:a connected"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("published %q, want %q", got, want)
 	}
 }

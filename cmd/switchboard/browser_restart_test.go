@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
@@ -23,31 +21,8 @@ import (
 func TestBrowserSoftphoneAcrossRestart(t *testing.T) {
 	e2e := browserE2E(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtp := siptest.FreePorts(t, 20)
-	cfg := fmt.Sprintf(`listen: 127.0.0.1:%d
-data_dir: %s
-users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-sip:
-  listen: 127.0.0.1:0
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1001"
-    password: %s
-    expires: 60
-gateway:
-  include_loopback: true
-`, siptest.FreePort(t), t.TempDir(), hash, rtp, rtp+19, k.Addr(), siptest.Password("1001"))
+	cfg := softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20),
+		More: fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\n", siptest.FreePort(t), t.TempDir())}.yaml(t)
 	p := startSwitchboard(t, cfg)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

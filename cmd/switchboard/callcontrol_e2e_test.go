@@ -18,8 +18,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
@@ -41,7 +39,9 @@ const (
 // transferred by the phone, and takes a waiting call and swaps back. The
 // socket goes on sending after its call, so later calls may get a stray
 // stream on a reused port. It logs the latencies of the README's
-// performance table.
+// performance table. The gateway has udp_port set, so Chromium's ICE and
+// all its calls' audio pass the one shared port (the other browser tests
+// give each page a socket of its own).
 // SWITCHBOARD_PHONE_SHOTS=DIR keeps screenshots.
 func TestBrowserCallControlPhones(t *testing.T) {
 	e2e := browserE2E(t)
@@ -59,31 +59,9 @@ func TestBrowserCallControlPhones(t *testing.T) {
 	uas := siptest.StartSippUAS(ctx, t, siptest.SippUASOptions{Registrar: k.Addr(), User: "1004", Scenario: "uas-hold-info.xml",
 		Args: []string{"-key", "rtp", strconv.Itoa(far.port())}})
 
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtp := siptest.FreePorts(t, 20)
-	sb := startSwitchboard(t, fmt.Sprintf(`listen: 127.0.0.1:%d
-data_dir: %s
-users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-sip:
-  listen: 127.0.0.1:0
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1001"
-    password: %s
-    expires: 60
-gateway:
-  include_loopback: true
-`, siptest.FreePort(t), t.TempDir(), hash, rtp, rtp+19, k.Addr(), siptest.Password("1001")))
+	sb := startSwitchboard(t, softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20),
+		Gateway: fmt.Sprintf("udp_port: %d", siptest.FreePort(t)),
+		More:    fmt.Sprintf("listen: 127.0.0.1:%d\ndata_dir: %s\n", siptest.FreePort(t), t.TempDir())}.yaml(t))
 
 	wav := filepath.Join(t.TempDir(), "mic-440.wav")
 	if err := siptest.WriteToneWAV(wav, ccPage, 48000, 1, 300); err != nil {

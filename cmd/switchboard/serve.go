@@ -72,6 +72,11 @@ func runServe(ctx context.Context, sio stdio, args []string) error {
 	for _, w := range cfg.warnings {
 		log.Warn(w, "config", displayPath(*path))
 	}
+	stopProfiler, err := startProfiler(ctx, log)
+	if err != nil {
+		return err
+	}
+	defer stopProfiler()
 	err = serve(ctx, cfg, log, func(url string) {
 		fmt.Fprintf(sio.err, "\nSwitchboard is running at %s\n", url)
 		if demoPass != "" {
@@ -183,8 +188,9 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	// The history and the webhooks only queue what the hub hands them;
 	// their own goroutines save and post.
 	// On a cluster node every node saves every call (a shared history
-	// keeps one row of each), but a webhook is sent by the node the
-	// change came from only, so once per cluster.
+	// keeps one row of each), but a change's webhook posts are stored by
+	// the node it came from only, in the cluster's queue, from which one
+	// node posts each: once per cluster.
 	var feed *cluster.Feed
 	hook := hooks.Observe
 	if cfg.clustered {
@@ -217,9 +223,15 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	hub := monitor.NewHub(monitor.HubConfig{}, hubOpts...)
 	defer hub.Close()
 	var base monitor.Sink = hub
+	var posts *cluster.Webhooks
 	if node != nil {
 		pub, feed = node.Publisher(), node.Feed(hub)
 		base = pub
+		// The posts go through NATS (see clusterWebhooks), so that one
+		// node posts each even when the node it came from dies first.
+		if posts, err = clusterWebhooks(ctx, node, hooks); err != nil {
+			return err
+		}
 	}
 	// The calls a crashed run left active reach the sources through a
 	// Restart: a resync takes over those the PBX still has, the rest end
@@ -259,6 +271,7 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 	sources := make([]monitor.Source, 0, len(cfg.Sources))
 	types := make([]string, 0, len(cfg.Sources))
 	controllers := map[monitor.SourceName]monitor.Controller{}
+	controls := map[monitor.SourceName]*cluster.Control{}
 	running := make([]monitor.SourceName, 0, len(cfg.Sources)+len(cfg.Accounts))
 	for i := range cfg.Sources {
 		src, err := buildSource(&cfg.Sources[i], hub, store, log)
@@ -272,6 +285,11 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		running = append(running, src.Name())
 		if c, ok := src.(monitor.Controller); ok {
 			controllers[src.Name()] = c
+			if node != nil && leased(head.Type) {
+				// Asked here, carried out by the node connecting it.
+				ctl := node.Control(src.Name(), c)
+				controllers[src.Name()], controls[src.Name()] = ctl, ctl
+			}
 		}
 	}
 	for _, a := range cfg.Accounts {
@@ -341,13 +359,17 @@ func serve(ctx context.Context, cfg *config, log *slog.Logger, onReady func(url 
 		p.bridgeRun = startTask("sip", bridge.Run)
 	}
 	if node != nil {
-		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", feed.Run))
+		p.clusterRuns = append(p.clusterRuns, startTask("cluster publisher", pub.Run), startTask("cluster feed", runFeed(feed, pub, feedCatchUp)))
+		if posts != nil {
+			// After the feed: it stops, then the posts it gave are stored.
+			p.clusterRuns = append(p.clusterRuns, startTask("cluster webhooks", posts.Run))
+		}
 	}
 	for i, src := range sources {
 		run := func(ctx context.Context) error { return src.Run(ctx, restart) }
 		if node != nil && leased(types[i]) {
 			run = func(ctx context.Context) error {
-				return runLeased(ctx, node, feed, hub, pub, book, src, log)
+				return runLeased(ctx, node, feed, hub, pub, book, src, controls[src.Name()], log)
 			}
 		}
 		p.sourceRuns = append(p.sourceRuns, startTask("source "+string(src.Name()), run))

@@ -18,7 +18,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
@@ -177,13 +176,8 @@ func TestServeShutdownOnSIGTERM(t *testing.T) {
 	if err := far.WaitRegistered(ctx); err != nil {
 		t.Fatal(err)
 	}
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtp := siptest.FreePorts(t, 20)
 	dataDir := t.TempDir()
-	p := startSwitchboard(t, fmt.Sprintf(`listen: 127.0.0.1:0
+	p := startSwitchboard(t, softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20), More: fmt.Sprintf(`listen: 127.0.0.1:0
 data_dir: %s
 shutdown_timeout: 30s
 sources:
@@ -191,32 +185,11 @@ sources:
     type: fritz
     address: %s
     location: UTC
-users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-tokens:
-  - name: wall
-    token: %s
-    role: viewer
-sip:
-  listen: 127.0.0.1:0
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1001"
-    password: %s
-    expires: 60
-gateway:
-  include_loopback: true
 webhooks:
   - url: %s
     secret: hook-secret
     timeout: 1m
-`, dataDir, router.Addr(), hash, e2eToken, rtp, rtp+19, k.Addr(), siptest.Password("1001"), hooks.srv.URL))
+`, dataDir, router.Addr(), hooks.srv.URL) + viewerTokenYAML}.yaml(t))
 
 	events := subscribeEvents(t, ctx, p.url, e2eToken, map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered, "home": monitor.LinkConnected})
 	router.Send(time.Now().UTC().Format("02.01.06 15:04:05") + ";RING;4;0301234567;5551234;SIP0;")
@@ -470,37 +443,9 @@ func TestServeDeadlineForcesLiveCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	siptest.StartSipp(t, deaf, "-p", port, "-d", "0", "-default_behaviors", "none")
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rtp := siptest.FreePorts(t, 20)
 	dataDir := t.TempDir()
-	p := startSwitchboard(t, fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-shutdown_timeout: 2s
-users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-tokens:
-  - name: wall
-    token: %s
-    role: viewer
-sip:
-  listen: 127.0.0.1:0
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1001"
-    password: %s
-    expires: 60
-gateway:
-  include_loopback: true
-`, dataDir, hash, e2eToken, rtp, rtp+19, k.Addr(), siptest.Password("1001")))
+	p := startSwitchboard(t, softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20),
+		More: fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\nshutdown_timeout: 2s\n", dataDir) + viewerTokenYAML}.yaml(t))
 	subscribeEvents(t, ctx, p.url, e2eToken, map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered})
 	page := openPhonePage(t, ctx, p.url, signIn(t, ctx, p.url, "paula", "pw-paula"))
 	page.send(ctx, map[string]any{"type": "dial", "account": "office", "to": "1003"})

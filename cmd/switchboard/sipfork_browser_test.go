@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
@@ -30,12 +28,8 @@ func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
-	nodeA := startSwitchboard(t, forkNodeConfig(t.TempDir(), string(hash), k.Addr(), siptest.FreePorts(t, 20)))
-	nodeB := startSwitchboard(t, forkNodeConfig(t.TempDir(), string(hash), k.Addr(), siptest.FreePorts(t, 20)))
+	nodeA := startSwitchboard(t, forkNodeConfig(t, t.TempDir(), k.Addr(), siptest.FreePorts(t, 20)))
+	nodeB := startSwitchboard(t, forkNodeConfig(t, t.TempDir(), k.Addr(), siptest.FreePorts(t, 20)))
 	registered := map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered}
 	subscribeEvents(t, ctx, nodeA.url, e2eToken, registered)
 	subscribeEvents(t, ctx, nodeB.url, e2eToken, registered)

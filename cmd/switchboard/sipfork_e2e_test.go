@@ -13,7 +13,6 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/cluster/natstest"
@@ -21,34 +20,13 @@ import (
 	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
-// forkNodeConfig is one node of TestServeSoftphoneAcrossNodes: user paula
-// with the account office (1000 at kamailio) and its own data_dir, SIP
-// socket and RTP ports; extra is more configuration (a cluster: section).
-func forkNodeConfig(dataDir, hash, registrar string, rtp int, extra ...string) string {
-	return strings.Join(extra, "") + fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-tokens:
-  - name: wall
-    token: %s
-    role: viewer
-sip:
-  listen: 127.0.0.1:0
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1000"
-    password: %s
-    expires: 60
-gateway:
-  include_loopback: true
-`, dataDir, hash, e2eToken, rtp, rtp+19, registrar, siptest.Password("1000"))
+// forkNodeConfig is one node of TestServeSoftphoneAcrossNodes: paula's
+// softphone with the account office (1000 at kamailio), its own data_dir,
+// a viewer token; extra is more configuration (a cluster: section).
+func forkNodeConfig(t *testing.T, dataDir, registrar string, rtp int, extra ...string) string {
+	t.Helper()
+	return softphoneNode{Registrar: registrar, User: "1000", RTP: rtp,
+		More: strings.Join(extra, "") + fmt.Sprintf("listen: 127.0.0.1:0\ndata_dir: %s\n", dataDir) + viewerTokenYAML}.yaml(t)
 }
 
 // expectEnded reads the page's call messages until the call ends.
@@ -143,10 +121,6 @@ func testSoftphoneAcrossNodes(t *testing.T, clustered bool) {
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
 	dirA, dirB := t.TempDir(), t.TempDir()
 	rtpA, rtpB := siptest.FreePorts(t, 20), siptest.FreePorts(t, 20)
 	var extraA, extraB string
@@ -155,8 +129,8 @@ func testSoftphoneAcrossNodes(t *testing.T, clustered bool) {
 		extraA = fmt.Sprintf("cluster:\n  node: sb-a\n  nats: {url: %q}\n", nats.URL())
 		extraB = fmt.Sprintf("cluster:\n  node: sb-b\n  nats: {url: %q}\n", nats.URL())
 	}
-	nodeA := startSwitchboard(t, forkNodeConfig(dirA, string(hash), k.Addr(), rtpA, extraA))
-	nodeB := startSwitchboard(t, forkNodeConfig(dirB, string(hash), k.Addr(), rtpB, extraB))
+	nodeA := startSwitchboard(t, forkNodeConfig(t, dirA, k.Addr(), rtpA, extraA))
+	nodeB := startSwitchboard(t, forkNodeConfig(t, dirB, k.Addr(), rtpB, extraB))
 	registered := map[monitor.SourceName]monitor.LinkState{"office": monitor.LinkRegistered}
 	subscribeEvents(t, ctx, nodeA.url, e2eToken, registered)
 	subscribeEvents(t, ctx, nodeB.url, e2eToken, registered)

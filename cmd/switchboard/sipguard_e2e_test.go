@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/bcrypt"
-
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
@@ -27,32 +25,10 @@ func TestSIPFromStrangersAndBursts(t *testing.T) {
 	siptest.RequireBinaries(t, "kamailio")
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	router := fritztest.New(t)
-	hash, err := bcrypt.GenerateFromPassword([]byte("pw-paula"), bcrypt.MinCost)
-	if err != nil {
-		t.Fatal(err)
-	}
 	sipPort := siptest.FreePort(t)
-	rtp := siptest.FreePorts(t, 20)
 	const ringCap = 3
-	url := startServerWith(t, router, fmt.Sprintf(`users:
-  - name: paula
-    password_hash: %q
-    role: user
-    accounts: [office]
-sip:
-  listen: 127.0.0.1:%d
-  rtp_port_min: %d
-  rtp_port_max: %d
-accounts:
-  - name: office
-    registrar: %s
-    username: "1001"
-    password: %s
-    expires: 60
-    max_ringing_calls: %d
-gateway:
-  include_loopback: true
-`, hash, sipPort, rtp, rtp+19, k.Addr(), siptest.Password("1001"), ringCap))
+	url := startServerWith(t, router, softphoneNode{Registrar: k.Addr(), RTP: siptest.FreePorts(t, 20),
+		SIPListen: fmt.Sprintf("127.0.0.1:%d", sipPort), Account: fmt.Sprintf("max_ringing_calls: %d", ringCap)}.yaml(t))
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	ev := dialEvents(t, ctx, url, "")

@@ -13,10 +13,17 @@ import (
 // and channels not seen before join or start calls. The bridges are
 // rebuilt from each channel's BridgeId, and a call whose caller is now
 // joined to someone is answered; a listing without BridgeId (an older
-// Asterisk) answers a call whose caller is Up.
+// Asterisk) answers a call whose caller is Up. Each call is published
+// once, as the resync leaves it (a call re-created here is started, then
+// answered).
 func (tr *Tracker) resync(list []Message) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	tr.t.Batch(func() { tr.resyncLocked(list) })
+}
+
+// resyncLocked is resync's work; tr.mu held.
+func (tr *Tracker) resyncLocked(list []Message) {
 	live := make(map[string]Message, len(list))
 	for _, m := range list {
 		live[m.Get("Uniqueid")] = m

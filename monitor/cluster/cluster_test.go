@@ -101,6 +101,35 @@ func collect(t *testing.T, sub *monitor.Subscription, want int) []monitor.Call {
 	return got
 }
 
+// follow appends sub's calls to got, those it missed first, until got
+// holds want; each change's seq must be above the one before it, *last,
+// which it advances.
+func follow(t *testing.T, sub *monitor.Subscription, node string, last *uint64, got []monitor.Call, want int) []monitor.Call {
+	t.Helper()
+	take := func(ev monitor.Event) {
+		if ev.Seq <= *last {
+			t.Fatalf("node %s: seq %d after %d", node, ev.Seq, *last)
+		}
+		*last = ev.Seq
+		got = append(got, *ev.Payload.(*monitor.Call))
+	}
+	for _, ev := range sub.Missed {
+		take(ev)
+	}
+	timeout := time.After(30 * time.Second)
+	for len(got) < want {
+		select {
+		case ev := <-sub.Events():
+			take(ev)
+		case <-sub.Done():
+			t.Fatalf("node %s: subscription ended: %s", node, sub.Reason())
+		case <-timeout:
+			t.Fatalf("node %s: %d of the %d changes", node, len(got), want)
+		}
+	}
+	return got
+}
+
 // checkOrder checks got is ring → connected → ended for every call
 // first..last, once each.
 func checkOrder(t *testing.T, got []monitor.Call, first, last int) {
@@ -299,20 +328,8 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	}
 	publishCalls(a.pub, 6, 100)
 	// The wallboard on a reads 150 of the changes, then its node goes.
-	var got []monitor.Call
 	var last uint64
-	for len(got) < 150 {
-		select {
-		case ev := <-subA.Events():
-			if ev.Seq <= last {
-				t.Fatalf("node a: seq %d after %d", ev.Seq, last)
-			}
-			last = ev.Seq
-			got = append(got, *ev.Payload.(*monitor.Call))
-		case <-time.After(30 * time.Second):
-			t.Fatalf("node a: %d of 150", len(got))
-		}
-	}
+	got := follow(t, subA, "a", &last, nil, 150)
 	subB, err := b.hub.Subscribe(&monitor.Resume{Epoch: a.hub.Epoch(), Since: last})
 	if err != nil {
 		t.Fatal(err)
@@ -321,25 +338,7 @@ func TestResumeOnAnotherNode(t *testing.T) {
 	if subB.Snapshot != nil {
 		t.Fatalf("node b answered the resume from %d with a snapshot", last)
 	}
-	for _, ev := range subB.Missed {
-		if ev.Seq <= last {
-			t.Fatalf("node b: seq %d after %d", ev.Seq, last)
-		}
-		last = ev.Seq
-		got = append(got, *ev.Payload.(*monitor.Call))
-	}
-	for len(got) < 285 {
-		select {
-		case ev := <-subB.Events():
-			if ev.Seq <= last {
-				t.Fatalf("node b: seq %d after %d", ev.Seq, last)
-			}
-			last = ev.Seq
-			got = append(got, *ev.Payload.(*monitor.Call))
-		case <-time.After(30 * time.Second):
-			t.Fatalf("%d of the 285 changes", len(got))
-		}
-	}
+	got = follow(t, subB, "b", &last, got, 285)
 	checkOrder(t, got, 6, 100)
 	if lag := b.Lag(); lag != 0 {
 		t.Fatalf("node b's lag %d after the last change, want 0", lag)

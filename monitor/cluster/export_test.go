@@ -41,3 +41,12 @@ func (n *Node) StreamMsgs(ctx context.Context) (uint64, error) {
 // PresentQueued returns how many items wait to be written to the present
 // bucket.
 func (p *Publisher) PresentQueued() int { return p.present.queued() }
+
+// SkipPresentWrites makes the publisher leave the present bucket
+// unwritten from now on (on) or write it again: a node killed between a
+// change's publish and its write.
+func (p *Publisher) SkipPresentWrites(on bool) { p.present.skip.Store(on) }
+
+// Reconciled returns how many lease terms reconciled their source's
+// present keys with the stream.
+func (n *Node) Reconciled() uint64 { return n.reconciled.Load() }

@@ -43,9 +43,10 @@ type Feed struct {
 	present bool
 	applied atomic.Uint64
 	skipped atomic.Uint64
-	// pending is how many of the stream's messages wait for this feed,
-	// as NATS said with the last one delivered.
-	pending atomic.Uint64
+	// head is the highest stream sequence known to be stored: from
+	// every message's pending count, and looked up every lagEvery, so
+	// that a feed stuck on one change still sees the stream grow.
+	head atomic.Uint64
 	// fromHere is set, while the hub applies a change, when this run of
 	// the node published it.
 	fromHere atomic.Bool
@@ -91,6 +92,11 @@ func (f *Feed) markReady() { f.readyOnce.Do(func() { close(f.ready) }) }
 // for longer than the client's own recovery) is made again after a
 // pause, from the sequence after the last one applied.
 func (f *Feed) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	wg.Go(func() { f.watchHead(wctx) })
 	backoff := 100 * time.Millisecond
 	for {
 		err := f.consume(ctx)
@@ -109,9 +115,53 @@ func (f *Feed) Run(ctx context.Context) error {
 	}
 }
 
+// lagEvery is how often a feed looks up the stream's last sequence for
+// its lag.
+const lagEvery = time.Second
+
 // Pending returns how many of the stream's messages this feed has not
-// applied yet, as of the last one it got: its lag behind the stream.
-func (f *Feed) Pending() uint64 { return f.pending.Load() }
+// applied yet: its lag behind the stream, as of the newest of the last
+// message it got and the stream's last sequence, looked up every second.
+// It counts the message being applied, so a feed stuck on one change
+// shows what piles up behind it.
+func (f *Feed) Pending() uint64 {
+	head, applied := f.head.Load(), f.applied.Load()
+	if head <= applied {
+		return 0
+	}
+	return head - applied
+}
+
+// seen records that the stream has stored up to seq.
+func (f *Feed) seen(seq uint64) {
+	for {
+		cur := f.head.Load()
+		if seq <= cur || f.head.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// watchHead looks up the stream's last sequence every lagEvery until ctx
+// ends: what the messages' pending counts cannot tell while the feed does
+// not get to the next one. A lookup that fails leaves the head as it was.
+func (f *Feed) watchHead(ctx context.Context) {
+	t := time.NewTicker(lagEvery)
+	defer t.Stop()
+	for {
+		tctx, cancel := context.WithTimeout(ctx, lagEvery)
+		info, err := f.node.stream.Info(tctx)
+		cancel()
+		if err == nil {
+			f.seen(info.State.LastSeq)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // consume reads the present once, then follows the stream until its
 // consumer fails or ctx ends.
@@ -148,6 +198,7 @@ func (f *Feed) readPresent(ctx context.Context) (uint64, error) {
 		return 0, fmt.Errorf("%w: stream info: %w", ErrNATS, err)
 	}
 	last := info.State.LastSeq
+	f.seen(last)
 	latest := map[string]presentItem{}
 	if info.State.Msgs > 0 {
 		if err := f.readLastPerSubject(ctx, last, latest); err != nil {
@@ -264,8 +315,10 @@ func (f *Feed) follow(ctx context.Context) error {
 			f.skipped.Add(1)
 			continue
 		}
-		f.pending.Store(md.NumPending)
 		seq := md.Sequence.Stream
+		// NumPending: those after this one, not delivered yet to this
+		// feed (not counting what the client holds for it).
+		f.seen(seq + md.NumPending)
 		if seq <= f.applied.Load() {
 			continue
 		}

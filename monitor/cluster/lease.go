@@ -57,7 +57,7 @@ func (n *Node) Lease(ctx context.Context, source monitor.SourceName, run LeaseRu
 		if onChange != nil {
 			onChange(true)
 		}
-		rev = n.hold(ctx, key, rev, sent, run, log)
+		rev = n.hold(ctx, source, rev, sent, run, log)
 		n.leaseStats.held.Add(-1)
 		if onChange != nil {
 			onChange(false)
@@ -124,10 +124,14 @@ func (n *Node) acquire(ctx context.Context, key string) (uint64, error) {
 // request sent at since. It
 // returns when the lease is lost (0) or ctx ends (the revision last
 // written, to delete), always after run has returned.
-func (n *Node) hold(ctx context.Context, key string, rev uint64, since time.Time, run LeaseRun, log *slog.Logger) uint64 {
+func (n *Node) hold(ctx context.Context, source monitor.SourceName, rev uint64, since time.Time, run LeaseRun, log *slog.Logger) uint64 {
+	key := Token(string(source))
 	runCtx, stop := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
+	// Beside the source's start: what the term's resync writes is newer,
+	// and writePresent never lets the older overwrite it.
+	wg.Go(func() { n.reconcile(runCtx, source, log) })
 	wg.Go(func() {
 		defer close(done)
 		for runCtx.Err() == nil {
@@ -172,6 +176,29 @@ func (n *Node) hold(ctx context.Context, key string, rev uint64, since time.Time
 		default:
 			wait = retry
 		}
+	}
+}
+
+// reconcile repairs the present bucket's keys of source from the stream
+// (reconcileSource), tried again after a failure until ctx ends.
+func (n *Node) reconcile(ctx context.Context, source monitor.SourceName, log *slog.Logger) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		written, err := n.reconcileSource(tctx, source)
+		cancel()
+		if err == nil {
+			n.reconciled.Add(1)
+			if written > 0 {
+				log.Info("cluster: present items of the source repaired from the stream (a node stopped before it wrote them)", "items", written)
+			}
+			return
+		}
+		if ctx.Err() == nil {
+			log.Warn("cluster: the source's present items cannot be checked against the stream; tried again", "error", err)
+		}
+		sleep(ctx, backoff)
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

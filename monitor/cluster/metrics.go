@@ -11,7 +11,7 @@ const (
 
 var (
 	descLag = prometheus.NewDesc("switchboard_cluster_stream_lag",
-		"Changes of the cluster's stream this node's feed has not applied yet, as NATS said with the last one it got.", nil, nil)
+		"Changes of the cluster's stream this node's feed has not applied yet: the stream's last sequence (looked up every second) less the last one applied.", nil, nil)
 	descLeaseChanges = prometheus.NewDesc("switchboard_cluster_lease_changes_total",
 		"Source leases this node acquired, lost (to another node, or not renewed in time) and released (given up as it stopped).", []string{"change"}, nil)
 	descLeasesHeld = prometheus.NewDesc("switchboard_cluster_leases_held",

@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/switchboard/switchboard/monitor"
+	"github.com/switchboard/switchboard/monitor/cluster"
 	"github.com/switchboard/switchboard/monitor/cluster/natstest"
 )
 
@@ -90,14 +93,12 @@ func TestClusterMetrics(t *testing.T) {
 		waitSample(t, reg, "switchboard_cluster_connected", "", 1)
 	}
 
-	// The feed's lag: b has applied every change a published.
-	publishCalls(a.pub, 1, 50)
+	// The feed's lag: 0 once b has applied every change a published
+	// (TestStreamLag has it above 0).
 	sub := subscribe(t, b.hub)
-	collect(t, sub, 50)
-	waitSample(t, rb, "switchboard_cluster_stream_lag", "", float64(b.Lag()))
-	if v, _ := sample(t, rb, "switchboard_cluster_stream_lag", ""); v != 0 {
-		t.Fatalf("lag %v after every change was applied, want 0", v)
-	}
+	publishCalls(a.pub, 1, 50)
+	collect(t, sub, 150)
+	waitSample(t, rb, "switchboard_cluster_stream_lag", "", 0)
 
 	var overlap atomic.Int32
 	ha, hb := newHolder(), newHolder()
@@ -134,5 +135,92 @@ func TestClusterMetrics(t *testing.T) {
 	waitSample(t, rb, changes, "acquired", 2)
 	for _, c := range []string{"acquired", "lost"} {
 		waitSample(t, ra, changes, c, map[string]float64{"acquired": 1}[c])
+	}
+}
+
+// gateHub is a hub whose next change, once held, waits for release: a
+// feed held back.
+type gateHub struct {
+	*monitor.Hub
+	hold    atomic.Bool
+	blocked chan struct{}
+	release chan struct{}
+}
+
+func (g *gateHub) PublishSeq(seq uint64, at time.Time, p monitor.Payload) error {
+	if g.hold.CompareAndSwap(true, false) {
+		g.blocked <- struct{}{}
+		<-g.release
+	}
+	return g.Hub.PublishSeq(seq, at, p)
+}
+
+// TestStreamLag: a node whose feed is held back on one change while
+// others are published shows them all as its lag, on /metrics too, and
+// 0 again once it caught up.
+func TestStreamLag(t *testing.T) {
+	const n = 25
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cn, err := cluster.Connect(ctx, cluster.Config{NATS: cluster.NATSConfig{URL: srv.URL()}, Node: "b"},
+		cluster.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := monitor.NewHub(monitor.HubConfig{}, monitor.WithEpoch(cn.Epoch()))
+	g := &gateHub{Hub: hub, blocked: make(chan struct{}), release: make(chan struct{})}
+	feed := cn.Feed(g)
+	rctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	released := false
+	defer func() {
+		if !released {
+			close(g.release)
+		}
+		stop()
+		wg.Wait()
+		hub.Close()
+		cn.Close()
+	}()
+	wg.Go(func() { _ = feed.Run(rctx) })
+	select {
+	case <-feed.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("feed not ready")
+	}
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(cn); err != nil {
+		t.Fatal(err)
+	}
+	waitSample(t, reg, "switchboard_cluster_stream_lag", "", 0)
+
+	g.hold.Store(true)
+	a.pub.Call(call("first", monitor.Ringing))
+	select {
+	case <-g.blocked:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the feed did not get the first change")
+	}
+	for i := 1; i < n; i++ {
+		a.pub.Call(call(fmt.Sprintf("c%d", i), monitor.Ringing))
+	}
+	waitFor(t, "every change stored", func() (bool, string) {
+		return a.pub.Sent() == n, fmt.Sprint(a.pub.Sent())
+	})
+	// The one being applied and those behind it.
+	waitSample(t, reg, "switchboard_cluster_stream_lag", "", n)
+	if got := cn.Lag(); got != n {
+		t.Fatalf("Lag() = %d, want %d", got, n)
+	}
+
+	close(g.release)
+	released = true
+	waitSample(t, reg, "switchboard_cluster_stream_lag", "", 0)
+	if got := hub.Stats().Published; got != n {
+		t.Fatalf("the hub applied %d changes, want %d", got, n)
 	}
 }

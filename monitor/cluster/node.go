@@ -47,6 +47,9 @@ type Node struct {
 	feed atomic.Pointer[Feed]
 	// leaseStats counts the leases taken, lost and given up.
 	leaseStats leaseStats
+	// reconciled counts the lease terms whose present keys were
+	// reconciled with the stream.
+	reconciled atomic.Uint64
 	// epoch names the stream's life: the hubs it feeds number their
 	// events with its sequences, valid while it is not made anew.
 	epoch string
@@ -195,7 +198,7 @@ func (n *Node) setUpPresent(ctx context.Context) error {
 func (n *Node) Epoch() string { return n.epoch }
 
 // Lag returns how many of the stream's changes this node's feed has not
-// applied yet (as NATS said with the last one it got); 0 without a feed.
+// applied yet (Feed.Pending); 0 without a feed.
 func (n *Node) Lag() uint64 {
 	if f := n.feed.Load(); f != nil {
 		return f.Pending()

@@ -37,6 +37,8 @@ type Publisher struct {
 	wake    chan struct{}
 	dropped atomic.Uint64
 	sent    atomic.Uint64
+	// stored is the stream sequence of the last change NATS stored.
+	stored atomic.Uint64
 	// present records in the present bucket what NATS stored.
 	present *presentWriter
 }
@@ -124,6 +126,10 @@ func (p *Publisher) Dropped() uint64 { return p.dropped.Load() }
 // Sent returns how many changes NATS stored.
 func (p *Publisher) Sent() uint64 { return p.sent.Load() }
 
+// Stored returns the stream sequence of the last change NATS stored: a
+// feed that applied it has every change this node published before.
+func (p *Publisher) Stored() uint64 { return p.stored.Load() }
+
 // Run sends the queued changes in order until ctx ends, then tries for
 // up to a second more to send what is left (a stop in order: the last
 // statuses of the sources). Beside it, what NATS stored is recorded in
@@ -197,6 +203,7 @@ func (p *Publisher) send(ctx context.Context) error {
 		}
 		backoff = 50 * time.Millisecond
 		p.sent.Add(1)
+		p.stored.Store(max(p.stored.Load(), ack.Sequence))
 		if m.kept { // a duplicate's ack names the stored one
 			p.present.add(m.subject, ack.Sequence, m.data, m.present)
 		}

@@ -17,7 +17,8 @@ import (
 // server, the first `show channels` re-creates the calls FreeSWITCH
 // still has under the ids they had (their call UUIDs): a Restart hands
 // them over with their first start and answer, they go on being
-// followed, and a call FreeSWITCH no longer has ends as failed "server
+// followed (published once by the resync, connected, not ringing
+// first), and a call FreeSWITCH no longer has ends as failed "server
 // restarted".
 func TestRestartTakesOverTheCallsFreeSWITCHStillHas(t *testing.T) {
 	srv := esltest.New(t)
@@ -54,6 +55,9 @@ func TestRestartTakesOverTheCallsFreeSWITCHStillHas(t *testing.T) {
 	live, ok := rec.Active()[kept[0].ID]
 	if !ok || live.State != monitor.Connected || !live.Started.Equal(started) || !live.Answered.Equal(kept[0].Answered) {
 		t.Fatalf("the call FreeSWITCH still has: %+v, want it connected with its first start and answer", live)
+	}
+	if got := rec.States(kept[0].ID); len(got) != 1 {
+		t.Fatalf("the call taken over was published %v by the resync, want once, connected", got)
 	}
 	srv.Push(held[9:]...)
 	rec.WaitFor(t, "the call taken over ended", func() bool { return len(rec.Ended()) == 2 })

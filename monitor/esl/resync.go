@@ -54,10 +54,17 @@ func (r channelRow) event() Event {
 // resync rebuilds the picture from the channels FreeSWITCH has now: legs
 // that hung up while the link was down end (and their calls with them, as
 // failed "ended while disconnected"), legs still up go on as they were,
-// channels not yet known join or start calls.
+// channels not yet known join or start calls. Each call is published
+// once, as the resync leaves it (a call re-created here is started, then
+// answered).
 func (tr *Tracker) resync(rows []channelRow) {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
+	tr.t.Batch(func() { tr.resyncLocked(rows) })
+}
+
+// resyncLocked is resync's work; tr.mu held.
+func (tr *Tracker) resyncLocked(rows []channelRow) {
 	live := make(map[string]bool, len(rows))
 	for _, r := range rows {
 		live[r.UUID] = true

@@ -19,6 +19,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +32,13 @@ const SignatureHeader = "X-Switchboard-Signature"
 
 // EventHeader carries the event's kind (its "type"): call, source, user.
 const EventHeader = "X-Switchboard-Event"
+
+// EventIDHeader carries the event's id (EventID: a digest of the body,
+// which holds the envelope's seq and time, so it is the same for a repeat
+// and differs between events; in a cluster the same on every node): a
+// post can arrive twice (a retry after a timeout, a node that died before
+// NATS heard it was done), and a receiver drops a repeat by it.
+const EventIDHeader = "X-Switchboard-Event-Id"
 
 // Config is one endpoint in the `webhooks:` list.
 type Config struct {
@@ -69,6 +77,10 @@ type endpoint struct {
 	secret []byte
 	kinds  map[monitor.Kind]bool
 	out    *monitor.Outbox
+	// id names the endpoint between nodes (ID); shared counts what a
+	// cluster's queue (UseQueue) took and this node posted.
+	id     string
+	shared sharedStats
 
 	mu      sync.Mutex
 	ok      bool
@@ -90,6 +102,9 @@ type Dispatcher struct {
 	// mu guards left.
 	mu   sync.Mutex
 	left []spooled
+
+	// queue carries the posts in a cluster (UseQueue); nil alone.
+	queue atomic.Pointer[queueBox]
 }
 
 // Option sets a rare knob.
@@ -142,13 +157,19 @@ func New(cfgs []Config, opts ...Option) (*Dispatcher, error) {
 			}
 			kinds[monitor.Kind(k)] = true
 		}
-		d.endpoints = append(d.endpoints, &endpoint{cfg: c, secret: []byte(secret), kinds: kinds, ok: true})
+		d.endpoints = append(d.endpoints, &endpoint{cfg: c, secret: []byte(secret), kinds: kinds, ok: true, id: ID(c.URL)})
 	}
 	// Every endpoint is checked before any worker starts, so an error
 	// leaves nothing running.
 	for _, e := range d.endpoints {
 		e.out = monitor.NewOutbox(monitor.OutboxConfig{Name: "webhook " + e.cfg.URL, Size: e.cfg.QueueSize},
-			func(ctx context.Context, ev monitor.Event) error { return d.deliver(ctx, e, ev) },
+			func(ctx context.Context, ev monitor.Event) error {
+				body, err := ev.JSON()
+				if err != nil {
+					return err
+				}
+				return d.deliver(ctx, e, string(ev.Kind()), EventID(body), body, nil)
+			},
 			monitor.WithUnhandled(func(ev monitor.Event, err error) { d.undelivered(e, ev, err) }))
 	}
 	if err := d.loadSpool(); err != nil {
@@ -168,8 +189,13 @@ func kindNames() string {
 }
 
 // Observe queues ev for every endpoint that wants its kind; it never
-// blocks and does no I/O. Use it with monitor.WithObserver.
+// blocks and does no I/O. Use it with monitor.WithObserver. In a cluster
+// (UseQueue) it hands ev to the cluster's queue instead.
 func (d *Dispatcher) Observe(ev monitor.Event) {
+	if q := d.queue.Load(); q != nil {
+		d.offerShared(q.q, ev)
+		return
+	}
 	for _, e := range d.endpoints {
 		if e.kinds[ev.Kind()] {
 			e.out.Offer(ev)
@@ -232,16 +258,16 @@ func (d *Dispatcher) undelivered(e *endpoint, ev monitor.Event, err error) {
 // errPermanent marks a refusal that retrying cannot fix (4xx).
 var errPermanent = errors.New("refused")
 
-// deliver posts ev to e, retrying with backoff, in e's outbox worker.
-func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, ev monitor.Event) error {
-	body, err := ev.JSON()
-	if err != nil {
-		return err
-	}
-	typ := string(ev.Kind())
+// deliver posts body, an event of kind typ whose id is id, to e,
+// retrying with backoff: in e's outbox worker, or for a cluster's queue
+// (Deliver). tried, if set, is called after every try.
+func (d *Dispatcher) deliver(ctx context.Context, e *endpoint, typ, id string, body []byte, tried func()) error {
 	wait := d.retryBase
 	for try := 0; ; try++ {
-		err := d.post(ctx, e, typ, body)
+		err := d.post(ctx, e, typ, id, body)
+		if tried != nil {
+			tried()
+		}
 		e.mu.Lock()
 		e.lastTry = time.Now()
 		e.ok = err == nil
@@ -273,7 +299,7 @@ func Sign(secret, body []byte) string {
 	return "sha256=" + hex.EncodeToString(m.Sum(nil))
 }
 
-func (d *Dispatcher) post(ctx context.Context, e *endpoint, typ string, body []byte) error {
+func (d *Dispatcher) post(ctx context.Context, e *endpoint, typ, id string, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, e.cfg.Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.cfg.URL, bytes.NewReader(body))
@@ -283,6 +309,9 @@ func (d *Dispatcher) post(ctx context.Context, e *endpoint, typ string, body []b
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Switchboard-Webhook/1")
 	req.Header.Set(EventHeader, typ)
+	if id != "" {
+		req.Header.Set(EventIDHeader, id)
+	}
 	req.Header.Set(SignatureHeader, Sign(e.secret, body))
 	resp, err := d.client.Do(req)
 	if err != nil {
@@ -304,7 +333,7 @@ func (d *Dispatcher) post(ctx context.Context, e *endpoint, typ string, body []b
 func (d *Dispatcher) Status() []EndpointStatus {
 	out := make([]EndpointStatus, 0, len(d.endpoints))
 	for _, e := range d.endpoints {
-		st, _ := e.status()
+		st, _ := d.statusOf(e)
 		out = append(out, st)
 	}
 	return out
@@ -317,7 +346,13 @@ func (e *endpoint) status() (EndpointStatus, time.Duration) {
 	e.mu.Unlock()
 	q := e.out.Stats()
 	st.Queued, st.Delivered, st.Failed, st.Dropped = q.Queued, q.Handled, q.Failed, q.Overflow+q.Abandoned
-	return st, q.Behind
+	behind := q.Behind
+	// What this node posted for a cluster's queue counts alike.
+	sh, shBehind := e.shared.stats()
+	st.Delivered += sh.delivered
+	st.Failed += sh.failed
+	st.Dropped += sh.dropped
+	return st, max(behind, shBehind)
 }
 
 var (
@@ -339,7 +374,7 @@ func (d *Dispatcher) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (d *Dispatcher) Collect(ch chan<- prometheus.Metric) {
 	for _, e := range d.endpoints {
-		st, behind := e.status()
+		st, behind := d.statusOf(e)
 		up := 0.0
 		if st.OK {
 			up = 1

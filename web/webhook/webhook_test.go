@@ -61,7 +61,8 @@ func TestDeliverySignedAndRetried(t *testing.T) {
 		t.Fatal("no delivery")
 	}
 	body := <-bodies
-	if r.Header.Get(SignatureHeader) != Sign([]byte("k3y"), body) || r.Header.Get(EventHeader) != "call" {
+	if r.Header.Get(SignatureHeader) != Sign([]byte("k3y"), body) || r.Header.Get(EventHeader) != "call" ||
+		r.Header.Get(EventIDHeader) != EventID(body) || len(EventID(body)) != 32 {
 		t.Fatalf("headers = %v", r.Header)
 	}
 	// The body is the envelope, as /events carries it.
