@@ -21,8 +21,8 @@ import (
 // goroutine, a timer or a buffer of their own: after the handshake one
 // poller watches every socket (epoll) for what the client sends (pongs,
 // pings, its close frame) and for room to write again, the hub hands a
-// subscriber on when changes wait for it, and a few writers (as many as
-// the server has cores) write each one's frames with non-blocking writes
+// subscriber on when changes wait for it, and a few writers (two for
+// each core) write each one's frames with non-blocking writes
 // from a buffer of their own. Only a subscriber whose socket is full
 // keeps what is left of its frames; the rest of its backlog waits in its
 // bounded hub queue. A server with ten thousand wall screens thus holds
@@ -135,7 +135,10 @@ func newEventMux(s *Server) (*eventMux, error) {
 	}
 	m := &eventMux{s: s, epfd: epfd, wakefd: wakefd, subs: map[int32]*muxSub{}}
 	m.cond = sync.NewCond(&m.mu)
-	writers := runtime.GOMAXPROCS(0)
+	// Two writers per core: one that waits for the hub's lock (a publish
+	// to every subscriber holds it) or sits in a write leaves the core to
+	// the other.
+	writers := 2 * runtime.GOMAXPROCS(0)
 	// Legal although the shutdown may be waiting: the caller's stream
 	// keeps the count above zero.
 	s.streams.Add(1 + writers)
