@@ -38,6 +38,7 @@ FUZZ_TARGETS := \
 	./web:FuzzLoginForm \
 	./web:FuzzAPIQuery \
 	./web:FuzzEventsQuery \
+	./web:FuzzClientFrame \
 	./web:FuzzSessionCookie \
 	./web:FuzzDeviceName \
 	./web:FuzzMatch \
@@ -105,6 +106,7 @@ bench-media:
 bench-fanout:
 	$(GO) test -run '^$$' -bench 'BenchmarkHubFanout' -benchmem ./monitor
 	$(GO) test -run '^$$' -bench 'BenchmarkEventsFanout' -benchtime 2000x -benchmem ./web
+	$(GO) test -run '^$$' -bench 'BenchmarkEventsIdleMemory' -benchtime 3x ./web
 
 # The fan-out through NATS: a Fritz!Box stand-in at a steady rate, 3000
 # subscribers on three nodes joined through an in-process NATS server,

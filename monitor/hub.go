@@ -313,6 +313,9 @@ func (h *Hub) dropLocked(s *Subscription, why CloseReason) {
 	h.dropped[why]++
 	s.reason = why
 	close(s.done)
+	if s.notify != nil {
+		s.notify()
+	}
 }
 
 // snapshotLocked returns the present; h.mu held on entry.
@@ -359,6 +362,9 @@ type Subscription struct {
 	queue []Event
 	limit int
 	ready chan struct{}
+	// notify, when set (Notify), is called with hub.mu held when the
+	// queue stops being empty and when the subscription ends.
+	notify func()
 	// Snapshot is set when the subscriber starts from the present.
 	Snapshot *Snapshot
 	// Missed holds the events after Resume.Since when the hub could resume.
@@ -435,6 +441,9 @@ func (s *Subscription) offerLocked(ev Event) {
 		case s.ready <- struct{}{}:
 		default:
 		}
+		if s.notify != nil {
+			s.notify()
+		}
 	}
 }
 
@@ -468,6 +477,18 @@ func Queued() SubscribeOption {
 	return func(s *Subscription) {
 		s.ch = nil
 		s.ready = make(chan struct{}, 1)
+	}
+}
+
+// Notify makes the subscription queued (see Queued) and calls f when
+// events start waiting for Take and when the subscription ends, so that
+// a writer serving many subscribers needs no goroutine waiting on each
+// one's Ready and Done. f is called with the hub's lock held: it must
+// only hand the subscriber on (never call the hub or wait).
+func Notify(f func()) SubscribeOption {
+	return func(s *Subscription) {
+		Queued()(s)
+		s.notify = f
 	}
 }
 

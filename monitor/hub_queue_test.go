@@ -47,3 +47,39 @@ func TestHubQueuedTakesAllInOrder(t *testing.T) {
 		t.Fatalf("reason %s, want %s", sub.Reason(), CloseSlow)
 	}
 }
+
+// TestHubNotify: a Notify subscription is called once when its queue
+// stops being empty (not for every event of a backlog) and once more when
+// it ends.
+func TestHubNotify(t *testing.T) {
+	h := NewHub(HubConfig{SubscriberBuffer: 8})
+	defer h.Close()
+	calls := 0
+	sub, err := h.Subscribe(nil, Notify(func() { calls++ })) // called under the hub's lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		h.Call(call(fmt.Sprintf("n:%d", i), Ringing))
+	}
+	h.mu.Lock()
+	got := calls
+	h.mu.Unlock()
+	if got != 1 {
+		t.Fatalf("notified %d times for a backlog of 3, want 1", got)
+	}
+	if evs := sub.Take(nil); len(evs) != 3 {
+		t.Fatalf("took %d events, want 3", len(evs))
+	}
+	h.Call(call("n:again", Ringing))
+	sub.Close()
+	h.mu.Lock()
+	got = calls
+	h.mu.Unlock()
+	if got != 3 {
+		t.Fatalf("notified %d times in all, want 3 (backlog, new event, end)", got)
+	}
+	if sub.Reason() != CloseClientClosed {
+		t.Fatalf("reason %s", sub.Reason())
+	}
+}

@@ -58,6 +58,16 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		_ = conn.Close(websocket.StatusInternalError, "no socket")
 		return nil
 	}
+	if m := s.eventMuxFor(st.h); m != nil {
+		// A plain TCP socket: served by the mux, without goroutines.
+		// Nothing answers through net/http any more: letting go of its
+		// response lets go of the request, its headers and the
+		// connection's 4 KiB buffers, most of what an idle socket would
+		// otherwise keep.
+		st.h.dropResponse()
+		m.serve(conn, st, resume)
+		return nil
+	}
 	sub, err := s.deps.Hub.Subscribe(resume, monitor.Queued())
 	if err != nil {
 		s.endStream(st)
@@ -69,6 +79,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	// most of what an idle subscriber would otherwise hold. The stream's
 	// goroutine is owned by the server's stream registry: it ends with
 	// endStream, which shutdown waits for.
+	st.h.dropResponse()
 	go s.serveEvents(context.WithoutCancel(r.Context()), conn, st, sub)
 	return nil
 }

@@ -198,7 +198,9 @@ func newEnv(t testing.TB, cfg Config, hubCfg monitor.HubConfig, opts ...Option) 
 		Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate,
 			monitor.ActionQueuePause, monitor.ActionQueueAdd, monitor.ActionQueueRemove}})
 	e.hub.SourceStatus(monitor.SourceStatus{Name: "home", Type: "fritz", State: monitor.LinkConnected})
-	opts = append([]Option{WithLogger(quietLogger())}, opts...)
+	// Changes go out at once unless a test asks for coalescing: the
+	// tests read change by change.
+	opts = append([]Option{WithLogger(quietLogger()), WithEventCoalesce(0)}, opts...)
 	srv, err := New(cfg, Deps{Hub: e.hub, History: e.hist, Controllers: map[monitor.SourceName]monitor.Controller{"pbx": e.ctl}}, opts...)
 	if err != nil {
 		t.Fatal(err)

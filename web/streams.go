@@ -295,6 +295,9 @@ type hijackRecorder struct {
 	// connection and the WebSocket library; ec is it once hijacked.
 	events bool
 	ec     *eventConn
+	// pending is what the client sent after its request and net/http had
+	// read already (an /events socket only); the mux reads it first.
+	pending []byte
 }
 
 // eventsWriterSize is the WebSocket library's read and write buffer on
@@ -326,13 +329,25 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	pending, _ := rw.Reader.Peek(rw.Reader.Buffered())
 	var r io.Reader = h.ec
 	if len(pending) > 0 {
-		r = io.MultiReader(bytes.NewReader(bytes.Clone(pending)), h.ec)
+		h.pending = bytes.Clone(pending)
+		r = io.MultiReader(bytes.NewReader(h.pending), h.ec)
 	}
 	return h.ec, bufio.NewReadWriter(bufio.NewReaderSize(r, eventsWriterSize), bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
 }
 
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
+
+// dropResponse forgets net/http's response once the socket is hijacked
+// and answered, so that it, its request and its buffers can be freed
+// while the socket stays.
+func (h *hijackRecorder) dropResponse() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.conn != nil {
+		h.ResponseWriter = nil
+	}
+}
 
 // closeNow closes the connection without a goodbye: under TLS the socket
 // beneath, since tls.Conn.Close may wait to send its close_notify.
