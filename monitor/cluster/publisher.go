@@ -244,7 +244,9 @@ func (p *Publisher) send(ctx context.Context) error {
 				p.maxInFlight.Store(int64(inFlight))
 			}
 		}
-		if inFlight == 0 && done == nil {
+		// Stopping: done once nothing is on its way and nothing is left,
+		// or the drain second is over.
+		if done == nil && inFlight == 0 && (base.Err() != nil || p.Queued() == 0) {
 			if n := p.Queued(); n > 0 {
 				p.node.log.Warn("cluster: stopped with changes not sent", "queued", n)
 			}
@@ -255,7 +257,7 @@ func (p *Publisher) send(ctx context.Context) error {
 			if p.Queued() == 0 {
 				return nil
 			}
-			done = nil // from here: inFlight == 0 ends the loop
+			done = nil
 			stopping = base.Done()
 			drain := time.AfterFunc(time.Second, cancelBase)
 			defer drain.Stop()
@@ -289,9 +291,6 @@ func (p *Publisher) send(ctx context.Context) error {
 				retry.Reset(backoff)
 				backoff = min(2*backoff, 2*time.Second)
 			}
-		}
-		if done == nil && p.Queued() == 0 && inFlight == 0 {
-			return nil
 		}
 	}
 }

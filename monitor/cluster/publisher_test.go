@@ -125,3 +125,28 @@ func TestOneSubjectInOrder(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
+
+// TestStopWhileNATSAway: a publisher stopped with changes on their way
+// to a NATS that does not answer gives up after its drain second, not
+// never.
+func TestStopWhileNATSAway(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	srv.Stop()
+	publishCalls(a.pub, 1, 300)
+	waitFor(t, "changes sent to the stopped NATS", func() (bool, string) {
+		return a.pub.MaxInFlight() > 0, strconv.Itoa(a.pub.MaxInFlight())
+	})
+	a.stop()
+	stopped := make(chan struct{})
+	go func() { a.wg.Wait(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the publisher did not stop")
+	}
+	if a.pub.Queued() != 900 {
+		t.Fatalf("%d changes left, want all 900", a.pub.Queued())
+	}
+}
