@@ -186,13 +186,13 @@ func TestEventMuxDataMessageCloses(t *testing.T) {
 }
 
 // TestEventMuxFullSocketDropped: a client whose socket does not take a
-// change whole (one bigger than any send buffer: the backlog limit
-// cannot hold it back) is dropped by the write timeout, while a reading
-// client gets every change.
+// change whole (one bigger than its send buffer: the backlog limit,
+// checked between changes, cannot hold it back) is dropped by the write
+// timeout, while a reading client gets every change.
 func TestEventMuxFullSocketDropped(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, testConfig(t), monitor.HubConfig{SubscriberBuffer: 1 << 20},
-		WithEventTimings(200*time.Millisecond, time.Hour), WithEventBacklog(1<<30, time.Hour))
+		WithEventTimings(3*time.Second, time.Hour), WithEventBacklog(1<<30, time.Hour))
 	ctx := testCtx(t)
 	small := &net.Dialer{Control: func(_, _ string, rc syscall.RawConn) error {
 		return rc.Control(func(fd uintptr) { _ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
@@ -208,11 +208,16 @@ func TestEventMuxFullSocketDropped(t *testing.T) {
 	fast := dialEvents(t, ctx, e.ts.URL, "", nil)
 	fast.SetReadLimit(16 << 20)
 	snap := mustRead(t, ctx, fast)
+	// Bigger than any send buffer, so the stalled socket cannot take
+	// one whole; the fast client's writes wait for its reader too, and
+	// the write timeout is long enough for it to read one however busy
+	// the machine (a reader slower than that is dropped as well).
 	pad := strings.Repeat("x", 6<<20)
 	published := 0
+	deadline := time.Now().Add(30 * time.Second)
 	for e.hub.Stats().Dropped[monitor.CloseSlow] == 0 {
-		if published == 1000 {
-			t.Fatal("stalled client never dropped")
+		if time.Now().After(deadline) {
+			t.Fatalf("stalled client not dropped after %d changes", published)
 		}
 		c := testCall("home", fmt.Sprint(published), monitor.Ringing)
 		c.Vars = map[string]string{"pad": pad}
@@ -220,6 +225,11 @@ func TestEventMuxFullSocketDropped(t *testing.T) {
 		published++
 		if m := mustRead(t, ctx, fast); m.Seq != snap.Seq+uint64(published) {
 			t.Fatalf("fast client got seq %d, want %d", m.Seq, snap.Seq+uint64(published))
+		}
+		// A change at a time while the stalled client's write timeout
+		// runs, so that its backlog stays small.
+		for wait := time.Now().Add(500 * time.Millisecond); time.Now().Before(wait) && e.hub.Stats().Dropped[monitor.CloseSlow] == 0; {
+			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	waitUntil(t, "the stalled socket closed", func() bool { return muxSockets(e.srv) == 1 })
