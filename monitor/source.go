@@ -81,6 +81,10 @@ type SourceStatus struct {
 	// Subscriptions are a softphone account's busy-lamp subscriptions
 	// (SIP SUBSCRIBE to the dialog event package), in config order.
 	Subscriptions []SubscriptionStatus `json:"subscriptions,omitempty"`
+	// Node is, in a cluster, the node that connects a leased source (the
+	// lease holder whose source said this); empty on a single node and
+	// for sources every node runs.
+	Node string `json:"node,omitempty"`
 }
 
 // SubscriptionState is where a busy-lamp subscription is.

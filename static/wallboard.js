@@ -162,6 +162,8 @@
       el('span', { class: 'dot', 'aria-hidden': 'true' }),
       el('span', { class: 'name', text: s.name }),
       el('span', { class: 'sstate', 'data-testid': 'source-state', text: linkWord(s.state) }),
+      // In a cluster, the node that connects the source (absent alone).
+      s.node ? el('span', { class: 'snode', 'data-testid': 'source-node', 'data-node': s.node, text: T('wallboard.via', { Node: s.node }) }) : null,
       isZero(s.since) ? null : el('span', { class: 'since', text: T('wallboard.since', { Since: fmtTime(s.since) }) }),
       s.error ? el('span', { class: 'serr', 'data-testid': 'source-error', text: s.error }) : null);
   }

@@ -33,7 +33,7 @@ var localeFiles embed.FS
 // handed to every page as JSON (see Layout and static/i18n.js). Messages
 // only scripts use go under "js."; the others are words the server's
 // pages use too.
-var scriptPrefixes = []string{"js.", "format.", "party.", "direction.", "state.", "result.", "link.", "action.", "figures.", "wallboard.since", "wallboard.signed_out"}
+var scriptPrefixes = []string{"js.", "format.", "party.", "direction.", "state.", "result.", "link.", "action.", "figures.", "wallboard.since", "wallboard.via", "wallboard.signed_out"}
 
 // forScripts reports whether the message id is handed to the scripts.
 func forScripts(id string) bool {

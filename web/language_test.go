@@ -263,7 +263,8 @@ func pageTexts(doc *goquery.Document) []string {
 func TestPagesInEveryLanguage(t *testing.T) {
 	hub := monitor.NewHub(monitor.HubConfig{})
 	t.Cleanup(hub.Close)
-	hub.SourceStatus(monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkConnected,
+	// pbx as a cluster node's source: the wallboard names its node.
+	hub.SourceStatus(monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkConnected, Node: "sb-2",
 		Actions: []monitor.Action{monitor.ActionHangup, monitor.ActionTransfer, monitor.ActionOriginate}})
 	hub.SourceStatus(monitor.SourceStatus{Name: "home", Type: "fritz", State: monitor.LinkDown, Error: "connection refused", Since: time.Now()})
 	hub.Call(testCall("pbx", "1", monitor.Connected))
@@ -332,6 +333,15 @@ func TestPagesInEveryLanguage(t *testing.T) {
 				}
 				if !strings.Contains(doc.Find("script#i18n").Text(), `"lang":"`+lang.want+`"`) {
 					t.Errorf("script catalogue is not the page's language")
+				}
+				if p.path == "/" {
+					via := map[string]string{"en": "via sb-2", "de": "über sb-2"}[lang.want]
+					if got := doc.Find(`[data-testid="source"][data-name="pbx"] [data-testid="source-node"]`).Text(); got != via {
+						t.Errorf("pbx's node says %q, want %q", got, via)
+					}
+					if n := doc.Find(`[data-testid="source"][data-name="home"] [data-testid="source-node"]`).Length(); n != 0 {
+						t.Errorf("home, a source without a node, names one")
+					}
 				}
 				if lang.want != "de" {
 					return

@@ -134,6 +134,8 @@ type SourceView struct {
 	Error string
 	Since string
 	Up    bool
+	// Node is the cluster node that connects the source; empty alone.
+	Node string
 }
 
 func partyView(l *Locale, p monitor.Party) PartyView {
@@ -200,7 +202,7 @@ func formatWhen(l *Locale, t, now time.Time) string {
 func sourceView(l *Locale, st monitor.SourceStatus, now time.Time) SourceView {
 	return SourceView{
 		Name: string(st.Name), Type: st.Type, State: string(st.State), Error: st.Error,
-		Since: formatWhen(l, st.Since, now), Up: st.State.Up(),
+		Since: formatWhen(l, st.Since, now), Up: st.State.Up(), Node: st.Node,
 	}
 }
 

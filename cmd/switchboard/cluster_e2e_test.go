@@ -78,7 +78,8 @@ type wallboard struct {
 	mu        sync.Mutex
 	calls     map[monitor.CallID][]monitor.State
 	last      map[monitor.CallID]monitor.Call
-	connected map[monitor.SourceName]int // "connected" statuses seen, by source
+	connected map[monitor.SourceName]int    // "connected" statuses seen, by source
+	node      map[monitor.SourceName]string // the node the last status of each source names
 	epoch     string
 	first     uint64   // the seq of its snapshot
 	seq       uint64   // the last seq it had
@@ -92,7 +93,7 @@ type wallboard struct {
 func openWallboard(t *testing.T, ctx context.Context, base string) *wallboard {
 	t.Helper()
 	w := &wallboard{t: t, calls: map[monitor.CallID][]monitor.State{}, last: map[monitor.CallID]monitor.Call{},
-		connected: map[monitor.SourceName]int{}}
+		connected: map[monitor.SourceName]int{}, node: map[monitor.SourceName]string{}}
 	w.dial(ctx, base, "")
 	t.Cleanup(w.close)
 	poll(t, ctx, "the snapshot of "+base+"events", func() bool {
@@ -149,6 +150,9 @@ func (w *wallboard) take(m wsMsg) {
 		for _, c := range m.Calls {
 			w.add(c)
 		}
+		for _, s := range m.Sources {
+			w.node[s.Name] = s.Node
+		}
 		return
 	}
 	if m.Seq <= w.seq {
@@ -159,8 +163,11 @@ func (w *wallboard) take(m wsMsg) {
 	if m.Call != nil {
 		w.add(*m.Call)
 	}
-	if m.Source != nil && m.Source.State == monitor.LinkConnected {
-		w.connected[m.Source.Name]++
+	if m.Source != nil {
+		w.node[m.Source.Name] = m.Source.Node
+		if m.Source.State == monitor.LinkConnected {
+			w.connected[m.Source.Name]++
+		}
 	}
 }
 
@@ -280,6 +287,13 @@ func (w *wallboard) callIDs() []monitor.CallID {
 		out = append(out, id)
 	}
 	return out
+}
+
+// nodeOf is the node the wallboard's last status of source names.
+func (w *wallboard) nodeOf(source monitor.SourceName) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.node[source]
 }
 
 func (w *wallboard) connectedCount(source monitor.SourceName) int {
@@ -469,9 +483,10 @@ func amiEvent(event string, ch ami.Message, kv ...string) ami.Message {
 // database (a throw-away cluster of the test's own), each configured
 // with the same Fritz!Box and the same Asterisk, and a wallboard on each:
 //
-//   - one node connects each source, and every wallboard sees ring →
-//     connected → ended of every call of both; the webhook gets each
-//     change once, not once per node;
+//   - one node connects each source, every wallboard's source status
+//     names it (and the new owner after the takeover), and every
+//     wallboard sees ring → connected → ended of every call of both; the
+//     webhook gets each change once, not once per node;
 //   - a sign-in made on node 1 is good on nodes 2 and 3; signing out on
 //     node 2 ends it on the others;
 //   - node 1, owning the sources, is killed with SIGKILL during a call of
@@ -535,6 +550,10 @@ func TestServeThreeNodes(t *testing.T) {
 			}
 		}
 	}
+	// Every wallboard, on whichever node, says node 1 connects the sources.
+	waitAll("the sources' statuses to name node 1", walls, func(w *wallboard) bool {
+		return w.nodeOf("office") == "n1" && w.nodeOf("pbx") == "n1"
+	})
 	ringConnectedEnded := []monitor.State{monitor.Ringing, monitor.Connected, monitor.Ended}
 	stamp := func() string { return time.Now().UTC().Format("02.01.06 15:04:05") }
 
@@ -655,6 +674,9 @@ func TestServeThreeNodes(t *testing.T) {
 		})
 	}
 	t.Logf("after the takeover: office on %s, pbx on %s", owners["office"], owners["pbx"])
+	waitAll("the sources' statuses to name their new nodes", walls[1:], func(w *wallboard) bool {
+		return w.nodeOf("office") == owners["office"] && w.nodeOf("pbx") == owners["pbx"]
+	})
 	w1.dropped(ctx)
 	waitAll("the Fritz!Box call ended, the Asterisk call's source connected again", walls[1:], func(w *wallboard) bool {
 		return w.in("office", "302222", monitor.Ended) && w.connectedCount("pbx") > reconnects[w]

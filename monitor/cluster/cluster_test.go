@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -503,4 +504,36 @@ func TestTermDropsStaleChanges(t *testing.T) {
 		t.Fatalf("an extra event %s", ev.Kind())
 	case <-time.After(300 * time.Millisecond):
 	}
+}
+
+// TestLeasedSourceNamesItsNode: a status a lease term publishes names the
+// node holding the lease, on every node and in the snapshot of a node
+// that starts later; one published beside a lease (a source every node
+// runs) names none.
+func TestLeasedSourceNamesItsNode(t *testing.T) {
+	srv := natstest.Start(t)
+	a := startNode(t, srv.URL(), "a", 0)
+	waitReady(t, a)
+	a.pub.Term("box.1").SourceStatus(monitor.SourceStatus{Name: "box.1", Type: "fritz", State: monitor.LinkConnected, Node: "forged"})
+	a.pub.SourceStatus(monitor.SourceStatus{Name: "fs.out", Type: "esl-outbound", State: monitor.LinkConnected})
+	want := map[monitor.SourceName]string{"box.1": "a", "fs.out": ""}
+	nodes := func(h *monitor.Hub) (bool, string) {
+		got := map[monitor.SourceName]string{}
+		for _, s := range h.Sources() {
+			got[s.Name] = s.Node
+		}
+		return maps.Equal(got, want), fmt.Sprint(got)
+	}
+	waitFor(t, "node a's hub names a as box.1's node", func() (bool, string) { return nodes(a.hub) })
+	b := startNode(t, srv.URL(), "b", 0)
+	waitReady(t, b)
+	if ok, got := nodes(b.hub); !ok {
+		t.Fatalf("node b's sources at start = %s, want %v", got, want)
+	}
+
+	// b takes the source over: its term's status names b everywhere.
+	b.pub.Term("box.1").SourceStatus(monitor.SourceStatus{Name: "box.1", Type: "fritz", State: monitor.LinkResyncing})
+	want["box.1"] = "b"
+	waitFor(t, "node a's hub names b after the takeover", func() (bool, string) { return nodes(a.hub) })
+	waitFor(t, "node b's hub names b after the takeover", func() (bool, string) { return nodes(b.hub) })
 }

@@ -387,9 +387,13 @@ func (t *Term) Call(c monitor.Call) {
 	}
 }
 
-// SourceStatus forwards s until Close.
+// SourceStatus forwards s until Close, naming this node as the one that
+// connects the source: a term is the lease holder's, so every node's hub
+// and the present bucket say who owns the source, and a takeover's first
+// status names the new owner.
 func (t *Term) SourceStatus(s monitor.SourceStatus) {
 	if !t.closed.Load() {
+		s.Node = t.p.node.cfg.Node
 		t.p.SourceStatus(s)
 	}
 }
