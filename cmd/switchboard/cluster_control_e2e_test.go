@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -18,37 +17,6 @@ import (
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
 	"github.com/switchboard/switchboard/monitor/cluster/natstest"
 )
-
-// amiClusterNodeConfig is a node of TestServeCallControlAcrossNodes: the
-// same Asterisk on every node, joined through NATS, and an admin.
-func amiClusterNodeConfig(t *testing.T, node, natsURL, pbx, hash string) string {
-	t.Helper()
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-cluster:
-  node: %s
-  lease_ttl: 3s
-  nats:
-    url: %s
-sources:
-  - name: pbx
-    type: ami
-    address: %s
-    username: admin
-    secret: pw
-    ping_interval: 1h
-    reconnect_min: 20ms
-    reconnect_max: 200ms
-users:
-  - name: anna
-    password_hash: %q
-    role: admin
-tokens:
-  - name: test
-    token: %s
-    role: viewer
-`, t.TempDir(), node, natsURL, pbx, hash, testToken)
-}
 
 // apiPost posts body as JSON to base+path for the signed-in client c, with
 // the CSRF token of one of its pages, and returns the answer.
@@ -102,11 +70,11 @@ func TestServeCallControlAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n1 := startSwitchboard(t, amiClusterNodeConfig(t, "n1", nats.URL(), pbx.Addr(), string(hash)))
+	n1 := startSwitchboard(t, clusterNode{Name: "n1", NATS: nats.URL(), AMI: pbx.Addr(), Admin: string(hash)}.yaml(t))
 	if err := pbx.WaitConn(ctx); err != nil {
 		t.Fatal(err)
 	}
-	n2 := startSwitchboard(t, amiClusterNodeConfig(t, "n2", nats.URL(), pbx.Addr(), string(hash)))
+	n2 := startSwitchboard(t, clusterNode{Name: "n2", NATS: nats.URL(), AMI: pbx.Addr(), Admin: string(hash)}.yaml(t))
 	poll(t, ctx, "node 2 to see node 1 own the source and the call", func() bool {
 		if sourceOwner(t, ctx, n2.url, "pbx") != "n1" {
 			return false

@@ -24,51 +24,6 @@ import (
 	"github.com/switchboard/switchboard/monitor/history/pgtest"
 )
 
-// clusterNodeConfig is a node of TestServeThreeNodes: the same Fritz!Box
-// and Asterisk on every node, joined through NATS, the history and
-// sign-ins in the PostgreSQL database of $SB_TEST_PG_DSN.
-func clusterNodeConfig(t *testing.T, node, natsURL, router, pbx, hook, hash string, ttl time.Duration) string {
-	t.Helper()
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-cluster:
-  node: %s
-  lease_ttl: %s
-  nats:
-    url: %s
-history:
-  driver: postgres
-  dsn: "${SB_TEST_PG_DSN}"
-sources:
-  - name: office
-    type: fritz
-    address: %s
-    location: UTC
-    reconnect_min: 20ms
-    reconnect_max: 200ms
-    link_grace: 100ms
-  - name: pbx
-    type: ami
-    address: %s
-    username: admin
-    secret: pw
-    ping_interval: 1h
-    reconnect_min: 20ms
-    reconnect_max: 200ms
-users:
-  - name: anna
-    password_hash: %q
-    role: admin
-tokens:
-  - name: test
-    token: %s
-    role: viewer
-webhooks:
-  - url: %s
-    secret: hook-secret
-`, t.TempDir(), node, ttl, natsURL, router, pbx, hash, testToken, hook)
-}
-
 // wallboard is an /events client as a wall screen is one: it records
 // every call change and the seq of every change it gets, and resumes, on
 // whichever node, from the last seq it had.
@@ -527,7 +482,7 @@ func TestServeThreeNodes(t *testing.T) {
 	pbx := amitest.New(t, "admin", "pw")
 	hook := newHookReceiver(t, false, false)
 	config := func(node string) string {
-		return clusterNodeConfig(t, node, nats.URL(), router.Addr(), pbx.Addr(), hook.srv.URL, string(hash), ttl)
+		return clusterNode{Name: node, NATS: nats.URL(), TTL: ttl, Fritz: router.Addr(), AMI: pbx.Addr(), Webhook: hook.srv.URL, Admin: string(hash), Postgres: true}.yaml(t)
 	}
 	n1 := startSwitchboard(t, config("n1"))
 	poll(t, ctx, "node 1 to own both sources", func() bool {

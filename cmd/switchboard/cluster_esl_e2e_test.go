@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -15,33 +14,6 @@ import (
 	"github.com/switchboard/switchboard/monitor/cluster/natstest"
 	"github.com/switchboard/switchboard/monitor/esl/esltest"
 )
-
-// eslOutClusterNodeConfig is a node of TestServeOutboundCallAcrossNodes:
-// an esl-outbound listener on listen, joined through NATS, and an admin.
-func eslOutClusterNodeConfig(t *testing.T, node, natsURL, listen, hash string) string {
-	t.Helper()
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-cluster:
-  node: %s
-  lease_ttl: 3s
-  nats:
-    url: %s
-sources:
-  - name: fs-calls
-    type: esl-outbound
-    listen: %s
-    context: office
-users:
-  - name: anna
-    password_hash: %q
-    role: admin
-tokens:
-  - name: test
-    token: %s
-    role: viewer
-`, t.TempDir(), node, natsURL, listen, hash, testToken)
-}
 
 // freeTCPAddr is a loopback address no one listens on right now.
 func freeTCPAddr(t *testing.T) string {
@@ -68,8 +40,8 @@ func TestServeOutboundCallAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	listen1 := freeTCPAddr(t)
-	n1 := startSwitchboard(t, eslOutClusterNodeConfig(t, "n1", nats.URL(), listen1, string(hash)))
-	n2 := startSwitchboard(t, eslOutClusterNodeConfig(t, "n2", nats.URL(), freeTCPAddr(t), string(hash)))
+	n1 := startSwitchboard(t, clusterNode{Name: "n1", NATS: nats.URL(), ESLOut: listen1, Admin: string(hash)}.yaml(t))
+	n2 := startSwitchboard(t, clusterNode{Name: "n2", NATS: nats.URL(), ESLOut: freeTCPAddr(t), Admin: string(hash)}.yaml(t))
 
 	const uid = "5a1d0065-4e7b-4c3a-9f01-6c2b8d1e0101"
 	fs, err := esltest.DialOutboundCall(ctx, listen1, esltest.Event{"Event-Name": "CHANNEL_DATA", "Unique-ID": uid, "Channel-Call-UUID": uid,

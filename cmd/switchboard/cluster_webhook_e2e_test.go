@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -10,31 +9,6 @@ import (
 	"github.com/switchboard/switchboard/monitor/cluster/natstest"
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
 )
-
-// webhookNodeConfig is a node of TestServeWebhookOfKilledNode: a
-// Fritz!Box source and one webhook, joined through NATS.
-func webhookNodeConfig(t *testing.T, node, natsURL, router, hook string) string {
-	t.Helper()
-	return fmt.Sprintf(`listen: 127.0.0.1:0
-data_dir: %s
-cluster:
-  node: %s
-  lease_ttl: 3s
-  nats:
-    url: %s
-sources:
-  - name: office
-    type: fritz
-    address: %s
-    location: UTC
-    reconnect_min: 20ms
-    reconnect_max: 200ms
-    link_grace: 100ms
-webhooks:
-  - url: %s
-    secret: hook-secret
-`, t.TempDir(), node, natsURL, router, hook)
-}
 
 // TestServeWebhookOfKilledNode: the node a call came from is killed with
 // SIGKILL while its post of the ring is under way (the receiver holds
@@ -47,7 +21,7 @@ func TestServeWebhookOfKilledNode(t *testing.T) {
 	nats := natstest.Start(t)
 	router := fritztest.New(t)
 	hook := newHookReceiver(t, true, false)
-	n1 := startSwitchboard(t, webhookNodeConfig(t, "n1", nats.URL(), router.Addr(), hook.srv.URL))
+	n1 := startSwitchboard(t, clusterNode{Name: "n1", NATS: nats.URL(), Fritz: router.Addr(), Webhook: hook.srv.URL}.yaml(t))
 	if err := router.WaitConn(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +31,7 @@ func TestServeWebhookOfKilledNode(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("the ring was not posted")
 	}
-	startSwitchboard(t, webhookNodeConfig(t, "n2", nats.URL(), router.Addr(), hook.srv.URL))
+	startSwitchboard(t, clusterNode{Name: "n2", NATS: nats.URL(), Fritz: router.Addr(), Webhook: hook.srv.URL}.yaml(t))
 	if err := n1.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
