@@ -160,7 +160,10 @@ func (c *Control) Held(held bool) {
 		return
 	}
 	if c.sub != nil {
-		_ = c.sub.Unsubscribe()
+		// Drained, as a call's (see callSub.drain): a request NATS
+		// routed here before the lease went is answered "no node
+		// connects" rather than waited out as a timeout.
+		_ = c.sub.Drain()
 		c.sub = nil
 	}
 	for id, cs := range c.calls {
