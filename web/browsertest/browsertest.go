@@ -33,7 +33,7 @@ func Require(t testing.TB) string {
 	dir, errDir := scriptDir()
 	_, errNode := exec.LookPath("node")
 	_, errChromium := os.Stat(Chromium)
-	var errPW error = errDir
+	errPW := errDir
 	if errPW == nil {
 		_, errPW = os.Stat(filepath.Join(dir, "node_modules", "playwright-core"))
 	}

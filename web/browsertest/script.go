@@ -65,7 +65,7 @@ func Start(ctx context.Context, t testing.TB, opt Options, script string, args .
 	t.Helper()
 	dir := Require(t)
 	s := &Script{name: script, report: opt.Report, lines: make(chan string), stop: make(chan struct{})}
-	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
+	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...) //nolint:gosec // a test's own script in testbed/e2e and its arguments
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), opt.Env...)
 	s.cmd.Stderr = &s.stderr
