@@ -63,7 +63,12 @@ const waitDelay = 10 * time.Second
 // calls first) until ctx ends or the test does.
 func Start(ctx context.Context, t testing.TB, opt Options, script string, args ...string) *Script {
 	t.Helper()
-	dir := Require(t)
+	return startIn(ctx, t, Require(t), opt, script, args...)
+}
+
+// startIn is Start in dir, without Require.
+func startIn(ctx context.Context, t testing.TB, dir string, opt Options, script string, args ...string) *Script {
+	t.Helper()
 	s := &Script{name: script, report: opt.Report, lines: make(chan string), stop: make(chan struct{})}
 	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...) //nolint:gosec // a test's own script in testbed/e2e and its arguments
 	s.cmd.Dir = dir
