@@ -40,11 +40,11 @@ type Script struct {
 	lines  chan string   // STEP lines, "STEP " cut; closed at the end of stdout
 	stop   chan struct{} // closed at cleanup: the reader sends no more
 	wg     sync.WaitGroup
-	stderr lockedBuffer
 
 	mu      sync.Mutex
-	other   []string // stdout lines that are not steps
-	scanErr error    // why stdout could not be read to its end
+	errOut  strings.Builder // what the script wrote to stderr
+	other   []string        // stdout lines that are not steps
+	scanErr error           // why stdout could not be read to its end
 
 	steps   []string // the steps taken so far
 	exited  bool
@@ -73,7 +73,7 @@ func startIn(ctx context.Context, t testing.TB, dir string, opt Options, script 
 	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...) //nolint:gosec // a test's own script in testbed/e2e and its arguments
 	s.cmd.Dir = dir
 	s.cmd.Env = append(os.Environ(), opt.Env...)
-	s.cmd.Stderr = &s.stderr
+	s.cmd.Stderr = (*stderrWriter)(s)
 	s.cmd.WaitDelay = waitDelay
 	out, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -215,7 +215,11 @@ func (s *Script) Lines(prefix string) []string {
 }
 
 // Stderr is what the script wrote to stderr so far.
-func (s *Script) Stderr() string { return s.stderr.String() }
+func (s *Script) Stderr() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errOut.String()
+}
 
 // wait waits for the script to exit, once the reader has read stdout to
 // its end, and returns why it failed: its exit status, or that stdout
@@ -237,28 +241,20 @@ func (s *Script) wait() error {
 // failure is what every failure message ends with: the script's stderr
 // and Options.Report.
 func (s *Script) failure() string {
-	msg := "\n" + s.stderr.String()
+	msg := "\n" + s.Stderr()
 	if s.report != nil {
 		msg += "\n" + s.report()
 	}
 	return msg
 }
 
-// lockedBuffer is a strings.Builder for output written while the test
-// reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
+// stderrWriter is the script's stderr, kept under the script's lock: the
+// test reads it while the script runs.
+type stderrWriter Script
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (w *stderrWriter) Write(p []byte) (int, error) {
+	s := (*Script)(w)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.errOut.Write(p)
 }
