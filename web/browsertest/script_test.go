@@ -3,24 +3,24 @@ package browsertest
 import (
 	"context"
 	"fmt"
-	"os/exec"
 	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/switchboard/switchboard/sipbridge/siptest"
 )
 
 // stepsScript is testdata/steps.js as Start finds it from testbed/e2e.
 const stepsScript = "../../web/browsertest/testdata/steps.js"
 
-// needNode skips t without node: the runner's own test needs no browser.
+// needNode skips or fails t without node (see siptest.RequireBinaries):
+// the runner's own test needs no browser.
 func needNode(t *testing.T) {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil || testing.Short() {
-		t.Skip("needs node")
-	}
+	siptest.RequireBinaries(t, "node")
 }
 
 // start runs testdata/steps.js without Require's browser check.
