@@ -1,12 +1,9 @@
 package gateway
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +13,7 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // PageServer serves the softphone page of package web for g, with users
@@ -32,14 +30,7 @@ var PageServer func(t *testing.T, g *Gateway, users map[string][]string, passwor
 // the right one. SWITCHBOARD_PHONE_SHOTS=DIR keeps screenshots of every
 // state at phone and desk size.
 func TestPageCallControl(t *testing.T) {
-	if testing.Short() {
-		t.Skip("browser test")
-	}
-	e2e, _ := filepath.Abs(filepath.Join("..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	browsertest.Require(t)
 
 	sip := newFakeSIP(t, "1001")
 	var logs lockedBuffer
@@ -56,25 +47,11 @@ func TestPageCallControl(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "phone_control.js", url, "paula", "pw-paula", os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// The script waits for a line after each step: the far ends have
 	// done their part.
-	ack, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ack.Close()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"FAKE_AUDIO_WAV=" + wav}, Ack: true,
+		Report: func() string { return "gateway:\n" + logs.String() }},
+		"phone_control.js", url, "paula", "pw-paula", os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
 
 	var (
 		first, second, consult, fifth, next *fakeCall
@@ -87,23 +64,15 @@ func TestPageCallControl(t *testing.T) {
 			t.Errorf("far end %s got %q, want %q", c.remote.Number, got, want)
 		}
 	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
-		t.Logf("step %s %s", name, arg)
+	steps := "registered,dialled,ringing-out,connected,waiting,answered-waiting,swapped,held,resumed,dtmf-sent,dtmf-shown,remote-hold,remote-resumed," +
+		"second-hangup,blind-sent,transfer-trying,transfer-failed,consult-dialled,consulting,complete-sent,transferred,dialled-5,connected-5," +
+		"transferred-in,media-error,hung-up,incoming,declined"
+	for _, name := range strings.Split(steps, ",") {
 		var v struct {
 			Hz   int    `json:"hz"`
 			Text string `json:"text"`
 		}
-		if arg != "" {
-			_ = json.Unmarshal([]byte(arg), &v)
-		}
+		s.NextInto(ctx, t, name, &v)
 		hz := func(want int) {
 			t.Helper()
 			if v.Hz < want-50 || v.Hz > want+50 {
@@ -195,19 +164,9 @@ func TestPageCallControl(t *testing.T) {
 				t.Errorf("declined with %d, want 603", code)
 			}
 		}
-		if _, err := ack.Write([]byte("\n")); err != nil {
-			t.Fatalf("step %s: %v", name, err)
-		}
+		s.Ack(t)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s\ngateway:\n%s", err, steps, stderr.String(), logs.String())
-	}
-	want := "registered,dialled,ringing-out,connected,waiting,answered-waiting,swapped,held,resumed,dtmf-sent,dtmf-shown,remote-hold,remote-resumed," +
-		"second-hangup,blind-sent,transfer-trying,transfer-failed,consult-dialled,consulting,complete-sent,transferred,dialled-5,connected-5," +
-		"transferred-in,media-error,hung-up,incoming,declined"
-	if got := strings.Join(steps, ","); got != want {
-		t.Fatalf("steps = %s\nwant    %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 }
 
 // lockedBuffer collects the gateway's log lines for a failure report.

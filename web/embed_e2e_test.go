@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -15,13 +14,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"io"
 	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,6 +28,7 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // loopbackCert is a certificate for 127.0.0.1, 127.0.0.2 and 127.0.0.3
@@ -150,7 +148,7 @@ const otherPortal = `<!DOCTYPE html><html><body><iframe id="wb" src="%s/embed/wa
 // place no call; a page of that site cannot frame the wallboard at all.
 // Signed out again, a password sign-in in the framed form works too.
 func TestBrowserEmbed(t *testing.T) {
-	e2e := requireBrowser(t)
+	browsertest.Require(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	far := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000, AutoAnswer: true})
 	ctx, cancel := context.WithTimeout(t.Context(), 4*time.Minute)
@@ -226,33 +224,9 @@ func TestBrowserEmbed(t *testing.T) {
 	if err := siptest.WriteToneWAV(wav, 440, 48000, 1, 60); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "node", "embed.js", portal.URL+"/", other.URL+"/", sb.URL, "bob", testPassword, os.Getenv("SWITCHBOARD_EMBED_SHOTS"))
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav, "SPKI="+spki)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
-		t.Logf("step %s %s", name, arg)
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"FAKE_AUDIO_WAV=" + wav, "SPKI=" + spki}, Ack: true},
+		"embed.js", portal.URL+"/", other.URL+"/", sb.URL, "bob", testPassword, os.Getenv("SWITCHBOARD_EMBED_SHOTS"))
+	for _, name := range strings.Split("signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,no-microphone,ignored,refused,password", ",") {
 		var v struct {
 			Hz        int               `json:"hz"`
 			SetCookie []string          `json:"setCookie"`
@@ -266,11 +240,7 @@ func TestBrowserEmbed(t *testing.T) {
 			Norm      []string          `json:"normalised"`
 			Text      string            `json:"text"`
 		}
-		if arg != "" {
-			if err := json.Unmarshal([]byte(arg), &v); err != nil {
-				t.Errorf("step %s: %v", name, err)
-			}
-		}
+		s.NextInto(ctx, t, name, &v)
 		switch name {
 		case "signed-in":
 			c := strings.Join(v.SetCookie, "\n")
@@ -339,18 +309,9 @@ func TestBrowserEmbed(t *testing.T) {
 				t.Errorf("the browser did not say it refused the frame: %q", v.Console)
 			}
 		}
-		if _, err := io.WriteString(in, "ok\n"); err != nil {
-			t.Errorf("browser script: %v", err)
-		}
+		s.Ack(t)
 	}
-	_ = in.Close()
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	want := "signed-in,registered,wall-ready,answered-out,held,ended-out,ringing,answered-in,ended-in,no-microphone,ignored,refused,password"
-	if got := strings.Join(steps, ","); got != want {
-		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 }
 
 func pemBlock(typ string, b []byte) []byte {

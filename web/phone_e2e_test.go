@@ -1,15 +1,12 @@
 package web
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -20,6 +17,7 @@ import (
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // startSoftphone runs the SIP bridge with accounts, the gateway and the web
@@ -67,21 +65,6 @@ func startSoftphone(t *testing.T, accounts []sipbridge.AccountConfig, users map[
 	return ts
 }
 
-// requireBrowser skips or fails t without node, Chromium and
-// playwright-core; it returns testbed/e2e.
-func requireBrowser(t *testing.T) string {
-	t.Helper()
-	if testing.Short() || os.Getenv(siptest.EnvE2E) == "off" {
-		t.Skip("real-peer test")
-	}
-	e2e, _ := filepath.Abs(filepath.Join("..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
-	return e2e
-}
-
 // TestBrowserSoftphone: headless Chromium (fake microphone at 440 Hz) signs
 // in, registers through kamailio, calls a baresip phone (1000 Hz) and both
 // hear each other; the phone calls back, the page rings, answers, both hear
@@ -90,7 +73,7 @@ func requireBrowser(t *testing.T) string {
 // see why in plain words, with dialling off; a call to a number nobody
 // has is listed as failed, and why.
 func TestBrowserSoftphone(t *testing.T) {
-	e2e := requireBrowser(t)
+	browsertest.Require(t)
 
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	far := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000, AutoAnswer: true})
@@ -114,27 +97,8 @@ func TestBrowserSoftphone(t *testing.T) {
 	if shot == "" {
 		shot = filepath.Join(dir, "phone.png")
 	}
-	cmd := exec.CommandContext(ctx, "node", "phone.js", ts.URL+"/", "paula", testPassword, "1002", "walter", shot, "gustav", "1999")
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"FAKE_AUDIO_WAV=" + wav}}, "phone.js", ts.URL+"/", "paula", testPassword, "1002", "walter", shot, "gustav", "1999")
+	for _, name := range strings.Split("registered,connected-out,heard-out,ended-out,ringing,connected-in,ended-in,registration-error,registrar-gone,attempt-failed", ",") {
 		var v struct {
 			Hz           int    `json:"hz"`
 			Ms           int    `json:"ms"`
@@ -143,10 +107,7 @@ func TestBrowserSoftphone(t *testing.T) {
 			Why          string `json:"why"`
 			Recent       string `json:"recent"`
 		}
-		if arg != "" {
-			_ = json.Unmarshal([]byte(arg), &v)
-		}
-		t.Logf("step %s %s", name, arg)
+		s.NextInto(ctx, t, name, &v)
 		switch name {
 		case "heard-out", "connected-in":
 			if v.Hz < 950 || v.Hz > 1050 {
@@ -186,13 +147,7 @@ func TestBrowserSoftphone(t *testing.T) {
 			}
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	want := "registered,connected-out,heard-out,ended-out,ringing,connected-in,ended-in,registration-error,registrar-gone,attempt-failed"
-	if got := strings.Join(steps, ","); got != want {
-		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 }
 
 // wantNoDial checks what the page says of an account that cannot
@@ -233,7 +188,7 @@ func silentRegistrar(t *testing.T) string {
 // first and hears 1000 Hz again. SWITCHBOARD_PHONE_SHOTS=DIR keeps the
 // screenshots.
 func TestBrowserCallWaiting(t *testing.T) {
-	e2e := requireBrowser(t)
+	browsertest.Require(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	first := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: 1000})
 	second := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1003", Registrar: k.Addr(), ToneHz: 1600})
@@ -252,41 +207,14 @@ func TestBrowserCallWaiting(t *testing.T) {
 	if err := siptest.WriteToneWAV(wav, 440, 48000, 1, 90); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, "node", "phone_waiting.js", ts.URL+"/", "paula", testPassword, os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ack, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ack.Close()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"FAKE_AUDIO_WAV=" + wav}, Ack: true}, "phone_waiting.js", ts.URL+"/", "paula", testPassword, os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
 	account := "sip:1001@" + k.Addr()
-	var steps []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
-		t.Logf("step %s %s", name, arg)
+	for _, name := range strings.Split("registered,first,waiting,second,second-ended,back,ended", ",") {
 		var v struct {
 			Hz    int    `json:"hz"`
 			Media string `json:"media"`
 		}
-		if arg != "" {
-			_ = json.Unmarshal([]byte(arg), &v)
-		}
+		s.NextInto(ctx, t, name, &v)
 		hz := func(want int) {
 			t.Helper()
 			if v.Hz < want-50 || v.Hz > want+50 {
@@ -327,14 +255,7 @@ func TestBrowserCallWaiting(t *testing.T) {
 				t.Errorf("first phone: %v", err)
 			}
 		}
-		if _, err := ack.Write([]byte("\n")); err != nil {
-			t.Fatalf("step %s: %v", name, err)
-		}
+		s.Ack(t)
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	if got, want := strings.Join(steps, ","), "registered,first,waiting,second,second-ended,back,ended"; got != want {
-		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 }

@@ -1,19 +1,12 @@
 package web
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/switchboard/switchboard/monitor"
-	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // TestBrowserWallboardNamesNode: in headless Chromium the wallboard says
@@ -21,47 +14,20 @@ import (
 // /events when another node takes the source over; a source without a
 // node names none.
 func TestBrowserWallboardNamesNode(t *testing.T) {
-	if testing.Short() || os.Getenv(siptest.EnvE2E) == "off" {
-		t.Skip("real-peer test")
-	}
-	e2e, _ := filepath.Abs(filepath.Join("..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
+	browsertest.Require(t)
 
 	e := newEnv(t, testConfig(t), monitor.HubConfig{})
 	pbx := monitor.SourceStatus{Name: "pbx", Type: "ami", State: monitor.LinkConnected, Node: "sb-2"}
 	e.hub.SourceStatus(pbx)
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "wallboard_node.js", e.ts.URL+"/", "bob", testPassword)
-	cmd.Dir = e2e
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
+	s := browsertest.Start(ctx, t, browsertest.Options{}, "wallboard_node.js", e.ts.URL+"/", "bob", testPassword)
+	for _, name := range []string{"first", "takeover"} {
 		var v struct {
 			Text string `json:"text"`
 			Home int    `json:"home"`
 		}
-		if err := json.Unmarshal([]byte(arg), &v); err != nil {
-			t.Errorf("step %s: %v", name, err)
-		}
+		s.NextInto(ctx, t, name, &v)
 		switch name {
 		case "first":
 			if v.Text != "via sb-2" || v.Home != 0 {
@@ -76,10 +42,5 @@ func TestBrowserWallboardNamesNode(t *testing.T) {
 			}
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v\n%s", err, stderr.String())
-	}
-	if want := []string{"first", "takeover"}; !slices.Equal(steps, want) {
-		t.Fatalf("steps %v, want %v", steps, want)
-	}
+	s.Finish(t)
 }

@@ -1,24 +1,22 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // TestBrowserWallboardAndHistory has headless Chromium sign in, watch a
 // call ring (with a ticking timer), connect and end on the wallboard, and
 // find it in the history.
 func TestBrowserWallboardAndHistory(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 
 	router := fritztest.New(t)
 	hash, err := bcrypt.GenerateFromPassword([]byte("pw-browser"), bcrypt.MinCost)
@@ -30,17 +28,7 @@ func TestBrowserWallboardAndHistory(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const number = "0301112223"
-	cmd := exec.CommandContext(ctx, "node", "wallboard_history.js", url, "anna", "pw-browser", number)
-	cmd.Dir = e2e
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{}, "wallboard_history.js", url, "anna", "pw-browser", number)
 	now := time.Now().UTC()
 	stamp := func(d time.Duration) string { return now.Add(d).Format("02.01.06 15:04:05") }
 	next := map[string]string{
@@ -48,23 +36,11 @@ func TestBrowserWallboardAndHistory(t *testing.T) {
 		"ringing":   stamp(4*time.Second) + ";CONNECT;7;11;" + number + ";",
 		"connected": stamp(34*time.Second) + ";DISCONNECT;7;30;",
 	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		s, ok := strings.CutPrefix(line, "STEP ")
-		if !ok {
-			continue
-		}
-		steps = append(steps, s)
-		if l, ok := next[s]; ok {
+	for _, name := range []string{"wallboard", "ringing", "connected", "ended", "history"} {
+		s.Next(ctx, t, name)
+		if l, ok := next[name]; ok {
 			router.Send(l)
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	if got := strings.Join(steps, ","); got != "wallboard,ringing,connected,ended,history" {
-		t.Fatalf("steps = %s\n%s", got, stderr.String())
-	}
+	s.Finish(t)
 }

@@ -1,19 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // TestBrowserOneTimeZone has headless Chromium, in Tokyo, watch a call
@@ -21,7 +18,7 @@ import (
 // in neither), then find it in the history: both pages show the call's
 // start in New York, the same to the second.
 func TestBrowserOneTimeZone(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 
 	const display, browser = "America/New_York", "Asia/Tokyo"
 	ny, err := time.LoadLocation(display)
@@ -41,51 +38,25 @@ func TestBrowserOneTimeZone(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	const number = "0301114445"
-	cmd := exec.CommandContext(ctx, "node", "timezone.js", url, "anna", "pw-browser", number)
-	cmd.Dir = e2e
-	cmd.Env = append(os.Environ(), "TZ="+browser)
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"TZ=" + browser}}, "timezone.js", url, "anna", "pw-browser", number)
 	// The source reads the router's lines in UTC (location: UTC), so
 	// the call starts at start.
 	start := time.Now().UTC().Truncate(time.Second)
 	stamp := func(d time.Duration) string { return start.Add(d).Format("02.01.06 15:04:05") }
-	var steps []string
 	var times struct {
 		BrowserZone, PageZone, Wallboard, WallboardReloaded, History string
 	}
-	sc := bufio.NewScanner(out)
-	for sc.Scan() {
-		line := sc.Text()
-		if s, ok := strings.CutPrefix(line, "TIMES "); ok {
-			if err := json.Unmarshal([]byte(s), &times); err != nil {
-				t.Fatalf("times %q: %v", s, err)
-			}
-			continue
+	s.Next(ctx, t, "wallboard")
+	router.Send(stamp(0) + ";RING;3;" + number + ";5551234;SIP1;")
+	router.Send(stamp(2*time.Second) + ";CONNECT;3;11;" + number + ";")
+	router.Send(stamp(5*time.Second) + ";DISCONNECT;3;3;")
+	s.Next(ctx, t, "ended")
+	s.Next(ctx, t, "history")
+	s.Finish(t)
+	for _, l := range s.Lines("TIMES ") {
+		if err := json.Unmarshal([]byte(l), &times); err != nil {
+			t.Fatalf("times %q: %v", l, err)
 		}
-		s, ok := strings.CutPrefix(line, "STEP ")
-		if !ok {
-			continue
-		}
-		steps = append(steps, s)
-		if s == "wallboard" {
-			router.Send(stamp(0) + ";RING;3;" + number + ";5551234;SIP1;")
-			router.Send(stamp(2*time.Second) + ";CONNECT;3;11;" + number + ";")
-			router.Send(stamp(5*time.Second) + ";DISCONNECT;3;3;")
-		}
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	if got := strings.Join(steps, ","); got != "wallboard,ended,history" {
-		t.Fatalf("steps = %s\n%s", got, stderr.String())
 	}
 	if times.BrowserZone != browser || times.PageZone != display {
 		t.Fatalf("the browser is in %q and the page formats in %q; want %s and %s", times.BrowserZone, times.PageZone, browser, display)

@@ -1,16 +1,12 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,6 +15,7 @@ import (
 	"time"
 
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // Tones of the call-control test: each party is known by what it sends.
@@ -44,7 +41,7 @@ const (
 // give each page a socket of its own).
 // SWITCHBOARD_PHONE_SHOTS=DIR keeps screenshots.
 func TestBrowserCallControlPhones(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	p1 := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1002", Registrar: k.Addr(), ToneHz: ccPhone, AutoAnswer: true})
 	p2 := siptest.StartBaresip(t, siptest.BaresipOptions{User: "1003", Registrar: k.Addr(), ToneHz: ccOther, AutoAnswer: true})
@@ -67,9 +64,9 @@ func TestBrowserCallControlPhones(t *testing.T) {
 	if err := siptest.WriteToneWAV(wav, ccPage, 48000, 1, 300); err != nil {
 		t.Fatal(err)
 	}
-	s := startPageScript(t, ctx, e2e, wav, "phone_callctl.js", sb.url, "paula", "pw-paula", os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
-	s.next(ctx, t, "registered")
-	s.ack(t)
+	s := browsertest.Start(ctx, t, browsertest.Options{Env: []string{"FAKE_AUDIO_WAV=" + wav}, Ack: true}, "phone_callctl.js", sb.url, "paula", "pw-paula", os.Getenv("SWITCHBOARD_PHONE_SHOTS"))
+	step(ctx, t, s, "registered")
+	s.Ack(t)
 	var lat []string
 	latency := func(t *testing.T, what string, d time.Duration) {
 		t.Helper()
@@ -81,14 +78,14 @@ func TestBrowserCallControlPhones(t *testing.T) {
 	if !t.Run("browser holds and resumes, keys as INFO", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		v := s.next(ctx, t, "hold-connected")
+		v := step(ctx, t, s, "hold-connected")
 		wantHz(t, "the page hears the sipp phone", v.Hz, ccSipp)
 		if hz := far.heardHz(t, ctx, time.Time{}); math.Abs(hz-ccPage) > 50 {
 			t.Errorf("the far end hears %.0f Hz, want the page's %d", hz, ccPage)
 		}
-		s.ack(t)
+		s.Ack(t)
 
-		v = s.next(ctx, t, "hold-held")
+		v = step(ctx, t, s, "hold-held")
 		held := time.Now()
 		if !strings.Contains(strings.ToLower(v.Media), "on hold") {
 			t.Errorf("the held call says %q", v.Media)
@@ -100,9 +97,9 @@ func TestBrowserCallControlPhones(t *testing.T) {
 			t.Errorf("the far end got %d packets of the page's audio while held", n)
 		}
 		resume := time.Now()
-		s.ack(t)
+		s.Ack(t)
 
-		v = s.next(ctx, t, "hold-resumed")
+		v = step(ctx, t, s, "hold-resumed")
 		wantHz(t, "after the resume the page hears", v.Hz, ccSipp)
 		first := far.firstLoud(t, ctx, resume)
 		if hz := far.heardHz(t, ctx, resume); math.Abs(hz-ccPage) > 50 {
@@ -110,16 +107,16 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		}
 		latency(t, "page Resume → media active on the page", time.UnixMilli(v.At).Sub(resume))
 		latency(t, "page Resume → first audio at the far end", first.Sub(resume))
-		s.ack(t)
+		s.Ack(t)
 
-		s.next(ctx, t, "info-sent")
-		s.ack(t)
-		s.next(ctx, t, "hold-ended")
+		step(ctx, t, s, "info-sent")
+		s.Ack(t)
+		step(ctx, t, s, "hold-ended")
 		// The scenario checks the hold, the resume and the INFO bodies.
 		if err := uas.Wait(ctx); err != nil {
 			t.Errorf("sipp phone: %v", err)
 		}
-		s.ack(t)
+		s.Ack(t)
 	}) {
 		return
 	}
@@ -129,14 +126,14 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		since := time.Now()
-		v := s.next(ctx, t, "phone-connected")
+		v := step(ctx, t, s, "phone-connected")
 		wantHz(t, "the page hears 1002", v.Hz, ccPhone)
 		waitPhoneEvent(t, ctx, p1, "CALL_ESTABLISHED", since)
 		heard(t, ctx, p1, ccPage)
 		prev1, _ = p1.Recordings()
-		s.ack(t)
+		s.Ack(t)
 
-		s.next(ctx, t, "dtmf-sent")
+		step(ctx, t, s, "dtmf-sent")
 		got := ""
 		for len(got) < 4 {
 			got += waitPhoneEvent(t, ctx, p1, "CALL_DTMF_START", since).Param
@@ -151,22 +148,22 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		} else if log := string(b); !strings.Contains(log, "received event: '1'") || strings.Contains(log, "SIP INFO") {
 			t.Errorf("1002 did not get the keys as RFC 4733 events:\n%s", log)
 		}
-		s.ack(t)
+		s.Ack(t)
 
-		v = s.next(ctx, t, "blind-failed")
+		v = step(ctx, t, s, "blind-failed")
 		if !strings.Contains(v.Text, "failed") {
 			t.Errorf("the failed transfer says %q", v.Text)
 		}
 		wantHz(t, "after the failed transfer the page hears", v.Hz, ccPhone)
-		s.ack(t)
+		s.Ack(t)
 
-		s.next(ctx, t, "far-hold")
+		step(ctx, t, s, "far-hold")
 		if err := p1.Hold(ctx); err != nil {
 			t.Fatal(err)
 		}
 		hold := time.Now()
-		s.ack(t)
-		v = s.next(ctx, t, "far-held")
+		s.Ack(t)
+		v = step(ctx, t, s, "far-held")
 		if !strings.Contains(strings.ToLower(v.Media), "held by") {
 			t.Errorf("the call held by the phone says %q", v.Media)
 		}
@@ -175,18 +172,18 @@ func TestBrowserCallControlPhones(t *testing.T) {
 			t.Fatal(err)
 		}
 		resume := time.Now()
-		s.ack(t)
-		v = s.next(ctx, t, "far-resumed")
+		s.Ack(t)
+		v = step(ctx, t, s, "far-resumed")
 		wantHz(t, "after the phone's resume the page hears", v.Hz, ccPhone)
 		latency(t, "phone's resume → the page hears it again", time.UnixMilli(v.At).Sub(resume))
-		s.ack(t)
+		s.Ack(t)
 
 		prev2, _ := p2.Recordings()
-		v = s.next(ctx, t, "blind-clicked")
+		v = step(ctx, t, s, "blind-clicked")
 		flowing := waitNewCall(t, ctx, p1, prev1)
 		latency(t, "page Transfer (blind) → 1002 hears 1003 (recording polled every 50 ms)", flowing.Sub(time.UnixMilli(v.At)))
-		s.ack(t)
-		v = s.next(ctx, t, "blind-done")
+		s.Ack(t)
+		v = step(ctx, t, s, "blind-done")
 		waitNewCall(t, ctx, p2, prev2)
 		heard(t, ctx, p1, ccOther)
 		heard(t, ctx, p2, ccPhone)
@@ -195,7 +192,7 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		}
 		waitIdle(t, ctx, p1)
 		waitIdle(t, ctx, p2)
-		s.ack(t)
+		s.Ack(t)
 	}) {
 		return
 	}
@@ -204,22 +201,22 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		since := time.Now()
-		s.next(ctx, t, "att-first")
+		step(ctx, t, s, "att-first")
 		waitPhoneEvent(t, ctx, p1, "CALL_ESTABLISHED", since)
 		prev1, _ := p1.Recordings()
-		s.ack(t)
-		v := s.next(ctx, t, "att-consult")
+		s.Ack(t)
+		v := step(ctx, t, s, "att-consult")
 		wantHz(t, "in the consultation the page hears", v.Hz, ccOther)
 		waitPhoneEvent(t, ctx, p2, "CALL_ESTABLISHED", since)
 		heard(t, ctx, p2, ccPage) // and a second passes: the next recording gets a new name
 		prev2, _ := p2.Recordings()
-		s.ack(t)
-		v = s.next(ctx, t, "att-completed")
+		s.Ack(t)
+		v = step(ctx, t, s, "att-completed")
 		flowing := waitNewCall(t, ctx, p1, prev1)
 		latency(t, "page Complete (attended) → 1002 hears 1003 (recording polled every 50 ms)", flowing.Sub(time.UnixMilli(v.At)))
 		waitNewCall(t, ctx, p2, prev2)
-		s.ack(t)
-		s.next(ctx, t, "att-done")
+		s.Ack(t)
+		step(ctx, t, s, "att-done")
 		heard(t, ctx, p1, ccOther)
 		heard(t, ctx, p2, ccPhone)
 		if err := p1.Hangup(ctx); err != nil {
@@ -227,7 +224,7 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		}
 		waitIdle(t, ctx, p1)
 		waitIdle(t, ctx, p2)
-		s.ack(t)
+		s.Ack(t)
 	}) {
 		return
 	}
@@ -236,15 +233,15 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		since := time.Now()
-		s.next(ctx, t, "xfer-connected")
+		step(ctx, t, s, "xfer-connected")
 		waitPhoneEvent(t, ctx, p1, "CALL_ESTABLISHED", since)
 		prev2, _ := p2.Recordings()
 		refer := time.Now()
 		if _, err := p1.Command(ctx, "transfer", "sip:1003@"+k.Addr()); err != nil {
 			t.Fatal(err)
 		}
-		s.ack(t)
-		v := s.next(ctx, t, "xfer-heard")
+		s.Ack(t)
+		v := step(ctx, t, s, "xfer-heard")
 		wantHz(t, "after the transfer the page hears", v.Hz, ccOther)
 		if !strings.HasPrefix(v.Who, "1003") {
 			t.Errorf("the new call shows %q", v.Who)
@@ -252,11 +249,11 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		latency(t, "phone's transfer (REFER) → the page hears 1003", time.UnixMilli(v.At).Sub(refer))
 		waitNewCall(t, ctx, p2, prev2)
 		heard(t, ctx, p2, ccPage)
-		s.ack(t)
-		s.next(ctx, t, "xfer-ended")
+		s.Ack(t)
+		step(ctx, t, s, "xfer-ended")
 		waitIdle(t, ctx, p1)
 		waitIdle(t, ctx, p2)
-		s.ack(t)
+		s.Ack(t)
 	}) {
 		return
 	}
@@ -265,47 +262,32 @@ func TestBrowserCallControlPhones(t *testing.T) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
 		account := "sip:1001@" + k.Addr()
-		s.next(ctx, t, "cw-ready")
+		step(ctx, t, s, "cw-ready")
 		if err := p1.Dial(ctx, account); err != nil {
 			t.Fatal(err)
 		}
-		s.ack(t)
-		v := s.next(ctx, t, "cw-first")
+		s.Ack(t)
+		v := step(ctx, t, s, "cw-first")
 		wantHz(t, "the page hears the first caller", v.Hz, ccPhone)
 		if err := p2.Dial(ctx, account); err != nil {
 			t.Fatal(err)
 		}
-		s.ack(t)
-		v = s.next(ctx, t, "cw-second")
+		s.Ack(t)
+		v = step(ctx, t, s, "cw-second")
 		wantHz(t, "the page hears the second caller", v.Hz, ccOther)
-		s.ack(t)
-		v = s.next(ctx, t, "cw-swapped")
+		s.Ack(t)
+		v = step(ctx, t, s, "cw-swapped")
 		wantHz(t, "swapped back, the page hears the first caller", v.Hz, ccPhone)
-		s.ack(t)
-		v = s.next(ctx, t, "cw-held-ended")
+		s.Ack(t)
+		v = step(ctx, t, s, "cw-held-ended")
 		waitIdle(t, ctx, p2)
 		wantHz(t, "the held call hung up, the page still hears the first caller", v.Hz, ccPhone)
-		s.ack(t)
-		s.next(ctx, t, "cw-live-ended")
+		s.Ack(t)
+		step(ctx, t, s, "cw-live-ended")
 		waitIdle(t, ctx, p1)
-		s.ack(t)
+		s.Ack(t)
 	})
-	s.finish(t)
-}
-
-// browserE2E skips or fails t without node, Chromium and playwright-core;
-// it returns testbed/e2e.
-func browserE2E(t *testing.T) string {
-	t.Helper()
-	if testing.Short() {
-		t.Skip("browser test")
-	}
-	e2e, _ := filepath.Abs(filepath.Join("..", "..", "testbed", "e2e"))
-	_, errNode := exec.LookPath("node")
-	_, errChromium := os.Stat("/usr/bin/chromium")
-	_, errPW := os.Stat(filepath.Join(e2e, "node_modules", "playwright-core"))
-	siptest.RequirePeer(t, "node, /usr/bin/chromium and playwright-core", errNode == nil && errChromium == nil && errPW == nil)
-	return e2e
+	s.Finish(t)
 }
 
 func wantHz(t *testing.T, what string, got, want int) {
@@ -546,18 +528,6 @@ func (f *farSocket) heardHz(t *testing.T, ctx context.Context, since time.Time) 
 	return siptest.DominantFrequency(pcm, 8000)
 }
 
-// pageScript is a running browser script: its STEP lines, and its stdin
-// to let it go on after each.
-type pageScript struct {
-	cmd    *exec.Cmd
-	stdin  io.WriteCloser
-	lines  chan string
-	wg     sync.WaitGroup
-	stderr *syncBuffer
-	steps  []string
-	done   bool
-}
-
 // stepArgs are the values the script's steps report.
 type stepArgs struct {
 	Hz     int    `json:"hz"`
@@ -569,112 +539,10 @@ type stepArgs struct {
 	Who    string `json:"who"`
 }
 
-// syncBuffer is a strings.Builder for a process's output read while it
-// runs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-func startPageScript(t *testing.T, ctx context.Context, dir, wav, script string, args ...string) *pageScript {
+// step takes s's next step, which must be want, with what it reports.
+func step(ctx context.Context, t *testing.T, s *browsertest.Script, want string) stepArgs {
 	t.Helper()
-	s := &pageScript{lines: make(chan string), stderr: &syncBuffer{}}
-	s.cmd = exec.CommandContext(ctx, "node", append([]string{script}, args...)...)
-	s.cmd.Dir = dir
-	s.cmd.Env = append(os.Environ(), "FAKE_AUDIO_WAV="+wav)
-	s.cmd.Stderr = s.stderr
-	out, err := s.cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s.stdin, err = s.cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	s.wg.Go(func() {
-		defer close(s.lines)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if line, ok := strings.CutPrefix(sc.Text(), "STEP "); ok {
-				select {
-				case s.lines <- line:
-				case <-stop:
-					return
-				}
-			}
-		}
-	})
-	t.Cleanup(func() {
-		close(stop)
-		s.stdin.Close()
-		if !s.done {
-			_ = s.cmd.Process.Kill()
-			_ = s.cmd.Wait()
-		}
-		s.wg.Wait()
-	})
-	return s
-}
-
-// next waits for the script's next step, which must be want.
-func (s *pageScript) next(ctx context.Context, t *testing.T, want string) stepArgs {
-	t.Helper()
-	select {
-	case line, open := <-s.lines:
-		if !open {
-			t.Fatalf("the browser script ended before step %s (after %v)\n%s", want, s.steps, s.stderr.String())
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		s.steps = append(s.steps, name)
-		t.Logf("step %s %s", name, arg)
-		if name != want {
-			t.Fatalf("step %s, want %s\n%s", name, want, s.stderr.String())
-		}
-		var v stepArgs
-		if arg != "" {
-			if err := json.Unmarshal([]byte(arg), &v); err != nil {
-				t.Fatalf("step %s: %v", name, err)
-			}
-		}
-		return v
-	case <-ctx.Done():
-		t.Fatalf("no step %s: %v (after %v)\n%s", want, ctx.Err(), s.steps, s.stderr.String())
-	}
-	return stepArgs{}
-}
-
-// ack lets the script go on from its step.
-func (s *pageScript) ack(t *testing.T) {
-	t.Helper()
-	if _, err := s.stdin.Write([]byte("\n")); err != nil {
-		t.Fatalf("after step %v: %v", s.steps, err)
-	}
-}
-
-// finish waits for the script to exit and checks that it passed.
-func (s *pageScript) finish(t *testing.T) {
-	t.Helper()
-	for line := range s.lines {
-		t.Errorf("step %s after the last one", line)
-	}
-	err := s.cmd.Wait()
-	s.done = true
-	if err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, s.steps, s.stderr.String())
-	}
+	var v stepArgs
+	s.NextInto(ctx, t, want, &v)
+	return v
 }

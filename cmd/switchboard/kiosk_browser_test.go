@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/switchboard/switchboard/monitor/fritz/fritztest"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // kioskFigures is what testbed/e2e/kiosk.js reads off the board.
@@ -46,7 +45,7 @@ type kioskFigures struct {
 // then says it is no longer signed in. The screenshots go to
 // $SWITCHBOARD_SCREENSHOTS when set.
 func TestBrowserKiosk(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 	shots := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -113,17 +112,7 @@ users:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "kiosk.js", p.url, "anna", "pw-anna-kiosk", shots)
-	cmd.Dir = e2e
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{}, "kiosk.js", p.url, "anna", "pw-anna-kiosk", shots)
 	wantFigures := func(step string, f kioskFigures, want map[string]string) {
 		t.Helper()
 		for k, v := range want {
@@ -146,18 +135,9 @@ users:
 		"fig-avg-wait": "6", "fig-avg-talk": "45", "fig-longest-wait": "20"}
 	four := map[string]string{"fig-calls": "4", "fig-answered": "1", "fig-missed": "2", "fig-rate": "33",
 		"fig-avg-wait": "6", "fig-avg-talk": "45", "fig-longest-wait": "30"}
-	var steps []string
 	var last kioskFigures
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
-		t.Logf("step %s %s", name, arg)
+	for _, name := range strings.Split("kiosk,figures,languages,layout,figures-4,layout-busy,stop-server,stale,back,stop-source,source-down,source-up,revoked", ",") {
+		arg := s.Next(ctx, t, name)
 		var f kioskFigures
 		switch name {
 		case "kiosk":
@@ -165,7 +145,7 @@ users:
 				router.Send(l)
 			}
 		case "figures":
-			if err := json.Unmarshal([]byte(arg), &f); err != nil {
+			if err := json.Unmarshal(arg, &f); err != nil {
 				t.Fatal(err)
 			}
 			wantFigures(name, f, three)
@@ -188,7 +168,7 @@ users:
 				Lang, Today, Ringing string
 				Results              []string
 			}
-			if err := json.Unmarshal([]byte(arg), &langs); err != nil {
+			if err := json.Unmarshal(arg, &langs); err != nil {
 				t.Fatal(err)
 			}
 			for key, want := range map[string]struct{ lang, today, ringing, result string }{
@@ -205,7 +185,7 @@ users:
 			}
 		case "layout":
 			var problems map[string][]string
-			if err := json.Unmarshal([]byte(arg), &problems); err != nil {
+			if err := json.Unmarshal(arg, &problems); err != nil {
 				t.Fatal(err)
 			}
 			if len(problems) != 9 {
@@ -218,7 +198,7 @@ users:
 			}
 			router.Send(end4)
 		case "figures-4":
-			if err := json.Unmarshal([]byte(arg), &f); err != nil {
+			if err := json.Unmarshal(arg, &f); err != nil {
 				t.Fatal(err)
 			}
 			wantFigures(name, f, four)
@@ -231,7 +211,7 @@ users:
 				Problems []string `json:"problems"`
 				Note     string   `json:"note"`
 			}
-			if err := json.Unmarshal([]byte(arg), &sizes); err != nil {
+			if err := json.Unmarshal(arg, &sizes); err != nil {
 				t.Fatal(err)
 			}
 			for size, v := range sizes {
@@ -248,7 +228,7 @@ users:
 			// The screen comes back at 1920×1080.
 			last = sizes["kiosk 1920x1080"].kioskFigures
 		case "back":
-			if err := json.Unmarshal([]byte(arg), &f); err != nil {
+			if err := json.Unmarshal(arg, &f); err != nil {
 				t.Fatal(err)
 			}
 			if !maps.Equal(f.Total, last.Total) || !slices.EqualFunc(f.Rows, last.Rows, func(a, b struct{ ID, Started, Result, Direction string }) bool { return a == b }) {
@@ -267,7 +247,7 @@ users:
 			router.Restart()
 		case "revoked":
 			var r struct{ Text, URL string }
-			if err := json.Unmarshal([]byte(arg), &r); err != nil {
+			if err := json.Unmarshal(arg, &r); err != nil {
 				t.Fatal(err)
 			}
 			if !strings.Contains(r.Text, "An admin revoked this screen") || !strings.HasSuffix(r.URL, "/wall") {
@@ -275,13 +255,7 @@ users:
 			}
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	want := "kiosk,figures,languages,layout,figures-4,layout-busy,stop-server,stale,back,stop-source,source-down,source-up,revoked"
-	if got := strings.Join(steps, ","); got != want {
-		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 	if _, err := p.waitLog(ctx, "wall screen revoked", `device="Hall TV"`); err != nil {
 		t.Errorf("log: %v", err)
 	}

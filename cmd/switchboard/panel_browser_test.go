@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -17,6 +15,7 @@ import (
 	"github.com/switchboard/switchboard/monitor/ami"
 	"github.com/switchboard/switchboard/monitor/ami/amitest"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // panelLamp is what testbed/e2e/panel.js reads off a lamp.
@@ -40,7 +39,7 @@ type panelLamp struct {
 // the wall screen's queue view at 3840×2160 reach past no edge. The screenshots go to
 // $SWITCHBOARD_SCREENSHOTS when set.
 func TestBrowserPanel(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 	shots := os.Getenv("SWITCHBOARD_SCREENSHOTS")
 	if shots == "" {
 		shots = t.TempDir()
@@ -85,17 +84,7 @@ panel:
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "node", "panel.js", p.url, "olga", "pw-olga-panel", shots)
-	cmd.Dir = e2e
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	s := browsertest.Start(ctx, t, browsertest.Options{}, "panel.js", p.url, "olga", "pw-olga-panel", shots)
 	// actions lists what the stand-in received of one AMI action, as
 	// "Key=Value" of the fields named.
 	actions := func(name string, keys ...string) []string {
@@ -115,23 +104,14 @@ panel:
 	exten := func(n, status string) ami.Message {
 		return ami.M("Event", "ExtensionStatus", "Exten", n, "Context", "ext-local", "Hint", "PJSIP/"+n, "Status", status)
 	}
-	unmarshal := func(arg string, v any) {
+	unmarshal := func(arg json.RawMessage, v any) {
 		t.Helper()
-		if err := json.Unmarshal([]byte(arg), v); err != nil {
+		if err := json.Unmarshal(arg, v); err != nil {
 			t.Fatalf("%s: %v", arg, err)
 		}
 	}
-	var steps []string
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-		if !ok {
-			continue
-		}
-		name, arg, _ := strings.Cut(line, " ")
-		steps = append(steps, name)
-		t.Logf("step %s %s", name, arg)
+	for _, name := range strings.Split("panel,ringing,busy,waiting-up,waiting-down,dragged,keyboard-transfer,dialed,other-party,paused,resumed,filtered,layout", ",") {
+		arg := s.Next(ctx, t, name)
 		switch name {
 		case "panel":
 			var lamps map[string]panelLamp
@@ -261,13 +241,7 @@ panel:
 			}
 		}
 	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-	}
-	want := "panel,ringing,busy,waiting-up,waiting-down,dragged,keyboard-transfer,dialed,other-party,paused,resumed,filtered,layout"
-	if got := strings.Join(steps, ","); got != want {
-		t.Fatalf("steps = %s, want %s\n%s", got, want, stderr.String())
-	}
+	s.Finish(t)
 	for _, want := range []string{"action=transfer", "action=originate", "action=queue-pause"} {
 		if _, err := p.waitLog(ctx, "call control", "user=olga", want); err != nil {
 			t.Errorf("log: %v", err)

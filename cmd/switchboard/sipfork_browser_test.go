@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/switchboard/switchboard/monitor"
 	"github.com/switchboard/switchboard/sipbridge/siptest"
+	"github.com/switchboard/switchboard/web/browsertest"
 )
 
 // TestBrowserSoftphoneAcrossNodes has headless Chromium keep paula's
@@ -23,7 +22,7 @@ import (
 // the call was answered on another device, and its recent calls list it
 // as answered elsewhere, not missed.
 func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
-	e2e := browserE2E(t)
+	browsertest.Require(t)
 	siptest.RequireBinaries(t, "kamailio", "baresip")
 	k := siptest.StartKamailio(t, siptest.KamailioOptions{})
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
@@ -50,27 +49,9 @@ func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
 			if dir := os.Getenv("SWITCHBOARD_PHONE_SHOTS"); dir != "" {
 				shot = filepath.Join(dir, "phone-fork-"+tc.lang+".png")
 			}
-			cmd := exec.CommandContext(ctx, "node", "phone_fork.js", nodeB.url, "paula", "pw-paula", tc.accept, strconv.Itoa(n+1), shot)
-			cmd.Dir = e2e
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var steps []string
-			sc := bufio.NewScanner(out)
-			for sc.Scan() {
-				line, ok := strings.CutPrefix(sc.Text(), "STEP ")
-				if !ok {
-					continue
-				}
-				name, arg, _ := strings.Cut(line, " ")
-				steps = append(steps, name)
-				t.Logf("step %s %s", name, arg)
+			s := browsertest.Start(ctx, t, browsertest.Options{}, "phone_fork.js", nodeB.url, "paula", "pw-paula", tc.accept, strconv.Itoa(n+1), shot)
+			for _, name := range []string{"registered", "ringing", "ended"} {
+				arg := s.Next(ctx, t, name)
 				switch name {
 				case "registered":
 					if err := phone.Dial(ctx, "sip:1000@"+k.Addr()); err != nil {
@@ -90,7 +71,7 @@ func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
 							Missed bool   `json:"missed"`
 						} `json:"recent"`
 					}
-					if err := json.Unmarshal([]byte(arg), &v); err != nil {
+					if err := json.Unmarshal(arg, &v); err != nil {
 						t.Fatalf("ended step %s: %v", arg, err)
 					}
 					if v.Lang != tc.lang || v.Status != tc.status || !v.IncomingHidden {
@@ -111,12 +92,7 @@ func TestBrowserSoftphoneAcrossNodes(t *testing.T) {
 					}
 				}
 			}
-			if err := cmd.Wait(); err != nil {
-				t.Fatalf("browser script: %v after steps %v\n%s", err, steps, stderr.String())
-			}
-			if got := strings.Join(steps, ","); got != "registered,ringing,ended" {
-				t.Fatalf("steps = %s\n%s", got, stderr.String())
-			}
+			s.Finish(t)
 		})
 	}
 }
