@@ -97,21 +97,22 @@ func (f *Feed) Run(ctx context.Context) error {
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	wg.Go(func() { f.watchHead(wctx) })
-	backoff := 100 * time.Millisecond
+	failures := 0 // in a row: a run that applied changes starts the backoff anew
 	for {
+		before := f.applied.Load()
 		err := f.consume(ctx)
 		if ctx.Err() != nil {
 			return nil
 		}
-		f.node.log.Warn("cluster: the event feed stopped; starting it again", "after", f.applied.Load(), "error", err)
-		t := time.NewTimer(backoff)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil
-		case <-t.C:
+		if f.applied.Load() != before {
+			failures = 0
 		}
-		backoff = min(2*backoff, 5*time.Second)
+		f.node.log.Warn("cluster: the event feed stopped; starting it again", "after", f.applied.Load(), "error", err)
+		sleep(ctx, monitor.Backoff(100*time.Millisecond, 5*time.Second, failures))
+		failures++
+		if ctx.Err() != nil {
+			return nil
+		}
 	}
 }
 

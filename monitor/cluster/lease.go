@@ -182,7 +182,7 @@ func (n *Node) hold(ctx context.Context, source monitor.SourceName, rev uint64, 
 // reconcile repairs the present bucket's keys of source from the stream
 // (reconcileSource), tried again after a failure until ctx ends.
 func (n *Node) reconcile(ctx context.Context, source monitor.SourceName, log *slog.Logger) {
-	backoff := 100 * time.Millisecond
+	failures := 0 // in a row, for the backoff
 	for ctx.Err() == nil {
 		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		written, err := n.reconcileSource(tctx, source)
@@ -197,8 +197,8 @@ func (n *Node) reconcile(ctx context.Context, source monitor.SourceName, log *sl
 		if ctx.Err() == nil {
 			log.Warn("cluster: the source's present items cannot be checked against the stream; tried again", "error", err)
 		}
-		sleep(ctx, backoff)
-		backoff = min(2*backoff, 5*time.Second)
+		sleep(ctx, monitor.Backoff(100*time.Millisecond, 5*time.Second, failures))
+		failures++
 	}
 }
 

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // The present bucket holds every item the hubs keep (an active call, a
@@ -247,7 +249,7 @@ func (w *presentWriter) queued() int {
 // run writes what is queued until ctx ends, then for up to a second more
 // what is left.
 func (w *presentWriter) run(ctx context.Context) {
-	backoff := 50 * time.Millisecond
+	failures := 0 // of this outage, for the backoff
 	down := false
 	wctx := ctx
 	for {
@@ -291,15 +293,15 @@ func (w *presentWriter) run(ctx context.Context) {
 				w.node.log.Warn("cluster: the present bucket cannot be written; tried again", "error", err)
 				down = true
 			}
-			sleep(wctx, backoff)
-			backoff = min(2*backoff, 2*time.Second)
+			sleep(wctx, monitor.Backoff(50*time.Millisecond, 2*time.Second, failures))
+			failures++
 			continue
 		}
 		if down {
 			w.node.log.Info("cluster: the present bucket is written again")
 			down = false
 		}
-		backoff = 50 * time.Millisecond
+		failures = 0
 		w.mu.Lock()
 		if cur, ok := w.pending[subject]; ok && cur.seq == p.seq {
 			delete(w.pending, subject)

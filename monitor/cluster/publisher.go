@@ -212,7 +212,7 @@ func (p *Publisher) send(ctx context.Context) error {
 	defer flying.Wait()
 	var (
 		inFlight int
-		backoff  = 50 * time.Millisecond
+		failures int // of this outage, for the backoff
 		retryAt  time.Time
 		down     bool
 		done     = ctx.Done()
@@ -272,7 +272,7 @@ func (p *Publisher) send(ctx context.Context) error {
 					p.node.log.Info("cluster: NATS takes changes again", "queued", p.Queued())
 					down = false
 				}
-				backoff = 50 * time.Millisecond
+				failures = 0
 				p.settle(r.m, r.seq)
 				continue
 			}
@@ -287,9 +287,10 @@ func (p *Publisher) send(ctx context.Context) error {
 			// The failures of one outage come back together: one
 			// backoff for all those sent before it.
 			if now := time.Now(); !now.Before(retryAt) {
-				retryAt = now.Add(backoff)
-				retry.Reset(backoff)
-				backoff = min(2*backoff, 2*time.Second)
+				wait := monitor.Backoff(50*time.Millisecond, 2*time.Second, failures)
+				failures++
+				retryAt = now.Add(wait)
+				retry.Reset(wait)
 			}
 		}
 	}

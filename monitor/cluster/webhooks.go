@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboard/switchboard/monitor"
 )
 
 // The webhook posts of a cluster go through a work-queue stream of their
@@ -181,7 +183,7 @@ func (w *Webhooks) Run(ctx context.Context) error {
 
 // store is Run's publishing loop.
 func (w *Webhooks) store(ctx context.Context) {
-	backoff := 50 * time.Millisecond
+	failures := 0 // of this outage, for the backoff
 	down := false
 	var drainUntil time.Time
 	for {
@@ -224,20 +226,15 @@ func (w *Webhooks) store(ctx context.Context) {
 				w.node.log.Warn("cluster: webhook posts cannot be stored in NATS; they wait and are stored once it answers", "error", err)
 				down = true
 			}
-			t := time.NewTimer(backoff)
-			select {
-			case <-ctx.Done():
-			case <-t.C:
-			}
-			t.Stop()
-			backoff = min(2*backoff, 2*time.Second)
+			sleep(ctx, monitor.Backoff(50*time.Millisecond, 2*time.Second, failures))
+			failures++
 			continue
 		}
 		if down {
 			w.node.log.Info("cluster: NATS takes webhook posts again", "queued", w.total())
 			down = false
 		}
-		backoff = 50 * time.Millisecond
+		failures = 0
 		w.mu.Lock()
 		w.queue = w.queue[1:]
 		w.queued[m.endpoint]--
@@ -270,13 +267,13 @@ func (w *Webhooks) giveBack() {
 // pull posts the endpoint's messages this node gets, one at a time,
 // until ctx ends.
 func (w *Webhooks) pull(ctx context.Context, endpoint string) {
-	backoff := 100 * time.Millisecond
+	failures := 0 // in a row, for the backoff
 	var cons jetstream.Consumer
 	for ctx.Err() == nil {
 		if cons == nil {
 			c, err := w.consumer(ctx, endpoint)
 			if err != nil {
-				if !w.pause(ctx, &backoff) {
+				if !w.pause(ctx, &failures) {
 					return
 				}
 				continue
@@ -291,7 +288,7 @@ func (w *Webhooks) pull(ctx context.Context, endpoint string) {
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 				cons = nil // made again
 			}
-			if !w.pause(ctx, &backoff) {
+			if !w.pause(ctx, &failures) {
 				return
 			}
 			continue
@@ -303,26 +300,22 @@ func (w *Webhooks) pull(ctx context.Context, endpoint string) {
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 				cons = nil
 			}
-			if !w.pause(ctx, &backoff) {
+			if !w.pause(ctx, &failures) {
 				return
 			}
 			continue
 		}
-		backoff = 100 * time.Millisecond
+		failures = 0
 	}
 }
 
-// pause waits backoff (doubling it up to 5 s); false when ctx ended.
-func (w *Webhooks) pause(ctx context.Context, backoff *time.Duration) bool {
-	t := time.NewTimer(*backoff)
-	defer t.Stop()
-	*backoff = min(2**backoff, 5*time.Second)
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
+// pause waits the backoff of one more failure in a row (100 ms doubling
+// up to 5 s, jittered); false when ctx ended.
+func (w *Webhooks) pause(ctx context.Context, failures *int) bool {
+	d := monitor.Backoff(100*time.Millisecond, 5*time.Second, *failures)
+	*failures++
+	sleep(ctx, d)
+	return ctx.Err() == nil
 }
 
 // handle posts one message and acks it once done or given up on; cut
