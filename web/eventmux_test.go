@@ -245,19 +245,8 @@ func TestEventMuxShutdown(t *testing.T) {
 	t.Parallel()
 	const n = 50
 	cfg := testConfig(t)
-	cfg.Listen = "127.0.0.1:0"
 	cfg.Limits.MaxEventsPerToken = n
-	hub := monitor.NewHub(monitor.HubConfig{})
-	defer hub.Close()
-	srv, err := New(cfg, Deps{Hub: hub}, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	<-srv.Ready()
+	srv, stop, wait := startServer(t, cfg, Deps{})
 	ctx := testCtx(t)
 	conns := make([]*websocket.Conn, n)
 	for i := range conns {
@@ -267,13 +256,13 @@ func TestEventMuxShutdown(t *testing.T) {
 	if got := muxSockets(srv); got != n {
 		t.Fatalf("the mux serves %d sockets, want %d", got, n)
 	}
-	stop()
+	go func() { _ = stop() }()
 	for i, c := range conns {
 		if _, err := readMsg(ctx, c); websocket.CloseStatus(err) != websocket.StatusGoingAway {
 			t.Fatalf("socket %d after shutdown: %v, want going away", i, err)
 		}
 	}
-	if err := <-done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	srv.evmux.mu.Lock()

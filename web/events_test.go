@@ -266,29 +266,17 @@ func TestEventsStalledClientDropped(t *testing.T) {
 
 func TestEventsShutdownGoingAway(t *testing.T) {
 	t.Parallel()
-	cfg := testConfig(t)
-	cfg.Listen = "127.0.0.1:0"
-	hub := monitor.NewHub(monitor.HubConfig{})
-	defer hub.Close()
-	srv, err := New(cfg, Deps{Hub: hub}, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	defer stop()
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	<-srv.Ready()
+	srv, stop, wait := startServer(t, testConfig(t), Deps{})
 
 	ctx := testCtx(t)
 	conn := dialEvents(t, ctx, "http://"+srv.Addr().String(), "", nil)
 	mustRead(t, ctx, conn)
-	stop()
-	_, err = readMsg(ctx, conn)
+	go func() { _ = stop() }()
+	_, err := readMsg(ctx, conn)
 	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
 		t.Fatalf("after shutdown: %v, want going away", err)
 	}
-	if err := <-done; err != nil {
+	if err := wait(); err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 }

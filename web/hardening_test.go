@@ -32,8 +32,24 @@ import (
 )
 
 // runServer runs a server on a loopback port with cfg and returns it once
-// it listens; it is shut down at the end of the test.
+// it listens; it is shut down at the end of the test, and Run must not
+// fail.
 func runServer(t *testing.T, cfg Config, deps Deps, opts ...Option) *Server {
+	t.Helper()
+	srv, stop, _ := startServer(t, cfg, deps, opts...)
+	t.Cleanup(func() {
+		if err := stop(); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return srv
+}
+
+// startServer runs a server on a loopback port with cfg (a hub of its own
+// unless deps has one) and returns it once it listens: stop ends Run and
+// returns its result, wait only waits for it; both may be called again.
+// The test's cleanup stops it.
+func startServer(t *testing.T, cfg Config, deps Deps, opts ...Option) (_ *Server, stop, wait func() error) {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	if deps.Hub == nil {
@@ -45,21 +61,22 @@ func runServer(t *testing.T, cfg Config, deps Deps, opts ...Option) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, stop := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
+	wait = sync.OnceValue(func() error { return <-done })
+	stop = func() error {
+		cancel()
+		return wait()
+	}
+	t.Cleanup(func() { _ = stop() })
 	select {
 	case <-srv.Ready():
 	case err := <-done:
+		done <- err // for wait, in the cleanup
 		t.Fatalf("Run: %v", err)
 	}
-	return srv
+	return srv, stop, wait
 }
 
 // rawConn is a TCP connection to addr on which a test writes requests

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -44,23 +43,9 @@ func (p *deafPhone) ServeSession(_ context.Context, _ gateway.PhoneUser, conn *w
 // result once it has returned.
 func runEnv(t *testing.T, phone PhoneService) (_ *env, wait func() error) {
 	t.Helper()
-	cfg := testConfig(t)
-	cfg.Listen = "127.0.0.1:0"
 	hub := monitor.NewHub(monitor.HubConfig{})
 	t.Cleanup(hub.Close)
-	srv, err := New(cfg, Deps{Hub: hub, Phone: phone}, WithLogger(quietLogger()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runCtx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- srv.Run(runCtx) }()
-	wait = sync.OnceValue(func() error { return <-done })
-	t.Cleanup(func() {
-		stop()
-		_ = wait()
-	})
-	<-srv.Ready()
+	srv, _, wait := startServer(t, testConfig(t), Deps{Hub: hub, Phone: phone})
 	return &env{srv: srv, hub: hub, ts: &httptest.Server{URL: "http://" + srv.Addr().String()}}, wait
 }
 

@@ -284,21 +284,17 @@ func (w *Webhooks) pull(ctx context.Context, endpoint string) {
 		// the node began to stop is handed back (handle), not left
 		// unacked for AckWait.
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(webhookFetchWait))
+		if err == nil {
+			for msg := range batch.Messages() {
+				w.handle(ctx, endpoint, msg)
+			}
+			if err = batch.Error(); errors.Is(err, nats.ErrTimeout) || errors.Is(err, context.DeadlineExceeded) {
+				err = nil // nothing to post within the wait
+			}
+		}
 		if err != nil {
 			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
 				cons = nil // made again
-			}
-			if !w.pause(ctx, &failures) {
-				return
-			}
-			continue
-		}
-		for msg := range batch.Messages() {
-			w.handle(ctx, endpoint, msg)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			if errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrConsumerDeleted) {
-				cons = nil
 			}
 			if !w.pause(ctx, &failures) {
 				return
