@@ -312,6 +312,7 @@ func (h *Hub) dropLocked(s *Subscription, why CloseReason) {
 	delete(h.subs, s)
 	h.dropped[why]++
 	s.reason = why
+	s.ended.Store(true)
 	close(s.done)
 	if s.notify != nil {
 		s.notify()
@@ -363,8 +364,12 @@ type Subscription struct {
 	limit int
 	ready chan struct{}
 	// notify, when set (Notify), is called with hub.mu held when the
-	// queue stops being empty and when the subscription ends.
-	notify func()
+	// queue stops being empty, when it reaches notifyAt (NotifyBacklog;
+	// 0: never) and when the subscription ends.
+	notify   func()
+	notifyAt int
+	// waiting is len(queue), readable without the hub's lock (Waiting).
+	waiting atomic.Int32
 	// Snapshot is set when the subscriber starts from the present.
 	Snapshot *Snapshot
 	// Missed holds the events after Resume.Since when the hub could resume.
@@ -377,6 +382,7 @@ type Subscription struct {
 
 	done   chan struct{}
 	reason CloseReason // set before done is closed
+	ended  atomic.Bool // set when done is closed
 }
 
 // Events delivers every change after the snapshot or the missed events.
@@ -401,6 +407,7 @@ func (s *Subscription) Take(buf []Event) []Event {
 	if len(s.queue) == 0 {
 		return buf
 	}
+	s.waiting.Store(0)
 	if len(buf) == 0 {
 		// Swap: the caller gets the queue, the queue gets buf's array.
 		out := s.queue
@@ -436,7 +443,9 @@ func (s *Subscription) offerLocked(ev Event) {
 		return
 	}
 	s.queue = append(s.queue, ev)
-	if len(s.queue) == 1 {
+	s.waiting.Store(int32(len(s.queue))) //nolint:gosec // at most limit, an int32
+	switch len(s.queue) {
+	case 1:
 		select {
 		case s.ready <- struct{}{}:
 		default:
@@ -444,8 +453,22 @@ func (s *Subscription) offerLocked(ev Event) {
 		if s.notify != nil {
 			s.notify()
 		}
+	case s.notifyAt:
+		if s.notify != nil {
+			s.notify()
+		}
 	}
 }
+
+// Waiting is how many events wait for Take (queued subscriptions), read
+// without the hub's lock: a writer holding changes back to send several
+// at once asks it to send early when enough have come.
+func (s *Subscription) Waiting() int { return int(s.waiting.Load()) }
+
+// Ended reports whether the subscription has ended, without the select
+// on Done: a writer serving thousands of subscribers asks it on every
+// run.
+func (s *Subscription) Ended() bool { return s.ended.Load() }
 
 // Done is closed when the subscription ends; Reason says why.
 func (s *Subscription) Done() <-chan struct{} { return s.done }
@@ -489,6 +512,17 @@ func Notify(f func()) SubscribeOption {
 	return func(s *Subscription) {
 		Queued()(s)
 		s.notify = f
+	}
+}
+
+// NotifyBacklog, with Notify, calls f once more when n events wait
+// (n > 1): a writer that holds changes back to send several in one write
+// learns when waiting longer would gain little.
+func NotifyBacklog(n int) SubscribeOption {
+	return func(s *Subscription) {
+		if n > 1 {
+			s.notifyAt = n
+		}
 	}
 }
 

@@ -83,3 +83,39 @@ func TestHubNotify(t *testing.T) {
 		t.Fatalf("reason %s", sub.Reason())
 	}
 }
+
+// TestHubNotifyBacklog: with NotifyBacklog(n) the subscriber is called
+// again when n events wait (once per backlog), Waiting counts them
+// without the lock, and Ended turns true with the end.
+func TestHubNotifyBacklog(t *testing.T) {
+	h := NewHub(HubConfig{SubscriberBuffer: 16})
+	defer h.Close()
+	var calls []int // Waiting at each call
+	var sub *Subscription
+	sub, err := h.Subscribe(nil, Notify(func() { calls = append(calls, sub.Waiting()) }), NotifyBacklog(4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for round := range 2 {
+		calls = calls[:0]
+		for i := range 6 {
+			h.Call(call(fmt.Sprintf("b:%d-%d", round, i), Ringing))
+		}
+		if len(calls) != 2 || calls[0] != 1 || calls[1] != 4 {
+			t.Fatalf("round %d: called with %v waiting, want [1 4]", round, calls)
+		}
+		if n := sub.Waiting(); n != 6 {
+			t.Fatalf("round %d: %d waiting, want 6", round, n)
+		}
+		if evs := sub.Take(nil); len(evs) != 6 || sub.Waiting() != 0 {
+			t.Fatalf("round %d: took %d events, %d still waiting", round, len(evs), sub.Waiting())
+		}
+	}
+	if sub.Ended() {
+		t.Fatal("ended before its end")
+	}
+	sub.Close()
+	if !sub.Ended() {
+		t.Fatal("not ended after Close")
+	}
+}

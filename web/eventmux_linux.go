@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/coder/websocket"
 	"golang.org/x/sys/unix"
@@ -40,8 +41,13 @@ type eventMux struct {
 	// sleepUntil is when the poller's wait ends (UnixNano).
 	sleepUntil atomic.Int64
 
-	mu     sync.Mutex
-	subs   map[int32]*muxSub // by socket
+	mu   sync.Mutex
+	subs map[int32]*muxSub // by socket
+	// dues are the sockets' due times side by side, for the sweep (a
+	// socket's slot is its place in them); free are the slots of sockets
+	// gone.
+	dues   []*dueChunk
+	free   []int32
 	runq   []*muxSub
 	idle   int // writers waiting on cond
 	cond   *sync.Cond
@@ -72,6 +78,22 @@ type eventMuxSlot struct {
 
 // muxSweep is how often the poller looks for timers that are due.
 const muxSweep = 100 * time.Millisecond
+
+// dueChunk holds the due times of dueChunkSize sockets side by side: the
+// sweep reads ten thousand of them ten times a second in one pass over
+// contiguous memory instead of touching every socket's state (one cache
+// miss each, which the profile showed as the poller's main cost).
+type dueChunk struct {
+	due [dueChunkSize]atomic.Int64 // UnixNano; 0 for never
+	sub [dueChunkSize]*muxSub      // nil for a free slot
+}
+
+const dueChunkSize = 512
+
+// coalesceMax is how many waiting changes end a hold early: a write of
+// eight frames (a few KB) already shares its system call eight ways, so
+// holding on for more would add latency and save little.
+const coalesceMax = 8
 
 // writerScratch is the frame buffer each writer keeps.
 const writerScratch = 64 << 10
@@ -171,9 +193,11 @@ type muxSub struct {
 
 	state    atomic.Int32
 	readable atomic.Bool
-	due      atomic.Int64 // UnixNano the sweep runs it at; 0 for never
-	checking atomic.Bool  // a sign-in check is in flight
-	expired  atomic.Bool  // the check found the sign-in gone
+	due      *atomic.Int64 // UnixNano the sweep runs it at (its slot in dues); 0 for never
+	slot     int32
+	checking atomic.Bool // a sign-in check is in flight
+	expired  atomic.Bool // the check found the sign-in gone
+	ended    atomic.Bool // the server ended the stream (st.ended is closed)
 
 	// ---
 
@@ -227,14 +251,14 @@ func (m *eventMux) serve(conn *websocket.Conn, st *openStream, resume *monitor.R
 		_ = conn.CloseNow()
 		return
 	}
-	c := &muxSub{m: m, st: st, ws: conn, raw: raw}
+	c := &muxSub{m: m, st: st, ws: conn, raw: raw, due: new(atomic.Int64), slot: -1}
 	_ = raw.Control(func(fd uintptr) { c.fd = int32(fd) }) //nolint:gosec // a descriptor fits int32
 	c.writeFn = c.writeSys
 	c.readFn = c.readSys
 	// Held as queued while it is set up: what the hub hands on meanwhile
 	// waits for the first run.
 	c.state.Store(subQueued)
-	sub, err := s.deps.Hub.Subscribe(resume, monitor.Notify(c.schedule))
+	sub, err := s.deps.Hub.Subscribe(resume, monitor.Notify(c.schedule), monitor.NotifyBacklog(coalesceMax))
 	if err != nil {
 		s.endStream(st)
 		s.closeBounded(conn, st.h, websocket.StatusGoingAway, closeShutdown)
@@ -275,6 +299,13 @@ func (m *eventMux) serve(conn *websocket.Conn, st *openStream, resume *monitor.R
 		s.endStream(st)
 		return
 	}
+	// A sign-out ends the stream through st.ended: have it run c then
+	// instead of the sweep looking at every stream's channel. (c is held
+	// as queued here, so an ended stream only marks it to run again.)
+	st.watchEnd(func() {
+		c.ended.Store(true)
+		c.schedule()
+	})
 	m.push(c)
 }
 
@@ -296,6 +327,19 @@ func (m *eventMux) add(c *muxSub) bool {
 		return false
 	}
 	m.subs[c.fd] = c
+	if n := len(m.free); n > 0 {
+		c.slot = m.free[n-1]
+		m.free = m.free[:n-1]
+	} else {
+		c.slot = int32(len(m.dues) * dueChunkSize) //nolint:gosec // sockets fit int32
+		m.dues = append(m.dues, new(dueChunk))
+		for i := dueChunkSize - 1; i > 0; i-- {
+			m.free = append(m.free, c.slot+int32(i))
+		}
+	}
+	ch := m.dues[c.slot/dueChunkSize]
+	c.due = &ch.due[c.slot%dueChunkSize]
+	ch.sub[c.slot%dueChunkSize] = c
 	return true
 }
 
@@ -306,6 +350,12 @@ func (m *eventMux) remove(c *muxSub) {
 	_ = c.raw.Control(func(fd uintptr) { _ = unix.EpollCtl(m.epfd, unix.EPOLL_CTL_DEL, int(fd), nil) })
 	if m.subs[c.fd] == c {
 		delete(m.subs, c.fd)
+	}
+	if c.slot >= 0 {
+		c.due.Store(0)
+		m.dues[c.slot/dueChunkSize].sub[c.slot%dueChunkSize] = nil
+		m.free = append(m.free, c.slot)
+		c.slot = -1
 	}
 }
 
@@ -465,9 +515,11 @@ func (m *eventMux) sweep(now time.Time, list []*muxSub) []*muxSub {
 	t := now.UnixNano()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	for _, c := range m.subs {
-		if d := c.due.Load(); stopping || (d != 0 && d <= t) || isClosed(c.st.ended) {
-			list = append(list, c)
+	for _, ch := range m.dues {
+		for i := range ch.due {
+			if d := ch.due[i].Load(); (stopping || (d != 0 && d <= t)) && ch.sub[i] != nil {
+				list = append(list, ch.sub[i])
+			}
 		}
 	}
 	return list
@@ -496,15 +548,6 @@ func (m *eventMux) closeIfDone() bool {
 	_ = unix.Close(m.epfd)
 	_ = unix.Close(m.wakefd)
 	return true
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // run does what is due for c: reads what the client sent, ends the
@@ -618,11 +661,11 @@ func (c *muxSub) frames(out []byte) []byte {
 func (c *muxSub) check(now time.Time, out []byte) []byte {
 	s := c.m.s
 	switch {
-	case isClosed(c.sub.Done()):
+	case c.sub.Ended():
 		c.end(c.sub.Reason())
 	case isClosed(s.stop):
 		c.end(monitor.CloseShutdown)
-	case isClosed(c.st.ended):
+	case c.ended.Load():
 		c.end(monitor.CloseAuthExpired)
 	case c.expired.Load():
 		s.metrics.socketsEnded.WithLabelValues(string(streamEvents), endExpired.label).Inc()
@@ -682,7 +725,7 @@ func (c *muxSub) take(now time.Time, out []byte) []byte {
 		if c.hold.IsZero() {
 			c.hold = c.lastData.Add(w)
 		}
-		if now.Before(c.hold) {
+		if now.Before(c.hold) && c.sub.Waiting() < coalesceMax {
 			return out
 		}
 	}
@@ -833,9 +876,20 @@ func (c *muxSub) fail() {
 	c.end(monitor.CloseClientClosed)
 }
 
+// writeSys sends with send(2) rather than write(2): it goes to the socket
+// without the file layer's position lock and checks (≈5 % of the write's
+// cost in a profile at 10 000 subscribers), and MSG_NOSIGNAL spares the
+// SIGPIPE of a client that went.
 func (c *muxSub) writeSys(fd uintptr) bool {
-	c.ioN, c.ioErr = unix.Write(int(fd), c.ioBuf)
-	c.ioN = max(c.ioN, 0)
+	if len(c.ioBuf) == 0 {
+		c.ioN, c.ioErr = 0, nil
+		return true
+	}
+	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.ioBuf[0])), uintptr(len(c.ioBuf)), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	c.ioN, c.ioErr = int(n), nil
+	if errno != 0 {
+		c.ioN, c.ioErr = 0, errno
+	}
 	return true
 }
 

@@ -101,6 +101,53 @@ func TestEventMuxCoalesces(t *testing.T) {
 	}
 }
 
+// TestEventMuxCoalesceEndsEarly: a socket written a moment ago holds the
+// next changes back for the coalescing window (an hour here), but no
+// longer than until coalesceMax of them wait; then they all go out, in
+// order.
+func TestEventMuxCoalesceEndsEarly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, testConfig(t), monitor.HubConfig{}, WithEventCoalesce(time.Hour))
+	ctx := testCtx(t)
+	c := dialEvents(t, ctx, e.ts.URL, "", nil)
+	mustRead(t, ctx, c) // the snapshot
+	// The first change goes out at once; having been written, the socket
+	// holds what comes next.
+	e.hub.Call(testCall("home", "first", monitor.Ringing))
+	if m := mustRead(t, ctx, c); m.Call == nil || m.Call.ID != "home:first" {
+		t.Fatalf("first change: %+v", m)
+	}
+	got := make(chan wireMsg, 2*coalesceMax)
+	go func() {
+		for {
+			m, err := readMsg(ctx, c)
+			if err != nil {
+				return
+			}
+			got <- m
+		}
+	}()
+	for i := range coalesceMax - 1 {
+		e.hub.Call(testCall("home", fmt.Sprint(i), monitor.Ringing))
+	}
+	select {
+	case m := <-got:
+		t.Fatalf("%+v arrived with %d changes waiting, want it held", m, coalesceMax-1)
+	case <-time.After(300 * time.Millisecond):
+	}
+	e.hub.Call(testCall("home", fmt.Sprint(coalesceMax-1), monitor.Ringing))
+	for i := range coalesceMax {
+		select {
+		case m := <-got:
+			if m.Call == nil || m.Call.ID != monitor.CallID(fmt.Sprintf("home:%d", i)) {
+				t.Fatalf("change %d: %+v", i, m)
+			}
+		case <-ctx.Done():
+			t.Fatalf("change %d of %d did not arrive: the backlog did not end the hold", i, coalesceMax)
+		}
+	}
+}
+
 // TestEventMuxClientGoes: a client that closes (with the close handshake,
 // which the server answers, or by dropping the connection) ends its
 // stream and subscription.

@@ -69,6 +69,9 @@ type openStream struct {
 	ended chan struct{}
 	once  sync.Once
 	why   streamEnd
+	// onEnd, when set (watchEnd), is called once ended is closed.
+	mu    sync.Mutex
+	onEnd func()
 }
 
 // end tells the stream's owner to close it for why; the first call wins.
@@ -76,7 +79,37 @@ func (st *openStream) end(why streamEnd) {
 	st.once.Do(func() {
 		st.why = why
 		close(st.ended)
+		st.mu.Lock()
+		f := st.onEnd
+		st.mu.Unlock()
+		if f != nil {
+			f()
+		}
 	})
+}
+
+// isClosed reports whether ch is closed, without waiting.
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// watchEnd has f called once the stream is ended (at once if it is): an
+// owner that serves many streams without a goroutine waiting on each one's
+// ended learns of it without polling. f must not wait.
+func (st *openStream) watchEnd(f func()) {
+	st.mu.Lock()
+	if !isClosed(st.ended) {
+		st.onEnd = f
+		st.mu.Unlock()
+		return
+	}
+	st.mu.Unlock()
+	f()
 }
 
 // capKey is whose share of the socket caps st counts against: its token,
