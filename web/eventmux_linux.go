@@ -879,13 +879,18 @@ func (c *muxSub) fail() {
 // writeSys sends with send(2) rather than write(2): it goes to the socket
 // without the file layer's position lock and checks (≈5 % of the write's
 // cost in a profile at 10 000 subscribers), and MSG_NOSIGNAL spares the
-// SIGPIPE of a client that went.
+// SIGPIPE of a client that went. It is a raw system call (no
+// entersyscall): the socket is non-blocking, so the call never waits,
+// and a writer doing tens of thousands of them a second otherwise keeps
+// the runtime's monitor thread waking every 20 µs to hand the writer's P
+// to another thread (≈12 % less CPU per delivered change at 10 000
+// subscribers, README "Performance").
 func (c *muxSub) writeSys(fd uintptr) bool {
 	if len(c.ioBuf) == 0 {
 		c.ioN, c.ioErr = 0, nil
 		return true
 	}
-	n, _, errno := unix.Syscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.ioBuf[0])), uintptr(len(c.ioBuf)), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
+	n, _, errno := unix.RawSyscall6(unix.SYS_SENDTO, fd, uintptr(unsafe.Pointer(&c.ioBuf[0])), uintptr(len(c.ioBuf)), unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT, 0, 0)
 	c.ioN, c.ioErr = int(n), nil
 	if errno != 0 {
 		c.ioN, c.ioErr = 0, errno
@@ -893,9 +898,13 @@ func (c *muxSub) writeSys(fd uintptr) bool {
 	return true
 }
 
+// readSys reads what the client sent, raw for the reason writeSys is.
 func (c *muxSub) readSys(fd uintptr) bool {
-	c.ioN, c.ioErr = unix.Read(int(fd), c.ioBuf)
-	c.ioN = max(c.ioN, 0)
+	n, _, errno := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&c.ioBuf[0])), uintptr(len(c.ioBuf)))
+	c.ioN, c.ioErr = int(n), nil
+	if errno != 0 {
+		c.ioN, c.ioErr = 0, errno
+	}
 	return true
 }
 
