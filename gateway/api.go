@@ -10,10 +10,13 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/packetio"
+	"github.com/pion/transport/v5/stdnet"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/switchboard/switchboard/sipbridge"
+	"github.com/switchboard/switchboard/sipbridge/rawudp"
 )
 
 // Browser-leg payload types registered in the MediaEngine. pion answers
@@ -86,6 +89,12 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 // own buffers are used for RTP too.
 func (m *mediaAPI) forSession(rtp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
 	se := m.se
+	// The page's ICE sockets read and write with raw system calls. A
+	// network of its own per session, as pion makes one per agent when
+	// given none: the interfaces are read when the session starts.
+	if n, err := stdnet.NewNet(); err == nil {
+		se.SetNet(rawNet{n})
+	}
 	if rtp != nil {
 		se.BufferFactory = func(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 			if t == packetio.RTPBufferPacket {
@@ -99,6 +108,20 @@ func (m *mediaAPI) forSession(rtp func(ssrc uint32) io.ReadWriteCloser) *webrtc.
 		se.SetFireOnTrackBeforeFirstRTP(true)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m.me), webrtc.WithInterceptorRegistry(m.ir), webrtc.WithSettingEngine(se))
+}
+
+// rawNet is pion's standard network with UDP sockets whose packets go
+// through raw system calls (sipbridge/rawudp; pion's ICE agent uses a
+// socket's ReadFromAddrPort and WriteToAddrPort when it has them): every
+// packet of a page passes two of them.
+type rawNet struct{ *stdnet.Net }
+
+func (rawNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return rawudp.New(c), nil
 }
 
 // rtcpBufferLimit bounds the RTCP a stream holds unread, as pion's default

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/switchboard/switchboard/sipbridge/rawudp"
 )
 
 // RTPLeg is the RTP socket of one call: one UDP socket from the configured
@@ -28,7 +30,9 @@ import (
 // ReadRTP has one caller at a time, WriteRTP may run beside it. Neither
 // allocates.
 type RTPLeg struct {
-	conn  *net.UDPConn
+	// conn reads and writes with raw system calls (rawudp): a relay makes
+	// several for every packet of every call.
+	conn  *rawudp.Conn
 	local netip.AddrPort
 	log   *slog.Logger
 
@@ -108,7 +112,7 @@ func newRTPLeg(conn *net.UDPConn, log *slog.Logger) *RTPLeg {
 	if log == nil {
 		log = slog.Default()
 	}
-	l := &RTPLeg{conn: conn, log: log, created: time.Now()}
+	l := &RTPLeg{conn: rawudp.New(conn), log: log, created: time.Now()}
 	l.local = conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	l.out.init(l.created)
 	l.dtmfPT.Store(-1)
