@@ -116,6 +116,11 @@ func (m *mediaAPI) forSession(rtp func(ssrc uint32) io.ReadWriteCloser) *webrtc.
 // packet of a page passes two of them.
 type rawNet struct{ *stdnet.Net }
 
+// pion takes a rawudp socket's own reads and writes only through this
+// interface: should it change, this stops compiling rather than quietly
+// going back to the standard library's.
+var _ ice.AddrPortReaderWriter = (*rawudp.Conn)(nil)
+
 func (rawNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
 	c, err := net.ListenUDP(network, laddr)
 	if err != nil {
@@ -225,7 +230,13 @@ const udpMuxBufferSize = 8 << 20
 // would come from (the same interface and address filters), one socket
 // and read loop per address shared by all pages.
 func newUDPMux(cfg Config, lf logging.LoggerFactory) (*ice.MultiUDPMuxDefault, error) {
+	n, err := stdnet.NewNet()
+	if err != nil {
+		return nil, fmt.Errorf("ice udp_port %d: %w", cfg.UDPPort, err)
+	}
 	opts := []ice.UDPMuxFromPortOption{
+		// The mux's sockets read and write raw too (rawNet).
+		ice.UDPMuxFromPortWithNet(rawNet{n}),
 		ice.UDPMuxFromPortWithLogger(lf.NewLogger("ice-mux")),
 		// One socket takes what a socket per page took: room for the
 		// bursts of every page while its one reader waits for the CPU.
