@@ -64,10 +64,21 @@ func (tr *Tracker) queueListed(m Message, queue, member, caller string) {
 	if !ok {
 		return
 	}
+	if l := tr.st.queueList; l == nil || l.id != id {
+		tr.st.queueList = &queueListing{id: own(id), queues: map[string]bool{}, members: map[string]map[string]bool{}, callers: map[string]map[string]bool{}}
+	}
+	tr.queueChanged(queue, member, caller)
+}
+
+// queueChanged records, while a QueueStatus listing is on its way, the
+// member or caller an event added: the listing's end removes only what
+// neither the listing nor a change since its start named (Asterisk sends
+// events between a listing's items, and a member added in between would
+// otherwise go again at QueueStatusComplete). mu held on entry.
+func (tr *Tracker) queueChanged(queue, member, caller string) {
 	l := tr.st.queueList
-	if l == nil || l.id != id {
-		l = &queueListing{id: own(id), queues: map[string]bool{}, members: map[string]map[string]bool{}, callers: map[string]map[string]bool{}}
-		tr.st.queueList = l
+	if l == nil {
+		return
 	}
 	l.queues[queue] = true
 	if l.members[queue] == nil {
@@ -174,6 +185,7 @@ func (tr *Tracker) queueMemberEvent(m Message) {
 	}
 	when := tr.now(m)
 	iface = own(iface)
+	tr.queueChanged(own(q), iface, "")
 	tr.st.queues.Update(own(q), at(m), func(qu *monitor.Queue) { applyMember(qu.Member(iface), m, when) })
 }
 
@@ -278,6 +290,7 @@ func (tr *Tracker) queueCallerJoin(m Message) {
 	uid = own(uid)
 	c := tr.queueCaller(m, uid)
 	c.Joined = tr.now(m)
+	tr.queueChanged(own(q), "", uid)
 	tr.st.queues.Update(own(q), at(m), func(qu *monitor.Queue) { qu.AddCaller(c) })
 }
 

@@ -328,6 +328,59 @@ func TestQueueDeltas(t *testing.T) {
 	}
 }
 
+// TestQueueChangedDuringListing: a member added and a caller who joined
+// while a QueueStatus listing is on its way (Asterisk sends events
+// between a listing's items) stay when the listing ends without them;
+// what neither the listing nor an event named goes.
+func TestQueueChangedDuringListing(t *testing.T) {
+	tr, _ := stateTracker(t)
+	deltas := stateEvents(t, "queue_deltas.jsonl")
+	pick := func(event string) Message {
+		for _, m := range deltas {
+			if m.Event() == event {
+				return m
+			}
+		}
+		t.Fatalf("no %s in queue_deltas.jsonl", event)
+		return nil
+	}
+	join, added := pick("QueueCallerJoin"), pick("QueueMemberAdded") // 1700004000.9, PJSIP/205
+	// The listing names support's members but not ben (gone since) and
+	// none of its callers; the two events come after its first item.
+	var list []Message
+	for _, m := range stateEvents(t, "queuestatus.jsonl") {
+		if m.Get("Queue") == "sales" || m.Event() == "QueueEntry" || m.Get("Name") == "Ben" || m.Get("MemberName") == "Ben" {
+			continue
+		}
+		list = append(list, m)
+	}
+	listed := asListed("11", "QueueStatusComplete", list)
+	for i, m := range listed {
+		tr.Handle(m)
+		if i == 0 {
+			tr.Handle(join)
+			tr.Handle(added)
+		}
+	}
+	q, _ := tr.st.queues.Get("support")
+	if q.FindMember("PJSIP/205") == nil || q.FindMember("PJSIP/201") == nil {
+		t.Fatalf("members after the listing %+v: the one added during it, or the listed one, went", q.Members)
+	}
+	if q.FindMember("Local/202@from-queue/n") != nil {
+		t.Fatalf("ben kept though neither the listing nor an event named him: %+v", q.Members)
+	}
+	if len(q.Callers) != 1 || q.Callers[0].ID != "1700004000.9" {
+		t.Fatalf("callers after the listing %+v, want the one who joined during it", q.Callers)
+	}
+	// The next listing without them ends them as any listing does.
+	for _, m := range asListed("12", "QueueStatusComplete", list) {
+		tr.Handle(m)
+	}
+	if q, _ := tr.st.queues.Get("support"); q.FindMember("PJSIP/205") != nil || len(q.Callers) != 0 {
+		t.Fatalf("after a listing without them: members %+v, callers %+v", q.Members, q.Callers)
+	}
+}
+
 // TestQueueStatusRecordingAlone: a recording holding only a QueueStatus
 // reply (no ActionID, as a recording of another client's listing has
 // them) already yields the queues.
