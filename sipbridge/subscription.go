@@ -432,11 +432,8 @@ func (s *subscription) subscribe(ctx context.Context, refresh bool) (time.Durati
 	}
 	s.expiresAt = at
 	s.acceptedAt = time.Now()
-	notified := s.notified
 	s.mu.Unlock()
-	if !notified {
-		s.setStatus(monitor.SubscriptionPending, "")
-	}
+	s.setStatusIf(monitor.SubscriptionPending, "", func() bool { return !s.notified })
 	if granted == 0 {
 		// A notifier that grants nothing ended the subscription with its
 		// answer: the next attempt is a new one.
@@ -626,8 +623,16 @@ func (s *subscription) fail(permanent bool, why string) {
 // setStatus changes the subscription's status and republishes the
 // account's.
 func (s *subscription) setStatus(state monitor.SubscriptionState, msg string) {
+	s.setStatusIf(state, msg, nil)
+}
+
+// setStatusIf is setStatus when ok (nil: always), asked under s.mu: a
+// word decided earlier must not overwrite one that came meanwhile (the
+// 2xx of a SUBSCRIBE says pending only while no NOTIFY has come, and
+// the first NOTIFY's active may arrive between the two).
+func (s *subscription) setStatusIf(state monitor.SubscriptionState, msg string, ok func() bool) {
 	s.mu.Lock()
-	if s.status.State == state && s.status.Error == msg {
+	if (ok != nil && !ok()) || (s.status.State == state && s.status.Error == msg) {
 		s.mu.Unlock()
 		return
 	}
