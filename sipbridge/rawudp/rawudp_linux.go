@@ -28,6 +28,10 @@ type sys struct {
 	rn     int
 	rerr   syscall.Errno
 	readFn func(uintptr) bool
+	// rzone is the last link-local source's interface (index, name), so
+	// that a peer on one does not cost an interface lookup per packet.
+	rzoneID   uint32
+	rzoneName string
 
 	wmu     sync.Mutex
 	wbuf    []byte
@@ -38,6 +42,9 @@ type sys struct {
 	wn      int
 	werr    syscall.Errno
 	writeFn func(uintptr) bool
+	// wzone is the last zone sent to and its interface index, as rzone.
+	wzoneName string
+	wzoneID   uint32
 }
 
 // init reaches c's descriptor; without it (rc nil) the standard
@@ -123,7 +130,10 @@ func (s *sys) from() netip.AddrPort {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&s.rsa))
 		a := netip.AddrFrom16(sa.Addr)
 		if sa.Scope_id != 0 {
-			a = a.WithZone(zone(sa.Scope_id))
+			if sa.Scope_id != s.rzoneID || s.rzoneName == "" {
+				s.rzoneID, s.rzoneName = sa.Scope_id, zone(sa.Scope_id)
+			}
+			a = a.WithZone(s.rzoneName)
 		}
 		return netip.AddrPortFrom(a, port(sa.Port))
 	}
@@ -165,9 +175,13 @@ func (c *Conn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
 	if s.inet6 {
 		s.wsa6 = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: ip.As16()}
 		if z := ip.Zone(); z != "" {
-			if ifi, err := net.InterfaceByName(z); err == nil {
-				s.wsa6.Scope_id = uint32(ifi.Index)
+			if z != s.wzoneName {
+				s.wzoneName, s.wzoneID = z, 0
+				if ifi, err := net.InterfaceByName(z); err == nil {
+					s.wzoneID = uint32(ifi.Index)
+				}
 			}
+			s.wsa6.Scope_id = s.wzoneID
 		}
 		setPort(&s.wsa6.Port, addr.Port())
 		s.wsa, s.wsaLen = unsafe.Pointer(&s.wsa6), unsafe.Sizeof(s.wsa6)
