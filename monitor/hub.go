@@ -356,13 +356,19 @@ type Subscription struct {
 	hub *Hub
 	// ch carries the events of a channel subscription; nil when queued.
 	ch chan Event
-	// A queued subscription keeps its waiting events in queue (guarded by
-	// hub.mu, at most limit of them) and signals ready when the queue
-	// stops being empty. Its memory grows with the backlog instead of
-	// being reserved up front: an idle wall screen holds no buffer.
-	queue []Event
-	limit int
-	ready chan struct{}
+	// A queued subscription keeps its waiting events in queue (at most
+	// limit of them) and signals ready when the queue stops being empty
+	// (a Notify subscription calls notify instead). Its memory grows with
+	// the backlog instead of being reserved up front: an idle wall screen
+	// holds no buffer. The queue has a lock of its own (taken inside
+	// hub.mu when offered to): a writer taking ten thousand subscribers'
+	// changes one after another does not wait for a publish holding the
+	// hub's lock, nor the publish for it.
+	qmu    sync.Mutex
+	queue  []Event
+	limit  int
+	queued bool
+	ready  chan struct{}
 	// notify, when set (Notify), is called with hub.mu held when the
 	// queue stops being empty, when it reaches notifyAt (NotifyBacklog;
 	// 0: never) and when the subscription ends.
@@ -391,7 +397,7 @@ type Subscription struct {
 func (s *Subscription) Events() <-chan Event { return s.ch }
 
 // Ready has a value when events wait for Take (queued subscriptions
-// only; nil otherwise). It is never closed; watch Done.
+// without Notify only; nil otherwise). It is never closed; watch Done.
 func (s *Subscription) Ready() <-chan struct{} { return s.ready }
 
 // keepSpare is the largest queue capacity Take hands back for reuse: a
@@ -402,8 +408,8 @@ const keepSpare = 64
 // queue takes over buf's old array when it is small, so a steady
 // subscriber swaps two arrays and allocates nothing. Take never waits.
 func (s *Subscription) Take(buf []Event) []Event {
-	s.hub.mu.Lock()
-	defer s.hub.mu.Unlock()
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
 	if len(s.queue) == 0 {
 		return buf
 	}
@@ -438,24 +444,25 @@ func (s *Subscription) offerLocked(ev Event) {
 		}
 		return
 	}
+	s.qmu.Lock()
 	if len(s.queue) >= s.limit {
+		s.qmu.Unlock()
 		s.hub.dropLocked(s, CloseSlow)
 		return
 	}
 	s.queue = append(s.queue, ev)
-	s.waiting.Store(int32(len(s.queue))) //nolint:gosec // at most limit, an int32
-	switch len(s.queue) {
-	case 1:
+	n := len(s.queue)
+	s.waiting.Store(int32(n)) //nolint:gosec // at most limit, an int32
+	s.qmu.Unlock()
+	switch {
+	case s.notify != nil:
+		if n == 1 || n == s.notifyAt {
+			s.notify()
+		}
+	case n == 1:
 		select {
 		case s.ready <- struct{}{}:
 		default:
-		}
-		if s.notify != nil {
-			s.notify()
-		}
-	case s.notifyAt:
-		if s.notify != nil {
-			s.notify()
 		}
 	}
 }
@@ -499,7 +506,10 @@ type SubscribeOption func(*Subscription)
 func Queued() SubscribeOption {
 	return func(s *Subscription) {
 		s.ch = nil
-		s.ready = make(chan struct{}, 1)
+		s.queued = true
+		if s.notify == nil {
+			s.ready = make(chan struct{}, 1)
+		}
 	}
 }
 
@@ -510,8 +520,9 @@ func Queued() SubscribeOption {
 // only hand the subscriber on (never call the hub or wait).
 func Notify(f func()) SubscribeOption {
 	return func(s *Subscription) {
-		Queued()(s)
 		s.notify = f
+		Queued()(s)
+		s.ready = nil // notify says it instead
 	}
 }
 
@@ -539,7 +550,7 @@ func (h *Hub) Subscribe(resume *Resume, opts ...SubscribeOption) (*Subscription,
 	for _, o := range opts {
 		o(s)
 	}
-	if s.ready == nil {
+	if !s.queued {
 		s.ch = make(chan Event, h.cfg.SubscriberBuffer)
 	}
 	if resume != nil && resume.Epoch == h.epoch && resume.Since > h.seq && resume.Since-h.seq <= uint64(h.cfg.RingSize) { //nolint:gosec // RingSize > 0, set in NewHub

@@ -328,6 +328,10 @@ type hijackRecorder struct {
 	// connection and the WebSocket library; ec is it once hijacked.
 	events bool
 	ec     *eventConn
+	// closer, once set (the events mux owns the socket), is what closeNow
+	// does instead of closing the connection: the mux writes to the
+	// socket's descriptor directly, so it alone may close it.
+	closer func()
 	// pending is what the client sent after its request and net/http had
 	// read already (an /events socket only); the mux reads it first.
 	pending []byte
@@ -368,6 +372,13 @@ func (h *hijackRecorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return h.ec, bufio.NewReadWriter(bufio.NewReaderSize(r, eventsWriterSize), bufio.NewWriterSize(h.ec, eventsWriterSize)), nil
 }
 
+// ownClose has closeNow call f instead of closing the connection.
+func (h *hijackRecorder) ownClose(f func()) {
+	h.mu.Lock()
+	h.closer = f
+	h.mu.Unlock()
+}
+
 // Unwrap lets http.ResponseController reach the writer underneath.
 func (h *hijackRecorder) Unwrap() http.ResponseWriter { return h.ResponseWriter }
 
@@ -386,8 +397,12 @@ func (h *hijackRecorder) dropResponse() {
 // beneath, since tls.Conn.Close may wait to send its close_notify.
 func (h *hijackRecorder) closeNow() {
 	h.mu.Lock()
-	c := h.conn
+	c, closer := h.conn, h.closer
 	h.mu.Unlock()
+	if closer != nil {
+		closer()
+		return
+	}
 	if c == nil {
 		return
 	}
