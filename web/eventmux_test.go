@@ -319,3 +319,23 @@ func TestEventMuxShutdown(t *testing.T) {
 		t.Fatal("the mux is still running after the shutdown")
 	}
 }
+
+// TestEventMuxForcedClose: a forced shutdown cuts a socket the mux
+// serves (the writers own its descriptor, so the writer running it closes
+// it when asked) without a close frame, and the mux lets it go.
+func TestEventMuxForcedClose(t *testing.T) {
+	t.Parallel()
+	srv, _, _ := startServer(t, testConfig(t), Deps{})
+	ctx := testCtx(t)
+	conn := dialEvents(t, ctx, "http://"+srv.Addr().String(), "", nil)
+	mustRead(t, ctx, conn)
+	if got := muxSockets(srv); got != 1 {
+		t.Fatalf("the mux serves %d sockets, want 1", got)
+	}
+	srv.force()
+	_, err := readMsg(ctx, conn)
+	if err == nil || websocket.CloseStatus(err) != -1 || ctx.Err() != nil {
+		t.Fatalf("read after the forced close: %v, want the connection cut", err)
+	}
+	waitUntil(t, "the mux let the socket go", func() bool { return muxSockets(srv) == 0 })
+}
