@@ -170,6 +170,11 @@ func newEventMux(s *Server) (*eventMux, error) {
 	}
 	ep := os.NewFile(uintptr(epfd), "events-epoll")
 	eprc, err := ep.SyscallConn()
+	if err == nil {
+		// Fails (os.ErrNoDeadline) when the runtime's poller did not take
+		// the descriptor: the poller could not wait with a timeout.
+		err = ep.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		_ = ep.Close()
 		_ = unix.Close(wakefd)
