@@ -326,9 +326,7 @@ func TestEventMuxShutdown(t *testing.T) {
 func TestEventMuxForcedClose(t *testing.T) {
 	t.Parallel()
 	srv, _, _ := startServer(t, testConfig(t), Deps{})
-	ctx := testCtx(t)
-	conn := dialEvents(t, ctx, "http://"+srv.Addr().String(), "", nil)
-	mustRead(t, ctx, conn)
+	ctx, conn := openedEvents(t, srv)
 	if got := muxSockets(srv); got != 1 {
 		t.Fatalf("the mux serves %d sockets, want 1", got)
 	}

@@ -264,13 +264,21 @@ func TestEventsStalledClientDropped(t *testing.T) {
 	}
 }
 
+// openedEvents opens an anonymous /events stream on srv and reads its
+// first message.
+func openedEvents(t *testing.T, srv *Server) (context.Context, *websocket.Conn) {
+	t.Helper()
+	ctx := testCtx(t)
+	conn := dialEvents(t, ctx, "http://"+srv.Addr().String(), "", nil)
+	mustRead(t, ctx, conn)
+	return ctx, conn
+}
+
 func TestEventsShutdownGoingAway(t *testing.T) {
 	t.Parallel()
 	srv, stop, wait := startServer(t, testConfig(t), Deps{})
 
-	ctx := testCtx(t)
-	conn := dialEvents(t, ctx, "http://"+srv.Addr().String(), "", nil)
-	mustRead(t, ctx, conn)
+	ctx, conn := openedEvents(t, srv)
 	go func() { _ = stop() }()
 	_, err := readMsg(ctx, conn)
 	if websocket.CloseStatus(err) != websocket.StatusGoingAway {
