@@ -356,15 +356,13 @@ type Subscription struct {
 	hub *Hub
 	// ch carries the events of a channel subscription; nil when queued.
 	ch chan Event
-	// A queued subscription keeps its waiting events in queue (at most
-	// limit of them) and signals ready when the queue stops being empty
-	// (a Notify subscription calls notify instead). Its memory grows with
-	// the backlog instead of being reserved up front: an idle wall screen
-	// holds no buffer. The queue has a lock of its own (taken inside
-	// hub.mu when offered to): a writer taking ten thousand subscribers'
-	// changes one after another does not wait for a publish holding the
-	// hub's lock, nor the publish for it.
-	qmu    sync.Mutex
+	// A queued subscription keeps its waiting events in queue (guarded by
+	// hub.mu, at most limit of them) and signals ready when the queue
+	// stops being empty (a Notify subscription calls notify instead). Its
+	// memory grows with the backlog instead of being reserved up front: an
+	// idle wall screen holds no buffer. (A lock per queue, so that taking
+	// does not wait for a publish, measured slower at 10 000 subscribers:
+	// two more atomic operations per delivery on a line both cores touch.)
 	queue  []Event
 	limit  int
 	queued bool
@@ -408,8 +406,8 @@ const keepSpare = 64
 // queue takes over buf's old array when it is small, so a steady
 // subscriber swaps two arrays and allocates nothing. Take never waits.
 func (s *Subscription) Take(buf []Event) []Event {
-	s.qmu.Lock()
-	defer s.qmu.Unlock()
+	s.hub.mu.Lock()
+	defer s.hub.mu.Unlock()
 	if len(s.queue) == 0 {
 		return buf
 	}
@@ -444,16 +442,13 @@ func (s *Subscription) offerLocked(ev Event) {
 		}
 		return
 	}
-	s.qmu.Lock()
 	if len(s.queue) >= s.limit {
-		s.qmu.Unlock()
 		s.hub.dropLocked(s, CloseSlow)
 		return
 	}
 	s.queue = append(s.queue, ev)
 	n := len(s.queue)
 	s.waiting.Store(int32(n)) //nolint:gosec // at most limit, an int32
-	s.qmu.Unlock()
 	switch {
 	case s.notify != nil:
 		if n == 1 || n == s.notifyAt {
