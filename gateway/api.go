@@ -4,8 +4,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"strings"
 	"sync"
@@ -110,19 +113,24 @@ func (c *netCache) get(now time.Time) transport.Net {
 // dtlsCert is the DTLS certificate all PeerConnections share, as Janus
 // shares one: without it pion makes a key pair and a certificate for each
 // PeerConnection. Every page sees the same fingerprint; a page trusts it
-// only through the signalled SDP, so sharing it gives a page nothing it
-// could use against another. pion's certificates are valid for a month;
-// a new one is made when less than renewBefore of that is left, for the
-// PeerConnections made from then on (a DTLS session already up does not
-// look at the expiry again).
+// only through the signalled SDP, and the SRTP keys come from each DTLS
+// handshake's own key exchange, so sharing it gives a page nothing it
+// could use against another. The certificate is valid for a month, as
+// pion's own; a new one is made when less than renewBefore of that is
+// left, for the PeerConnections made from then on (a DTLS session already
+// up does not look at the expiry again). The browser checks only that the
+// certificate matches the fingerprint in the SDP, not its dates or names.
 type dtlsCert struct {
 	mu   sync.Mutex
 	cert *webrtc.Certificate
 }
 
-// renewBefore is how long before its expiry the shared certificate is
-// replaced.
-const renewBefore = 7 * 24 * time.Hour
+// certValidity is how long a shared certificate is valid, as pion's own;
+// renewBefore is how long before its expiry it is replaced.
+const (
+	certValidity = 30 * 24 * time.Hour
+	renewBefore  = 7 * 24 * time.Hour
+)
 
 // get returns the certificate, making one first when there is none or it
 // is about to expire.
@@ -134,7 +142,19 @@ func (c *dtlsCert) get(now time.Time) (webrtc.Certificate, error) {
 		if err != nil {
 			return webrtc.Certificate{}, fmt.Errorf("dtls key: %w", err)
 		}
-		cert, err := webrtc.GenerateCertificate(k)
+		// As pion's GenerateCertificate, but dated from now.
+		serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("dtls certificate serial: %w", err)
+		}
+		cert, err := webrtc.NewCertificate(k, x509.Certificate{
+			SerialNumber: serial,
+			Version:      2,
+			Issuer:       pkix.Name{CommonName: "WebRTC"},
+			Subject:      pkix.Name{CommonName: "WebRTC"},
+			NotBefore:    now.Add(-24 * time.Hour),
+			NotAfter:     now.Add(certValidity),
+		})
 		if err != nil {
 			return webrtc.Certificate{}, fmt.Errorf("dtls certificate: %w", err)
 		}

@@ -32,7 +32,7 @@ func testConfig() Config {
 
 // startGateway runs g behind an httptest server whose /phone serves user
 // from the ?user= query (names → accounts in users).
-func startGateway(t *testing.T, cfg Config, sip SIP, users map[string][]string, opts ...Option) (*Gateway, string) {
+func startGateway(t testing.TB, cfg Config, sip SIP, users map[string][]string, opts ...Option) (*Gateway, string) {
 	t.Helper()
 	g, err := New(cfg, sip, opts...)
 	if err != nil {

@@ -1,0 +1,194 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboard/switchboard/sipbridge"
+)
+
+var (
+	memCalls   = flag.Int("mem-calls", 100, "BenchmarkCallMemory: calls held at once")
+	memProfile = flag.String("mem-profile", "", "BenchmarkCallMemory: write the heap profile with the calls up to this file (with -test.memprofilerate for detail)")
+)
+
+// Environment of the page process of BenchmarkCallMemory.
+const (
+	envMemPages = "SWITCHBOARD_MEMBENCH_PAGES" // calls to open
+	envMemBase  = "SWITCHBOARD_MEMBENCH_BASE"  // the gateway's ws:// base
+)
+
+// memReady is the line the page process prints once every call's audio
+// flows both ways.
+const memReady = "MEMBENCH READY"
+
+// BenchmarkCallMemory measures what the gateway keeps per call: N stand-in
+// pages (pion, as in the other tests) in a process of their own each dial a
+// call through a real Gateway, whose fake SIP side connects it at once with
+// an RTP leg that echoes to itself (a loopback socket that sends to its own
+// address), so that every packet takes the whole relay both ways. With
+// every call's audio heard by its page, it reports this process's live
+// heap and goroutine stacks after a collection and its goroutines, per
+// call, above what the process held before the first page; the pages'
+// memory is the other process's. The SIP side is the tests' fake, not
+// sipbridge (a sipbridge call and its RTP leg add their own state).
+//
+//	go test -run '^$' -bench BenchmarkCallMemory -benchtime 1x ./gateway -args -mem-calls 100
+//
+// -mem-profile FILE writes the heap profile of that moment (attribution by
+// allocation site: -test.memprofilerate 512 before -args).
+func BenchmarkCallMemory(b *testing.B) {
+	for b.Loop() {
+		measureCallMemory(b, *memCalls)
+	}
+}
+
+// memSample is what the process holds, after a collection.
+type memSample struct {
+	heap, stacks, goroutines, rss uint64
+}
+
+func sampleMemory() memSample {
+	runtime.GC()
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return memSample{heap: ms.HeapAlloc, stacks: ms.StackInuse, goroutines: uint64(runtime.NumGoroutine()), rss: readRSS()}
+}
+
+// readRSS is the process's resident set from /proc (0 elsewhere).
+func readRSS() uint64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				return kb << 10
+			}
+		}
+	}
+	return 0
+}
+
+func measureCallMemory(b *testing.B, n int) {
+	b.Helper()
+	sip := newFakeSIP(b, "1001")
+	sip.onDial = func(c *fakeCall) {
+		// The leg's packets come back to it: the SIP peer echoes.
+		c.leg.mu.Lock()
+		c.leg.peer = c.leg.conn.LocalAddr().(*net.UDPAddr).AddrPort()
+		c.leg.mu.Unlock()
+		c.connect(sipPCMU)
+	}
+	go func() {
+		for range sip.dialed {
+		}
+	}()
+	b.Cleanup(func() { close(sip.dialed) })
+	cfg := testConfig()
+	cfg.MaxCallsPerUser, cfg.MaxCallsPerAccount = n, n
+	cfg.MaxDialsPerMinute, cfg.PageMessagesPerSecond = n, 1000
+	_, base := startGateway(b, cfg, sip, map[string][]string{"anna": {"1001"}}, WithLogger(slog.New(slog.DiscardHandler)))
+
+	before := sampleMemory()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestCallMemoryPages$", "-test.count=1", "-test.timeout=10m")
+	cmd.Env = append(os.Environ(), envMemPages+"="+strconv.Itoa(n), envMemBase+"="+base)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var out strings.Builder
+	sc := bufio.NewScanner(stdout)
+	ready := false
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if sc.Text() == memReady {
+			ready = true
+			break
+		}
+	}
+	if !ready {
+		_ = cmd.Wait()
+		b.Fatalf("page process ended before its calls were up:\n%s%s", out.String(), stderr.String())
+	}
+	during := sampleMemory()
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		err = pprof.Lookup("heap").WriteTo(f, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	// The pages hang up and close as their process ends.
+	_ = stdin.Close()
+	_, _ = io.Copy(io.Discard, stdout)
+	if err := cmd.Wait(); err != nil {
+		b.Fatalf("page process: %v\n%s", err, stderr.String())
+	}
+	per := func(a, z uint64) float64 { return (float64(a) - float64(z)) / float64(n) }
+	b.ReportMetric(per(during.heap, before.heap), "heap-B/call")
+	b.ReportMetric(per(during.stacks, before.stacks), "stack-B/call")
+	b.ReportMetric(per(during.goroutines, before.goroutines), "goroutines/call")
+	b.ReportMetric(per(during.rss, before.rss), "rss-B/call")
+}
+
+// TestCallMemoryPages is BenchmarkCallMemory's page process: it opens the
+// pages, dials a call from each, sends each a tone and waits until every
+// page hears the echo; then it prints memReady and holds the calls until
+// its standard input closes. Without the benchmark's environment it skips.
+func TestCallMemoryPages(t *testing.T) {
+	base := os.Getenv(envMemBase)
+	n, _ := strconv.Atoi(os.Getenv(envMemPages))
+	if base == "" || n <= 0 {
+		t.Skip("the page process of BenchmarkCallMemory")
+	}
+	pages := make([]*testBrowser, 0, n)
+	for range n {
+		p := openBrowser(t, base, "anna", capPCMU)
+		p.send(map[string]any{"type": "dial", "account": "1001", "to": "echo"})
+		p.expectCall(sipbridge.StateConnected)
+		p.playTone(1000)
+		pages = append(pages, p)
+	}
+	for i, p := range pages {
+		select {
+		case <-p.heard.arm(800):
+		case <-time.After(testTimeout):
+			t.Fatalf("page %d heard no echo within %s", i, testTimeout)
+		}
+	}
+	fmt.Println(memReady)
+	// The pages close at the test's end, which hangs up their calls.
+	_, _ = io.Copy(io.Discard, os.Stdin)
+}
