@@ -16,7 +16,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/packetio"
@@ -287,12 +286,9 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	// Sender reports only (RFC 3550 section 6.4.1): the browser needs them
 	// to map RTP time to wall clock. Audio needs no NACK or TWCC, and
 	// pion's receiver-report interceptor allocates a header per received
-	// packet, which the relay avoids.
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("rtcp sender reports: %w", err)
-	}
-	ir.Add(sr)
+	// packet, which the relay avoids. The reports of all PeerConnections
+	// go out from one goroutine (senderReports), not one each.
+	ir.Add(newSenderReports(senderReportInterval))
 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
