@@ -23,6 +23,7 @@ import (
 var (
 	memCalls   = flag.Int("mem-calls", 100, "BenchmarkCallMemory: calls held at once")
 	memProfile = flag.String("mem-profile", "", "BenchmarkCallMemory: write the heap profile with the calls up to this file (with -test.memprofilerate for detail)")
+	memStacks  = flag.String("mem-goroutines", "", "BenchmarkCallMemory: write the goroutines with the calls up to this file (grouped by stack)")
 )
 
 // Environment of the page process of BenchmarkCallMemory.
@@ -49,7 +50,8 @@ const memReady = "MEMBENCH READY"
 //	go test -run '^$' -bench BenchmarkCallMemory -benchtime 1x ./gateway -args -mem-calls 100
 //
 // -mem-profile FILE writes the heap profile of that moment (attribution by
-// allocation site: -test.memprofilerate 512 before -args).
+// allocation site: -test.memprofilerate 512 before -args), -mem-goroutines
+// FILE its goroutines grouped by stack.
 func BenchmarkCallMemory(b *testing.B) {
 	for b.Loop() {
 		measureCallMemory(b, *memCalls)
@@ -137,19 +139,8 @@ func measureCallMemory(b *testing.B, n int) {
 		b.Fatalf("page process ended before its calls were up:\n%s%s", out.String(), stderr.String())
 	}
 	during := sampleMemory()
-	if *memProfile != "" {
-		f, err := os.Create(*memProfile)
-		if err != nil {
-			b.Fatal(err)
-		}
-		err = pprof.Lookup("heap").WriteTo(f, 0)
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	writeProfile(b, *memProfile, "heap", 0)
+	writeProfile(b, *memStacks, "goroutine", 1)
 	// The pages hang up and close as their process ends.
 	_ = stdin.Close()
 	_, _ = io.Copy(io.Discard, stdout)
@@ -161,6 +152,25 @@ func measureCallMemory(b *testing.B, n int) {
 	b.ReportMetric(per(during.stacks, before.stacks), "stack-B/call")
 	b.ReportMetric(per(during.goroutines, before.goroutines), "goroutines/call")
 	b.ReportMetric(per(during.rss, before.rss), "rss-B/call")
+}
+
+// writeProfile writes the named profile to file, unless file is empty.
+func writeProfile(b *testing.B, file, name string, debug int) {
+	b.Helper()
+	if file == "" {
+		return
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		b.Fatal(err)
+	}
+	err = pprof.Lookup(name).WriteTo(f, debug)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
 }
 
 // TestCallMemoryPages is BenchmarkCallMemory's page process: it opens the
