@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
+
 	"github.com/switchboard/switchboard/sipbridge"
 )
 
@@ -24,12 +26,14 @@ var (
 	memCalls   = flag.Int("mem-calls", 100, "BenchmarkCallMemory: calls held at once")
 	memProfile = flag.String("mem-profile", "", "BenchmarkCallMemory: write the heap profile with the calls up to this file (with -test.memprofilerate for detail)")
 	memStacks  = flag.String("mem-goroutines", "", "BenchmarkCallMemory: write the goroutines with the calls up to this file (grouped by stack)")
+	memRTCP    = flag.Int("mem-rtcp", 0, "BenchmarkCallMemory: RTCP reports each page sends before the measurement (720: an hour of a browser's audio reports)")
 )
 
 // Environment of the page process of BenchmarkCallMemory.
 const (
 	envMemPages = "SWITCHBOARD_MEMBENCH_PAGES" // calls to open
 	envMemBase  = "SWITCHBOARD_MEMBENCH_BASE"  // the gateway's ws:// base
+	envMemRTCP  = "SWITCHBOARD_MEMBENCH_RTCP"  // reports per page
 )
 
 // memReady is the line the page process prints once every call's audio
@@ -51,7 +55,10 @@ const memReady = "MEMBENCH READY"
 //
 // -mem-profile FILE writes the heap profile of that moment (attribution by
 // allocation site: -test.memprofilerate 512 before -args), -mem-goroutines
-// FILE its goroutines grouped by stack.
+// FILE its goroutines grouped by stack. -mem-rtcp K has each page send K
+// RTCP reports first, as a browser does over a long call (libwebrtc sends
+// an audio stream's sender report with a reception report and its CNAME
+// every ≈5 s: 720 reports an hour).
 func BenchmarkCallMemory(b *testing.B) {
 	for b.Loop() {
 		measureCallMemory(b, *memCalls)
@@ -110,7 +117,7 @@ func measureCallMemory(b *testing.B, n int) {
 
 	before := sampleMemory()
 	cmd := exec.Command(os.Args[0], "-test.run=^TestCallMemoryPages$", "-test.count=1", "-test.timeout=10m")
-	cmd.Env = append(os.Environ(), envMemPages+"="+strconv.Itoa(n), envMemBase+"="+base)
+	cmd.Env = append(os.Environ(), envMemPages+"="+strconv.Itoa(n), envMemBase+"="+base, envMemRTCP+"="+strconv.Itoa(*memRTCP))
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -152,6 +159,40 @@ func measureCallMemory(b *testing.B, n int) {
 	b.ReportMetric(per(during.stacks, before.stacks), "stack-B/call")
 	b.ReportMetric(per(during.goroutines, before.goroutines), "goroutines/call")
 	b.ReportMetric(per(during.rss, before.rss), "rss-B/call")
+}
+
+// sendReports has every page send k RTCP reports of the shape a browser
+// sends for its audio stream, one page after the other, a round every 2 ms
+// so that the gateway's sockets are not flooded.
+func sendReports(t *testing.T, pages []*testBrowser, k int) {
+	t.Helper()
+	if k <= 0 {
+		return
+	}
+	type report struct {
+		p      *testBrowser
+		mine   uint32
+		theirs uint32
+	}
+	rs := make([]report, 0, len(pages))
+	for i, p := range pages {
+		send, recv := p.pc.GetSenders(), p.pc.GetReceivers()
+		if len(send) != 1 || len(recv) != 1 || len(send[0].GetParameters().Encodings) != 1 || recv[0].Track() == nil {
+			t.Fatalf("page %d has %d senders and %d receivers", i, len(send), len(recv))
+		}
+		rs = append(rs, report{p: p, mine: uint32(send[0].GetParameters().Encodings[0].SSRC), theirs: uint32(recv[0].Track().SSRC())})
+	}
+	for round := range k {
+		for _, r := range rs {
+			if err := r.p.pc.WriteRTCP([]rtcp.Packet{
+				&rtcp.SenderReport{SSRC: r.mine, NTPTime: uint64(round), PacketCount: uint32(round), Reports: []rtcp.ReceptionReport{{SSRC: r.theirs, LastSequenceNumber: uint32(round)}}},
+				&rtcp.SourceDescription{Chunks: []rtcp.SourceDescriptionChunk{{Source: r.mine, Items: []rtcp.SourceDescriptionItem{{Type: rtcp.SDESCNAME, Text: "d1m8pRo/a6ANc+1v"}}}}},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
 }
 
 // writeProfile writes the named profile to file, unless file is empty.
@@ -198,6 +239,8 @@ func TestCallMemoryPages(t *testing.T) {
 			t.Fatalf("page %d heard no echo within %s", i, testTimeout)
 		}
 	}
+	k, _ := strconv.Atoi(os.Getenv(envMemRTCP))
+	sendReports(t, pages, k)
 	fmt.Println(memReady)
 	// The pages close at the test's end, which hangs up their calls.
 	_, _ = io.Copy(io.Discard, os.Stdin)
