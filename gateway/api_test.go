@@ -21,6 +21,13 @@ func fingerprintOf(t *testing.T, c webrtc.Certificate) string {
 	return fp[0].Value
 }
 
+// ntpToTime is the wall clock of a 64-bit NTP timestamp.
+func ntpToTime(v uint64) time.Time {
+	sec := int64(v>>32) - ntpEpochOffset
+	frac := int64(v & 0xffffffff)
+	return time.Unix(sec, frac*1e9>>32)
+}
+
 func TestSharedCertificateIsRenewedBeforeItExpires(t *testing.T) {
 	var c dtlsCert
 	t0 := time.Now()
@@ -196,6 +203,16 @@ func TestPagesShareACertificateAndGetSenderReports(t *testing.T) {
 	case sr := <-srs:
 		if sr.PacketCount == 0 || sr.SSRC != uint32(recv[0].Track().SSRC()) {
 			t.Errorf("sender report %+v, want one of the page's track (SSRC %d) with packets counted", sr, recv[0].Track().SSRC())
+		}
+		// The report maps RTP time to wall clock as the packets the page
+		// got do: its RTP time is the latest packet's, carried on at 8 kHz
+		// to the report's wall clock (2 s of slack for packets that took
+		// their time on a loaded machine; a wrong clock rate or offset is
+		// far off).
+		ts, at := a.heard.latest()
+		want := ts + uint32(ntpToTime(sr.NTPTime).Sub(at).Seconds()*8000)
+		if d := int32(sr.RTPTime - want); d > 16000 || d < -16000 {
+			t.Errorf("sender report RTP time %d, want ≈ %d (the page's latest packet %d at %v, the report at %v)", sr.RTPTime, want, ts, at, ntpToTime(sr.NTPTime))
 		}
 	case <-time.After(testTimeout):
 		t.Fatal("no sender report reached the page")
