@@ -95,10 +95,12 @@ bench:
 
 # The media path's in-process parts: the SIP RTP leg, the page's audio into
 # it, and the bridge both ways through pion (the README's Performance rows);
-# the zero-allocation tests beside them. Not part of `make test`.
+# the zero-allocation tests beside them; what the gateway keeps per call
+# (100 calls held). Not part of `make test`.
 bench-media:
 	$(GO) test -count=1 -run 'TestRelayStepsDoNotAllocate|TestRTPLegAllocs|TestWritePacketAllocs' ./gateway ./sipbridge
 	$(GO) test -run '^$$' -bench 'BenchmarkBridge|BenchmarkRelay|BenchmarkWritePacket' -benchmem -benchtime 2s ./gateway ./sipbridge
+	$(GO) test -run '^$$' -bench BenchmarkCallMemory -benchtime 1x ./gateway -args -mem-calls 100
 
 # The /events fan-out in process: the hub alone, and hub → real loopback
 # sockets (the side-by-side load figures come from fanout-bench; README,

@@ -1,14 +1,21 @@
 package gateway
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/logging"
 	"github.com/pion/transport/v5"
 	"github.com/pion/transport/v5/packetio"
@@ -61,6 +68,108 @@ type mediaAPI struct {
 	// mux is the ICE UDP mux of cfg.UDPPort (nil without one): its sockets
 	// and read loops are the gateway's, closed by close.
 	mux *ice.MultiUDPMuxDefault
+	// cert is the DTLS certificate of every page (certificate).
+	cert dtlsCert
+	// nets is the network the pages' ICE agents gather on.
+	nets netCache
+}
+
+// netCache is the network (rawNet) of the sessions that start within
+// netMaxAge of each other. pion reads the interfaces and their addresses
+// when a network is made and keeps them for the agent's life; made per
+// session, as pion makes one per agent when given none, each kept a copy
+// of the kernel's whole netlink answer (≈ 4.6 KB per call: Go's
+// net.Interface keeps its hardware address as a slice of it). A network
+// is never changed once made, so a session keeps what it gathered on; an
+// interface or address that comes or goes is seen by the sessions that
+// start netMaxAge later at most.
+type netCache struct {
+	mu sync.Mutex
+	n  transport.Net
+	at time.Time
+}
+
+// netMaxAge is how long one reading of the interfaces serves new sessions.
+const netMaxAge = 5 * time.Second
+
+// get returns the network for a session starting now; nil when the
+// interfaces cannot be read (pion then makes its own, with standard
+// sockets).
+func (c *netCache) get(now time.Time) transport.Net {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil || now.Sub(c.at) >= netMaxAge || now.Before(c.at) {
+		n, err := stdnet.NewNet()
+		if err != nil {
+			c.n = nil
+			return nil
+		}
+		c.n, c.at = rawNet{n}, now
+	}
+	return c.n
+}
+
+// dtlsCert is the DTLS certificate all PeerConnections share, as Janus
+// shares one: without it pion makes a key pair and a certificate for each
+// PeerConnection. Every page sees the same fingerprint; a page trusts it
+// only through the signalled SDP, and the SRTP keys come from each DTLS
+// handshake's own key exchange, so sharing it gives a page nothing it
+// could use against another. The certificate is valid for a month, as
+// pion's own; a new one is made when less than renewBefore of that is
+// left, for the PeerConnections made from then on (a DTLS session already
+// up does not look at the expiry again). The browser checks only that the
+// certificate matches the fingerprint in the SDP, not its dates or names.
+type dtlsCert struct {
+	mu   sync.Mutex
+	cert *webrtc.Certificate
+}
+
+// certValidity is how long a shared certificate is valid, as pion's own;
+// renewBefore is how long before its expiry it is replaced.
+const (
+	certValidity = 30 * 24 * time.Hour
+	renewBefore  = 7 * 24 * time.Hour
+)
+
+// get returns the certificate, making one first when there is none or it
+// is about to expire.
+func (c *dtlsCert) get(now time.Time) (webrtc.Certificate, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cert == nil || now.Add(renewBefore).After(c.cert.Expires()) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("dtls key: %w", err)
+		}
+		// As pion's GenerateCertificate, but dated from now.
+		serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("dtls certificate serial: %w", err)
+		}
+		cert, err := webrtc.NewCertificate(k, x509.Certificate{
+			SerialNumber: serial,
+			Version:      2,
+			Issuer:       pkix.Name{CommonName: "WebRTC"},
+			Subject:      pkix.Name{CommonName: "WebRTC"},
+			NotBefore:    now.Add(-24 * time.Hour),
+			NotAfter:     now.Add(certValidity),
+		})
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("dtls certificate: %w", err)
+		}
+		c.cert = cert
+	}
+	return *c.cert, nil
+}
+
+// configuration is the PeerConnection configuration of a session: its ICE
+// servers and the shared certificate.
+func (m *mediaAPI) configuration(servers []ICEServer, now time.Time) (webrtc.Configuration, error) {
+	cert, err := m.cert.get(now)
+	if err != nil {
+		return webrtc.Configuration{}, err
+	}
+	return webrtc.Configuration{ICEServers: iceServers(servers), Certificates: []webrtc.Certificate{cert}}, nil
 }
 
 // close releases what the API holds for all sessions (the UDP mux).
@@ -84,25 +193,21 @@ func newAPI(cfg Config) (*webrtc.API, error) {
 // forSession is an API whose SRTP sessions give every decrypted RTP packet
 // to the writer rtp returns for its SSRC, in the SRTP session's own
 // goroutine: pion's last hand-off per packet (the read stream's buffer and
-// the track reader's goroutine woken for each packet) is skipped. RTCP
-// keeps pion's buffers, bounded as pion bounds them. With rtp nil pion's
-// own buffers are used for RTP too.
+// the track reader's goroutine woken for each packet) is skipped. The
+// page's RTCP is dropped as it is decrypted (dropRTCP). With rtp nil pion's
+// own buffers are used for RTP and RTCP.
 func (m *mediaAPI) forSession(rtp func(ssrc uint32) io.ReadWriteCloser) *webrtc.API {
 	se := m.se
-	// The page's ICE sockets read and write with raw system calls. A
-	// network of its own per session, as pion makes one per agent when
-	// given none: the interfaces are read when the session starts.
-	if n, err := stdnet.NewNet(); err == nil {
-		se.SetNet(rawNet{n})
+	// The page's ICE sockets read and write with raw system calls.
+	if n := m.nets.get(time.Now()); n != nil {
+		se.SetNet(n)
 	}
 	if rtp != nil {
 		se.BufferFactory = func(t packetio.BufferPacketType, ssrc uint32) io.ReadWriteCloser {
 			if t == packetio.RTPBufferPacket {
 				return rtp(ssrc)
 			}
-			b := &rtcpBuffer{packetio.NewBuffer()}
-			b.SetLimitSize(rtcpBufferLimit)
-			return b
+			return newDropRTCP()
 		}
 		// Nothing reads the tracks: the relay has the packets already.
 		se.SetFireOnTrackBeforeFirstRTP(true)
@@ -129,27 +234,35 @@ func (rawNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, 
 	return rawudp.New(c), nil
 }
 
-// rtcpBufferLimit bounds the RTCP a stream holds unread, as pion's default
-// buffer does (srtp's srtcpBufferSize): the receiver's RTCP is never read.
-const rtcpBufferLimit = 100 * 1000
-
-// rtcpBuffer is pion's packet buffer in the form the SRTP session takes
-// (as srtp's own packetBuffer), attributes included.
-type rtcpBuffer struct{ *packetio.Buffer }
-
-func (b *rtcpBuffer) Read(p []byte) (int, error) {
-	n, _, err := b.Buffer.Read(p, nil)
-	return n, err
+// dropRTCP is what an SRTP session writes a stream's decrypted RTCP to:
+// nothing reads the page's RTCP (the only interceptor, the sender reports,
+// needs none; the relay forwards no RTCP to the SIP side), and a buffer
+// would fill up unread. pion's grows by doubling to its 100 KB limit and
+// never shrinks: at the browser's report or two a second that is ≈ 128
+// KiB per stream after a quarter of an hour of a call, for the page's own
+// stream, ours and every SSRC a report names that pion does not know.
+// Write drops the packet; Read, which the RTP sender and receiver would
+// call, waits until the stream is closed.
+type dropRTCP struct {
+	done chan struct{}
+	once sync.Once
 }
 
-func (b *rtcpBuffer) Write(p []byte) (int, error) { return b.Buffer.Write(p, nil) }
+func newDropRTCP() *dropRTCP { return &dropRTCP{done: make(chan struct{})} }
 
-func (b *rtcpBuffer) ReadWithAttributes(p []byte, a packetio.Attributes) (int, packetio.Attributes, error) {
-	return b.Buffer.Read(p, a)
+// Write drops b.
+func (d *dropRTCP) Write(b []byte) (int, error) { return len(b), nil }
+
+// Read returns io.EOF once the stream is closed.
+func (d *dropRTCP) Read([]byte) (int, error) {
+	<-d.done
+	return 0, io.EOF
 }
 
-func (b *rtcpBuffer) WriteWithAttributes(p []byte, a packetio.Attributes) (int, error) {
-	return b.Buffer.Write(p, a)
+// Close ends Read; it is idempotent.
+func (d *dropRTCP) Close() error {
+	d.once.Do(func() { close(d.done) })
+	return nil
 }
 
 // newMediaAPI builds what the sessions' APIs share from cfg.
@@ -173,12 +286,9 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 	// Sender reports only (RFC 3550 section 6.4.1): the browser needs them
 	// to map RTP time to wall clock. Audio needs no NACK or TWCC, and
 	// pion's receiver-report interceptor allocates a header per received
-	// packet, which the relay avoids.
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("rtcp sender reports: %w", err)
-	}
-	ir.Add(sr)
+	// packet, which the relay avoids. The reports of all PeerConnections
+	// go out from one goroutine (senderReports), not one each.
+	ir.Add(newSenderReports(senderReportInterval))
 
 	se := webrtc.SettingEngine{}
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
@@ -208,8 +318,9 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 		se.SetRemoteIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
 	}
-	// One logger factory for all APIs, or each would build its own.
-	se.LoggerFactory = logging.NewDefaultLoggerFactory()
+	// One logger factory for all APIs, or each would build its own, and
+	// one logger per scope for all PeerConnections (sharedLoggers).
+	se.LoggerFactory = &sharedLoggers{f: logging.NewDefaultLoggerFactory()}
 	m := &mediaAPI{me: me, ir: ir, se: se}
 	if cfg.UDPPort != 0 {
 		mux, err := newUDPMux(cfg, se.LoggerFactory)
@@ -220,6 +331,31 @@ func newMediaAPI(cfg Config) (*mediaAPI, error) {
 		m.se.SetICEUDPMux(mux)
 	}
 	return m, nil
+}
+
+// sharedLoggers gives every PeerConnection the same logger for a scope:
+// pion asks for a dozen scopes per PeerConnection ("ice", "dtls", "pc",
+// "mux", …), and its default factory builds each anew, five log.Loggers
+// apiece, kept for the connection's life. pion's loggers are safe for
+// concurrent use and carry no state of a connection.
+type sharedLoggers struct {
+	f  logging.LoggerFactory
+	mu sync.Mutex
+	m  map[string]logging.LeveledLogger
+}
+
+func (s *sharedLoggers) NewLogger(scope string) logging.LeveledLogger {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if l, ok := s.m[scope]; ok {
+		return l
+	}
+	if s.m == nil {
+		s.m = map[string]logging.LeveledLogger{}
+	}
+	l := s.f.NewLogger(scope)
+	s.m[scope] = l
+	return l
 }
 
 // udpMuxBufferSize is the socket buffer the UDP mux asks for; Linux gives

@@ -32,7 +32,7 @@ func testConfig() Config {
 
 // startGateway runs g behind an httptest server whose /phone serves user
 // from the ?user= query (names → accounts in users).
-func startGateway(t *testing.T, cfg Config, sip SIP, users map[string][]string, opts ...Option) (*Gateway, string) {
+func startGateway(t testing.TB, cfg Config, sip SIP, users map[string][]string, opts ...Option) (*Gateway, string) {
 	t.Helper()
 	g, err := New(cfg, sip, opts...)
 	if err != nil {
@@ -397,6 +397,10 @@ type collector struct {
 	pts     map[uint8]int
 	ssrcs   map[uint32]bool
 	full    chan struct{}
+	// lastTS is the RTP timestamp of the latest packet and lastAt when it
+	// came, armed or not.
+	lastTS uint32
+	lastAt time.Time
 }
 
 // arm starts collecting n samples afresh; the channel closes when done.
@@ -410,6 +414,7 @@ func (c *collector) arm(n int) <-chan struct{} {
 func (c *collector) add(p *rtp.Packet) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.lastTS, c.lastAt = p.Timestamp, time.Now()
 	if c.full == nil || len(c.samples) >= c.want {
 		return
 	}
@@ -421,6 +426,13 @@ func (c *collector) add(p *rtp.Packet) {
 	if len(c.samples) >= c.want {
 		close(c.full)
 	}
+}
+
+// latest is the timestamp of the latest packet and when it came.
+func (c *collector) latest() (uint32, time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastTS, c.lastAt
 }
 
 // result is the tone heard in the second half (the jitter of the first

@@ -22,7 +22,7 @@ type fakeSIP struct {
 	transferred func(old, next SIPCall)
 	statuses    []monitor.SourceStatus
 	dialed      chan *fakeCall
-	t           *testing.T
+	t           testing.TB
 	// gate, when set, holds every Dial until it is closed (an INVITE
 	// slow to go out).
 	gate chan struct{}
@@ -31,7 +31,7 @@ type fakeSIP struct {
 	onDial func(c *fakeCall)
 }
 
-func newFakeSIP(t *testing.T, accounts ...string) *fakeSIP {
+func newFakeSIP(t testing.TB, accounts ...string) *fakeSIP {
 	t.Helper()
 	f := &fakeSIP{dialed: make(chan *fakeCall, 4), t: t}
 	for _, a := range accounts {
@@ -156,7 +156,7 @@ type fakeCall struct {
 	reportsMedia bool
 }
 
-func newFakeCall(t *testing.T, id monitor.CallID, account string, dir monitor.Direction, remote monitor.Party) *fakeCall {
+func newFakeCall(t testing.TB, id monitor.CallID, account string, dir monitor.Direction, remote monitor.Party) *fakeCall {
 	t.Helper()
 	leg, far := newLegPair(t)
 	state := sipbridge.StateTrying
@@ -448,7 +448,7 @@ func (l *fakeLeg) WritePacket(p *rtp.Packet) error {
 func (l *fakeLeg) Close() error { return l.conn.Close() }
 
 // newLegPair opens the gateway-side and far-side sockets of a call.
-func newLegPair(t *testing.T) (*fakeLeg, *net.UDPConn) {
+func newLegPair(t testing.TB) (*fakeLeg, *net.UDPConn) {
 	t.Helper()
 	a, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -151,9 +151,9 @@ func (s *Session) onSDP(ctx context.Context, d webrtc.SessionDescription) error 
 		if err != nil {
 			return fmt.Errorf("add track: %w", err)
 		}
+		// Nothing reads the sender's RTCP: the SRTP session drops it
+		// (dropRTCP), and the sender-report interceptor needs none.
 		s.sender, s.track, s.trackCodec = sender, track, first
-		s.wg.Add(1)
-		go s.drainRTCP(sender)
 	}
 	a, err := s.pc.CreateAnswer(nil)
 	if err != nil {
@@ -238,18 +238,6 @@ func channels(param string) uint16 {
 		return uint16(n)
 	}
 	return 1
-}
-
-// drainRTCP reads the sender's RTCP so that the interceptors run; it ends
-// when the PeerConnection closes.
-func (s *Session) drainRTCP(sender *webrtc.RTPSender) {
-	defer s.wg.Done()
-	buf := make([]byte, maxRTP)
-	for {
-		if _, _, err := sender.Read(buf); err != nil {
-			return
-		}
-	}
 }
 
 // attach joins the pending call's media: the page-bound track of the

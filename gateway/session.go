@@ -173,7 +173,12 @@ func (g *Gateway) ServeSession(ctx context.Context, user PhoneUser, conn *websoc
 		s.log.Warn("turn credentials", "err", err)
 	}
 	// The page's RTP goes from pion's SRTP session straight into s.up.
-	pc, err := g.api.forSession(s.up.sink).NewPeerConnection(webrtc.Configuration{ICEServers: iceServers(ice)})
+	pcCfg, err := g.api.configuration(ice, time.Now())
+	if err != nil {
+		_ = conn.Close(websocket.StatusInternalError, "media setup failed")
+		return fmt.Errorf("new peer connection: %w", err)
+	}
+	pc, err := g.api.forSession(s.up.sink).NewPeerConnection(pcCfg)
 	if err != nil {
 		_ = conn.Close(websocket.StatusInternalError, "media setup failed")
 		return fmt.Errorf("new peer connection: %w", err)
