@@ -243,27 +243,12 @@ func (rawNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, 
 // stream, ours and every SSRC a report names that pion does not know.
 // Write drops the packet; Read, which the RTP sender and receiver would
 // call, waits until the stream is closed.
-type dropRTCP struct {
-	done chan struct{}
-	once sync.Once
-}
+type dropRTCP struct{ closedReader }
 
-func newDropRTCP() *dropRTCP { return &dropRTCP{done: make(chan struct{})} }
+func newDropRTCP() *dropRTCP { return &dropRTCP{newClosedReader()} }
 
 // Write drops b.
 func (d *dropRTCP) Write(b []byte) (int, error) { return len(b), nil }
-
-// Read returns io.EOF once the stream is closed.
-func (d *dropRTCP) Read([]byte) (int, error) {
-	<-d.done
-	return 0, io.EOF
-}
-
-// Close ends Read; it is idempotent.
-func (d *dropRTCP) Close() error {
-	d.once.Do(func() { close(d.done) })
-	return nil
-}
 
 // newMediaAPI builds what the sessions' APIs share from cfg.
 func newMediaAPI(cfg Config) (*mediaAPI, error) {

@@ -42,7 +42,7 @@ type upstream struct {
 // sink is the writer for one browser RTP stream (SSRC); the SRTP session
 // closes it with the stream.
 func (u *upstream) sink(uint32) io.ReadWriteCloser {
-	return &upSink{up: u, done: make(chan struct{})}
+	return &upSink{up: u, closedReader: newClosedReader()}
 }
 
 // upSink takes one browser stream's decrypted RTP packets from pion's SRTP
@@ -51,10 +51,9 @@ func (u *upstream) sink(uint32) io.ReadWriteCloser {
 // and are reused for the next packet. Read, which pion's track would call,
 // gives nothing: it waits until the stream is closed.
 type upSink struct {
-	up   *upstream
-	pkt  rtp.Packet
-	done chan struct{}
-	once sync.Once
+	up  *upstream
+	pkt rtp.Packet
+	closedReader
 }
 
 // Write relays b and never fails: an undeliverable packet is one packet
@@ -64,15 +63,27 @@ func (k *upSink) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// closedReader is the read side of a stream pion's SRTP session writes
+// into and nothing reads from: Read waits until Close, then returns
+// io.EOF (what the session's own buffers do once closed).
+type closedReader struct {
+	done chan struct{}
+	once *sync.Once
+}
+
+func newClosedReader() closedReader {
+	return closedReader{done: make(chan struct{}), once: new(sync.Once)}
+}
+
 // Read returns io.EOF once the stream is closed.
-func (k *upSink) Read([]byte) (int, error) {
-	<-k.done
+func (r closedReader) Read([]byte) (int, error) {
+	<-r.done
 	return 0, io.EOF
 }
 
 // Close ends Read; it is idempotent.
-func (k *upSink) Close() error {
-	k.once.Do(func() { close(k.done) })
+func (r closedReader) Close() error {
+	r.once.Do(func() { close(r.done) })
 	return nil
 }
 
