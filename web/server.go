@@ -182,9 +182,13 @@ type Server struct {
 	// never called under it.
 	streamMu sync.Mutex
 	stopping bool
-	// stop is closed when the shutdown tells the streams to end.
-	stop    chan struct{}
-	streams sync.WaitGroup
+	// stop is closed when the shutdown tells the streams to end;
+	// stopCtx ends with it, so that a stream's context can follow the
+	// shutdown without a goroutine waiting for it (context.AfterFunc).
+	stop     chan struct{}
+	stopCtx  context.Context //nolint:containedctx // the shutdown's signal, not a request's
+	stopCtxs context.CancelFunc
+	streams  sync.WaitGroup
 	// evmux serves the plain TCP /events sockets (Linux).
 	evmux eventMuxSlot
 	// open are the open streams, by whom they were opened (their raw
@@ -236,6 +240,7 @@ func New(cfg Config, deps Deps, opts ...Option) (*Server, error) {
 		perKey:        map[string]int{},
 		shutDone:      make(chan struct{}),
 	}
+	s.stopCtx, s.stopCtxs = context.WithCancel(context.Background())
 	for _, o := range opts {
 		o(s)
 	}
@@ -466,6 +471,7 @@ func (s *Server) shutdown(ctx context.Context) error {
 	s.streamMu.Lock()
 	open := len(s.open)
 	close(s.stop)
+	s.stopCtxs()
 	s.streamMu.Unlock()
 	s.runMu.Lock()
 	srv := s.srv

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime/pprof"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -345,4 +346,27 @@ func TestSocketUpgradeErrorsAreJSON(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPhoneWatchWaitsInNoGoroutine: an open softphone page is watched for
+// its sign-in and for the shutdown without a goroutine of web's waiting
+// on it (a timer and hooks do it); a server holds thousands of them.
+func TestPhoneWatchWaitsInNoGoroutine(t *testing.T) {
+	e, ph := newSocketEnv(t, testConfig(t), WithEventTimings(0, time.Hour))
+	ctx := testCtx(t)
+	c := e.client(t)
+	e.login(t, c, "bob")
+	conn := dialPhone(t, ctx, e, c)
+	waitSignal(t, ctx, ph.started, "session start")
+	var b strings.Builder
+	if err := pprof.Lookup("goroutine").WriteTo(&b, 2); err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range strings.Split(b.String(), "\n\n") {
+		if strings.Contains(g, "web.(*Server).watchPhone") || strings.Contains(g, "web.(*Server).untilStop") || strings.Contains(g, "web.(*phoneWatch)") {
+			t.Errorf("a goroutine waits for the page:\n%s", g)
+		}
+	}
+	_ = conn.Close(websocket.StatusNormalClosure, "")
+	waitSignal(t, ctx, ph.ended, "session end")
 }

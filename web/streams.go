@@ -298,21 +298,15 @@ func (s *Server) closeBounded(conn *websocket.Conn, h *hijackRecorder, code webs
 }
 
 // untilStop returns ctx, ended as well when the shutdown tells the
-// streams to end. stop releases it and waits for its watcher.
+// streams to end. stop releases it. No goroutine waits for the shutdown:
+// a softphone page holds one stream for hours, and a server holds
+// thousands of them.
 func (s *Server) untilStop(ctx context.Context) (_ context.Context, stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
+	unhook := context.AfterFunc(s.stopCtx, cancel)
 	return ctx, func() {
+		unhook()
 		cancel()
-		<-done
 	}
 }
 
