@@ -101,6 +101,7 @@ func loadConfig(path string) (*config, error) {
 // (with the closest valid one), values of the wrong kind, unset
 // environment variables, and what each section's Validate rejects.
 func parseConfig(raw []byte, path string) (*config, error) {
+	raw = normalizeBreaks(raw)
 	file := displayPath(path)
 	fail := func(ps ...configProblem) error { return &configError{file: file, problems: ps} }
 	var root yaml.Node

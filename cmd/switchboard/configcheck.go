@@ -460,8 +460,8 @@ func syntaxProblem(err error, text []byte) configProblem {
 	s := err.Error()
 	if m := unknownAnchor.FindStringSubmatch(s); m != nil {
 		p := configProblem{msg: fmt.Sprintf("*%s refers to no anchor &%s above it", m[1], m[1])}
-		for i, l := range strings.Split(string(text), "\n") {
-			if c := strings.Index(l, "*"+m[1]); c >= 0 {
+		for i, l := range yamlLines(text) {
+			if c := bytes.Index(l, []byte("*"+m[1])); c >= 0 {
 				p.line, p.col = i+1, c+1
 				break
 			}
@@ -494,7 +494,7 @@ const maxSyntaxSearch = 5000
 // multi-line quote or [list] does not parse, but a longer one may again,
 // hence the longest. 0 when text is too long to search, or parses.
 func brokenLine(text []byte) int {
-	lines := bytes.SplitAfter(text, []byte("\n"))
+	lines := yamlLines(text)
 	if len(lines) > maxSyntaxSearch {
 		return 0
 	}
@@ -601,4 +601,59 @@ func validationProblem(n *yaml.Node, path string, err error, strip ...string) co
 		pr.line, pr.col = at.Line, at.Column
 	}
 	return pr
+}
+
+// normalizeBreaks turns the line breaks yaml.v3 reads as a line feed (CR
+// LF, a lone CR as old Mac editors write, NEL) into one, so that the
+// lines the checker counts in the text are the lines yaml.v3 reports
+// (and the file's editor shows). The values are what they were: yaml.v3
+// reads each of these breaks as LF anyway.
+func normalizeBreaks(b []byte) []byte {
+	if bytes.IndexByte(b, '\r') < 0 && !bytes.Contains(b, nel) {
+		return b
+	}
+	out := make([]byte, 0, len(b))
+	for i := 0; i < len(b); i++ {
+		switch {
+		case b[i] == '\r':
+			if i+1 < len(b) && b[i+1] == '\n' {
+				i++
+			}
+			out = append(out, '\n')
+		case b[i] == nel[0] && i+1 < len(b) && b[i+1] == nel[1]:
+			i++
+			out = append(out, '\n')
+		default:
+			out = append(out, b[i])
+		}
+	}
+	return out
+}
+
+// The breaks besides LF that YAML 1.1, and so yaml.v3, ends a line at:
+// NEL, read as LF; LS and PS, kept in the value as they are.
+var (
+	nel = []byte("\u0085")
+	ls  = []byte("\u2028")
+	ps  = []byte("\u2029")
+)
+
+// yamlLines splits text (with normalizeBreaks' breaks) into its lines as
+// yaml.v3 counts them, each with its break.
+func yamlLines(text []byte) [][]byte {
+	var lines [][]byte
+	for len(text) > 0 {
+		end := len(text)
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			end = i + 1
+		}
+		for _, br := range [][]byte{ls, ps} {
+			if i := bytes.Index(text[:end], br); i >= 0 {
+				end = i + len(br)
+			}
+		}
+		lines = append(lines, text[:end])
+		text = text[end:]
+	}
+	return lines
 }

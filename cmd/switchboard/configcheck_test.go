@@ -118,6 +118,23 @@ func TestConfigErrorMessages(t *testing.T) {
 			"config t.yaml:1: a quoted value is not closed (the file ends inside it)"},
 		{"unknown anchor", "listen: x\nlog_level: *level\n",
 			"config t.yaml:2:12: *level refers to no anchor &level above it"},
+
+		// Lines end as the file's editor ended them: YAML counts CR LF,
+		// a lone CR (old Mac editors) and LF each as one line break.
+		{"CR LF line ends", "listen: x\r\nlog_level: info\r\nlistne: y\r\n",
+			"config t.yaml:3:1: listne: unknown key; did you mean `listen`?"},
+		{"CR line ends", "listen: x\rlog_level: info\rlistne: y\r",
+			"config t.yaml:3:1: listne: unknown key; did you mean `listen`?"},
+		{"CR line ends, unknown anchor", "listen: x\rlog_level: *level\r",
+			"config t.yaml:2:12: *level refers to no anchor &level above it"},
+		{"CR line ends, tab", "listen: x\r\tlog_level: info\r",
+			"config t.yaml:2: a tab in the indentation: YAML is indented with spaces only"},
+		{"NEL line ends", "listen: x\u0085listne: y\u0085",
+			"config t.yaml:2:1: listne: unknown key; did you mean `listen`?"},
+		{"LS line ends, unknown anchor", "listen: x\u2028log_level: *level\u2028",
+			"config t.yaml:2:12: *level refers to no anchor &level above it"},
+		{"mixed line ends, tab", "listen: x\r\nsip:\r  listen: y\n\tlog_level: info\r\n",
+			"config t.yaml:4: a tab in the indentation: YAML is indented with spaces only"},
 		{"two documents", "listen: x\n---\nlisten: y\n",
 			"config t.yaml:2:1: a second YAML document (after ---): one file holds one configuration"},
 

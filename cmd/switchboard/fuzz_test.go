@@ -7,8 +7,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/switchboard/switchboard/monitor/fritz"
 )
@@ -34,13 +36,36 @@ func FuzzParseConfig(f *testing.F) {
 		if !errors.As(err, &ce) || !errors.Is(err, errInvalidConfig) || len(ce.problems) == 0 {
 			t.Fatalf("error %v is not a configuration error", err)
 		}
-		lines := bytes.Count(text, []byte("\n")) + 1
+		lines := yamlBreaks(text) + 1
 		for _, p := range ce.problems {
 			if p.line < 0 || p.line > lines+1 || p.col < 0 || p.msg == "" {
 				t.Fatalf("problem %+v outside the %d lines of %q", p, lines, text)
 			}
 		}
 	})
+}
+
+// yamlBreaks counts the line breaks of text as YAML 1.1 (and yaml.v3)
+// does: CR LF, CR, LF, NEL, LS and PS are one each.
+func yamlBreaks(text []byte) int {
+	n := 0
+	for s := string(text); s != ""; {
+		switch {
+		case strings.HasPrefix(s, "\r\n"):
+			n++
+			s = s[2:]
+		case s[0] == '\r' || s[0] == '\n':
+			n++
+			s = s[1:]
+		case strings.HasPrefix(s, "\u0085"), strings.HasPrefix(s, "\u2028"), strings.HasPrefix(s, "\u2029"):
+			n++
+			_, size := utf8.DecodeRuneInString(s)
+			s = s[size:]
+		default:
+			s = s[1:]
+		}
+	}
+	return n
 }
 
 // FuzzReplayInput: whatever the input, and however it arrives, the
