@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
@@ -609,48 +610,22 @@ func validationProblem(n *yaml.Node, path string, err error, strip ...string) co
 // (and the file's editor shows). The values are what they were: yaml.v3
 // reads each of these breaks as LF anyway.
 func normalizeBreaks(b []byte) []byte {
-	if bytes.IndexByte(b, '\r') < 0 && !bytes.Contains(b, nel) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		switch {
-		case b[i] == '\r':
-			if i+1 < len(b) && b[i+1] == '\n' {
-				i++
-			}
-			out = append(out, '\n')
-		case b[i] == nel[0] && i+1 < len(b) && b[i+1] == nel[1]:
-			i++
-			out = append(out, '\n')
-		default:
-			out = append(out, b[i])
-		}
-	}
-	return out
+	lf := []byte("\n")
+	b = bytes.ReplaceAll(b, []byte("\r\n"), lf)
+	b = bytes.ReplaceAll(b, []byte("\r"), lf)
+	return bytes.ReplaceAll(b, []byte("\u0085"), lf)
 }
 
-// The breaks besides LF that YAML 1.1, and so yaml.v3, ends a line at:
-// NEL, read as LF; LS and PS, kept in the value as they are.
-var (
-	nel = []byte("\u0085")
-	ls  = []byte("\u2028")
-	ps  = []byte("\u2029")
-)
-
 // yamlLines splits text (with normalizeBreaks' breaks) into its lines as
-// yaml.v3 counts them, each with its break.
+// yaml.v3 counts them, each with its break: LF, and the LS and PS YAML
+// 1.1 also ends a line at (kept in values as they are).
 func yamlLines(text []byte) [][]byte {
 	var lines [][]byte
 	for len(text) > 0 {
 		end := len(text)
-		if i := bytes.IndexByte(text, '\n'); i >= 0 {
-			end = i + 1
-		}
-		for _, br := range [][]byte{ls, ps} {
-			if i := bytes.Index(text[:end], br); i >= 0 {
-				end = i + len(br)
-			}
+		if i := bytes.IndexFunc(text, func(r rune) bool { return r == '\n' || r == '\u2028' || r == '\u2029' }); i >= 0 {
+			_, size := utf8.DecodeRune(text[i:])
+			end = i + size
 		}
 		lines = append(lines, text[:end])
 		text = text[end:]
